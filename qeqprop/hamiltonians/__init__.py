@@ -1,0 +1,1 @@
+"""Hamiltonian builders and exports."""

@@ -1,0 +1,170 @@
+"""Parametrized spin Hamiltonians H(theta, x) as linear combinations of Pauli strings.
+
+Every term is ``weight * [theta_p] * [x_i] * P_s`` (the bracketed factors optional), so
+
+    H(theta, x) = H0 + sum_k x_k A_k + sum_k theta_k B_k + sum_{k,i} theta_k x_i C_{k,i},
+
+which covers fixed fields, input fields, trainable couplings and trainable input weights
+(h_j = b_j + sum_i W_ij x_i). The coefficient of string s is linear in theta:
+
+    c_s(theta, x) = sum_{terms t on s} w_t theta_{p_t} x_{i_t},
+    dH/dtheta_p   = sum_s J_{s p}(x) P_s,     J_{s p}(x) = sum_{t: s_t = s, p_t = p} w_t x_{i_t},
+
+so every local gradient <dH/dtheta> = J(x)^T <P> comes from one pass of Pauli
+expectations. Extra observables (model outputs) share the same Pauli table, so their
+expectations come from the same pass and nudges are just extra coefficients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..validation import as_finite_array, check_params
+from .pauli import PauliString, PauliTable
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term ``weight * theta[param][index] * x[input] * string`` of H(theta, x)."""
+
+    string: PauliString | str
+    weight: float = 1.0
+    param: str | None = None
+    index: tuple[int, ...] = ()
+    input: int | None = None
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Shape and initial distribution (normal with ``mean``, ``std``) of one parameter array."""
+
+    shape: tuple[int, ...]
+    mean: float = 0.0
+    std: float = 0.0
+
+
+class ParametrizedHamiltonian:
+    """H(theta, x) on ``n_qubits`` with named parameter arrays and ``n_inputs`` inputs.
+
+    ``observables`` are extra Pauli strings (outputs, cost terms) kept in the same table,
+    at indices ``observable_index``; they carry no coefficient in H itself.
+    """
+
+    def __init__(
+        self,
+        n_qubits: int,
+        terms: Sequence[Term],
+        params: Mapping[str, ParamSpec | tuple[int, ...]],
+        n_inputs: int = 0,
+        observables: Sequence[PauliString | str] = (),
+    ):
+        if not isinstance(n_inputs, (int, np.integer)) or n_inputs < 0:
+            raise ValueError(f"n_inputs must be a non-negative integer, got {n_inputs!r}")
+        self.n_qubits = int(n_qubits)
+        self.n_inputs = int(n_inputs)
+        self.param_specs = {
+            name: spec if isinstance(spec, ParamSpec) else ParamSpec(tuple(spec)) for name, spec in params.items()
+        }
+        self.param_shapes = {name: tuple(spec.shape) for name, spec in self.param_specs.items()}
+        offsets, total = {}, 0
+        for name, shape in self.param_shapes.items():
+            offsets[name] = total
+            total += int(np.prod(shape, dtype=np.int64))
+        self._offsets, self.n_params = offsets, total
+
+        strings: list[PauliString] = []
+        position: dict[PauliString, int] = {}
+
+        def slot(string) -> int:
+            string = PauliString.coerce(string)
+            if string not in position:
+                position[string] = len(strings)
+                strings.append(string)
+            return position[string]
+
+        rows, weights, flat_params, inputs = [], [], [], []
+        for term in terms:
+            rows.append(slot(term.string))
+            weight = float(term.weight)
+            if not np.isfinite(weight):
+                raise ValueError(f"term {term} has a non-finite weight")
+            weights.append(weight)
+            flat_params.append(self._flat_index(term) if term.param is not None else -1)
+            if term.input is not None and not 0 <= term.input < self.n_inputs:
+                raise ValueError(f"term {term} uses input {term.input} but n_inputs={self.n_inputs}")
+            inputs.append(-1 if term.input is None else int(term.input))
+        self.n_hamiltonian_strings = len(strings)
+        self.observable_index = np.array([slot(o) for o in observables], dtype=np.int64)
+        self.table = PauliTable(self.n_qubits, strings)
+        self._rows = np.array(rows, dtype=np.int64)
+        self._weights = np.array(weights, dtype=np.float64)
+        self._params = np.array(flat_params, dtype=np.int64)
+        self._inputs = np.array(inputs, dtype=np.int64)
+
+    def _flat_index(self, term: Term) -> int:
+        if term.param not in self.param_shapes:
+            raise ValueError(f"term {term} uses unknown parameter {term.param!r}; declared: {sorted(self.param_shapes)}")
+        shape = self.param_shapes[term.param]
+        index = tuple(term.index)
+        if len(index) != len(shape) or any(not 0 <= i < n for i, n in zip(index, shape)):
+            raise ValueError(f"term {term} indexes parameter {term.param!r} of shape {shape} with {index}")
+        return self._offsets[term.param] + int(np.ravel_multi_index(index, shape)) if shape else self._offsets[term.param]
+
+    # -- parameters -------------------------------------------------------------------
+    def init_params(self, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(rng)
+        return {
+            name: spec.mean + spec.std * rng.standard_normal(spec.shape) for name, spec in self.param_specs.items()
+        }
+
+    def check_params(self, params) -> dict[str, np.ndarray]:
+        return check_params(params, self.param_shapes)
+
+    def check_input(self, x) -> np.ndarray:
+        return as_finite_array("x", np.zeros(0) if x is None else x, (self.n_inputs,))
+
+    def flatten(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
+        params = self.check_params(params)
+        return np.concatenate([params[name].ravel() for name in self.param_shapes]) if self.n_params else np.zeros(0)
+
+    def unflatten(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        flat = np.asarray(flat)
+        return {
+            name: flat[self._offsets[name] : self._offsets[name] + int(np.prod(shape, dtype=np.int64))].reshape(shape)
+            for name, shape in self.param_shapes.items()
+        }
+
+    # -- coefficients -----------------------------------------------------------------
+    def _term_factors(self, x: np.ndarray) -> np.ndarray:
+        return self._weights * np.where(self._inputs >= 0, x[np.maximum(self._inputs, 0)] if x.size else 1.0, 1.0)
+
+    def coefficients(self, params, x) -> np.ndarray:
+        """c(theta, x) over the whole table (observables get 0)."""
+        theta = self.flatten(params)
+        x = self.check_input(x)
+        values = self._term_factors(x) * np.where(self._params >= 0, theta[np.maximum(self._params, 0)] if theta.size else 1.0, 1.0)
+        coeffs = np.zeros(len(self.table))
+        np.add.at(coeffs, self._rows, values)
+        return coeffs
+
+    def jacobian(self, x) -> np.ndarray:
+        """J(x) = dc/dtheta, shape (n_strings, n_params)."""
+        x = self.check_input(x)
+        jac = np.zeros((len(self.table), self.n_params))
+        trainable = self._params >= 0
+        np.add.at(jac, (self._rows[trainable], self._params[trainable]), self._term_factors(x)[trainable])
+        return jac
+
+    def energy_grad(self, x, expectations: np.ndarray) -> dict[str, np.ndarray]:
+        """<dH/dtheta> = J(x)^T <P> from the table's expectation values."""
+        return self.unflatten(self.jacobian(x).T @ np.real(expectations))
+
+    def operator(self, params, x, nudge: np.ndarray | None = None):
+        """Matrix-free H(theta, x) [+ sum_j nudge_j O_j] as a PauliOperator."""
+        coeffs = self.coefficients(params, x)
+        if nudge is not None:
+            np.add.at(coeffs, self.observable_index, nudge)
+        return self.table.operator(coeffs)

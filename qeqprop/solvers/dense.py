@@ -1,0 +1,27 @@
+"""Dense ground states by numpy ``eigh`` (small registers: 2^n x 2^n matrix)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..validation import check_state_memory
+from .state import GroundState
+
+DENSE_MAX_QUBITS = 14
+
+
+def dense_ground_state(operator) -> GroundState:
+    """Lowest eigenpair of ``operator.to_dense()``; the gap is exact (E1 - E0)."""
+    n = operator.n_qubits
+    if n > DENSE_MAX_QUBITS:
+        raise ValueError(
+            f"n_qubits={n}: the dense solver builds a 2^{n} x 2^{n} matrix; use solver='lanczos' "
+            f"above {DENSE_MAX_QUBITS} qubits"
+        )
+    check_state_memory(n, np.dtype(operator.dtype).itemsize, 3 << n, what="the dense solver")
+    matrix = operator.to_dense()
+    energies, vectors = np.linalg.eigh(matrix)
+    psi = vectors[:, 0]
+    gap = float(energies[1] - energies[0]) if len(energies) > 1 else None
+    residual = float(np.linalg.norm(matrix @ psi - energies[0] * psi))
+    return GroundState(psi, float(energies[0]), gap, 0, residual, "dense")

@@ -1,0 +1,50 @@
+"""The ground-state object every quantum solver returns."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class DegenerateGroundStateWarning(UserWarning):
+    """The spectral gap above the ground state is below the threshold: EP is undefined there."""
+
+
+@dataclass
+class GroundState:
+    """psi with H psi = E psi, plus what a physicist asks about it.
+
+    ``gap`` is E1 - E0 when the solver computed it (None otherwise); ``iterations`` counts
+    Hamiltonian applications (0 for dense); ``residual`` is ||H psi - E psi||.
+    ``expectations`` holds <P_s> over the model's Pauli table once a system has measured it.
+    """
+
+    vector: np.ndarray
+    energy: float
+    gap: float | None
+    iterations: int
+    residual: float
+    solver: str
+    expectations: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_qubits(self) -> int:
+        return int(np.log2(self.vector.shape[0]))
+
+    def probabilities(self) -> np.ndarray:
+        """|psi_c|^2 in the computational basis (qubit 0 most significant)."""
+        return np.abs(self.vector) ** 2
+
+
+def report_small_gap(gap: float | None, gap_tol: float) -> None:
+    """Warn when the gap is below ``gap_tol``: the ground state is (nearly) degenerate."""
+    if gap is not None and gap < gap_tol:
+        warnings.warn(
+            f"spectral gap {gap:.3e} is below gap_tol={gap_tol:.1e}: the ground state is (nearly) "
+            "degenerate and EP gradients are undefined there; break the symmetry (e.g. nonzero "
+            "fields) or use a finite temperature",
+            DegenerateGroundStateWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,150 @@
+"""Transverse-field Ising (TFIM) networks on any coupling graph.
+
+    H(theta, x) = - sum_{(i,j) in E} J_ij Z_i Z_j - sum_j h_j(x) Z_j - sum_j Gamma_j X_j
+
+Inputs enter as longitudinal fields, either through trainable input weights
+(``input_mode="weights"``: h_j(x) = b_j + sum_i W_ij x_i) or as fixed fields on chosen
+qubits (``input_mode="fields"``: h_{q_i}(x) = b_{q_i} + s x_i). Outputs are <Z_o> on the
+output qubits. With every Gamma_j > 0 and a connected graph, H is stoquastic and its
+ground state is unique (Perron-Frobenius), so EP is well defined.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
+from ..validation import as_finite_array
+from .spin import SpinSystem
+
+INPUT_MODES = ("weights", "fields")
+
+
+def coupling_edges(graph, n_qubits: int) -> list[tuple[int, int]]:
+    """Edges from a networkx graph, an edge list, "complete", "chain", or a symmetric
+    coupling matrix given as an (n, n) numpy array (its nonzero pattern)."""
+    if isinstance(graph, str):
+        if graph == "complete":
+            return [(i, j) for i in range(n_qubits) for j in range(i + 1, n_qubits)]
+        if graph == "chain":
+            return [(i, i + 1) for i in range(n_qubits - 1)]
+        raise ValueError(f"graph must be 'complete', 'chain', a networkx graph, an edge list or a matrix, got {graph!r}")
+    if hasattr(graph, "edges") and hasattr(graph, "nodes"):
+        pairs: Iterable = graph.edges()
+    else:
+        if isinstance(graph, np.ndarray) and graph.shape == (n_qubits, n_qubits):
+            matrix = as_finite_array("graph (coupling matrix)", graph)
+            if not np.allclose(matrix, matrix.T, atol=0, rtol=1e-12):
+                raise ValueError("graph (coupling matrix) must be symmetric, J_ij == J_ji; symmetrize it with (J + J.T) / 2")
+            pairs = [(i, j) for i in range(n_qubits) for j in range(i + 1, n_qubits) if matrix[i, j] != 0]
+        else:
+            pairs = graph
+    edges, seen = [], set()
+    for pair in pairs:
+        try:
+            i, j = (int(v) for v in pair)
+        except (TypeError, ValueError):
+            raise ValueError(f"graph edge {pair!r} must be a pair of qubit indices") from None
+        for q in (i, j):
+            if not 0 <= q < n_qubits:
+                raise ValueError(f"graph edge {pair!r}: qubit index {q} out of range 0..{n_qubits - 1}")
+        if i == j:
+            raise ValueError(f"graph edge {pair!r} is a self-loop; Z_i Z_i = 1 is a constant")
+        key = (min(i, j), max(i, j))
+        if key in seen:
+            raise ValueError(f"graph edge {key} appears twice")
+        seen.add(key)
+        edges.append(key)
+    return edges
+
+
+class TFIMNetwork(SpinSystem):
+    """A TFIM learner. Parameters: ``J`` (one per edge), ``b`` (fields), ``W`` (input weights,
+    weights mode) and ``gamma`` (transverse fields, when ``train_gamma``)."""
+
+    def __init__(
+        self,
+        n_qubits: int,
+        graph="complete",
+        n_inputs: int = 0,
+        output_qubits: Sequence[int] | None = None,
+        input_mode: str = "weights",
+        input_qubits: Sequence[int] | None = None,
+        input_scale: float = 1.0,
+        gamma: float | Sequence[float] = 1.0,
+        train_gamma: bool = False,
+        init_std: float = 0.5,
+        **options,
+    ):
+        if not isinstance(n_qubits, (int, np.integer)) or n_qubits < 1:
+            raise ValueError(f"n_qubits must be a positive integer, got {n_qubits!r}")
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
+        self.edges = coupling_edges(graph, n_qubits)
+        self.output_qubits = self._qubit_list("output_qubits", output_qubits, n_qubits, default=[n_qubits - 1])
+        if np.ndim(gamma) == 0:
+            gamma = np.full(n_qubits, gamma, dtype=float)
+        gamma = as_finite_array("gamma", gamma, (n_qubits,))
+        self.input_mode = input_mode
+        n = n_qubits
+        specs: dict[str, ParamSpec] = {"J": ParamSpec((len(self.edges),), std=init_std), "b": ParamSpec((n,), std=0.1 * init_std)}
+        terms = [Term(f"Z{i} Z{j}", -1.0, "J", (k,)) for k, (i, j) in enumerate(self.edges)]
+        terms += [Term(f"Z{j}", -1.0, "b", (j,)) for j in range(n)]
+        if input_mode == "weights":
+            specs["W"] = ParamSpec((n_inputs, n), std=init_std)
+            terms += [Term(f"Z{j}", -1.0, "W", (i, j), input=i) for i in range(n_inputs) for j in range(n)]
+        else:
+            default = list(range(n_inputs))
+            self.input_qubits = self._qubit_list("input_qubits", input_qubits, n, default=default)
+            if len(self.input_qubits) != n_inputs:
+                raise ValueError(f"input_qubits must name one qubit per input ({n_inputs}), got {self.input_qubits}")
+            terms += [Term(f"Z{q}", -float(input_scale), input=i) for i, q in enumerate(self.input_qubits)]
+        if train_gamma:
+            specs["gamma"] = ParamSpec((n,), mean=float(np.mean(gamma)), std=0.0)
+            terms += [Term(f"X{j}", -1.0, "gamma", (j,)) for j in range(n)]
+        else:
+            terms += [Term(f"X{j}", -float(gamma[j])) for j in range(n) if gamma[j] != 0.0]
+        self._gamma_init = gamma
+        hamiltonian = ParametrizedHamiltonian(
+            n, terms, specs, n_inputs=n_inputs, observables=[f"Z{q}" for q in self.output_qubits]
+        )
+        super().__init__(hamiltonian, **options)
+
+    @staticmethod
+    def _qubit_list(name, qubits, n_qubits, default) -> list[int]:
+        qubits = list(default if qubits is None else qubits)
+        for q in qubits:
+            if not isinstance(q, (int, np.integer)) or not 0 <= q < n_qubits:
+                raise ValueError(f"{name}: qubit index {q!r} out of range 0..{n_qubits - 1}")
+        if len(set(qubits)) != len(qubits):
+            raise ValueError(f"{name} has repeated qubits: {qubits}")
+        return [int(q) for q in qubits]
+
+    def init_params(self, rng=None) -> dict[str, np.ndarray]:
+        params = super().init_params(rng)
+        if "gamma" in params:
+            params["gamma"] = self._gamma_init.copy()
+        return params
+
+    def coupling_matrix(self, params) -> np.ndarray:
+        """The symmetric N x N matrix of J_ij (zero off the graph)."""
+        matrix = np.zeros((self.n_qubits, self.n_qubits))
+        for k, (i, j) in enumerate(self.edges):
+            matrix[i, j] = matrix[j, i] = params["J"][k]
+        return matrix
+
+    def with_couplings(self, params, matrix) -> dict[str, np.ndarray]:
+        """Copy of ``params`` whose J comes from a symmetric coupling matrix on this graph."""
+        matrix = as_finite_array("matrix", matrix, (self.n_qubits, self.n_qubits))
+        if not np.allclose(matrix, matrix.T, atol=0, rtol=1e-12):
+            raise ValueError("matrix must be symmetric (J_ij == J_ji); symmetrize it with (J + J.T) / 2")
+        on_graph = np.zeros_like(matrix, dtype=bool)
+        for i, j in self.edges:
+            on_graph[i, j] = on_graph[j, i] = True
+        if np.any(matrix[~on_graph] != 0):
+            raise ValueError("matrix has couplings on pairs that are not edges of this network's graph")
+        new = {k: np.array(v, dtype=float) for k, v in params.items()}
+        new["J"] = np.array([matrix[i, j] for i, j in self.edges])
+        return new

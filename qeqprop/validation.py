@@ -1,0 +1,68 @@
+"""Input checks shared by every module: each raises ValueError naming the argument and the fix."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import numpy as np
+
+
+def as_finite_array(name: str, value, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Return ``value`` as a float64 array after checking its shape and finiteness."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a real numeric array: {exc}") from None
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} contains {bad} NaN or inf value(s); pass finite numbers")
+    return array
+
+
+def check_params(params: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Check a parameter pytree (dict of arrays) against the expected names and shapes."""
+    if not isinstance(params, Mapping):
+        raise ValueError(f"params must be a dict of arrays with keys {sorted(shapes)}, got {type(params).__name__}")
+    missing = sorted(set(shapes) - set(params))
+    extra = sorted(set(params) - set(shapes))
+    if missing or extra:
+        raise ValueError(f"params keys must be {sorted(shapes)}; missing {missing}, unexpected {extra}")
+    return {name: as_finite_array(f"params[{name!r}]", params[name], shapes[name]) for name in shapes}
+
+
+def check_beta(beta: float) -> float:
+    """EP needs a finite nudge strength beta > 0 (the estimator picks the sign)."""
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        raise ValueError(f"beta must be a positive float, got {beta!r}") from None
+    if not np.isfinite(beta) or beta <= 0.0:
+        raise ValueError(f"beta must be a finite number > 0 (e.g. 1e-2), got {beta}; the estimator chooses the sign")
+    return beta
+
+
+def available_memory_bytes() -> int:
+    """Memory the process may still use: MemAvailable from /proc/meminfo, else physical pages."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_state_memory(n_qubits: int, itemsize: int, n_vectors: int, what: str = "the solver") -> None:
+    """Refuse a qubit count whose working set of state vectors exceeds available memory."""
+    need = (1 << n_qubits) * itemsize * n_vectors
+    have = available_memory_bytes()
+    if need > have:
+        raise ValueError(
+            f"n_qubits={n_qubits}: {what} needs about {need / 2**30:.2f} GiB "
+            f"({n_vectors} state vectors of 2^{n_qubits} x {itemsize} bytes) but only "
+            f"{have / 2**30:.2f} GiB is available; use fewer qubits"
+        )
