@@ -1,1 +1,29 @@
-"""qeqprop."""
+"""qeqprop: quantum equilibrium propagation.
+
+Build a parametrized spin Hamiltonian (a TFIM network or any Pauli-string model), find its
+ground states matrix-free, estimate dLoss/dtheta by equilibrium propagation from local
+expectation values, check it against the exact linear-response gradient, and train.
+"""
+
+from . import _jax  # noqa: F401  (float64 JAX before anything makes arrays)
+from .costs import FunctionCost, PauliSquaredError, SoftmaxCrossEntropy, SquaredError
+from .datasets import Dataset, load_dataset
+from .ep import ESTIMATORS, EPResult, ep_gradient, finite_difference_gradient, reference_gradient, relative_error
+from .gradcheck import gradcheck, random_tfim_instance
+from .hamiltonians.export import from_pennylane, terms_from_pennylane, to_pennylane, to_qutip, to_sparse
+from .hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
+from .hamiltonians.pauli import PauliOperator, PauliString, PauliTable
+from .solvers import DegenerateGroundStateWarning, GroundState, dense_ground_state, ground_state, lanczos_ground_state
+from .systems import EnergySystem, SpinSystem, TFIMNetwork, pauli_system
+from .train import FitResult, evaluate, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DegenerateGroundStateWarning", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",
+    "FunctionCost", "GroundState", "ParamSpec", "ParametrizedHamiltonian", "PauliOperator", "PauliSquaredError",
+    "PauliString", "PauliTable", "SoftmaxCrossEntropy", "SpinSystem", "SquaredError", "TFIMNetwork", "Term",
+    "dense_ground_state", "ep_gradient", "evaluate", "finite_difference_gradient", "fit", "from_pennylane",
+    "gradcheck", "ground_state", "lanczos_ground_state", "load_dataset", "pauli_system", "random_tfim_instance",
+    "reference_gradient", "relative_error", "terms_from_pennylane", "to_pennylane", "to_qutip", "to_sparse",
+]

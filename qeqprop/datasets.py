@@ -1,0 +1,107 @@
+"""Small datasets with no download: synthetic XOR and parity, scikit-learn's bundled iris
+and digits. Features are standardized with training-set statistics; splits are
+stratified and seeded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DATASETS = ("xor", "parity", "iris", "digits")
+
+
+@dataclass
+class Dataset:
+    """Train/test split. ``y_*`` are integer class labels (``n_classes`` classes)."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+
+def _xor(rng: np.random.Generator, n_samples: int = 200, noise: float = 0.15):
+    corners = rng.integers(0, 2, size=(n_samples, 2))
+    labels = corners[:, 0] ^ corners[:, 1]
+    return 2.0 * corners - 1.0 + noise * rng.standard_normal((n_samples, 2)), labels
+
+
+def _parity(rng: np.random.Generator, n_bits: int = 3, repeats: int = 24, noise: float = 0.1):
+    patterns = (np.arange(1 << n_bits)[:, None] >> np.arange(n_bits)[None, ::-1]) & 1
+    bits = np.repeat(patterns, repeats, axis=0)
+    return 2.0 * bits - 1.0 + noise * rng.standard_normal(bits.shape), bits.sum(axis=1) % 2
+
+
+def load_dataset(
+    name: str,
+    test_size: float = 0.3,
+    seed: int = 0,
+    n_features: int | None = None,
+    n_bits: int = 3,
+) -> Dataset:
+    """Load ``name`` (one of DATASETS), split ``test_size`` off (stratified) and standardize.
+
+    ``n_features`` reduces the features by PCA fitted on the training split (digits: 64).
+    ``n_bits`` sets the parity width.
+    """
+    from sklearn.datasets import load_digits, load_iris
+    from sklearn.decomposition import PCA
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size}")
+    rng = np.random.default_rng(seed)
+    if name == "xor":
+        x, y = _xor(rng)
+    elif name == "parity":
+        x, y = _parity(rng, n_bits)
+    elif name == "iris":
+        x, y = load_iris(return_X_y=True)
+    else:
+        x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, random_state=seed, stratify=y
+    )
+    scaler = StandardScaler().fit(x_train)
+    x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
+    if n_features is not None:
+        if not 0 < n_features <= x_train.shape[1]:
+            raise ValueError(f"n_features must be in 1..{x_train.shape[1]} for {name}, got {n_features}")
+        pca = PCA(n_components=n_features, random_state=seed).fit(x_train)
+        scale = np.sqrt(pca.explained_variance_)
+        x_train, x_test = pca.transform(x_train) / scale, pca.transform(x_test) / scale
+    return Dataset(name, x_train, y_train.astype(int), x_test, y_test.astype(int), int(y.max()) + 1)
+
+
+def encode_targets(labels: np.ndarray, n_outputs: int, n_classes: int, cost_name: str) -> np.ndarray:
+    """Per-output targets for class labels.
+
+    One output and two classes: y = +1 / -1 (class 1 / class 0). Otherwise one output per
+    class: one-hot for cross-entropy, +1 on the class output and -1 elsewhere for squared
+    errors on <Z> in [-1, 1].
+    """
+    labels = np.asarray(labels, dtype=int)
+    if n_outputs == 1 and n_classes == 2:
+        return (2.0 * labels - 1.0)[:, None]
+    if n_outputs != n_classes:
+        raise ValueError(f"n_outputs must equal n_classes ({n_classes}) or be 1 for two classes, got {n_outputs}")
+    onehot = np.eye(n_classes)[labels]
+    return onehot if cost_name == "cross_entropy" else 2.0 * onehot - 1.0
+
+
+def decode_outputs(outputs: np.ndarray) -> np.ndarray:
+    """Class predictions from output expectations: sign for one output, argmax otherwise."""
+    outputs = np.atleast_2d(outputs)
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0).astype(int)
+    return np.argmax(outputs, axis=1)
