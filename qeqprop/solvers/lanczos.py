@@ -7,10 +7,11 @@ import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from ..validation import check_state_memory
+from .dense import dense_ground_state
 from .state import GroundState
 
 # eigsh keeps ncv = max(2k + 1, 20) Krylov vectors plus a few work vectors.
-_KRYLOV_VECTORS = 24
+KRYLOV_VECTORS = 24
 
 
 def lanczos_ground_state(
@@ -25,7 +26,7 @@ def lanczos_ground_state(
     ``init`` warm-starts the Krylov space (e.g. the free-phase state for a nudged phase).
     """
     n = operator.n_qubits
-    check_state_memory(n, np.dtype(operator.dtype).itemsize, _KRYLOV_VECTORS, what="Lanczos (eigsh)")
+    check_state_memory(n, np.dtype(operator.dtype).itemsize, KRYLOV_VECTORS, what="Lanczos (eigsh)")
     count = [0]
 
     def matvec(v):
@@ -34,15 +35,15 @@ def lanczos_ground_state(
 
     linear = LinearOperator(operator.shape, matvec=matvec, matmat=lambda v: operator.matvec(v), dtype=operator.dtype)
     k = 2 if with_gap and operator.dim > 2 else 1
-    v0 = None
-    if init is not None:
+    if operator.dim <= k + 1:
+        return dense_ground_state(operator)
+    if init is None:
+        # A fixed start vector keeps runs (and resumed training) bit-for-bit reproducible.
+        v0 = np.random.default_rng(0).standard_normal(operator.dim).astype(operator.dtype)
+    else:
         v0 = np.asarray(init, dtype=operator.dtype)
         if v0.shape != (operator.dim,):
             raise ValueError(f"init must be a state vector of shape ({operator.dim},), got {v0.shape}")
-    if operator.dim <= k + 1:
-        from .dense import dense_ground_state
-
-        return dense_ground_state(operator)
     try:
         energies, vectors = eigsh(linear, k=k, which="SA", v0=v0, tol=tol, maxiter=maxiter)
     except ArpackNoConvergence as exc:

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..costs import Cost, make_cost
 from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
-from ..solvers import SOLVERS, GroundState, adjoint_state, ground_state, report_small_gap
-from ..validation import as_finite_array
+from ..solvers import SOLVERS, GroundState, adjoint_state, ground_state, report_small_gap, working_set_vectors
+from ..validation import as_finite_array, check_state_memory
 from .protocol import Params
 
 
@@ -43,6 +43,8 @@ class SpinSystem:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         if len(hamiltonian.observable_index) == 0:
             raise ValueError("hamiltonian needs at least one output observable (observables=[...])")
+        itemsize = 8 if hamiltonian.table.is_real else 16
+        check_state_memory(hamiltonian.n_qubits, itemsize, working_set_vectors(solver, hamiltonian.n_qubits), "this system's solver")
         self.hamiltonian = hamiltonian
         self.cost_fn = make_cost(cost)
         self.solver = solver

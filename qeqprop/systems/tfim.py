@@ -92,10 +92,10 @@ class TFIMNetwork(SpinSystem):
         specs: dict[str, ParamSpec] = {"J": ParamSpec((len(self.edges),), std=init_std), "b": ParamSpec((n,), std=0.1 * init_std)}
         terms = [Term(f"Z{i} Z{j}", -1.0, "J", (k,)) for k, (i, j) in enumerate(self.edges)]
         terms += [Term(f"Z{j}", -1.0, "b", (j,)) for j in range(n)]
-        if input_mode == "weights":
+        if input_mode == "weights" and n_inputs > 0:
             specs["W"] = ParamSpec((n_inputs, n), std=init_std)
             terms += [Term(f"Z{j}", -1.0, "W", (i, j), input=i) for i in range(n_inputs) for j in range(n)]
-        else:
+        elif input_mode == "fields":
             default = list(range(n_inputs))
             self.input_qubits = self._qubit_list("input_qubits", input_qubits, n, default=default)
             if len(self.input_qubits) != n_inputs:

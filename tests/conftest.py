@@ -1,0 +1,64 @@
+"""Shared test helpers: an independent Kronecker-product Pauli reference and random models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qeqprop import ParamSpec, Term, pauli_system
+
+_MATS = {
+    "I": np.eye(2),
+    "X": np.array([[0, 1], [1, 0]], dtype=complex),
+    "Y": np.array([[0, -1j], [1j, 0]]),
+    "Z": np.diag([1.0, -1.0]).astype(complex),
+}
+
+
+def kron_pauli(text: str, n: int) -> np.ndarray:
+    """Dense matrix of a Pauli string like 'Z0 X2' by Kronecker products (qubit 0 leftmost)."""
+    letters = ["I"] * n
+    for token in text.split():
+        letters[int(token[1:])] = token[0]
+    out = np.array([[1.0 + 0j]])
+    for letter in letters:
+        out = np.kron(out, _MATS[letter])
+    return out
+
+
+def random_strings(rng: np.random.Generator, n: int, count: int, with_y: bool = True) -> list[str]:
+    """Distinct random Pauli strings of weight 1..3."""
+    letters = "XYZ" if with_y else "XZ"
+    seen: set[str] = set()
+    while len(seen) < count:
+        weight = int(rng.integers(1, min(3, n) + 1))
+        qubits = sorted(rng.choice(n, size=weight, replace=False).tolist())
+        seen.add(" ".join(f"{letters[rng.integers(len(letters))]}{q}" for q in qubits))
+    return sorted(seen)
+
+
+def random_general_system(rng: np.random.Generator, n: int, n_inputs: int = 2, solver: str = "auto", **options):
+    """A trainable model with XX, YY, three-body ZXZ and input fields: complex when Y appears once."""
+    terms = []
+    for k in range(n - 1):
+        terms.append(Term(f"X{k} X{k + 1}", 1.0, "J", (k, 0)))
+        terms.append(Term(f"Y{k} Y{k + 1}", 1.0, "J", (k, 1)))
+        terms.append(Term(f"Z{k} Z{k + 1}", 1.0, "J", (k, 2)))
+    terms += [Term(f"Z{k} X{k + 1} Z{k + 2}", 1.0, "K", (k,)) for k in range(n - 2)]
+    terms += [Term(f"Y{k}", 0.3) for k in range(n)]
+    terms += [Term(f"X{k}", -0.8) for k in range(n)]
+    terms += [Term(f"Z{j}", 1.0, "W", (i, j), input=i) for i in range(n_inputs) for j in range(n)]
+    terms += [Term(f"Z{j}", 1.0, "h", (j,)) for j in range(n)]
+    params = {
+        "J": ParamSpec((n - 1, 3), std=0.6),
+        "K": ParamSpec((n - 2,), std=0.5),
+        "W": ParamSpec((n_inputs, n), std=0.5),
+        "h": ParamSpec((n,), std=0.3),
+    }
+    system = pauli_system(n, terms, params, outputs=[f"Z{n - 1}", f"X{n - 2}"], n_inputs=n_inputs, solver=solver, **options)
+    return system, system.init_params(rng), rng.normal(size=n_inputs), rng.uniform(-1, 1, 2)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

@@ -1,0 +1,103 @@
+"""Every gradient path against the exact reference and finite differences; EP convergence rates."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import random_general_system
+from qeqprop import (
+    ESTIMATORS,
+    FunctionCost,
+    TFIMNetwork,
+    ep_gradient,
+    finite_difference_gradient,
+    random_tfim_instance,
+    reference_gradient,
+    relative_error,
+)
+from qeqprop.gradcheck import gradcheck, log_slope
+
+BETAS = (1e-1, 1e-2, 1e-3)
+EXPECTED_SLOPE = {"positive": 1.0, "negative": 1.0, "centered": 2.0}
+
+
+def tfim_case(seed, **options):
+    return random_tfim_instance(4 + seed % 5, seed=seed, **options)
+
+
+def general_case(seed, **options):
+    rng = np.random.default_rng(seed)
+    return random_general_system(rng, 4 + seed % 3, **options)
+
+
+CASES = [("tfim", tfim_case, s) for s in range(4)] + [("general-complex", general_case, s) for s in range(3)]
+
+
+@pytest.mark.parametrize("name,make,seed", CASES)
+def test_reference_equals_finite_differences(name, make, seed):
+    system, params, x, y = make(seed)
+    reference = reference_gradient(system, params, x, y)
+    fd = finite_difference_gradient(system, params, x, y, step=1e-4)
+    assert relative_error(reference, fd) < 1e-6
+
+
+@pytest.mark.parametrize("cost", ["mse", "cross_entropy", "pauli_mse", "function"])
+def test_reference_equals_finite_differences_for_every_cost(cost):
+    if cost == "function":
+        cost = FunctionCost(lambda o, y: jnp.sum(jnp.log(jnp.cosh(o - y))) + 0.1 * jnp.sum(o**4))
+    system = TFIMNetwork(5, "complete", n_inputs=2, output_qubits=[3, 4], cost=cost)
+    rng = np.random.default_rng(7)
+    params, x = system.init_params(rng), rng.normal(size=2)
+    y = np.array([1.0, 0.0]) if cost == "cross_entropy" else rng.uniform(-1, 1, 2)
+    fd = finite_difference_gradient(system, params, x, y, step=1e-4)
+    assert relative_error(system.reference_grad(params, x, y), fd) < 1e-6
+    assert relative_error(ep_gradient(system, params, x, y, beta=1e-3).grad, fd) < 1e-5
+
+
+def test_lanczos_path_reference_and_ep():
+    system, params, x, y = random_tfim_instance(11, seed=3, solver="lanczos")
+    dense_system, *_ = random_tfim_instance(11, seed=3, solver="dense")
+    reference = system.reference_grad(params, x, y)
+    assert relative_error(reference, dense_system.reference_grad(params, x, y)) < 1e-8
+    centered = ep_gradient(system, params, x, y, beta=1e-2, estimator="centered")
+    assert centered.free.solver == "lanczos"
+    assert relative_error(centered.grad, reference) < 1e-3
+
+
+@pytest.mark.parametrize("name,make,seed", CASES)
+def test_ep_convergence_slopes(name, make, seed):
+    system, params, x, y = make(seed)
+    report = gradcheck(system, params, x, y, betas=BETAS)
+    assert report["gap"] > 0.05
+    for estimator in ESTIMATORS:
+        assert abs(report["slopes"][estimator] - EXPECTED_SLOPE[estimator]) < 0.15, (estimator, report)
+    assert report["reference_vs_finite_difference"] < 1e-6
+
+
+def test_centered_error_small_on_gapped_instance():
+    """The CLI's default gradcheck instance (6 qubits, gap ~1.08): centered error at beta=1e-2."""
+    system, params, x, y = random_tfim_instance(6, seed=0)
+    report = gradcheck(system, params, x, y, betas=BETAS)
+    assert report["gap"] > 1.0
+    assert report["errors"]["centered"][1] < 1e-3
+
+
+def test_estimators_are_consistent_finite_differences():
+    """centered = (positive + negative) / 2 exactly, from the same three equilibria."""
+    system, params, x, y = tfim_case(1)
+    free = system.equilibrate(params, x)
+    grads = {e: ep_gradient(system, params, x, y, 0.05, e, free=free).grad for e in ESTIMATORS}
+    for key in grads["centered"]:
+        np.testing.assert_allclose(grads["centered"][key], (grads["positive"][key] + grads["negative"][key]) / 2, atol=1e-12)
+
+
+def test_fixed_field_inputs_and_trainable_gamma():
+    system = TFIMNetwork(5, "chain", n_inputs=2, input_mode="fields", input_qubits=[0, 1], input_scale=0.7,
+                         output_qubits=[4], train_gamma=True, gamma=0.9)
+    rng = np.random.default_rng(2)
+    params, x, y = system.init_params(rng), rng.normal(size=2), np.array([0.5])
+    assert set(params) == {"J", "b", "gamma"}
+    fd = finite_difference_gradient(system, params, x, y)
+    assert relative_error(system.reference_grad(params, x, y), fd) < 1e-6
+    errors = [relative_error(ep_gradient(system, params, x, y, b).grad, fd) for b in BETAS]
+    assert abs(log_slope(BETAS, errors) - 2.0) < 0.15

@@ -1,0 +1,104 @@
+"""Training: iris accuracy, exact resume from checkpoints, datasets and the CLI."""
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+from qeqprop import TFIMNetwork, fit, load_dataset
+from qeqprop.checkpoint import load_checkpoint
+from qeqprop.cli import main
+from qeqprop.datasets import DATASETS, decode_outputs, encode_targets
+
+
+def iris_learner(hidden=3):
+    return TFIMNetwork(hidden + 3, "complete", n_inputs=4, output_qubits=[hidden, hidden + 1, hidden + 2])
+
+
+def test_iris_centered_ep_reaches_93_percent():
+    data = load_dataset("iris", seed=0)
+    assert len(data.x_test) == 45  # 30% held out
+    start = time.perf_counter()
+    result = fit(iris_learner(), data, epochs=20, learning_rate=0.03, beta=1e-2, estimator="centered", seed=0, progress=False)
+    seconds = time.perf_counter() - start
+    final = result.final
+    print(f"iris: test accuracy {final['test_accuracy']:.3f} in {seconds:.1f} s")
+    assert final["test_accuracy"] >= 0.93
+    assert final["train_loss"] < result.history[0]["train_loss"] / 3
+    assert final["train_min_gap"] > 0.05
+    assert set(final) >= {"train_loss", "test_loss", "train_accuracy", "test_accuracy", "grad_norm", "train_min_gap"}
+
+
+def test_resume_from_checkpoint_is_exact(tmp_path):
+    data = load_dataset("xor", seed=1)
+    system = TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2])
+    options = dict(epochs=4, batch_size=32, learning_rate=0.05, seed=3, progress=False)
+    straight = fit(system, data, **options)
+    path = tmp_path / "run" / "checkpoint.pkl"
+    fit(system, data, checkpoint=path, **{**options, "epochs": 2})
+    assert load_checkpoint(path)["epoch"] == 2
+    resumed = fit(system, data, checkpoint=path, resume=True, **options)
+    for key in straight.params:
+        np.testing.assert_array_equal(straight.params[key], resumed.params[key])
+    assert [h["test_loss"] for h in resumed.history] == [h["test_loss"] for h in straight.history]
+    assert not [f for f in os.listdir(path.parent) if f.endswith(".tmp")]
+    with pytest.raises(ValueError, match="was written with settings"):
+        fit(system, data, checkpoint=path, resume=True, **{**options, "learning_rate": 0.1})
+
+
+def test_reference_gradient_training_baseline():
+    data = load_dataset("xor", seed=0)
+    system = TFIMNetwork(4, "complete", n_inputs=2, output_qubits=[3])
+    ep = fit(system, data, epochs=3, learning_rate=0.05, seed=0, progress=False)
+    ref = fit(system, data, epochs=3, learning_rate=0.05, seed=0, progress=False, gradient="reference")
+    for key in ep.params:  # centered EP at beta=1e-2 follows the exact gradient closely
+        np.testing.assert_allclose(ep.params[key], ref.params[key], atol=1e-3)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_datasets_standardized_and_stratified(name):
+    data = load_dataset(name, seed=0)
+    np.testing.assert_allclose(data.x_train.mean(axis=0), 0.0, atol=1e-10)
+    assert set(np.unique(data.y_test)) == set(range(data.n_classes))
+    train_share = np.bincount(data.y_train) / len(data.y_train)
+    test_share = np.bincount(data.y_test) / len(data.y_test)
+    assert np.abs(train_share - test_share).max() < 0.1
+
+
+def test_digits_pca_features():
+    data = load_dataset("digits", n_features=8)
+    assert data.n_features == 8 and data.n_classes == 10
+    np.testing.assert_allclose(data.x_train.std(axis=0, ddof=1), 1.0, rtol=1e-6)
+
+
+def test_target_encoding_round_trip():
+    labels = np.array([0, 2, 1])
+    assert (decode_outputs(encode_targets(labels, 3, 3, "mse")) == labels).all()
+    assert (encode_targets(labels, 3, 3, "cross_entropy").sum(axis=1) == 1).all()
+    assert (decode_outputs(encode_targets(np.array([1, 0]), 1, 2, "mse")) == [1, 0]).all()
+
+
+def test_cli_gradcheck_json(capsys):
+    assert main(["gradcheck", "--qubits", "5", "--seed", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert abs(report["slopes"]["centered"] - 2.0) < 0.15
+    assert abs(report["slopes"]["positive"] - 1.0) < 0.15
+    assert report["reference_vs_finite_difference"] < 1e-6
+
+
+def test_cli_train_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "xor"
+    assert main(["train", "--dataset", "xor", "--hidden", "2", "--epochs", "3", "--out", str(out), "--json"]) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert final["n_qubits"] == 3 and 0.0 <= final["test_accuracy"] <= 1.0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == 3
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    assert (out / "checkpoint.pkl").exists()
+
+
+def test_cli_reports_bad_input(capsys):
+    assert main(["train", "--beta", "0", "--epochs", "1", "--json"]) == 2
+    assert "beta must be a finite number > 0" in capsys.readouterr().err
