@@ -22,8 +22,7 @@ from .validation import check_beta
 
 ESTIMATORS = ("positive", "negative", "centered")
 
-# Which nudged phases each estimator needs (signs of beta).
-_PHASES = {"positive": (1.0,), "negative": (-1.0,), "centered": (1.0, -1.0)}
+PHASE_SIGNS = {"free": 0.0, "plus": 1.0, "minus": -1.0}
 
 
 def check_estimator(estimator: str) -> str:
@@ -32,18 +31,26 @@ def check_estimator(estimator: str) -> str:
     return estimator
 
 
-def combine(estimator: str, beta: float, g_free, g_plus=None, g_minus=None) -> dict[str, np.ndarray]:
-    """Apply an estimator's finite difference to local gradients (dicts of arrays).
-
-    Shared by exact-state and measured-record paths: only the g's differ.
-    """
+def phase_weights(estimator: str, beta: float) -> dict[str, float]:
+    """The estimator as a linear combination sum_phase a_phase g(s_phase), phases
+    "free", "plus" (+beta) and "minus" (-beta)."""
     check_estimator(estimator)
     beta = check_beta(beta)
     if estimator == "positive":
-        return {k: (g_plus[k] - g_free[k]) / beta for k in g_free}
+        return {"plus": 1.0 / beta, "free": -1.0 / beta}
     if estimator == "negative":
-        return {k: (g_free[k] - g_minus[k]) / beta for k in g_free}
-    return {k: (g_plus[k] - g_minus[k]) / (2.0 * beta) for k in g_free}
+        return {"free": 1.0 / beta, "minus": -1.0 / beta}
+    return {"plus": 0.5 / beta, "minus": -0.5 / beta}
+
+
+def combine(estimator: str, beta: float, g: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """sum_phase a_phase g[phase] for local gradients g[phase] (dicts of arrays).
+
+    Shared by exact-state and measured-record paths: only the g's differ.
+    """
+    weights = phase_weights(estimator, beta)
+    keys = next(iter(g.values())).keys()
+    return {k: sum(a * np.asarray(g[phase][k]) for phase, a in weights.items()) for k in keys}
 
 
 @dataclass
@@ -73,13 +80,15 @@ def ep_gradient(
     beta = check_beta(beta)
     s0 = free if free is not None else system.equilibrate(params, x)
     nudge = system.nudge(s0, y)
-    g_free = system.energy_grad(params, x, s0)
     nudged, g = {}, {}
-    for sign in _PHASES[estimator]:
-        state = system.equilibrate(params, x, nudge=nudge, beta=sign * beta, init=s0)
-        nudged[sign * beta] = state
-        g[sign] = system.energy_grad(params, x, state)
-    grad = combine(estimator, beta, g_free, g.get(1.0), g.get(-1.0))
+    for phase in phase_weights(estimator, beta):
+        if phase == "free":
+            g[phase] = system.energy_grad(params, x, s0)
+            continue
+        signed = PHASE_SIGNS[phase] * beta
+        nudged[signed] = system.equilibrate(params, x, nudge=nudge, beta=signed, init=s0)
+        g[phase] = system.energy_grad(params, x, nudged[signed])
+    grad = combine(estimator, beta, g)
     return EPResult(grad, system.cost(s0, y), system.predict(s0), s0, nudged, estimator, beta)
 
 

@@ -1,0 +1,107 @@
+"""Term estimates from measurement records: counts per basis -> means and covariances.
+
+In basis b every served string P_s reads as the parity of its support: a shot with bits c
+gives p_s(c) = (-1)^{|c & m_s|}. With M_b shots the estimate and its covariance are
+
+    <P_s>^ = (1/M_b) sum_c n_c p_s(c),
+    Cov(<P_s>^, <P_t>^) = S_st / M_b,  S_st = M_b/(M_b - 1) [ (1/M_b) sum_c n_c p_s p_t - <P_s>^ <P_t>^ ],
+
+(the unbiased sample covariance of the shot values over M_b). Strings in different bases
+come from independent samples, so the covariance is block diagonal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from ..hamiltonians.pauli import PauliString
+from .plan import MeasurementPlan
+
+BIT_ORDERS = ("qubit0_first", "qubit0_last")
+
+
+@dataclass
+class TermEstimates:
+    """Estimated <P_s> for the table strings in ``index`` and the covariance of the estimates."""
+
+    index: np.ndarray
+    means: np.ndarray
+    covariance: np.ndarray
+
+    @property
+    def stderr(self) -> np.ndarray:
+        return np.sqrt(np.clip(np.diag(self.covariance), 0.0, None))
+
+    def full(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Means and covariance scattered onto a table of ``size`` strings (zeros elsewhere)."""
+        means = np.zeros(size)
+        cov = np.zeros((size, size))
+        means[self.index] = self.means
+        cov[np.ix_(self.index, self.index)] = self.covariance
+        return means, cov
+
+
+def parse_counts(counts: Mapping[str, int], n_qubits: int, bit_order: str = "qubit0_first", where: str = "counts") -> tuple[np.ndarray, np.ndarray]:
+    """A ``{bitstring: count}`` record as (basis indices, counts).
+
+    ``bit_order="qubit0_first"`` is PennyLane's order (wire 0 leftmost); Qiskit writes
+    qubit 0 rightmost (``"qubit0_last"``).
+    """
+    if bit_order not in BIT_ORDERS:
+        raise ValueError(f"bit_order must be one of {BIT_ORDERS}, got {bit_order!r}")
+    if not isinstance(counts, Mapping) or len(counts) == 0:
+        raise ValueError(f"{where} is empty; pass a dict bitstring -> count with at least one shot")
+    indices, values = [], []
+    for bits, count in counts.items():
+        bits = str(bits).replace(" ", "")
+        if len(bits) != n_qubits or set(bits) - {"0", "1"}:
+            raise ValueError(f"{where}: bitstring {bits!r} must have {n_qubits} characters 0/1 (one per qubit)")
+        if bit_order == "qubit0_last":
+            bits = bits[::-1]
+        count = int(count)
+        if count < 0:
+            raise ValueError(f"{where}: bitstring {bits!r} has negative count {count}")
+        indices.append(int(bits, 2))
+        values.append(count)
+    values = np.array(values, dtype=np.int64)
+    if values.sum() < 2:
+        raise ValueError(f"{where} holds {values.sum()} shot(s); at least 2 are needed for a standard error")
+    return np.array(indices, dtype=np.int64), values
+
+
+def support_masks(strings: list[PauliString], members: np.ndarray, n_qubits: int) -> np.ndarray:
+    """Bit mask of each string's support (after basis rotation every letter reads as Z)."""
+    return np.array([sum(1 << (n_qubits - 1 - q) for q in strings[s].qubits) for s in members], dtype=np.int64)
+
+
+def estimate_terms(
+    strings: list[PauliString],
+    plan: MeasurementPlan,
+    records: Mapping[str, tuple[np.ndarray, np.ndarray]],
+) -> TermEstimates:
+    """Means and block-diagonal covariance of every planned string from per-basis records."""
+    index, means, blocks = [], [], []
+    for basis, members in zip(plan.bases, plan.members):
+        if basis not in records:
+            served = ", ".join(str(strings[s]) for s in members)
+            raise ValueError(f"no record for basis {basis!r}, which is needed for the terms {served}")
+        observed, counts = records[basis]
+        shots = counts.sum()
+        parity = np.bitwise_count(observed[:, None] & support_masks(strings, members, plan.n_qubits)[None, :]) & 1
+        values = 1.0 - 2.0 * parity
+        mean = counts @ values / shots
+        second = (values * counts[:, None]).T @ values / shots
+        blocks.append((second - np.outer(mean, mean)) / (shots - 1))
+        index.append(members)
+        means.append(mean)
+    index = np.concatenate(index)
+    covariance = np.zeros((len(index), len(index)))
+    start = 0
+    for block in blocks:
+        stop = start + len(block)
+        covariance[start:stop, start:stop] = block
+        start = stop
+    return TermEstimates(index, np.concatenate(means), covariance)
