@@ -13,6 +13,13 @@ from .gradcheck import gradcheck, random_tfim_instance
 from .hamiltonians.export import from_pennylane, terms_from_pennylane, to_pennylane, to_qutip, to_sparse
 from .hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
 from .hamiltonians.pauli import PauliOperator, PauliString, PauliTable
+from .measurement import (
+    MeasurementPlan,
+    gradient_from_counts,
+    measured_ep_gradient,
+    measurement_plan,
+    optimal_beta,
+)
 from .solvers import DegenerateGroundStateWarning, GroundState, dense_ground_state, ground_state, lanczos_ground_state
 from .systems import EnergySystem, SpinSystem, TFIMNetwork, pauli_system
 from .train import FitResult, evaluate, fit
@@ -21,7 +28,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DegenerateGroundStateWarning", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",
-    "FunctionCost", "GroundState", "ParamSpec", "ParametrizedHamiltonian", "PauliOperator", "PauliSquaredError",
+    "FunctionCost", "GroundState", "MeasurementPlan", "gradient_from_counts", "measured_ep_gradient",
+    "measurement_plan", "optimal_beta", "ParamSpec", "ParametrizedHamiltonian", "PauliOperator", "PauliSquaredError",
     "PauliString", "PauliTable", "SoftmaxCrossEntropy", "SpinSystem", "SquaredError", "TFIMNetwork", "Term",
     "dense_ground_state", "ep_gradient", "evaluate", "finite_difference_gradient", "fit", "from_pennylane",
     "gradcheck", "ground_state", "lanczos_ground_state", "load_dataset", "pauli_system", "random_tfim_instance",

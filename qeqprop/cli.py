@@ -39,12 +39,12 @@ def cmd_train(args) -> int:
     out = Path(args.out) if args.out else None
     result = fit(
         system, data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, beta=args.beta,
-        estimator=args.estimator, gradient=args.gradient, seed=args.seed,
+        estimator=args.estimator, gradient=args.gradient, seed=args.seed, shots=args.shots,
         checkpoint=out / "checkpoint.pkl" if out else None, resume=args.resume, progress=not args.json,
     )
     final = dict(result.final)
     final.update({"system": args.system, "dataset": args.dataset, "n_qubits": system.n_qubits,
-                  "estimator": args.estimator, "beta": args.beta})
+                  "estimator": args.estimator, "beta": args.beta, "shots": args.shots})
     if out:
         from .plots import plot_history
 
@@ -95,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--beta", type=float, default=1e-2)
     train.add_argument("--estimator", choices=ESTIMATORS, default="centered")
     train.add_argument("--gradient", choices=GRADIENTS, default="ep", help="'reference' trains with the exact gradient")
+    train.add_argument("--shots", type=int, default=None, help="simulated shots per EP phase (default: exact expectations)")
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--lr", type=float, default=0.03)

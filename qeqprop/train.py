@@ -68,14 +68,22 @@ def evaluate(system: EnergySystem, params, x: np.ndarray, targets: np.ndarray, l
     return metrics
 
 
-def batch_gradient(system: EnergySystem, params, x, y, gradient: str, beta: float, estimator: str) -> dict[str, np.ndarray]:
-    """Mean over a minibatch of per-sample EP (or reference) gradients."""
+def batch_gradient(
+    system: EnergySystem, params, x, y, gradient: str, beta: float, estimator: str,
+    shots: int | None = None, rng: np.random.Generator | None = None,
+) -> dict[str, np.ndarray]:
+    """Mean over a minibatch of per-sample EP (or reference) gradients; with ``shots``,
+    each sample's EP gradient is estimated from that many simulated shots per phase."""
     total = None
     for xi, yi in zip(x, y):
-        if gradient == "ep":
-            grad = ep_gradient(system, params, xi, yi, beta=beta, estimator=estimator).grad
-        else:
+        if gradient == "reference":
             grad = system.reference_grad(params, xi, yi)
+        elif shots is not None:
+            from .measurement.gradient import measured_ep_gradient
+
+            grad = measured_ep_gradient(system, params, xi, yi, beta, shots, estimator, rng=rng).grad
+        else:
+            grad = ep_gradient(system, params, xi, yi, beta=beta, estimator=estimator).grad
         total = grad if total is None else {k: total[k] + grad[k] for k in total}
     return {k: v / len(x) for k, v in total.items()}
 
@@ -93,6 +101,7 @@ def fit(
     estimator: str = "centered",
     gradient: str = "ep",
     seed: int = 0,
+    shots: int | None = None,
     checkpoint: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
@@ -103,6 +112,8 @@ def fit(
     ``checkpoint`` is written atomically after every epoch; with ``resume=True`` an existing
     checkpoint is loaded (its run settings must match) and training continues exactly.
     ``gradient="reference"`` trains with the exact linear-response gradient instead (baseline).
+    ``shots`` (quantum systems) estimates every EP gradient from that many simulated shots per
+    phase (measurement.measured_ep_gradient); step k of epoch e samples with seed (seed, e, k).
     """
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
@@ -112,12 +123,15 @@ def fit(
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
     check_estimator(estimator)
     beta = check_beta(beta)
+    if shots is not None and (gradient != "ep" or not hasattr(system, "hamiltonian")):
+        raise ValueError("shots needs gradient='ep' on a quantum spin system")
     if data.n_features != system.n_inputs:
         raise ValueError(f"data has {data.n_features} features but the system takes n_inputs={system.n_inputs}")
     optimizer = optimizer if optimizer is not None else optax.adam(learning_rate)
     settings = {
-        "dataset": data.name, "epochs_planned": None, "batch_size": int(batch_size), "beta": beta,
+        "dataset": data.name, "batch_size": int(batch_size), "beta": beta,
         "estimator": estimator, "gradient": gradient, "seed": int(seed), "learning_rate": float(learning_rate),
+        "shots": None if shots is None else int(shots),
     }
     params = to_numpy(params if params is not None else system.init_params(np.random.default_rng(seed)))
     opt_state = optimizer.init(params)
@@ -140,9 +154,10 @@ def fit(
     for epoch in bar:
         order = np.random.default_rng([int(seed), epoch]).permutation(len(data.x_train))
         norms = []
-        for begin in range(0, len(order), batch_size):
+        for step, begin in enumerate(range(0, len(order), batch_size)):
             idx = order[begin : begin + batch_size]
-            grad = batch_gradient(system, params, data.x_train[idx], y_train[idx], gradient, beta, estimator)
+            rng = np.random.default_rng([int(seed), epoch, step])
+            grad = batch_gradient(system, params, data.x_train[idx], y_train[idx], gradient, beta, estimator, shots, rng)
             norms.append(float(np.linalg.norm(flatten_grad(grad))))
             updates, opt_state = optimizer.update(grad, opt_state, params)
             params = to_numpy(optax.apply_updates(params, updates))

@@ -90,9 +90,9 @@ def test_cli_gradcheck_json(capsys):
 
 def test_cli_train_writes_outputs(tmp_path, capsys):
     out = tmp_path / "xor"
-    assert main(["train", "--dataset", "xor", "--hidden", "2", "--epochs", "3", "--out", str(out), "--json"]) == 0
+    assert main(["train", "--dataset", "xor", "--hidden", "2", "--epochs", "3", "--shots", "200", "--beta", "0.2", "--out", str(out), "--json"]) == 0
     final = json.loads(capsys.readouterr().out)
-    assert final["n_qubits"] == 3 and 0.0 <= final["test_accuracy"] <= 1.0
+    assert final["n_qubits"] == 3 and final["shots"] == 200 and 0.0 <= final["test_accuracy"] <= 1.0
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["history"]) == 3
     assert (out / "learning_curve.png").stat().st_size > 1000

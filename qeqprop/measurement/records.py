@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
+from scipy.linalg import block_diag
 
 from ..hamiltonians.pauli import PauliString
 from .plan import MeasurementPlan
@@ -97,11 +98,4 @@ def estimate_terms(
         blocks.append((second - np.outer(mean, mean)) / (shots - 1))
         index.append(members)
         means.append(mean)
-    index = np.concatenate(index)
-    covariance = np.zeros((len(index), len(index)))
-    start = 0
-    for block in blocks:
-        stop = start + len(block)
-        covariance[start:stop, start:stop] = block
-        start = stop
-    return TermEstimates(index, np.concatenate(means), covariance)
+    return TermEstimates(np.concatenate(index), np.concatenate(means), block_diag(*blocks))

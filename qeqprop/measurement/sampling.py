@@ -10,6 +10,7 @@ covariances, the +-1 discreteness and can leave [-1, 1] at small M.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import block_diag
 
 from ..hamiltonians.pauli import PauliString
 from .plan import MeasurementPlan
@@ -45,15 +46,27 @@ def sample_records(psi: np.ndarray, plan: MeasurementPlan, rng: np.random.Genera
     return records
 
 
-def gaussian_term_estimates(psi: np.ndarray, strings: list[PauliString], plan: MeasurementPlan, rng: np.random.Generator) -> TermEstimates:
-    """The Gaussian-per-term approximation of shot noise (comparison mode)."""
-    index, means, variances = [], [], []
+def exact_term_moments(psi: np.ndarray, strings: list[PauliString], plan: MeasurementPlan) -> TermEstimates:
+    """Exact <P_s> and the covariance the shot estimates will have in ``plan``:
+    (<P_s P_t> - <P_s><P_t>) / M_b within a basis (P_s P_t reads as the parity of the
+    symmetric difference of the supports), zero across bases."""
+    index, means, blocks = [], [], []
     for basis, members, shots in zip(plan.bases, plan.members, plan.shots):
         probabilities = basis_probabilities(psi, basis)
-        parity = np.bitwise_count(np.arange(len(probabilities))[:, None] & support_masks(strings, members, plan.n_qubits)[None, :]) & 1
-        exact = probabilities @ (1.0 - 2.0 * parity)
-        variance = (1.0 - exact**2) / shots
+        masks = support_masks(strings, members, plan.n_qubits)
+        parity = np.bitwise_count(np.arange(len(probabilities))[:, None] & masks[None, :]) & 1
+        values = 1.0 - 2.0 * parity
+        mean = probabilities @ values
+        second = (values * probabilities[:, None]).T @ values
         index.append(members)
-        means.append(exact + np.sqrt(variance) * rng.standard_normal(len(members)))
-        variances.append(variance)
-    return TermEstimates(np.concatenate(index), np.concatenate(means), np.diag(np.concatenate(variances)))
+        means.append(mean)
+        blocks.append((second - np.outer(mean, mean)) / shots)
+    return TermEstimates(np.concatenate(index), np.concatenate(means), block_diag(*blocks))
+
+
+def gaussian_term_estimates(psi: np.ndarray, strings: list[PauliString], plan: MeasurementPlan, rng: np.random.Generator) -> TermEstimates:
+    """The Gaussian-per-term approximation of shot noise (comparison mode)."""
+    exact = exact_term_moments(psi, strings, plan)
+    variances = np.diag(exact.covariance)
+    means = exact.means + np.sqrt(variances) * rng.standard_normal(len(variances))
+    return TermEstimates(exact.index, means, np.diag(variances))

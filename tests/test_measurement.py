@@ -1,0 +1,198 @@
+"""Gradients from measured expectation values: plans, records, statistics, PennyLane counts."""
+
+import numpy as np
+import pennylane as qml
+import pytest
+
+from conftest import kron_pauli, random_general_system, random_strings
+from qeqprop import PauliTable, TFIMNetwork, ep_gradient, fit, load_dataset, random_tfim_instance
+from qeqprop.ep import flatten_grad
+from qeqprop.measurement import (
+    basis_probabilities,
+    build_plan,
+    estimate_terms,
+    exact_term_moments,
+    gradient_from_counts,
+    measured_ep_gradient,
+    measurement_plan,
+    optimal_beta,
+    parse_counts,
+    sample_records,
+)
+
+
+def random_state(rng, n):
+    psi = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
+    return psi / np.linalg.norm(psi)
+
+
+def test_plan_groups_qubitwise_commuting_strings(rng):
+    n = 5
+    strings = PauliTable(n, random_strings(rng, n, 30)).strings
+    plan = build_plan(strings, np.arange(30), n, shots=3000)
+    served = np.concatenate(plan.members)
+    assert sorted(served.tolist()) == list(range(30))  # every string exactly once
+    for basis, members in zip(plan.bases, plan.members):
+        for s in members:
+            assert all(basis[q] == letter for q, letter in strings[s].ops)
+    assert plan.shots.sum() == 3000
+    assert len(plan.bases) < 30
+
+
+@pytest.mark.parametrize("letters", ["XYZ", "YYX", "ZXY"])
+def test_basis_rotation_reads_every_letter(rng, letters):
+    """Parity of the rotated readout equals <P> for X, Y and Z letters on a complex state."""
+    n = 3
+    psi = random_state(rng, n)
+    text = " ".join(f"{letter}{q}" for q, letter in enumerate(letters))
+    p = basis_probabilities(psi, letters)
+    parity = np.array([(-1) ** bin(c).count("1") for c in range(2**n)])
+    assert p @ parity == pytest.approx(np.vdot(psi, kron_pauli(text, n) @ psi).real, abs=1e-12)
+
+
+def test_term_estimates_unbiased_with_honest_standard_errors(rng):
+    n = 4
+    strings = PauliTable(n, random_strings(rng, n, 12)).strings
+    psi = random_state(rng, n)
+    plan = build_plan(strings, np.arange(12), n, shots=400 * 12)
+    exact = exact_term_moments(psi, strings, plan)
+    runs = [estimate_terms(strings, plan, sample_records(psi, plan, np.random.default_rng(seed))) for seed in range(2000)]
+    means = np.array([r.means for r in runs])
+    reported = np.array([r.stderr for r in runs]).mean(axis=0)
+    empirical = means.std(axis=0, ddof=1)
+    z = (means.mean(axis=0) - exact.means) / (empirical / np.sqrt(len(runs)))
+    assert np.all(np.abs(z) < 4.0)
+    np.testing.assert_allclose(reported, empirical, rtol=0.10)
+    np.testing.assert_allclose(reported, np.sqrt(np.diag(exact.covariance)), rtol=0.02)
+    # covariance between strings sharing samples is reported too
+    i, j = 0, 1
+    empirical_cov = np.cov(means[:, i], means[:, j])[0, 1]
+    reported_cov = np.mean([r.covariance[i, j] for r in runs])
+    assert abs(empirical_cov - reported_cov) < 0.15 * np.sqrt(empirical[i] ** 2 * empirical[j] ** 2) + 1e-12
+
+
+@pytest.mark.parametrize("estimator", ["positive", "centered"])
+def test_measured_gradient_mean_and_stderr(estimator):
+    system, params, x, y = random_tfim_instance(5, seed=1)
+    beta, shots, reps = 0.1, 20000, 300
+    exact = flatten_grad(ep_gradient(system, params, x, y, beta, estimator).grad)
+    runs = [measured_ep_gradient(system, params, x, y, beta, shots, estimator, rng=k) for k in range(reps)]
+    grads = np.array([flatten_grad(r.grad) for r in runs])
+    reported = np.array([flatten_grad(r.stderr) for r in runs]).mean(axis=0)
+    empirical = grads.std(axis=0, ddof=1)
+    assert np.all(np.abs(grads.mean(axis=0) - exact) < 4.5 * empirical / np.sqrt(reps))
+    np.testing.assert_allclose(reported, empirical, rtol=0.15)
+
+
+def pennylane_counts(psi, basis, shots, seed):
+    """Counts from PennyLane default.qubit: prepare psi, rotate into the basis, sample."""
+    n = len(basis)
+    dev = qml.device("default.qubit", wires=n, seed=seed)
+
+    @qml.set_shots(shots)
+    @qml.qnode(dev)
+    def circuit():
+        qml.StatePrep(psi, wires=range(n))
+        for q, letter in enumerate(basis):
+            if letter == "Y":
+                qml.adjoint(qml.S(q))
+            if letter in "XY":
+                qml.Hadamard(q)
+        return qml.counts(wires=range(n))
+
+    return {str(k): int(v) for k, v in circuit().items()}
+
+
+def test_gradient_from_pennylane_counts_matches_simulation():
+    rng = np.random.default_rng(5)
+    system, params, x, y = random_general_system(rng, 4)  # complex: Y, XX, YY, ZXZ strings
+    beta, shots, estimator = 0.1, 40000, "centered"
+    free = system.equilibrate(params, x)
+    plan = measurement_plan(system, x, shots)
+    assert any("Y" in b for b in plan.bases) and any("X" in b for b in plan.bases)
+    nudge = system.nudge(free, y)
+    states = {"free": free}
+    for phase, sign in (("plus", 1.0), ("minus", -1.0)):
+        states[phase] = system.equilibrate(params, x, nudge=nudge, beta=sign * beta, init=free)
+    counts = {
+        phase: {b: pennylane_counts(state.vector, b, int(m), seed=11 * k + i) for i, (b, m) in enumerate(zip(plan.bases, plan.shots))}
+        for k, (phase, state) in enumerate(states.items())
+    }
+    measured = gradient_from_counts(system, params, x, y, counts, plan, beta, estimator)
+    exact = flatten_grad(ep_gradient(system, params, x, y, beta, estimator, free=free).grad)
+    stderr = flatten_grad(measured.stderr)
+    assert np.all(np.abs(flatten_grad(measured.grad) - exact) < 4.5 * stderr)
+    simulated = measured_ep_gradient(system, params, x, y, beta, shots, estimator, rng=0)
+    np.testing.assert_allclose(stderr, flatten_grad(simulated.stderr), rtol=0.1)
+    # Qiskit order: the same records reversed give the same gradient
+    reversed_counts = {ph: {b: {k[::-1]: v for k, v in c.items()} for b, c in per.items()} for ph, per in counts.items()}
+    again = gradient_from_counts(system, params, x, y, reversed_counts, plan, beta, estimator, bit_order="qubit0_last")
+    np.testing.assert_allclose(flatten_grad(again.grad), flatten_grad(measured.grad), atol=1e-12)
+
+
+def test_optimal_beta_minimises_measured_error():
+    system, params, x, y = random_tfim_instance(5, seed=1)
+    reference = flatten_grad(system.reference_grad(params, x, y))
+    choice = optimal_beta(system, params, x, y, shots=10000, estimator="centered")
+
+    def rmse(beta):
+        errors = [np.sum((flatten_grad(measured_ep_gradient(system, params, x, y, beta, 10000, rng=k).grad) - reference) ** 2) for k in range(60)]
+        return np.sqrt(np.mean(errors))
+
+    at_optimum = rmse(choice.beta)
+    assert at_optimum < rmse(choice.beta / 4) and at_optimum < rmse(choice.beta * 4)
+    assert at_optimum == pytest.approx(choice.predicted_rmse, rel=0.25)
+
+
+def test_allocations_sum_to_budget_and_variance_allocation_helps():
+    system, params, x, y = random_tfim_instance(6, seed=2)
+    free = system.equilibrate(params, x)
+    traces = {}
+    for allocation in ("uniform", "weights", "variance"):
+        plan = measurement_plan(system, x, 5000, allocation, state=free)
+        assert plan.shots.sum() == 5000 and np.all(plan.shots >= 1)
+        _, cov = exact_term_moments(free.vector, system.hamiltonian.table.strings, plan).full(len(system.hamiltonian.table))
+        jac = system.hamiltonian.jacobian(x)
+        traces[allocation] = np.trace(jac.T @ cov @ jac)
+    assert traces["variance"] <= traces["uniform"] * (1 + 1e-9)
+
+
+def test_gaussian_approximation_leaves_the_physical_range():
+    system = TFIMNetwork(2, "chain", output_qubits=[1], gamma=0.05)
+    params = {"J": np.array([1.0]), "b": np.array([2.0, 2.0])}
+    free = system.equilibrate(params, np.zeros(0))
+    values = {s: [] for s in ("multinomial", "gaussian")}
+    for sampler in values:
+        for k in range(200):
+            g = measured_ep_gradient(system, params, np.zeros(0), np.array([1.0]), 0.1, 20, rng=k, sampler=sampler)
+            values[sampler].append(g.output[0])
+    assert free.expectations[system.hamiltonian.observable_index][0] > 0.99
+    assert max(values["multinomial"]) <= 1.0
+    assert max(values["gaussian"]) > 1.0  # the approximation is wrong at small M
+
+
+def test_training_with_shots_on_iris():
+    data = load_dataset("iris", seed=0)
+    system = TFIMNetwork(6, "complete", n_inputs=4, output_qubits=[3, 4, 5])
+    result = fit(system, data, epochs=20, learning_rate=0.03, beta=0.25, shots=200, seed=0, progress=False)
+    assert result.final["test_accuracy"] >= 0.90
+
+
+def test_bad_records():
+    system, params, x, y = random_tfim_instance(3, seed=0)
+    plan = measurement_plan(system, x, 100)
+    good = {b: {"000": 60, "111": 40} for b in plan.bases}
+    with pytest.raises(ValueError, match="must have 3 characters"):
+        parse_counts({"0000": 5}, 3)
+    with pytest.raises(ValueError, match="is empty"):
+        gradient_from_counts(system, params, x, y, {"free": {plan.bases[0]: {}}}, plan, 0.1)
+    with pytest.raises(ValueError, match="negative count"):
+        parse_counts({"010": -3, "000": 4}, 3)
+    with pytest.raises(ValueError, match="no record for basis"):
+        gradient_from_counts(system, params, x, y, {"free": {plan.bases[0]: good[plan.bases[0]]}, "plus": good, "minus": good}, plan, 0.1)
+    with pytest.raises(ValueError, match=r"needs records for the phases \['minus'\]"):
+        gradient_from_counts(system, params, x, y, {"free": good, "plus": good}, plan, 0.1)
+    with pytest.raises(ValueError, match="phase 'nudged' must be one of"):
+        gradient_from_counts(system, params, x, y, {"nudged": good}, plan, 0.1)
+    with pytest.raises(ValueError, match="shots must be an integer >= the number of bases"):
+        measurement_plan(system, x, 1)
