@@ -29,6 +29,7 @@ def build_system(args, n_inputs: int, n_classes: int):
         return TFIMNetwork(
             n_qubits, args.graph, n_inputs=n_inputs, output_qubits=list(range(args.hidden, n_qubits)),
             gamma=args.gamma, train_gamma=args.train_gamma, cost=args.cost, solver=args.solver,
+            temperature=args.temperature,
         )
     raise ValueError(f"--system must be one of {SYSTEMS}, got {args.system!r}")
 
@@ -90,6 +91,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--graph", default="complete", choices=("complete", "chain"))
     train.add_argument("--gamma", type=float, default=1.0, help="transverse field")
     train.add_argument("--train-gamma", action="store_true", help="make transverse fields trainable")
+    train.add_argument("--temperature", type=float, default=0.0, help="0: ground states; T > 0: Gibbs states")
     train.add_argument("--cost", choices=sorted(COSTS), default="mse")
     train.add_argument("--solver", choices=SOLVERS, default="auto")
     train.add_argument("--beta", type=float, default=1e-2)

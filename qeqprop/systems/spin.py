@@ -15,6 +15,7 @@ import numpy as np
 from ..costs import Cost, make_cost
 from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
 from ..solvers import SOLVERS, GroundState, adjoint_state, ground_state, report_small_gap, working_set_vectors
+from ..solvers.thermal import gibbs_state, thermal_expectations, thermal_response
 from ..validation import as_finite_array, check_state_memory
 from .protocol import Params
 
@@ -29,6 +30,8 @@ class SpinSystem:
     solver : "auto" (dense up to 10 qubits, Lanczos above), "dense" or "lanczos".
     gap_tol : a free-phase gap below this warns DegenerateGroundStateWarning.
     tol : Lanczos eigenvalue tolerance.
+    temperature : 0 for ground states; T > 0 for exact Gibbs states exp(-H/T)/Z (EP then
+        differentiates the free energy; degenerate ground states are harmless).
     """
 
     def __init__(
@@ -38,6 +41,7 @@ class SpinSystem:
         solver: str = "auto",
         gap_tol: float = 1e-6,
         tol: float = 1e-12,
+        temperature: float = 0.0,
     ):
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -50,6 +54,9 @@ class SpinSystem:
         self.solver = solver
         self.gap_tol = float(gap_tol)
         self.tol = float(tol)
+        if not np.isfinite(temperature) or temperature < 0:
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        self.temperature = float(temperature)
 
     @property
     def n_qubits(self) -> int:
@@ -72,6 +79,10 @@ class SpinSystem:
         if nudge is not None and beta != 0.0:
             weights = float(beta) * as_finite_array("nudge", nudge, (self.n_outputs,))
         operator = self.hamiltonian.operator(params, x, nudge=weights)
+        if self.temperature > 0.0:
+            state = gibbs_state(operator, self.temperature)
+            state.expectations = thermal_expectations(self.hamiltonian.table, state)
+            return state
         free = weights is None
         state = ground_state(
             operator,
@@ -105,11 +116,19 @@ class SpinSystem:
         return self.cost(self.equilibrate(params, x), y)
 
     def reference_grad(self, params: Params, x, y, free: GroundState | None = None) -> dict[str, np.ndarray]:
-        """Exact dL/dtheta = 2 Re <lam| dH/dtheta |psi> with the linear-response adjoint lam."""
+        """Exact dL/dtheta: 2 Re <lam| dH/dtheta |psi> with the linear-response adjoint lam at
+        T = 0; the thermal response (solvers.thermal) at T > 0."""
         state = free if free is not None else self.equilibrate(params, x)
         ham = self.hamiltonian
         weights = np.zeros(len(ham.table))
         np.add.at(weights, ham.observable_index, self.nudge(state, y))
+        if self.temperature > 0.0:
+            jacobian = ham.jacobian(x)
+            used = np.flatnonzero(np.any(jacobian != 0.0, axis=1))
+            unit = np.eye(len(ham.table))
+            strings = [ham.table.operator(unit[s]).to_dense() for s in used]
+            response = thermal_response(state, ham.table.operator(weights).to_dense(), strings)
+            return ham.unflatten(jacobian[used].T @ response)
         source = ham.table.operator(weights).matvec(state.vector)
         operator = ham.operator(params, x)
         lam = adjoint_state(operator, state, source)
