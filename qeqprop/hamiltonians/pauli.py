@@ -120,18 +120,18 @@ class PauliString:
 
 
 def walsh_hadamard(values: np.ndarray, n_qubits: int) -> np.ndarray:
-    """Unnormalised fast Walsh-Hadamard transform along axis 0.
+    """Unnormalised fast Walsh-Hadamard transform along the last axis.
 
-    out[c] = sum_z (-1)^{|c & z|} values[z]; n 2^n additions. Trailing axes are batch axes.
+    out[..., c] = sum_z (-1)^{|c & z|} values[..., z]; n 2^n additions. Leading axes are batch axes.
     """
     out = np.array(values, copy=True)
-    tail = out.shape[1:]
+    head = out.shape[:-1]
     for bit in range(n_qubits):
-        view = out.reshape((-1, 2, 1 << bit) + tail)
-        upper = view[:, 0].copy()
-        lower = view[:, 1]
-        view[:, 0] += lower
-        np.subtract(upper, lower, out=view[:, 1])
+        view = out.reshape(head + (-1, 2, 1 << bit))
+        upper = view[..., 0, :].copy()
+        lower = view[..., 1, :]
+        view[..., 0, :] += lower
+        np.subtract(upper, lower, out=view[..., 1, :])
     return out
 
 
@@ -190,17 +190,41 @@ class PauliTable:
         return np.arange(self.dim, dtype=np.int64)
 
     def _walsh_values(self, members: np.ndarray, spectrum_values: np.ndarray) -> np.ndarray:
-        """sum_{s in members} spectrum_values[s] (-1)^{|c & z_s|} for all c."""
+        """sum_{s in members} spectrum_values[..., s] (-1)^{|c & z_s|} for all c (batch axes lead)."""
         z = self.z_masks[members]
+        head = spectrum_values.shape[:-1]
         if len(members) <= _DIRECT_SUM_LIMIT:
             index = self.index()
-            total = np.zeros(self.dim, dtype=spectrum_values.dtype)
-            for z_mask, value in zip(z.tolist(), spectrum_values):
-                total += value * parity_signs(self.n_qubits, z_mask, index)
+            total = np.zeros(head + (self.dim,), dtype=spectrum_values.dtype)
+            for k, z_mask in enumerate(z.tolist()):
+                total += spectrum_values[..., k, None] * parity_signs(self.n_qubits, z_mask, index)
             return total
-        spectrum = np.zeros(self.dim, dtype=spectrum_values.dtype)
-        np.add.at(spectrum, z, spectrum_values)
+        spectrum = np.zeros(head + (self.dim,), dtype=spectrum_values.dtype)
+        for k, z_mask in enumerate(z.tolist()):
+            spectrum[..., z_mask] += spectrum_values[..., k]
         return walsh_hadamard(spectrum, self.n_qubits)
+
+    def compile(self, coeffs: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+        """The grouped form of sum_s coeffs[..., s] P_s: the diagonal (..., 2^n) and, per flip
+        mask x, its factor d_x: shape (...) when constant over the basis, (..., 2^n) otherwise.
+
+        Factors are real when the table is real. Leading axes of ``coeffs`` are batch axes.
+        """
+        coeffs = np.asarray(coeffs, dtype=np.float64)
+        head = coeffs.shape[:-1]
+        diagonal = np.zeros(head + (self.dim,))
+        flips = []
+        for x_mask, members in self.groups.items():
+            values = coeffs[..., members] * self.phases[members]
+            if self.is_real:
+                values = values.real
+            if x_mask == 0:
+                diagonal += self._walsh_values(members, values.real)
+            elif np.all(self.z_masks[members] == 0):
+                flips.append((int(x_mask), values.sum(axis=-1)))
+            else:
+                flips.append((int(x_mask), self._walsh_values(members, values)))
+        return diagonal, flips
 
     def operator(self, coeffs: np.ndarray) -> "PauliOperator":
         return PauliOperator(self, coeffs)
@@ -263,26 +287,10 @@ class PauliOperator:
         self.dim = table.dim
         self.dtype = np.float64 if table.is_real else np.complex128
         self.shape = (self.dim, self.dim)
-        self.diagonal = np.zeros(self.dim, dtype=np.float64)
-        self.flips: list[tuple[int, complex | np.ndarray]] = []
-        for x_mask, members in table.groups.items():
-            values = self.coeffs[members] * table.phases[members]
-            if x_mask == 0:
-                self.diagonal += self._walsh(members, values.real)
-                continue
-            if np.all(table.z_masks[members] == 0):
-                factor: complex | np.ndarray = self._as_dtype(values.sum())
-            else:
-                factor = self._as_dtype(self._walsh(members, values)).reshape((2,) * self.n_qubits)
-            self.flips.append((int(x_mask), factor))
-
-    def _walsh(self, members: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return self.table._walsh_values(members, values)
-
-    def _as_dtype(self, value):
-        if self.dtype is np.float64:
-            return np.real(value)
-        return value
+        self.diagonal, flips = table.compile(self.coeffs)
+        self.flips = [
+            (x_mask, factor if factor.ndim == 0 else factor.reshape((2,) * self.n_qubits)) for x_mask, factor in flips
+        ]
 
     def matvec(self, psi: np.ndarray) -> np.ndarray:
         """H psi for psi of shape (2^n,) or (2^n, k)."""
@@ -298,8 +306,7 @@ class PauliOperator:
         psi_nd = psi.reshape((2,) * n + tail)
         for x_mask, factor in self.flips:
             view = flipped(psi_nd, n, x_mask)
-            if isinstance(factor, np.ndarray):
-                factor = factor.reshape(factor.shape + (1,) * len(tail))
+            factor = factor.reshape(factor.shape + (1,) * len(tail))
             out_nd += factor * view
         return out
 
