@@ -20,7 +20,15 @@ from .measurement import (
     measurement_plan,
     optimal_beta,
 )
-from .solvers import DegenerateGroundStateWarning, GroundState, dense_ground_state, ground_state, lanczos_ground_state
+from .solvers import (
+    DegenerateGroundStateWarning,
+    GroundState,
+    LanczosOptions,
+    dense_ground_state,
+    ground_state,
+    jax_ground_state,
+    lanczos_ground_state,
+)
 from .systems import EnergySystem, SpinSystem, TFIMNetwork, pauli_system
 from .train import FitResult, evaluate, fit
 
@@ -31,7 +39,7 @@ __all__ = [
     "FunctionCost", "GroundState", "MeasurementPlan", "gradient_from_counts", "measured_ep_gradient",
     "measurement_plan", "optimal_beta", "ParamSpec", "ParametrizedHamiltonian", "PauliOperator", "PauliSquaredError",
     "PauliString", "PauliTable", "SoftmaxCrossEntropy", "SpinSystem", "SquaredError", "TFIMNetwork", "Term",
-    "dense_ground_state", "ep_gradient", "evaluate", "finite_difference_gradient", "fit", "from_pennylane",
+    "dense_ground_state", "jax_ground_state", "LanczosOptions", "ep_gradient", "evaluate", "finite_difference_gradient", "fit", "from_pennylane",
     "gradcheck", "ground_state", "lanczos_ground_state", "load_dataset", "pauli_system", "random_tfim_instance",
     "reference_gradient", "relative_error", "terms_from_pennylane", "to_pennylane", "to_qutip", "to_sparse",
 ]

@@ -14,6 +14,7 @@ from qeqprop import (
     PauliTable,
     TFIMNetwork,
     dense_ground_state,
+    jax_ground_state,
     from_pennylane,
     lanczos_ground_state,
     to_pennylane,
@@ -40,6 +41,10 @@ def test_lanczos_dense_qutip_sparse_agree(seed):
     dense = dense_ground_state(op)
     lanczos = lanczos_ground_state(op, tol=1e-13)
     assert abs(lanczos.energy - dense.energy) < 1e-9
+    fast = jax_ground_state(op)
+    assert abs(fast.energy - dense.energy) < 1e-9
+    assert abs(abs(np.vdot(fast.vector, dense.vector)) - 1.0) < 1e-9
+    assert abs(fast.gap - dense.gap) < 1e-6 and fast.residual < 1e-8
     assert abs(abs(np.vdot(lanczos.vector, dense.vector)) - 1.0) < 1e-7
     assert lanczos.residual < 1e-6 and lanczos.iterations > 0
     assert abs(lanczos.gap - dense.gap) < 1e-7
@@ -49,6 +54,29 @@ def test_lanczos_dense_qutip_sparse_agree(seed):
     assert abs(qutip_energy - dense.energy) < 1e-9
     vector = np.random.default_rng(seed).normal(size=2**n)
     np.testing.assert_allclose(to_sparse(op) @ vector, op.matvec(vector), atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [3, 9, 15])
+def test_jax_kernel_matches_numpy_matvec(rng, n):
+    from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator
+
+    strings = random_strings(rng, n, 40) + [f"Z{i} Z{j}" for i in range(n) for j in range(i + 1, n)][:30]
+    op = PauliTable(n, sorted(set(strings))).operator(rng.normal(size=len(set(strings))))
+    psi = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
+    np.testing.assert_allclose(np.asarray(JaxPauliOperator(op).matvec(psi)), op.matvec(psi), atol=1e-11)
+    single = np.asarray(JaxPauliOperator(op, precision="single").matvec(psi.astype(np.complex64)))
+    assert np.abs(single - op.matvec(psi)).max() < 1e-4 * np.abs(op.matvec(psi)).max()
+
+
+def test_jax_lanczos_handles_tiny_registers_and_warm_starts():
+    """2^n below the Krylov size closes the space early; a warm start is accepted."""
+    op = PauliTable(2, ["Z0 Z1", "X0", "X1"]).operator(np.array([-1.0, -0.7, -0.4]))
+    exact = dense_ground_state(op)
+    cold = jax_ground_state(op)
+    warm = jax_ground_state(op, init=exact.vector + 1e-3)
+    for state in (cold, warm):
+        assert abs(state.energy - exact.energy) < 1e-12
+    assert warm.iterations <= cold.iterations
 
 
 def test_dense_gap_is_exact():

@@ -1,11 +1,12 @@
 """Ground-state solvers: dense eigh, matrix-free Lanczos, and the linear-response solve."""
 
 from .dense import DENSE_MAX_QUBITS, dense_ground_state
+from .jax_lanczos import LanczosOptions, jax_ground_state
 from .lanczos import KRYLOV_VECTORS, lanczos_ground_state
 from .linear_response import adjoint_state
 from .state import DegenerateGroundStateWarning, GroundState, report_small_gap
 
-SOLVERS = ("auto", "dense", "lanczos")
+SOLVERS = ("auto", "dense", "lanczos", "jax")
 AUTO_DENSE_MAX_QUBITS = 10
 
 
@@ -16,19 +17,25 @@ def uses_dense(solver: str, n_qubits: int) -> bool:
 def working_set_vectors(solver: str, n_qubits: int) -> int:
     """State vectors a solve holds at once: the 2^n x 2^n matrix for dense, the Krylov basis,
     the Hamiltonian's diagonal and the linear-response vectors for Lanczos."""
-    return 3 << n_qubits if uses_dense(solver, n_qubits) else KRYLOV_VECTORS + 8
+    if uses_dense(solver, n_qubits):
+        return 3 << n_qubits
+    return (LanczosOptions().krylov if solver in ("auto", "jax") else KRYLOV_VECTORS) + 8
 
 
 def ground_state(operator, solver: str = "auto", init=None, tol: float = 1e-12, with_gap: bool = True) -> GroundState:
     """Ground state of a matrix-free operator by the named solver.
 
-    ``auto`` picks dense ``eigh`` up to 10 qubits and Lanczos above.
+    ``auto`` picks dense ``eigh`` up to 10 qubits and the jitted JAX Lanczos above;
+    ``lanczos`` is scipy's ARPACK (the reference path). ``tol`` is ARPACK's eigenvalue
+    tolerance, or the JAX residual tolerance ||H psi - E psi|| / max(1, |E|) (floored at 1e-12).
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if uses_dense(solver, operator.n_qubits):
         return dense_ground_state(operator)
-    return lanczos_ground_state(operator, init=init, tol=tol, with_gap=with_gap)
+    if solver == "lanczos":
+        return lanczos_ground_state(operator, init=init, tol=tol, with_gap=with_gap)
+    return jax_ground_state(operator, init=init, options=LanczosOptions(tol=max(tol, 1e-12)), with_gap=with_gap)
 
 
 __all__ = [
@@ -36,6 +43,8 @@ __all__ = [
     "DENSE_MAX_QUBITS",
     "DegenerateGroundStateWarning",
     "GroundState",
+    "LanczosOptions",
+    "jax_ground_state",
     "adjoint_state",
     "dense_ground_state",
     "ground_state",

@@ -29,7 +29,10 @@ class SpinSystem:
     cost : "mse" (on expectations), "cross_entropy", "pauli_mse" (observable C(y)) or a Cost.
     solver : "auto" (dense up to 10 qubits, Lanczos above), "dense" or "lanczos".
     gap_tol : a free-phase gap below this warns DegenerateGroundStateWarning.
-    tol : Lanczos eigenvalue tolerance.
+    tol : Lanczos tolerance (solvers.ground_state). Nudged phases use the EP-suited
+        max(tol, nudge_tol * beta^2): a residual r shifts the EP estimate by ~ r / (beta gap),
+        so this keeps the solver's share at ~nudge_tol * beta, far below the O(beta^2)
+        bias of the centered estimator for beta >= 1e-3.
     temperature : 0 for ground states; T > 0 for exact Gibbs states exp(-H/T)/Z (EP then
         differentiates the free energy; degenerate ground states are harmless).
     """
@@ -42,6 +45,7 @@ class SpinSystem:
         gap_tol: float = 1e-6,
         tol: float = 1e-12,
         temperature: float = 0.0,
+        nudge_tol: float = 1e-5,
     ):
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -54,6 +58,7 @@ class SpinSystem:
         self.solver = solver
         self.gap_tol = float(gap_tol)
         self.tol = float(tol)
+        self.nudge_tol = float(nudge_tol)
         if not np.isfinite(temperature) or temperature < 0:
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
         self.temperature = float(temperature)
@@ -88,7 +93,7 @@ class SpinSystem:
             operator,
             self.solver,
             init=None if init is None else init.vector,
-            tol=self.tol,
+            tol=self.tol if free else max(self.tol, self.nudge_tol * beta**2),
             with_gap=free,
         )
         if free:
