@@ -73,7 +73,12 @@ def batch_gradient(
     shots: int | None = None, rng: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
     """Mean over a minibatch of per-sample EP (or reference) gradients; with ``shots``,
-    each sample's EP gradient is estimated from that many simulated shots per phase."""
+    each sample's EP gradient is estimated from that many simulated shots per phase.
+    Spin systems with ``solver="jax"`` solve the whole minibatch at once (qeqprop.batched)."""
+    if gradient == "ep" and shots is None and getattr(system, "solver", None) == "jax" and system.temperature == 0:
+        from .batched import batched_ep_gradients
+
+        return batched_ep_gradients(system, params, x, y, beta, estimator).mean_grad(system)
     total = None
     for xi, yi in zip(x, y):
         if gradient == "reference":

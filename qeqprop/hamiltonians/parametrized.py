@@ -138,29 +138,54 @@ class ParametrizedHamiltonian:
         }
 
     # -- coefficients -----------------------------------------------------------------
-    def _term_factors(self, x: np.ndarray) -> np.ndarray:
-        return self._weights * np.where(self._inputs >= 0, x[np.maximum(self._inputs, 0)] if x.size else 1.0, 1.0)
+    def check_inputs(self, xs) -> np.ndarray:
+        """A batch of inputs, shape (B, n_inputs)."""
+        xs = np.asarray(xs, dtype=np.float64)
+        if xs.ndim != 2:
+            raise ValueError(f"xs must have shape (batch, {self.n_inputs}), got {xs.shape}")
+        return as_finite_array("xs", xs, (xs.shape[0], self.n_inputs))
+
+    def _term_factors(self, xs: np.ndarray) -> np.ndarray:
+        """w_t x_{i_t} per sample and term, shape (B, T) (x factor 1 for input-free terms)."""
+        ones = np.ones((xs.shape[0], len(self._weights)))
+        inputs = xs[:, np.maximum(self._inputs, 0)] if self.n_inputs else ones
+        return self._weights * np.where(self._inputs >= 0, inputs, ones)
+
+    def _one_hot(self, rows: np.ndarray, size: int) -> np.ndarray:
+        matrix = np.zeros((len(rows), size))
+        matrix[np.arange(len(rows)), rows] = 1.0
+        return matrix
+
+    def coefficients_batch(self, params, xs) -> np.ndarray:
+        """c(theta, x_b) for a batch of inputs, shape (B, n_strings) (observables get 0)."""
+        theta = self.flatten(params)
+        factors = self._term_factors(self.check_inputs(xs))
+        theta_factor = np.where(self._params >= 0, theta[np.maximum(self._params, 0)] if theta.size else 1.0, 1.0)
+        return (factors * theta_factor) @ self._one_hot(self._rows, len(self.table))
 
     def coefficients(self, params, x) -> np.ndarray:
         """c(theta, x) over the whole table (observables get 0)."""
-        theta = self.flatten(params)
-        x = self.check_input(x)
-        values = self._term_factors(x) * np.where(self._params >= 0, theta[np.maximum(self._params, 0)] if theta.size else 1.0, 1.0)
-        coeffs = np.zeros(len(self.table))
-        np.add.at(coeffs, self._rows, values)
-        return coeffs
+        return self.coefficients_batch(params, self.check_input(x)[None])[0]
+
+    def energy_grad_batch(self, xs, expectations: np.ndarray) -> np.ndarray:
+        """<dH/dtheta>_b = J(x_b)^T <P>_b as flat vectors, shape (B, n_params)."""
+        trainable = self._params >= 0
+        factors = self._term_factors(self.check_inputs(xs))[:, trainable]
+        per_term = factors * np.real(expectations)[:, self._rows[trainable]]
+        return per_term @ self._one_hot(self._params[trainable], self.n_params)
 
     def jacobian(self, x) -> np.ndarray:
         """J(x) = dc/dtheta, shape (n_strings, n_params)."""
         x = self.check_input(x)
         jac = np.zeros((len(self.table), self.n_params))
         trainable = self._params >= 0
-        np.add.at(jac, (self._rows[trainable], self._params[trainable]), self._term_factors(x)[trainable])
+        np.add.at(jac, (self._rows[trainable], self._params[trainable]), self._term_factors(x[None])[0, trainable])
         return jac
 
     def energy_grad(self, x, expectations: np.ndarray) -> dict[str, np.ndarray]:
         """<dH/dtheta> = J(x)^T <P> from the table's expectation values."""
-        return self.unflatten(self.jacobian(x).T @ np.real(expectations))
+        flat = self.energy_grad_batch(self.check_input(x)[None], np.asarray(expectations)[None])[0]
+        return self.unflatten(flat)
 
     def operator(self, params, x, nudge: np.ndarray | None = None):
         """Matrix-free H(theta, x) [+ sum_j nudge_j O_j] as a PauliOperator."""

@@ -143,9 +143,10 @@ def parity_signs(n_qubits: int, z_mask: int, index: np.ndarray | None = None) ->
     return 1.0 - 2.0 * parity
 
 
-def flipped(psi_nd: np.ndarray, n_qubits: int, x_mask: int) -> np.ndarray:
-    """View of psi[c xor x] on a state reshaped to ``(2,) * n + batch``: flip the X/Y axes."""
-    axes = tuple(q for q in range(n_qubits) if x_mask & _bit(n_qubits, q))
+def flipped(psi_nd: np.ndarray, n_qubits: int, x_mask: int, offset: int = 0) -> np.ndarray:
+    """View of psi[c xor x] on a state reshaped with its (2,) * n qubit axes starting at axis
+    ``offset``: flip the X/Y axes."""
+    axes = tuple(offset + q for q in range(n_qubits) if x_mask & _bit(n_qubits, q))
     return np.flip(psi_nd, axis=axes) if axes else psi_nd
 
 
@@ -230,35 +231,37 @@ class PauliTable:
         return PauliOperator(self, coeffs)
 
     def expectations(self, psi: np.ndarray, bra: np.ndarray | None = None) -> np.ndarray:
-        """<bra|P_s|psi> for every string s (``bra = psi`` by default).
+        """<bra|P_s|psi> for every string s (``bra = psi`` by default); leading axes of
+        ``psi`` (..., 2^n) are batch axes, the result has shape (..., n_strings).
 
-        Real (float64) when ``bra is psi`` and the table is Hermitian-real; complex otherwise.
+        Real (float64) when ``bra`` is None; complex otherwise.
         """
         psi = np.asarray(psi)
-        if psi.shape != (self.dim,):
-            raise ValueError(f"state vector must have shape ({self.dim},), got {psi.shape}")
+        if psi.shape[-1:] != (self.dim,):
+            raise ValueError(f"state vector must have shape (..., {self.dim}), got {psi.shape}")
         same = bra is None
         bra = psi if same else np.asarray(bra)
         if bra.shape != psi.shape:
             raise ValueError(f"bra must have shape {psi.shape}, got {bra.shape}")
         n = self.n_qubits
-        psi_nd = psi.reshape((2,) * n)
-        bra_conj = np.conj(bra)
-        out = np.zeros(len(self.strings), dtype=np.complex128)
+        head = psi.shape[:-1]
+        psi_nd = psi.reshape(head + (2,) * n)
+        bra_nd = np.conj(bra).reshape(head + (2,) * n)
+        out = np.zeros(head + (len(self.strings),), dtype=np.complex128)
         index = None
         for x_mask, members in self.groups.items():
-            product = (bra_conj.reshape((2,) * n) * flipped(psi_nd, n, x_mask)).reshape(-1)
+            product = (bra_nd * flipped(psi_nd, n, x_mask, offset=len(head))).reshape(head + (-1,))
             z = self.z_masks[members]
             if len(members) <= _DIRECT_SUM_LIMIT:
                 if index is None:
                     index = self.index()
-                sums = np.array([
-                    product.sum() if z_mask == 0 else product @ parity_signs(n, z_mask, index)
-                    for z_mask in z.tolist()
-                ])
+                sums = np.stack(
+                    [product.sum(axis=-1) if z_mask == 0 else product @ parity_signs(n, z_mask, index) for z_mask in z.tolist()],
+                    axis=-1,
+                )
             else:
-                sums = walsh_hadamard(product, n)[z]
-            out[members] = self.phases[members] * sums
+                sums = walsh_hadamard(product, n)[..., z]
+            out[..., members] = self.phases[members] * sums
         if same:
             return out.real.copy()
         return out

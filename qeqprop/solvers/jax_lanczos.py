@@ -34,12 +34,13 @@ def _ritz(alpha, beta):
     return jnp.linalg.eigh(tridiagonal)
 
 
-def _lanczos_cycle(matvec, v0, m: int, full_reorth: bool, tol, want_gap):
+def _lanczos_cycle(matvec, v0, m: int, full_reorth: bool, tol, want_gap, early_stop: bool):
     """Up to m Lanczos steps from v0: (Ritz values, Ritz coefficient vectors, basis V (m, D)).
 
     Stops early once the lowest Ritz pair's residual estimate beta_j |y_0[j]| (and the
     second one's, when ``want_gap``) is below ``tol * max(1, |theta|)``: it needs no
-    extra H application. ``full_reorth``
+    extra H application; without ``early_stop`` (batched solves, where the per-step Ritz
+    problem of every sample costs more than it saves) all m steps run. ``full_reorth``
     re-orthogonalises against the whole basis (twice); otherwise only the three-term
     recurrence runs (large registers: the basis does not fit in cache, and full
     re-orthogonalisation would cost more than H psi; the true residual checked after
@@ -65,10 +66,11 @@ def _lanczos_cycle(matvec, v0, m: int, full_reorth: bool, tol, want_gap):
         alpha = alpha.at[j].set(jnp.where(alive, a, _PUSH))
         beta = beta.at[j].set(jnp.where(alive_next, b, 0.0))
         v_next = jnp.where(alive_next, w / jnp.where(alive_next, b, 1.0), jnp.zeros_like(w))
-        values, vectors = _ritz(alpha, jnp.where(index < j, beta, 0.0))
-        scale = tol * jnp.maximum(1.0, jnp.abs(values[:2]))
-        converged = b * jnp.abs(vectors[j, :2]) < scale
-        done = (~alive_next) | (converged[0] & (converged[1] | ~want_gap))
+        done = ~alive_next
+        if early_stop:
+            values, vectors = _ritz(alpha, jnp.where(index < j, beta, 0.0))
+            converged = b * jnp.abs(vectors[j, :2]) < tol * jnp.maximum(1.0, jnp.abs(values[:2]))
+            done = done | (converged[0] & (converged[1] | ~want_gap))
         return j + 1, basis, alpha, beta, v_next, v, jnp.where(alive_next, b, 0.0), alive_next, done
 
     def more(carry):
@@ -82,13 +84,14 @@ def _lanczos_cycle(matvec, v0, m: int, full_reorth: bool, tol, want_gap):
     return values, vectors, basis, steps
 
 
-def restarted_lanczos(matvec, v0, m: int, tol: float, max_cycles: int, gap_share: float, full_reorth: bool = True):
+def restarted_lanczos(matvec, v0, m: int, tol: float, max_cycles: int, gap_share: float, full_reorth: bool = True,
+                      early_stop: bool = True):
     """Lowest eigenpair by restarted Lanczos: (psi, energy, gap estimate, residual, H applications)."""
     real = jnp.zeros((), v0.dtype).real.dtype
 
     def cycle(state):
         psi, _, _, _, count = state
-        values, vectors, basis, steps = _lanczos_cycle(matvec, psi, m, full_reorth, tol, gap_share > 0)
+        values, vectors, basis, steps = _lanczos_cycle(matvec, psi, m, full_reorth, tol, gap_share > 0, early_stop)
         psi = basis.T @ vectors[:, 0].astype(basis.dtype)
         psi = psi / jnp.linalg.norm(psi)
         second = basis.T @ vectors[:, 1].astype(basis.dtype)
@@ -121,7 +124,8 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool):
     full_reorth = (1 << structure[0]) <= FULL_REORTH_MAX_DIM
 
     def solve(diagonal, factors, v0, tol, gap_share):
-        return restarted_lanczos(partial(kernel, diagonal, factors), v0, m, tol, max_cycles, gap_share, full_reorth)
+        return restarted_lanczos(partial(kernel, diagonal, factors), v0, m, tol, max_cycles, gap_share, full_reorth,
+                                 early_stop=not batched)
 
     return jax.jit(jax.vmap(solve, in_axes=(0, 0, 0, None, None)) if batched else solve)
 
