@@ -29,13 +29,17 @@ from .solvers import (
     jax_ground_state,
     lanczos_ground_state,
 )
+from .solvers.fock import FockState, fock_ground_state
+from .solvers.gaussian import GaussianState, gaussian_ground_state
 from .systems import EnergySystem, SpinSystem, TFIMNetwork, pauli_system
+from .systems.oscillators import OscillatorNetwork
 from .train import FitResult, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DegenerateGroundStateWarning", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",
+    "DegenerateGroundStateWarning", "FockState", "GaussianState", "OscillatorNetwork", "fock_ground_state",
+    "gaussian_ground_state", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",
     "FunctionCost", "GroundState", "MeasurementPlan", "gradient_from_counts", "measured_ep_gradient",
     "measurement_plan", "optimal_beta", "ParamSpec", "ParametrizedHamiltonian", "PauliOperator", "PauliSquaredError",
     "PauliString", "PauliTable", "SoftmaxCrossEntropy", "SpinSystem", "SquaredError", "TFIMNetwork", "Term",

@@ -42,13 +42,13 @@ class BatchedEP:
 class BatchedGroundStates:
     """jit(vmap) Lanczos for one spin model; compiled once per (structure, batch size)."""
 
-    def __init__(self, system: SpinSystem, options: LanczosOptions = LanczosOptions()):
+    def __init__(self, system: SpinSystem, options: LanczosOptions = LanczosOptions(krylov=30)):
         if system.temperature > 0:
             raise ValueError("batched EP solves ground states; use temperature=0 (or the per-sample path)")
         self.system = system
         self.options = options
         self.dtype = jnp.float64 if system.hamiltonian.table.is_real else jnp.complex128
-        self.m = options.size(system.hamiltonian.table.dim)
+        self.m = options.size(system.hamiltonian.table.dim, np.dtype(self.dtype).itemsize)
 
     def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool):
         """Ground states for stacked coefficient vectors (B, n_strings)."""

@@ -16,12 +16,12 @@ from .gradcheck import DEFAULT_BETAS, gradcheck, random_tfim_instance
 from .solvers import SOLVERS
 from .train import GRADIENTS, fit
 
-SYSTEMS = ("tfim",)
+SYSTEMS = ("tfim", "qho")
 
 
 def build_system(args, n_inputs: int, n_classes: int):
     """The learner named by ``--system`` sized for the dataset."""
-    n_outputs = args.outputs or (1 if n_classes == 2 else n_classes)
+    n_outputs = args.outputs or (1 if n_classes in (0, 2) else n_classes)
     n_qubits = args.hidden + n_outputs
     if args.system == "tfim":
         from .systems.tfim import TFIMNetwork
@@ -31,6 +31,13 @@ def build_system(args, n_inputs: int, n_classes: int):
             gamma=args.gamma, train_gamma=args.train_gamma, cost=args.cost, solver=args.solver,
             temperature=args.temperature,
         )
+    if args.system == "qho":
+        from .systems.oscillators import OscillatorNetwork
+
+        if args.temperature:
+            raise ValueError("--temperature is implemented for spin systems only (tfim); drop it for --system qho")
+        return OscillatorNetwork(n_qubits, args.graph, n_inputs=n_inputs, output_nodes=list(range(args.hidden, n_qubits)),
+                                 hbar=args.hbar)
     raise ValueError(f"--system must be one of {SYSTEMS}, got {args.system!r}")
 
 
@@ -44,7 +51,7 @@ def cmd_train(args) -> int:
         checkpoint=out / "checkpoint.pkl" if out else None, resume=args.resume, progress=not args.json,
     )
     final = dict(result.final)
-    final.update({"system": args.system, "dataset": args.dataset, "n_qubits": system.n_qubits,
+    final.update({"system": args.system, "dataset": args.dataset, "n_qubits": getattr(system, "n_qubits", None) or system.n_nodes,
                   "estimator": args.estimator, "beta": args.beta, "shots": args.shots})
     if out:
         from .plots import plot_history
@@ -55,9 +62,10 @@ def cmd_train(args) -> int:
     if args.json:
         print(json.dumps(final))
     else:
-        print(f"{args.system} with {system.n_qubits} qubits on {args.dataset}: test accuracy "
-              f"{final.get('test_accuracy', float('nan')):.3f}, test loss {final['test_loss']:.4f} "
-              f"after {len(result.history)} epochs ({final['seconds']:.1f} s)")
+        accuracy = f"test accuracy {final['test_accuracy']:.3f}, " if "test_accuracy" in final else ""
+        print(f"{args.system} with {final['n_qubits']} {'oscillators' if args.system == 'qho' else 'qubits'} on "
+              f"{args.dataset}: {accuracy}test loss {final['test_loss']:.4f} after {len(result.history)} epochs "
+              f"({final['seconds']:.1f} s)")
         if out:
             print(f"wrote {out / 'metrics.json'}, {out / 'learning_curve.png'}, {out / 'checkpoint.pkl'}")
     return 0
@@ -86,7 +94,8 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--system", choices=SYSTEMS, default="tfim")
     train.add_argument("--dataset", choices=DATASETS, default="iris")
     train.add_argument("--features", type=int, default=None, help="PCA features (default: all)")
-    train.add_argument("--hidden", type=int, default=3, help="hidden qubits")
+    train.add_argument("--hidden", type=int, default=3, help="hidden qubits (oscillators for qho)")
+    train.add_argument("--hbar", type=float, default=1.0, help="qho: Planck constant (0 = classical spring network)")
     train.add_argument("--outputs", type=int, default=None, help="output qubits (default: one per class, 1 for 2 classes)")
     train.add_argument("--graph", default="complete", choices=("complete", "chain"))
     train.add_argument("--gamma", type=float, default=1.0, help="transverse field")

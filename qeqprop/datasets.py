@@ -1,6 +1,7 @@
 """Small datasets with no download: synthetic XOR and parity, scikit-learn's bundled iris
-and digits. Features are standardized with training-set statistics; splits are
-stratified and seeded."""
+and digits (classification) and diabetes (regression). Features (and regression targets)
+are standardized with training-set statistics; classification splits are stratified; all
+splits are seeded."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DATASETS = ("xor", "parity", "iris", "digits")
+DATASETS = ("xor", "parity", "iris", "digits", "diabetes")
 
 
 @dataclass
 class Dataset:
-    """Train/test split. ``y_*`` are integer class labels (``n_classes`` classes)."""
+    """Train/test split. ``y_*`` are integer class labels (``n_classes`` classes), or
+    standardized real targets for regression (``n_classes == 0``)."""
 
     name: str
     x_train: np.ndarray
@@ -51,7 +53,7 @@ def load_dataset(
     ``n_features`` reduces the features by PCA fitted on the training split (digits: 64).
     ``n_bits`` sets the parity width.
     """
-    from sklearn.datasets import load_digits, load_iris
+    from sklearn.datasets import load_diabetes, load_digits, load_iris
     from sklearn.decomposition import PCA
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
@@ -67,10 +69,13 @@ def load_dataset(
         x, y = _parity(rng, n_bits)
     elif name == "iris":
         x, y = load_iris(return_X_y=True)
-    else:
+    elif name == "digits":
         x, y = load_digits(return_X_y=True)
+    else:
+        x, y = load_diabetes(return_X_y=True)
+    regression = name == "diabetes"
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, random_state=seed, stratify=y
+        x, y, test_size=test_size, random_state=seed, stratify=None if regression else y
     )
     scaler = StandardScaler().fit(x_train)
     x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
@@ -80,6 +85,9 @@ def load_dataset(
         pca = PCA(n_components=n_features, random_state=seed).fit(x_train)
         scale = np.sqrt(pca.explained_variance_)
         x_train, x_test = pca.transform(x_train) / scale, pca.transform(x_test) / scale
+    if regression:
+        mean, std = y_train.mean(), y_train.std()
+        return Dataset(name, x_train, (y_train - mean) / std, x_test, (y_test - mean) / std, 0)
     return Dataset(name, x_train, y_train.astype(int), x_test, y_test.astype(int), int(y.max()) + 1)
 
 

@@ -7,7 +7,8 @@ With g(s) = dE/dtheta evaluated at state s and s_b the equilibrium nudged by b *
     centered   (1/(2 beta)) [ g(s_beta) - g(s_-beta) ]    bias O(beta^2)
 
 all estimate dL/dtheta = d/dbeta g(s_beta) at beta = 0. Nudged phases are warm-started
-from the free state. This module knows nothing of physics beyond the protocol.
+from the free state; the -beta phase of the centered estimator from the reflection
+2 s_0 - s_beta (error O(beta^2)) when the system offers ``reflect``. This module knows nothing of physics beyond the protocol.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def ep_gradient(
             g[phase] = system.energy_grad(params, x, s0)
             continue
         signed = PHASE_SIGNS[phase] * beta
-        nudged[signed] = system.equilibrate(params, x, nudge=nudge, beta=signed, init=s0)
+        init = s0
+        if phase == "minus" and beta in nudged and hasattr(system, "reflect"):
+            init = system.reflect(s0, nudged[beta])  # s_-beta = 2 s_0 - s_beta + O(beta^2)
+        nudged[signed] = system.equilibrate(params, x, nudge=nudge, beta=signed, init=init)
         g[phase] = system.energy_grad(params, x, nudged[signed])
     grad = combine(estimator, beta, g)
     return EPResult(grad, system.cost(s0, y), system.predict(s0), s0, nudged, estimator, beta)

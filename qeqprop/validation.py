@@ -66,3 +66,14 @@ def check_state_memory(n_qubits: int, itemsize: int, n_vectors: int, what: str =
             f"({n_vectors} state vectors of 2^{n_qubits} x {itemsize} bytes) but only "
             f"{have / 2**30:.2f} GiB is available; use fewer qubits"
         )
+
+
+def check_index_list(name: str, indices, size: int, default, kind: str = "qubit") -> list[int]:
+    """Distinct integer indices in 0..size-1 (``default`` when ``indices`` is None)."""
+    indices = list(default if indices is None else indices)
+    for index in indices:
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < size:
+            raise ValueError(f"{name}: {kind} index {index!r} out of range 0..{size - 1}")
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"{name} has repeated {kind}s: {indices}")
+    return [int(i) for i in indices]

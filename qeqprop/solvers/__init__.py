@@ -19,7 +19,9 @@ def working_set_vectors(solver: str, n_qubits: int) -> int:
     the Hamiltonian's diagonal and the linear-response vectors for Lanczos."""
     if uses_dense(solver, n_qubits):
         return 3 << n_qubits
-    return (LanczosOptions().krylov if solver in ("auto", "jax") else KRYLOV_VECTORS) + 8
+    if solver in ("auto", "jax"):
+        return LanczosOptions().size(1 << n_qubits) + 8
+    return KRYLOV_VECTORS + 8
 
 
 def ground_state(operator, solver: str = "auto", init=None, tol: float = 1e-12, with_gap: bool = True) -> GroundState:

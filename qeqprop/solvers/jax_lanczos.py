@@ -26,6 +26,7 @@ from ..validation import check_state_memory
 from .state import GroundState
 
 _PUSH = 1e30  # diagonal value for steps after a Krylov breakdown
+GAP_TOL = 1e-6  # relative residual asked of the second Ritz pair (gap estimate)
 
 
 def _ritz(alpha, beta):
@@ -38,7 +39,7 @@ def _lanczos_cycle(matvec, v0, m: int, full_reorth: bool, tol, want_gap, early_s
     """Up to m Lanczos steps from v0: (Ritz values, Ritz coefficient vectors, basis V (m, D)).
 
     Stops early once the lowest Ritz pair's residual estimate beta_j |y_0[j]| (and the
-    second one's, when ``want_gap``) is below ``tol * max(1, |theta|)``: it needs no
+    second one's, when ``want_gap``, below GAP_TOL) is below ``tol * max(1, |theta|)``: it needs no
     extra H application; without ``early_stop`` (batched solves, where the per-step Ritz
     problem of every sample costs more than it saves) all m steps run. ``full_reorth``
     re-orthogonalises against the whole basis (twice); otherwise only the three-term
@@ -69,7 +70,9 @@ def _lanczos_cycle(matvec, v0, m: int, full_reorth: bool, tol, want_gap, early_s
         done = ~alive_next
         if early_stop:
             values, vectors = _ritz(alpha, jnp.where(index < j, beta, 0.0))
-            converged = b * jnp.abs(vectors[j, :2]) < tol * jnp.maximum(1.0, jnp.abs(values[:2]))
+            # the second pair only feeds the gap estimate: GAP_TOL is enough there
+            limits = jnp.stack([tol, jnp.maximum(tol, GAP_TOL)]) * jnp.maximum(1.0, jnp.abs(values[:2]))
+            converged = b * jnp.abs(vectors[j, :2]) < limits
             done = done | (converged[0] & (converged[1] | ~want_gap))
         return j + 1, basis, alpha, beta, v_next, v, jnp.where(alive_next, b, 0.0), alive_next, done
 
@@ -132,21 +135,24 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool):
 
 @dataclass(frozen=True)
 class LanczosOptions:
-    """Krylov size per cycle, residual tolerance (relative to max(1, |E|)) and cycle cap."""
+    """Krylov size per cycle (capped so the basis fits ``basis_bytes``), residual tolerance
+    (relative to max(1, |E|)) and cycle cap."""
 
-    krylov: int = 30
-    tol: float = 1e-10
+    krylov: int = 80
+    tol: float = 1e-12
     max_cycles: int = 60
+    basis_bytes: int = 2 << 30
 
-    def size(self, dim: int) -> int:
-        return int(min(self.krylov, dim))
+    def size(self, dim: int, itemsize: int = 16) -> int:
+        fits = max(16, self.basis_bytes // (dim * itemsize))
+        return int(min(self.krylov, dim, fits))
 
 
 def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptions(), with_gap: bool = True,
                      precision: str = "double") -> GroundState:
     """Ground state of a PauliOperator by the jitted restarted Lanczos (see module docstring)."""
     kernel = JaxPauliOperator(operator, precision)
-    m = options.size(operator.dim)
+    m = options.size(operator.dim, np.dtype(kernel.dtype).itemsize)
     check_state_memory(operator.n_qubits, np.dtype(kernel.dtype).itemsize, m + 6, what="JAX Lanczos")
     if init is None:
         v0 = np.random.default_rng(0).standard_normal(operator.dim)

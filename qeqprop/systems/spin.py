@@ -101,6 +101,14 @@ class SpinSystem:
         state.expectations = self.hamiltonian.table.expectations(state.vector)
         return state
 
+    def reflect(self, free: GroundState, plus: GroundState) -> GroundState:
+        """Start vector for the -beta phase: 2 psi_0 - psi_beta (psi_beta phase-aligned to
+        psi_0), which is psi_-beta up to O(beta^2)."""
+        overlap = np.vdot(free.vector, plus.vector)
+        aligned = plus.vector * (np.conj(overlap) / abs(overlap)) if abs(overlap) > 0 else plus.vector
+        vector = 2.0 * free.vector - aligned
+        return GroundState(vector / np.linalg.norm(vector), free.energy, None, 0, float("nan"), "reflection")
+
     def predict(self, state: GroundState) -> np.ndarray:
         """Model outputs <O_j>."""
         return state.expectations[self.hamiltonian.observable_index]

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
-from ..validation import as_finite_array
+from ..validation import as_finite_array, check_index_list
 from .spin import SpinSystem
 
 INPUT_MODES = ("weights", "fields")
@@ -83,7 +83,7 @@ class TFIMNetwork(SpinSystem):
         if input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
         self.edges = coupling_edges(graph, n_qubits)
-        self.output_qubits = self._qubit_list("output_qubits", output_qubits, n_qubits, default=[n_qubits - 1])
+        self.output_qubits = check_index_list("output_qubits", output_qubits, n_qubits, default=[n_qubits - 1])
         if np.ndim(gamma) == 0:
             gamma = np.full(n_qubits, gamma, dtype=float)
         gamma = as_finite_array("gamma", gamma, (n_qubits,))
@@ -97,7 +97,7 @@ class TFIMNetwork(SpinSystem):
             terms += [Term(f"Z{j}", -1.0, "W", (i, j), input=i) for i in range(n_inputs) for j in range(n)]
         elif input_mode == "fields":
             default = list(range(n_inputs))
-            self.input_qubits = self._qubit_list("input_qubits", input_qubits, n, default=default)
+            self.input_qubits = check_index_list("input_qubits", input_qubits, n, default=default)
             if len(self.input_qubits) != n_inputs:
                 raise ValueError(f"input_qubits must name one qubit per input ({n_inputs}), got {self.input_qubits}")
             terms += [Term(f"Z{q}", -float(input_scale), input=i) for i, q in enumerate(self.input_qubits)]
@@ -111,16 +111,6 @@ class TFIMNetwork(SpinSystem):
             n, terms, specs, n_inputs=n_inputs, observables=[f"Z{q}" for q in self.output_qubits]
         )
         super().__init__(hamiltonian, **options)
-
-    @staticmethod
-    def _qubit_list(name, qubits, n_qubits, default) -> list[int]:
-        qubits = list(default if qubits is None else qubits)
-        for q in qubits:
-            if not isinstance(q, (int, np.integer)) or not 0 <= q < n_qubits:
-                raise ValueError(f"{name}: qubit index {q!r} out of range 0..{n_qubits - 1}")
-        if len(set(qubits)) != len(qubits):
-            raise ValueError(f"{name} has repeated qubits: {qubits}")
-        return [int(q) for q in qubits]
 
     def init_params(self, rng=None) -> dict[str, np.ndarray]:
         params = super().init_params(rng)
