@@ -44,7 +44,8 @@ def report_small_gap(gap: float | None, gap_tol: float) -> None:
         warnings.warn(
             f"spectral gap {gap:.3e} is below gap_tol={gap_tol:.1e}: the ground state is (nearly) "
             "degenerate and EP gradients are undefined there; break the symmetry (e.g. nonzero "
-            "fields) or use a finite temperature",
+            f"fields) or train at a finite temperature, e.g. temperature={max(10 * gap_tol, 0.05):g} "
+            "(SpinSystem(temperature=...), --temperature)",
             DegenerateGroundStateWarning,
             stacklevel=3,
         )

@@ -103,7 +103,9 @@ class SpinSystem:
 
     def reflect(self, free: GroundState, plus: GroundState) -> GroundState:
         """Start vector for the -beta phase: 2 psi_0 - psi_beta (psi_beta phase-aligned to
-        psi_0), which is psi_-beta up to O(beta^2)."""
+        psi_0), which is psi_-beta up to O(beta^2). Gibbs states need no start: ``free``."""
+        if self.temperature > 0.0:
+            return free
         overlap = np.vdot(free.vector, plus.vector)
         aligned = plus.vector * (np.conj(overlap) / abs(overlap)) if abs(overlap) > 0 else plus.vector
         vector = 2.0 * free.vector - aligned
