@@ -29,7 +29,6 @@ from .solvers import (
     jax_ground_state,
     lanczos_ground_state,
 )
-from .solvers.fock import FockState, fock_ground_state
 from .solvers.gaussian import GaussianState, gaussian_ground_state
 from .systems import EnergySystem, SpinSystem, TFIMNetwork, pauli_system
 from .systems.oscillators import OscillatorNetwork
@@ -37,9 +36,26 @@ from .train import FitResult, evaluate, fit
 
 __version__ = "0.1.0"
 
+# Re-exports whose modules import QuTiP or PennyLane load on first use (PEP 562), so that
+# `import qeqprop` and the CLI stay fast.
+_LAZY = {
+    "FockState": "qeqprop.solvers.fock",
+    "fock_ground_state": "qeqprop.solvers.fock",
+    "VariationalSpinSystem": "qeqprop.systems.variational",
+    "variational_tfim": "qeqprop.systems.variational",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'qeqprop' has no attribute {name!r}")
+
 __all__ = [
     "DegenerateGroundStateWarning", "FockState", "GaussianState", "OscillatorNetwork", "fock_ground_state",
-    "gaussian_ground_state", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",
+    "gaussian_ground_state", "VariationalSpinSystem", "variational_tfim", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",
     "FunctionCost", "GroundState", "MeasurementPlan", "gradient_from_counts", "measured_ep_gradient",
     "measurement_plan", "optimal_beta", "ParamSpec", "ParametrizedHamiltonian", "PauliOperator", "PauliSquaredError",
     "PauliString", "PauliTable", "SoftmaxCrossEntropy", "SpinSystem", "SquaredError", "TFIMNetwork", "Term",

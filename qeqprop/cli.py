@@ -23,6 +23,13 @@ def build_system(args, n_inputs: int, n_classes: int):
     """The learner named by ``--system`` sized for the dataset."""
     n_outputs = args.outputs or (1 if n_classes in (0, 2) else n_classes)
     n_qubits = args.hidden + n_outputs
+    if args.system == "tfim" and args.solver == "vqe":
+        from .systems.variational import variational_tfim
+
+        return variational_tfim(
+            n_qubits, args.graph, n_inputs=n_inputs, output_qubits=list(range(args.hidden, n_qubits)),
+            ansatz=args.ansatz, depth=args.depth, per_term=args.per_term, gamma=args.gamma, cost=args.cost,
+        )
     if args.system == "tfim":
         from .systems.tfim import TFIMNetwork
 
@@ -102,7 +109,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--train-gamma", action="store_true", help="make transverse fields trainable")
     train.add_argument("--temperature", type=float, default=0.0, help="0: ground states; T > 0: Gibbs states")
     train.add_argument("--cost", choices=sorted(COSTS), default="mse")
-    train.add_argument("--solver", choices=SOLVERS, default="auto")
+    train.add_argument("--solver", choices=SOLVERS + ("vqe",), default="auto",
+                       help="ground states: exact solvers, or 'vqe' (variational circuits, PennyLane)")
+    train.add_argument("--ansatz", choices=("hva", "hardware_efficient"), default="hva", help="vqe ansatz")
+    train.add_argument("--depth", type=int, default=2, help="vqe circuit layers")
+    train.add_argument("--per-term", action="store_true", help="vqe HVA: one angle per Hamiltonian term")
     train.add_argument("--beta", type=float, default=1e-2)
     train.add_argument("--estimator", choices=ESTIMATORS, default="centered")
     train.add_argument("--gradient", choices=GRADIENTS, default="ep", help="'reference' trains with the exact gradient")

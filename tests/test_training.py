@@ -116,3 +116,10 @@ def test_cli_train_writes_outputs(tmp_path, capsys):
 def test_cli_reports_bad_input(capsys):
     assert main(["train", "--beta", "0", "--epochs", "1", "--json"]) == 2
     assert "beta must be a finite number > 0" in capsys.readouterr().err
+
+
+def test_cli_trains_with_variational_ground_states(capsys):
+    args = ["train", "--dataset", "xor", "--hidden", "1", "--solver", "vqe", "--per-term", "--depth", "2", "--epochs", "2", "--json"]
+    assert main(args) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert final["n_qubits"] == 2 and final["test_accuracy"] > 0.5

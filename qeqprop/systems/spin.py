@@ -78,17 +78,20 @@ class SpinSystem:
     def init_params(self, rng=None) -> dict[str, np.ndarray]:
         return self.hamiltonian.init_params(rng)
 
-    def equilibrate(self, params: Params, x, nudge=None, beta: float = 0.0, init: GroundState | None = None) -> GroundState:
-        """Ground state of H(theta, x) + beta * sum_j nudge_j O_j, warm-started from ``init``."""
+    def phase_operator(self, params: Params, x, nudge=None, beta: float = 0.0):
+        """(H(theta, x) + beta * sum_j nudge_j O_j, whether this is the free phase)."""
         weights = None
         if nudge is not None and beta != 0.0:
             weights = float(beta) * as_finite_array("nudge", nudge, (self.n_outputs,))
-        operator = self.hamiltonian.operator(params, x, nudge=weights)
+        return self.hamiltonian.operator(params, x, nudge=weights), weights is None
+
+    def equilibrate(self, params: Params, x, nudge=None, beta: float = 0.0, init: GroundState | None = None) -> GroundState:
+        """Ground state of H(theta, x) + beta * sum_j nudge_j O_j, warm-started from ``init``."""
+        operator, free = self.phase_operator(params, x, nudge, beta)
         if self.temperature > 0.0:
             state = gibbs_state(operator, self.temperature)
             state.expectations = thermal_expectations(self.hamiltonian.table, state)
             return state
-        free = weights is None
         state = ground_state(
             operator,
             self.solver,
