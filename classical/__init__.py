@@ -1,1 +1,23 @@
-"""Classical EP baselines."""
+"""Classical EP baselines implementing the same EnergySystem protocol as the quantum systems,
+so qeqprop.ep.ep_gradient and qeqprop.train.fit run on them unchanged.
+
+    HopfieldNetwork         layered continuous Hopfield network, hard-sigmoid units (hopfield)
+    ResistiveNetwork        nonlinear resistive network: conductances, sources, diodes (resistive)
+    PhaseOscillatorNetwork  coupled phase oscillators, XY energy (phase_oscillators)
+    IsingMachine            classical Ising machine = TFIM at Gamma = 0, finite T (ising)
+    elastic_network         elastic spring network = QHO network at hbar = 0 (elastic)
+    learning rules          EP (positive / negative / centered), contrastive, coupled (learning_rules)
+"""
+
+from .elastic import elastic_network
+from .hopfield import HopfieldNetwork
+from .ising import BoltzmannState, IsingMachine
+from .learning_rules import RULES, contrastive_gradient, coupled_gradient, learning_rule_gradient
+from .phase_oscillators import PhaseOscillatorNetwork
+from .resistive import ResistiveNetwork
+from ._common import Equilibrium
+
+__all__ = [
+    "BoltzmannState", "Equilibrium", "HopfieldNetwork", "IsingMachine", "PhaseOscillatorNetwork", "RULES",
+    "ResistiveNetwork", "contrastive_gradient", "coupled_gradient", "elastic_network", "learning_rule_gradient",
+]

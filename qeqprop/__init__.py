@@ -29,7 +29,9 @@ from .solvers import (
     jax_ground_state,
     lanczos_ground_state,
 )
-from .solvers.gaussian import GaussianState, gaussian_ground_state
+from .solvers.gaussian import GaussianState, gaussian_ground_state, gaussian_thermal_state
+from .solvers.thermal import GibbsState, gibbs_state
+from .solvers.thermal_krylov import KrylovGibbsState, krylov_gibbs_state
 from .systems import EnergySystem, SpinSystem, TFIMNetwork, pauli_system
 from .systems.oscillators import OscillatorNetwork
 from .train import FitResult, evaluate, fit
@@ -55,7 +57,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "DegenerateGroundStateWarning", "FockState", "GaussianState", "OscillatorNetwork", "fock_ground_state",
-    "gaussian_ground_state", "VariationalSpinSystem", "variational_tfim", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",
+    "gaussian_ground_state", "gaussian_thermal_state", "GibbsState", "gibbs_state", "KrylovGibbsState",
+    "krylov_gibbs_state", "VariationalSpinSystem", "variational_tfim", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",
     "FunctionCost", "GroundState", "MeasurementPlan", "gradient_from_counts", "measured_ep_gradient",
     "measurement_plan", "optimal_beta", "ParamSpec", "ParametrizedHamiltonian", "PauliOperator", "PauliSquaredError",
     "PauliString", "PauliTable", "SoftmaxCrossEntropy", "SpinSystem", "SquaredError", "TFIMNetwork", "Term",

@@ -41,10 +41,8 @@ def build_system(args, n_inputs: int, n_classes: int):
     if args.system == "qho":
         from .systems.oscillators import OscillatorNetwork
 
-        if args.temperature:
-            raise ValueError("--temperature is implemented for spin systems only (tfim); drop it for --system qho")
         return OscillatorNetwork(n_qubits, args.graph, n_inputs=n_inputs, output_nodes=list(range(args.hidden, n_qubits)),
-                                 hbar=args.hbar)
+                                 hbar=args.hbar, temperature=args.temperature)
     raise ValueError(f"--system must be one of {SYSTEMS}, got {args.system!r}")
 
 

@@ -75,6 +75,9 @@ def batch_gradient(
     """Mean over a minibatch of per-sample EP (or reference) gradients; with ``shots``,
     each sample's EP gradient is estimated from that many simulated shots per phase.
     Spin systems with ``solver="jax"`` solve the whole minibatch at once (qeqprop.batched)."""
+    if callable(gradient):
+        grads = [gradient(system, params, xi, yi) for xi, yi in zip(x, y)]
+        return {k: sum(g[k] for g in grads) / len(grads) for k in grads[0]}
     if gradient == "ep" and shots is None and getattr(system, "solver", None) == "jax" and system.temperature == 0:
         from .batched import batched_ep_gradients
 
@@ -104,7 +107,7 @@ def fit(
     optimizer: optax.GradientTransformation | None = None,
     beta: float = 1e-2,
     estimator: str = "centered",
-    gradient: str = "ep",
+    gradient: "str | Callable" = "ep",
     seed: int = 0,
     shots: int | None = None,
     checkpoint: str | Path | None = None,
@@ -116,7 +119,9 @@ def fit(
 
     ``checkpoint`` is written atomically after every epoch; with ``resume=True`` an existing
     checkpoint is loaded (its run settings must match) and training continues exactly.
-    ``gradient="reference"`` trains with the exact linear-response gradient instead (baseline).
+    ``gradient="reference"`` trains with the exact linear-response gradient instead (baseline);
+    a callable ``gradient(system, params, x, y) -> grad`` plugs in any other learning rule
+    (e.g. classical.learning_rules: contrastive or coupled learning).
     ``shots`` (quantum systems) estimates every EP gradient from that many simulated shots per
     phase (measurement.measured_ep_gradient); step k of epoch e samples with seed (seed, e, k).
     """
@@ -124,8 +129,8 @@ def fit(
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if gradient not in GRADIENTS:
-        raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
+    if not callable(gradient) and gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {GRADIENTS} or a callable (system, params, x, y) -> grad, got {gradient!r}")
     check_estimator(estimator)
     beta = check_beta(beta)
     if shots is not None and (gradient != "ep" or not hasattr(system, "hamiltonian")):
@@ -135,7 +140,7 @@ def fit(
     optimizer = optimizer if optimizer is not None else optax.adam(learning_rate)
     settings = {
         "dataset": data.name, "batch_size": int(batch_size), "beta": beta,
-        "estimator": estimator, "gradient": gradient, "seed": int(seed), "learning_rate": float(learning_rate),
+        "estimator": estimator, "gradient": gradient if isinstance(gradient, str) else getattr(gradient, "__name__", "callable"), "seed": int(seed), "learning_rate": float(learning_rate),
         "shots": None if shots is None else int(shots),
     }
     params = to_numpy(params if params is not None else system.init_params(np.random.default_rng(seed)))

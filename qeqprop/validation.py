@@ -77,3 +77,15 @@ def check_index_list(name: str, indices, size: int, default, kind: str = "qubit"
     if len(set(indices)) != len(indices):
         raise ValueError(f"{name} has repeated {kind}s: {indices}")
     return [int(i) for i in indices]
+
+
+def check_temperature(temperature: float, positive: bool = False) -> float:
+    """T >= 0 (0 is the ground state), or T > 0 with ``positive`` (Gibbs-state solvers)."""
+    try:
+        temperature = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"temperature must be a number, got {temperature!r}") from None
+    if not np.isfinite(temperature) or temperature < 0.0 or (positive and temperature == 0.0):
+        bound = "> 0 (use ground states at temperature=0)" if positive else ">= 0 (0 is the ground state)"
+        raise ValueError(f"temperature must be a finite number {bound}, got {temperature}")
+    return temperature

@@ -52,5 +52,6 @@ __all__ = [
     "ground_state",
     "lanczos_ground_state",
     "report_small_gap",
+    "uses_dense",
     "working_set_vectors",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..validation import check_state_memory
+from ..validation import check_state_memory, check_temperature
 from .dense import DENSE_MAX_QUBITS
 
 
@@ -66,9 +66,7 @@ def thermal_expectations(table, state: GibbsState, cutoff: float = 1e-16) -> np.
 
 def gibbs_state(operator, temperature: float) -> GibbsState:
     """Exact Gibbs state of ``operator`` at ``temperature`` > 0 by dense diagonalisation."""
-    temperature = float(temperature)
-    if not np.isfinite(temperature) or temperature <= 0.0:
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature}; use temperature=0 for ground states")
+    temperature = check_temperature(temperature, positive=True)
     n = operator.n_qubits
     if n > DENSE_MAX_QUBITS:
         raise ValueError(f"n_qubits={n}: exact Gibbs states diagonalise 2^{n} x 2^{n}; use at most {DENSE_MAX_QUBITS} qubits")

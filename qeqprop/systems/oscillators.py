@@ -1,4 +1,5 @@
-"""Quantum harmonic oscillator (QHO) networks: EP on Gaussian (or Fock-space) ground states.
+"""Quantum harmonic oscillator (QHO) networks: EP on Gaussian (or Fock-space) ground states,
+and on Gaussian thermal (Gibbs) states at temperature T > 0.
 
     H(theta, x) = sum_i p_i^2 / (2 m_i) + 1/2 sum_{(i,j) in E} k_ij (x_i - x_j)^2
                   + 1/2 sum_i kappa_i x_i^2 - sum_i f_i(x) x_i + sum_i lambda_i x_i^4
@@ -19,13 +20,22 @@ K_qq += s and f_q = b_q + s x_i. Outputs: <x_o>. The cost is the observable
 which counts the zero-point spread. It is quadratic, so a nudged phase stays Gaussian:
 H + beta C(y) has K_oo += beta, f_o += beta y_o and the constant beta/2 |y|^2.
 
+Finite temperature (``temperature`` T > 0, harmonic networks): every phase is the Gibbs state
+rho_beta = exp(-(H + beta C(y))/T)/Z (solvers.gaussian.gaussian_thermal_state: mean K^-1 f,
+covariance V diag(hbar/(2w) coth(hbar w/2T)) V^T). The loss is L = <C(y)>_T, EP differentiates
+the free energy F(beta) = -T log Z(beta), whose dF/dtheta = <dH/dtheta>_rho_beta and
+dF/dbeta = <C(y)>_rho_beta, so d/dbeta <dH/dtheta>_rho_beta at beta = 0 is dL/dtheta with the
+same local gradient below. T -> 0 is the ground state; hbar = 0 at T > 0 is the classical
+thermal elastic network (covariance T K^-1).
+
 Local gradient <dH/dtheta> at a state with mean mu and second moments <x x^T>:
     dE/dk_raw_e     = 1/2 <(x_i - x_j)^2> sigmoid(k_raw_e),
                       <(x_i - x_j)^2> = (mu_i - mu_j)^2 + Var(x_i - x_j)
     dE/dkappa_raw_i = 1/2 <x_i^2> sigmoid(kappa_raw_i)
     dE/db_j = -<x_j>,   dE/dW_ij = -x_i <x_j>
-Reference gradient: the solver state's exact response of <C(y)> (Gaussian: analytic formula;
-Fock: linear response on the truncated Hamiltonian). Solvers: "gaussian" (exact, any size) and
+Reference gradient: the solver state's exact response of <C(y)> (Gaussian: analytic formula,
+at T > 0 the Kubo-Mori response from differentiating the closed-form covariance; Fock: linear
+response on the truncated Hamiltonian). Solvers: "gaussian" (exact, any size) and
 "fock" (QuTiP ED of a few modes; needed for quartic lambda_i > 0). hbar = 0 is the classical
 elastic network, handled by this same class (Gaussian solver, zero covariance).
 """
@@ -38,8 +48,8 @@ import numpy as np
 from scipy.special import expit
 
 from ..solvers.fock import check_quartic, fock_ground_state
-from ..solvers.gaussian import check_hbar, check_masses, gaussian_ground_state, per_mode
-from ..validation import as_finite_array, check_index_list, check_params
+from ..solvers.gaussian import check_hbar, check_masses, gaussian_thermal_state, per_mode
+from ..validation import as_finite_array, check_index_list, check_params, check_temperature
 from .protocol import Params
 from .tfim import coupling_edges
 
@@ -81,6 +91,8 @@ class OscillatorNetwork:
         (then kappa_i > 0). Every connected component needs an anchor or a clamp.
     quartic : lambda_i >= 0 (anharmonic; needs the Fock solver).
     hbar : >= 0; 0 is the classical elastic network.
+    temperature : T >= 0; 0 gives ground states, T > 0 Gaussian Gibbs states (harmonic
+        networks, Gaussian solver only).
     solver : "auto" (Gaussian, Fock when quartic), "gaussian" or "fock".
     spring_init, init_std : init_params draws k_raw ~ softplus^-1(spring_init) + init_std N(0, 1),
         W ~ init_std N(0, 1), b ~ 0.1 init_std N(0, 1).
@@ -101,6 +113,7 @@ class OscillatorNetwork:
         train_anchors: bool = False,
         quartic: float | Sequence[float] | None = None,
         hbar: float = 1.0,
+        temperature: float = 0.0,
         solver: str = "auto",
         spring_init: float = 1.0,
         init_std: float = 0.5,
@@ -141,6 +154,12 @@ class OscillatorNetwork:
             raise ValueError("quartic terms make the ground state non-Gaussian; use solver='fock' (or 'auto')")
         if self.solver == "fock" and self.hbar == 0.0:
             raise ValueError("solver 'fock' needs hbar > 0; the harmonic classical limit hbar = 0 uses solver='gaussian'")
+        self.temperature = check_temperature(temperature)
+        if self.temperature > 0.0 and self.solver == "fock":
+            raise ValueError(
+                f"temperature={self.temperature} needs the Gaussian thermal state of a harmonic network; "
+                "use solver='gaussian' without quartic terms, or temperature=0 for Fock-space ground states"
+            )
         self.spring_init = float(_positive("spring_init", spring_init, 1)[0])
         self.init_std = float(init_std)
         self.max_cutoff, self.cutoff_tol = max_cutoff, cutoff_tol
@@ -205,7 +224,7 @@ class OscillatorNetwork:
         return stiffness, force
 
     def equilibrate(self, params: Params, x, nudge=None, beta: float = 0.0, init=None):
-        """Ground state of H(theta, x) + beta C(y) with ``nudge`` = y (see ``nudge``).
+        """Ground state (Gibbs state at T > 0) of H(theta, x) + beta C(y) with ``nudge`` = y.
 
         Gaussian: exact, ``init`` unused. Fock: ``init``'s basis (centre, frequencies, cutoff) is
         reused, so every phase of one EP step shares one truncation; else the cutoff converges.
@@ -220,7 +239,7 @@ class OscillatorNetwork:
             constant = 0.5 * beta * float(y @ y)
         try:
             if self.solver == "gaussian":
-                return gaussian_ground_state(self.masses, stiffness, force, self.hbar, constant)
+                return gaussian_thermal_state(self.masses, stiffness, force, self.temperature, self.hbar, constant)
             return fock_ground_state(
                 self.masses, stiffness, force, self.hbar, self.quartic, constant,
                 basis=None if init is None else init.basis, max_cutoff=self.max_cutoff, tol=self.cutoff_tol,
@@ -264,8 +283,9 @@ class OscillatorNetwork:
         return self._contract(self.check_params(params), self.check_input(x), state.mean, state.second_moment)
 
     def reference_grad(self, params: Params, x, y, free=None) -> dict[str, np.ndarray]:
-        """Exact dL/dtheta of L = <C(y)> at the free state, from the state's response to the
-        observable C(y) = 1/2 x^T D x - d^T x + 1/2 |y|^2 (D = 1 and d = y on the outputs)."""
+        """Exact dL/dtheta of L = <C(y)> (<C(y)>_T at T > 0) at the free state, from the state's
+        response to the observable C(y) = 1/2 x^T D x - d^T x + 1/2 |y|^2 (D = 1 and d = y on the
+        outputs)."""
         y = as_finite_array("y", y, (self.n_outputs,))
         state = free if free is not None else self.equilibrate(params, x)
         curvature, target = np.zeros((self.n_nodes, self.n_nodes)), np.zeros(self.n_nodes)

@@ -14,9 +14,10 @@ import numpy as np
 
 from ..costs import Cost, make_cost
 from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
-from ..solvers import SOLVERS, GroundState, adjoint_state, ground_state, report_small_gap, working_set_vectors
+from ..solvers import SOLVERS, GroundState, adjoint_state, ground_state, report_small_gap, uses_dense, working_set_vectors
+from ..solvers.thermal_krylov import krylov_gibbs_state
 from ..solvers.thermal import gibbs_state, thermal_expectations, thermal_response
-from ..validation import as_finite_array, check_state_memory
+from ..validation import as_finite_array, check_state_memory, check_temperature
 from .protocol import Params
 
 
@@ -33,8 +34,10 @@ class SpinSystem:
         max(tol, nudge_tol * beta^2): a residual r shifts the EP estimate by ~ r / (beta gap),
         so this keeps the solver's share at ~nudge_tol * beta, far below the O(beta^2)
         bias of the centered estimator for beta >= 1e-3.
-    temperature : 0 for ground states; T > 0 for exact Gibbs states exp(-H/T)/Z (EP then
-        differentiates the free energy; degenerate ground states are harmless).
+    temperature : 0 for ground states; T > 0 for Gibbs states exp(-H/T)/Z (EP then
+        differentiates the free energy; degenerate ground states are harmless): exact by dense
+        diagonalisation up to 10 qubits, above that from the lowest ``thermal_levels`` eigenpairs
+        (solvers.thermal_krylov) with a rigorous error bound that must stay below ``thermal_tol``.
     """
 
     def __init__(
@@ -46,6 +49,8 @@ class SpinSystem:
         tol: float = 1e-12,
         temperature: float = 0.0,
         nudge_tol: float = 1e-5,
+        thermal_levels: int = 32,
+        thermal_tol: float = 1e-8,
     ):
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -59,9 +64,8 @@ class SpinSystem:
         self.gap_tol = float(gap_tol)
         self.tol = float(tol)
         self.nudge_tol = float(nudge_tol)
-        if not np.isfinite(temperature) or temperature < 0:
-            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
-        self.temperature = float(temperature)
+        self.temperature = check_temperature(temperature)
+        self.thermal_levels, self.thermal_tol = int(thermal_levels), float(thermal_tol)
 
     @property
     def n_qubits(self) -> int:
@@ -89,7 +93,11 @@ class SpinSystem:
         """Ground state of H(theta, x) + beta * sum_j nudge_j O_j, warm-started from ``init``."""
         operator, free = self.phase_operator(params, x, nudge, beta)
         if self.temperature > 0.0:
-            state = gibbs_state(operator, self.temperature)
+            if uses_dense(self.solver, self.n_qubits):
+                state = gibbs_state(operator, self.temperature)
+            else:
+                start = getattr(init, "vectors", None)
+                state = krylov_gibbs_state(operator, self.temperature, self.thermal_levels, self.thermal_tol, init=start)
             state.expectations = thermal_expectations(self.hamiltonian.table, state)
             return state
         state = ground_state(
@@ -141,6 +149,11 @@ class SpinSystem:
         weights = np.zeros(len(ham.table))
         np.add.at(weights, ham.observable_index, self.nudge(state, y))
         if self.temperature > 0.0:
+            if not uses_dense(self.solver, self.n_qubits):
+                raise ValueError(
+                    f"the thermal reference gradient is exact (dense) only up to 10 qubits; this system has "
+                    f"{self.n_qubits}: use EP (ep_gradient) or solver='dense'"
+                )
             jacobian = ham.jacobian(x)
             used = np.flatnonzero(np.any(jacobian != 0.0, axis=1))
             unit = np.eye(len(ham.table))

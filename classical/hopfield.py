@@ -1,0 +1,170 @@
+"""Layered continuous Hopfield networks (Scellier & Bengio 2017) trained by EP.
+
+Layers s_0 = x (clamped input), s_1 ... s_L (hidden), s_(L+1) = o (output); every unit of
+s_1 ... s_(L+1) lies in [0, 1] (hard-sigmoid units: the box constraint replaces rho). Energy
+
+    E(theta, x, s) = 1/2 sum_(k>=1) ||s_k||^2 - sum_(k=0..L) s_k^T W_k s_(k+1) - sum_(k>=1) b_k . s_k.
+
+Nudge: C(s, y) = 1/2 ||o - t||^2 with t = (1 + y) / 2 in [0, 1], so the trainer's +-1 class
+targets become the unit values 1 / 0; predictions are 2 o - 1 in [-1, 1] (sign / argmax
+decoding works unchanged). Equilibrium: exact block-coordinate descent (classical._common),
+
+    s_k <- clip(W_(k-1)^T s_(k-1) + W_k s_(k+1) + b_k, 0, 1),
+    o   <- clip((W_L^T s_L + b_(L+1) + beta t) / (1 + beta), 0, 1)         (nudged output),
+
+alternating odd and even layers until no unit moves by more than ``tol``.
+Local gradient: dE/dW_k = -s_k s_(k+1)^T, dE/db_k = -s_k. Reference gradient: implicit
+differentiation of the JAX energy over the units strictly inside (0, 1).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+
+from qeqprop.validation import as_finite_array
+
+from ._common import (
+    Equilibrium,
+    ImplicitGradient,
+    LayeredQuadratic,
+    LayeredSystem,
+    check_positive_float,
+    check_positive_int,
+    check_targets,
+    split_layers,
+)
+
+
+def hopfield_energy(params, layers, xnp=np):
+    """E of the module docstring for layers [x, s_1, ..., o] (numpy or jax.numpy via ``xnp``)."""
+    depth = len(layers) - 1
+    total = 0.5 * sum(xnp.sum(s**2) for s in layers[1:])
+    total -= sum(layers[k] @ params[f"W{k}"] @ layers[k + 1] for k in range(depth))
+    return total - sum(params[f"b{k}"] @ layers[k] for k in range(1, depth + 1))
+
+
+def unit_targets(y: np.ndarray) -> np.ndarray:
+    """t = (1 + y) / 2: targets y in [-1, 1] as output-unit values in [0, 1]."""
+    return 0.5 * (1.0 + y)
+
+
+class HopfieldNetwork(LayeredSystem):
+    """A layered Hopfield learner implementing the EnergySystem protocol (module docstring).
+
+    Parameters
+    ----------
+    n_inputs, hidden (sizes of the hidden layers), n_outputs.
+    init_scale : init_params draws W_k ~ U(-a, a), a = init_scale sqrt(6 / (n_k + n_(k+1)))
+        (Glorot), and b_k = 0. The default 0.3 starts most units inside (0, 1) on standardized
+        inputs; at 1 most sit at 0 or 1, where dE/ds has no slope, and digits training stalls
+        near 73%.
+    tol, max_iter : block-coordinate descent stops when no unit moves more than ``tol`` in a
+        sweep; ValueError (with the KKT residual) after ``max_iter`` sweeps.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: Sequence[int] = (32,),
+        n_outputs: int = 1,
+        init_scale: float = 0.3,
+        tol: float = 1e-12,
+        max_iter: int = 100_000,
+    ):
+        self.n_inputs = check_positive_int("n_inputs", n_inputs)
+        self.n_outputs = check_positive_int("n_outputs", n_outputs)
+        self.hidden = [check_positive_int("hidden layer size", h) for h in hidden]
+        self.sizes = [self.n_inputs, *self.hidden, self.n_outputs]
+        self.init_scale = check_positive_float("init_scale", init_scale)
+        self.tol = check_positive_float("tol", tol)
+        self.max_iter = check_positive_int("max_iter", max_iter)
+
+    @property
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {f"W{k}": (self.sizes[k], self.sizes[k + 1]) for k in range(self.depth)}
+        shapes.update({f"b{k}": (self.sizes[k],) for k in range(1, self.depth + 1)})
+        return shapes
+
+    def init_params(self, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(rng)
+        params = {}
+        for name, shape in self.param_shapes.items():
+            if name.startswith("W"):
+                bound = self.init_scale * np.sqrt(6.0 / sum(shape))
+                params[name] = rng.uniform(-bound, bound, shape)
+            else:
+                params[name] = np.zeros(shape)
+        return params
+
+    def _input_layer(self, x) -> np.ndarray:
+        return as_finite_array("x", x, (self.n_inputs,))
+
+    def quadratic(self, params, targets: np.ndarray | None = None, beta: float = 0.0, clamped: bool = False) -> LayeredQuadratic:
+        """The energy E + beta C the solver minimizes, as a LayeredQuadratic (``targets``: unit
+        targets t of a nudged phase; ``clamped``: the output layer is held)."""
+        params = self.check_params(params)
+        linear = [np.zeros(self.n_inputs)] + [params[f"b{k}"].copy() for k in range(1, self.depth + 1)]
+        diagonal = [np.zeros(self.n_inputs)] + [np.ones(n) for n in self.sizes[1:]]
+        constant = 0.0
+        if targets is not None:
+            if not beta > -1.0:
+                raise ValueError(f"beta must be > -1 for a Hopfield network (the nudged output curvature is 1 + beta), got {beta}")
+            diagonal[-1] = diagonal[-1] + beta
+            linear[-1] += beta * targets
+            constant = 0.5 * beta * float(targets @ targets)
+        couplings = [params[f"W{k}"] for k in range(self.depth)]
+        lower, upper = [-np.inf] + [0.0] * self.depth, [np.inf] + [1.0] * self.depth
+        fixed = frozenset({0, self.depth} if clamped else {0})
+        return LayeredQuadratic(couplings, linear, diagonal, lower, upper, fixed, constant)
+
+    def equilibrate(self, params, x, nudge=None, beta: float = 0.0, init: Equilibrium | None = None) -> Equilibrium:
+        """Minimum of E + beta C(s, y) with ``nudge`` = y, warm-started from ``init``."""
+        nudged = nudge is not None and beta != 0.0
+        targets = unit_targets(check_targets(nudge, self.n_outputs, "nudge")) if nudged else None
+        beta = float(beta) if nudged else 0.0
+        return self._solve(params, x, targets, beta, init, None, "Hopfield block-coordinate descent")
+
+    def clamp(self, params, x, outputs, init: Equilibrium | None = None) -> Equilibrium:
+        """Minimum of E with the output layer held at (1 + outputs) / 2 (outputs in [-1, 1])."""
+        outputs = check_targets(outputs, self.n_outputs, "outputs")
+        if np.any(np.abs(outputs) > 1.0):
+            raise ValueError(f"outputs must lie in [-1, 1] (output units are in [0, 1]), got {outputs.tolist()}")
+        return self._solve(params, x, None, 0.0, init, unit_targets(outputs), "Hopfield clamped phase")
+
+    def predict(self, state: Equilibrium) -> np.ndarray:
+        """2 o - 1: output units mapped to [-1, 1]."""
+        return 2.0 * self.layers(state)[-1] - 1.0
+
+    def cost(self, state: Equilibrium, y) -> float:
+        """C = 1/2 ||o - (1 + y) / 2||^2."""
+        y = check_targets(y, self.n_outputs)
+        return 0.5 * float(np.sum((self.layers(state)[-1] - unit_targets(y)) ** 2))
+
+    def energy_grad(self, params, x, state: Equilibrium) -> dict[str, np.ndarray]:
+        """dE/dW_k = -s_k s_(k+1)^T, dE/db_k = -s_k at ``state``."""
+        self.check_params(params)
+        layers = self.layers(state)
+        grads = {f"W{k}": -np.outer(layers[k], layers[k + 1]) for k in range(self.depth)}
+        grads.update({f"b{k}": -layers[k].copy() for k in range(1, self.depth + 1)})
+        return grads
+
+    @cached_property
+    def _implicit(self) -> ImplicitGradient:
+        import jax.numpy as jnp
+
+        sizes, n_out = self.sizes, self.n_outputs
+        return ImplicitGradient(lambda p, flat: hopfield_energy(p, split_layers(flat, sizes), jnp),
+                                lambda flat, t: 0.5 * jnp.sum((flat[-n_out:] - t) ** 2))
+
+    def reference_grad(self, params, x, y, free: Equilibrium | None = None) -> dict[str, np.ndarray]:
+        """Exact dL/dtheta by implicit differentiation (JAX) at the free equilibrium, over the
+        units strictly inside (0, 1)."""
+        y = check_targets(y, self.n_outputs)
+        state = free if free is not None else self.equilibrate(params, x)
+        s = state.state
+        inside = np.flatnonzero((s > 0.0) & (s < 1.0))
+        inside = inside[inside >= self.n_inputs]
+        return self._implicit(self.check_params(params), s, unit_targets(y), inside)

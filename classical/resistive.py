@@ -1,0 +1,280 @@
+"""Nonlinear resistive networks (Kendall et al. 2020; Scellier 2024) trained by EP.
+
+Layers of nodes: layer 0 holds the input voltage sources v_0 = gain * (x, -x) (each input
+duplicated with both signs, so positive conductances can weigh it either way); layers
+1 ... L are hidden nodes whose voltages a pair of ideal diodes confines to [lo, hi]; layer
+L + 1 holds the output nodes (no diodes). Conductances G_k >= 0 join layer k to layer k + 1,
+and Gb_k >= 0 join bias voltage sources V_b (default +1 and -1) to every free layer k >= 1.
+The equilibrium minimizes the co-content (half the dissipated power)
+
+    E(v) = 1/2 sum_k sum_ij G_k[i, j] (v_k[i] - v_(k+1)[j])^2 + 1/2 sum_k sum_bj Gb_k[b, j] (V_b - v_k[j])^2
+
+over the free voltages, subject to lo <= v_k <= hi on hidden layers: a convex QP with box
+constraints. Given its neighbours, node i's optimum is the conductance-weighted mean of its
+neighbours' voltages plus injected current I_i, clipped by its diodes,
+
+    v_i <- clip( (sum_j g_ij v_j + I_i) / (sum_j g_ij + a_i), lo_i, hi_i ),
+
+exact per layer (nodes of one layer do not touch), so alternating odd and even layers is
+exact block-coordinate descent (classical._common.LayeredQuadratic). Targets y (the
+trainer's +-1 class codes) are the output voltages a y, a = ``target_voltage``; the cost is
+C(v, y) = 1/2 ||v_out - a y||^2, so a nudged phase gives output nodes I = beta a y and
+a_i = beta (a current source). Predictions are v_out / a, in the units of y.
+
+Conductances are kept positive by the parametrization g = softplus(g_raw) = log(1 + e^g_raw)
+(params "g{k}_raw", "gb{k}_raw"); ``masks`` removes edges (g = 0) for sparse wiring.
+Local gradient: dE/dg_ij = 1/2 (v_i - v_j)^2, so dE/dg_raw = 1/2 (v_i - v_j)^2 sigmoid(g_raw).
+Reference gradient: implicit differentiation of the JAX co-content over the free voltages
+strictly inside their bounds.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy.special import expit
+
+from qeqprop.systems.oscillators import softplus, softplus_inverse
+from qeqprop.validation import as_finite_array
+
+from ._common import (
+    Equilibrium,
+    ImplicitGradient,
+    LayeredQuadratic,
+    LayeredSystem,
+    check_connected,
+    check_positive_float,
+    check_positive_int,
+    check_targets,
+    split_layers,
+)
+
+
+def resistive_energy(conductances: Mapping, layers, bias_voltages, xnp=np):
+    """The co-content E of the module docstring from conductances {"g{k}", "gb{k}"} and node
+    voltages [v_0, ..., v_out] (numpy or jax.numpy via ``xnp``)."""
+    total = 0.0
+    for k in range(len(layers) - 1):
+        total += 0.5 * xnp.sum(conductances[f"g{k}"] * (layers[k][:, None] - layers[k + 1][None, :]) ** 2)
+    for k in range(1, len(layers)):
+        if f"gb{k}" in conductances:
+            total += 0.5 * xnp.sum(conductances[f"gb{k}"] * (bias_voltages[:, None] - layers[k][None, :]) ** 2)
+    return total
+
+
+class ResistiveNetwork(LayeredSystem):
+    """A layered nonlinear resistive learner implementing the EnergySystem protocol.
+
+    Parameters
+    ----------
+    n_inputs, hidden (sizes of the hidden layers), n_outputs.
+    input_gain : source voltages are gain * (x, -x).
+    bias_voltages : voltages of the bias sources wired to every free layer (empty: none).
+    target_voltage : a > 0, the output voltage that stands for y = 1 (scale of the targets).
+    hidden_bounds : (lo, hi) diode limits of hidden voltages (None for no limit on that side).
+    masks : {"g{k}" or "gb{k}": 0/1 array} removing edges; every output and hidden node must
+        still reach a voltage source (else ValueError).
+    conductance_init, init_std : g_raw ~ softplus^-1(conductance_init) + init_std N(0, 1).
+    tol, max_iter : the solver stops when no voltage moves more than ``tol`` in a sweep;
+        ValueError (with the KKT residual) after ``max_iter`` sweeps.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: Sequence[int] = (32,),
+        n_outputs: int = 1,
+        input_gain: float = 1.0,
+        bias_voltages: Sequence[float] = (1.0, -1.0),
+        target_voltage: float = 1.0,
+        hidden_bounds: tuple[float | None, float | None] = (-1.0, 1.0),
+        masks: Mapping[str, np.ndarray] | None = None,
+        conductance_init: float = 0.1,
+        init_std: float = 0.5,
+        tol: float = 1e-12,
+        max_iter: int = 100_000,
+    ):
+        self.n_inputs = check_positive_int("n_inputs", n_inputs)
+        self.n_outputs = check_positive_int("n_outputs", n_outputs)
+        self.hidden = [check_positive_int("hidden layer size", h) for h in hidden]
+        self.sizes = [2 * self.n_inputs, *self.hidden, self.n_outputs]
+        self.input_gain = check_positive_float("input_gain", input_gain)
+        self.bias_voltages = as_finite_array("bias_voltages", bias_voltages).reshape(-1)
+        self.target_voltage = check_positive_float("target_voltage", target_voltage)
+        lo, hi = (-np.inf if hidden_bounds[0] is None else float(hidden_bounds[0]),
+                  np.inf if hidden_bounds[1] is None else float(hidden_bounds[1]))
+        if not lo < hi:
+            raise ValueError(f"hidden_bounds must satisfy lo < hi, got {hidden_bounds}")
+        self.hidden_bounds = (lo, hi)
+        self.conductance_init = check_positive_float("conductance_init", conductance_init)
+        self.init_std = float(init_std)
+        self.tol = check_positive_float("tol", tol)
+        self.max_iter = check_positive_int("max_iter", max_iter)
+        self.masks = {}
+        for name, mask in (masks or {}).items():
+            if name not in self.conductance_shapes:
+                raise ValueError(f"masks: unknown conductance block {name!r}; blocks are {sorted(self.conductance_shapes)}")
+            mask = as_finite_array(f"masks[{name!r}]", mask, self.conductance_shapes[name])
+            if not np.all((mask == 0) | (mask == 1)):
+                raise ValueError(f"masks[{name!r}] must hold only 0 (no edge) and 1 (edge)")
+            self.masks[name] = mask
+        self._check_wiring()
+
+    @property
+    def conductance_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {f"g{k}": (self.sizes[k], self.sizes[k + 1]) for k in range(self.depth)}
+        if self.bias_voltages.size:
+            shapes.update({f"gb{k}": (self.bias_voltages.size, self.sizes[k]) for k in range(1, self.depth + 1)})
+        return shapes
+
+    @property
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {f"{name}_raw": shape for name, shape in self.conductance_shapes.items()}
+
+    def _mask(self, name: str) -> np.ndarray | float:
+        return self.masks.get(name, 1.0)
+
+    def _check_wiring(self) -> None:
+        """Every hidden and output node must reach an input or bias source through edges."""
+        offsets = np.concatenate([[0], np.cumsum(self.sizes)])
+        n_free_end, edges = offsets[-1], []
+        for name, shape in self.conductance_shapes.items():
+            on = np.argwhere(np.broadcast_to(self._mask(name), shape) != 0)
+            k = int(name[2:] if name.startswith("gb") else name[1:])
+            if name.startswith("gb"):
+                edges.append(np.column_stack([n_free_end + on[:, 0], offsets[k] + on[:, 1]]))
+            else:
+                edges.append(np.column_stack([offsets[k] + on[:, 0], offsets[k + 1] + on[:, 1]]))
+        anchors = list(range(self.sizes[0])) + list(range(n_free_end, n_free_end + self.bias_voltages.size))
+        n_nodes, edges = n_free_end + self.bias_voltages.size, np.concatenate(edges)
+        check_connected(n_nodes, edges, anchors, range(offsets[-2], offsets[-1]), "output", "voltage source")
+        check_connected(n_nodes, edges, anchors, range(self.sizes[0], offsets[-2]), "hidden", "voltage source")
+
+    def init_params(self, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(rng)
+        centre = softplus_inverse(self.conductance_init)
+        return {name: centre + self.init_std * rng.standard_normal(shape) for name, shape in self.param_shapes.items()}
+
+    def conductances(self, params) -> dict[str, np.ndarray]:
+        """Physical conductances {"g{k}", "gb{k}"} = softplus(raw) * mask (>= 0)."""
+        params = self.check_params(params)
+        return {name: softplus(params[f"{name}_raw"]) * self._mask(name) for name in self.conductance_shapes}
+
+    def with_conductances(self, params, conductances: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Copy of ``params`` with some conductance blocks given physically (g > 0 on edges)."""
+        new = {k: np.array(v, dtype=float) for k, v in self.check_params(params).items()}
+        for name, values in conductances.items():
+            if name not in self.conductance_shapes:
+                raise ValueError(f"conductances: unknown block {name!r}; blocks are {sorted(self.conductance_shapes)}")
+            values = as_finite_array(f"conductances[{name!r}]", values, self.conductance_shapes[name])
+            on = np.broadcast_to(self._mask(name), values.shape) != 0
+            if np.any(values < 0):
+                bad = np.argwhere(values < 0)[:3].tolist()
+                raise ValueError(f"conductances[{name!r}] has negative entries (first at {bad}); "
+                                 "physical conductances are >= 0")
+            if np.any(values[on] == 0):
+                raise ValueError(f"conductances[{name!r}] has zero entries on edges; remove those edges with masks "
+                                 "(g = softplus(g_raw) is always > 0)")
+            new[f"{name}_raw"] = np.where(on, softplus_inverse(np.where(on, values, 1.0)), 0.0)
+        return new
+
+    def sources(self, x) -> np.ndarray:
+        """Input source voltages gain * (x, -x)."""
+        x = as_finite_array("x", x, (self.n_inputs,))
+        return self.input_gain * np.concatenate([x, -x])
+
+    _input_layer = sources
+
+    def quadratic(self, params, targets: np.ndarray | None = None, beta: float = 0.0, clamped: bool = False) -> LayeredQuadratic:
+        """The co-content E + beta C the solver minimizes, as a LayeredQuadratic (``targets``:
+        output target voltages of a nudged phase; ``clamped``: the output voltages are held)."""
+        g = self.conductances(params)
+        bias, last = self.bias_voltages, self.depth
+        couplings = [g[f"g{k}"] for k in range(last)]
+        diagonal = [couplings[0].sum(axis=1)]
+        linear = [np.zeros(self.sizes[0])]
+        constant = 0.0
+        for k in range(1, last + 1):
+            degree = couplings[k - 1].sum(axis=0) + (couplings[k].sum(axis=1) if k < last else 0.0)
+            current = np.zeros(self.sizes[k])
+            if bias.size:
+                degree = degree + g[f"gb{k}"].sum(axis=0)
+                current = bias @ g[f"gb{k}"]
+                constant += 0.5 * float(bias**2 @ g[f"gb{k}"].sum(axis=1))
+            diagonal.append(degree)
+            linear.append(current)
+        if targets is not None:
+            if np.any(diagonal[-1] + beta <= 0):
+                raise ValueError(f"nudged phase beta={beta}: an output node's total conductance "
+                                 f"{float(diagonal[-1].min()):.3g} + beta is not positive; use a smaller |beta|")
+            diagonal[-1] = diagonal[-1] + beta
+            linear[-1] = linear[-1] + beta * targets
+            constant += 0.5 * beta * float(targets @ targets)
+        lo, hi = self.hidden_bounds
+        lower = [-np.inf] + [lo] * (last - 1) + [-np.inf]
+        upper = [np.inf] + [hi] * (last - 1) + [np.inf]
+        fixed = frozenset({0, last} if clamped else {0})
+        return LayeredQuadratic(couplings, linear, diagonal, lower, upper, fixed, constant)
+
+    def equilibrate(self, params, x, nudge=None, beta: float = 0.0, init: Equilibrium | None = None) -> Equilibrium:
+        """Minimum of E + beta C(v, y) with ``nudge`` = y, warm-started from ``init``."""
+        nudged = nudge is not None and beta != 0.0
+        targets = self.target_voltage * check_targets(nudge, self.n_outputs, "nudge") if nudged else None
+        beta = float(beta) if nudged else 0.0
+        return self._solve(params, x, targets, beta, init, None, "resistive coordinate descent")
+
+    def clamp(self, params, x, outputs, init: Equilibrium | None = None) -> Equilibrium:
+        """Minimum of E with the output voltages held at a * ``outputs`` (output voltage sources)."""
+        outputs = self.target_voltage * check_targets(outputs, self.n_outputs, "outputs")
+        return self._solve(params, x, None, 0.0, init, outputs, "resistive clamped phase")
+
+    def predict(self, state: Equilibrium) -> np.ndarray:
+        """v_out / a."""
+        return self.layers(state)[-1] / self.target_voltage
+
+    def cost(self, state: Equilibrium, y) -> float:
+        """C = 1/2 ||v_out - a y||^2."""
+        y = check_targets(y, self.n_outputs)
+        return 0.5 * float(np.sum((self.layers(state)[-1] - self.target_voltage * y) ** 2))
+
+    def energy_grad(self, params, x, state: Equilibrium) -> dict[str, np.ndarray]:
+        """dE/dg_raw = 1/2 (v_i - v_j)^2 sigmoid(g_raw) (times the mask) at ``state``."""
+        params = self.check_params(params)
+        layers, bias = self.layers(state), self.bias_voltages
+        grads = {}
+        for name in self.conductance_shapes:
+            if name.startswith("gb"):
+                drop = bias[:, None] - layers[int(name[2:])][None, :]
+            else:
+                k = int(name[1:])
+                drop = layers[k][:, None] - layers[k + 1][None, :]
+            grads[f"{name}_raw"] = 0.5 * drop**2 * expit(params[f"{name}_raw"]) * self._mask(name)
+        return grads
+
+    @cached_property
+    def _implicit(self) -> ImplicitGradient:
+        import jax
+        import jax.numpy as jnp
+
+        sizes, bias, n_out = self.sizes, jnp.asarray(self.bias_voltages), self.n_outputs
+        masks = {name: jnp.asarray(self._mask(name)) for name in self.conductance_shapes}
+
+        def energy(p, flat):
+            g = {name: jax.nn.softplus(p[f"{name}_raw"]) * masks[name] for name in masks}
+            return resistive_energy(g, split_layers(flat, sizes), bias, jnp)
+
+        return ImplicitGradient(energy, lambda flat, target: 0.5 * jnp.sum((flat[-n_out:] - target) ** 2))
+
+    def reference_grad(self, params, x, y, free: Equilibrium | None = None) -> dict[str, np.ndarray]:
+        """Exact dL/dtheta by implicit differentiation (JAX) at the free equilibrium, over the
+        free voltages strictly inside their diode bounds."""
+        y = check_targets(y, self.n_outputs)
+        state = free if free is not None else self.equilibrate(params, x)
+        lo, hi = self.hidden_bounds
+        v = state.state
+        inside = (v > lo) & (v < hi)
+        inside[-self.n_outputs:] = True
+        inside = np.flatnonzero(inside[self.sizes[0]:]) + self.sizes[0]
+        return self._implicit(self.check_params(params), v, self.target_voltage * y, inside)

@@ -1,0 +1,129 @@
+"""Layered Hopfield networks: the block-coordinate equilibrium against JAX autodiff KKT
+conditions and scipy's L-BFGS-B, the local gradient against autodiff, errors, and (slow)
+digits training by centered EP."""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+
+from classical._common import split_layers
+from classical.hopfield import HopfieldNetwork, hopfield_energy
+from qeqprop.datasets import load_dataset
+from qeqprop.train import fit
+
+
+def instance(seed=3, hidden=(6, 5), n_outputs=3, init_scale=0.8):
+    rng = np.random.default_rng(seed)
+    net = HopfieldNetwork(4, hidden, n_outputs, init_scale=init_scale)
+    params = net.init_params(rng)
+    for k in range(1, net.depth + 1):
+        params[f"b{k}"] = rng.uniform(0.0, 0.8, net.sizes[k])
+    return net, params, rng.normal(size=4), rng.uniform(-1, 1, n_outputs)
+
+
+def nudged_energy(net, params, flat, y, beta):
+    """E + beta/2 ||o - (1 + y)/2||^2 written directly in JAX."""
+    layers = split_layers(flat, net.sizes)
+    return hopfield_energy(params, layers, jnp) + 0.5 * beta * jnp.sum((layers[-1] - 0.5 * (1 + y)) ** 2)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, -0.3])
+def test_equilibrium_satisfies_kkt_conditions(beta):
+    net, params, x, y = instance()
+    state = net.equilibrate(params, x, nudge=y if beta else None, beta=beta)
+    s = state.state
+    grad = np.asarray(jax.grad(lambda f: nudged_energy(net, params, f, y, beta))(jnp.asarray(s)))[net.n_inputs:]
+    units = s[net.n_inputs:]
+    assert np.all((units >= 0) & (units <= 1))
+    inside = (units > 0) & (units < 1)
+    assert inside.sum() >= 3 and (~inside).sum() >= 3  # both kinds of units are exercised
+    assert np.max(np.abs(grad[inside])) < 1e-8
+    assert np.all(grad[units == 0] >= -1e-8) and np.all(grad[units == 1] <= 1e-8)
+    assert state.residual < 1e-8
+    np.testing.assert_allclose(state.energy, float(nudged_energy(net, params, jnp.asarray(s), y, beta)), atol=1e-12)
+
+
+def test_equilibrium_equals_lbfgsb_minimum():
+    """Small weights make E strictly convex on the box: one minimum, found by both solvers."""
+    net, params, x, _ = instance(seed=5, init_scale=0.3)
+    state = net.equilibrate(params, x)
+    n = sum(net.sizes[1:])
+
+    def energy(units):
+        return float(hopfield_energy(params, split_layers(np.concatenate([x, units]), net.sizes)))
+
+    def gradient(units):
+        flat = jnp.asarray(np.concatenate([x, units]))
+        return np.asarray(jax.grad(lambda f: hopfield_energy(params, split_layers(f, net.sizes), jnp))(flat))[net.n_inputs:]
+
+    result = scipy.optimize.minimize(energy, np.full(n, 0.5), jac=gradient, method="L-BFGS-B", bounds=[(0, 1)] * n,
+                                     options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000})
+    np.testing.assert_allclose(state.state[net.n_inputs:], result.x, atol=1e-6)
+    assert state.energy <= result.fun + 1e-12
+
+
+def test_energy_grad_equals_autodiff_at_fixed_state():
+    net, params, x, _ = instance()
+    state = net.equilibrate(params, x)
+    layers = [jnp.asarray(v) for v in net.layers(state)]
+    expected = jax.grad(lambda p: hopfield_energy(p, layers, jnp))({k: jnp.asarray(v) for k, v in params.items()})
+    local = net.energy_grad(params, x, state)
+    for key in params:
+        np.testing.assert_allclose(local[key], np.asarray(expected[key]), atol=1e-14)
+
+
+def test_warm_start_converges_to_the_same_state_in_fewer_sweeps():
+    net, params, x, y = instance()
+    free = net.equilibrate(params, x)
+    cold = net.equilibrate(params, x, nudge=y, beta=1e-3)
+    warm = net.equilibrate(params, x, nudge=y, beta=1e-3, init=free)
+    np.testing.assert_allclose(warm.state, cold.state, atol=1e-11)
+    assert warm.iterations < cold.iterations
+
+
+def test_clamped_phase_holds_outputs_and_is_kkt_in_the_hidden_units():
+    net, params, x, _ = instance()
+    outputs = np.array([1.0, -1.0, 0.2])
+    state = net.clamp(params, x, outputs)
+    np.testing.assert_allclose(net.predict(state), outputs, atol=1e-15)
+    assert state.residual < 1e-8
+
+
+def test_predictions_and_cost_use_unit_targets():
+    net, params, x, y = instance()
+    state = net.equilibrate(params, x)
+    o = net.layers(state)[-1]
+    np.testing.assert_allclose(net.predict(state), 2 * o - 1)
+    assert net.cost(state, y) == pytest.approx(0.5 * np.sum((o - (1 + y) / 2) ** 2), abs=1e-15)
+
+
+def test_errors_name_the_problem():
+    net, params, x, y = instance()
+    with pytest.raises(ValueError, match=r"did not converge in 1 iterations: residual"):
+        HopfieldNetwork(4, (6, 5), 3, max_iter=1).equilibrate(params, x)
+    with pytest.raises(ValueError, match="beta must be > -1"):
+        net.equilibrate(params, x, nudge=y, beta=-1.5)
+    with pytest.raises(ValueError, match=r"x must have shape \(4,\)"):
+        net.equilibrate(params, np.zeros(3))
+    with pytest.raises(ValueError, match="NaN"):
+        net.equilibrate({**params, "W0": np.full((4, 6), np.nan)}, x)
+    with pytest.raises(ValueError, match="missing"):
+        net.equilibrate({k: v for k, v in params.items() if k != "b1"}, x)
+    with pytest.raises(ValueError, match=r"outputs must lie in \[-1, 1\]"):
+        net.clamp(params, x, np.array([2.0, 0.0, 0.0]))
+
+
+@pytest.mark.slow
+def test_digits_centered_ep_one_hidden_layer_reaches_95_percent():
+    data = load_dataset("digits", seed=0)
+    net = HopfieldNetwork(64, (100,), 10)
+    start = time.perf_counter()
+    result = fit(net, data, epochs=8, batch_size=16, learning_rate=3e-3, beta=0.2, estimator="centered",
+                 seed=0, progress=False)
+    seconds = time.perf_counter() - start
+    print(f"hopfield digits: test accuracy {result.final['test_accuracy']:.4f} in {seconds:.1f} s")
+    assert result.final["test_accuracy"] >= 0.95

@@ -1,0 +1,117 @@
+"""Coupled phase oscillators: the analytic gradient/Hessian against JAX autodiff, the Newton
+minimum against scipy BFGS from many starts, stationarity and positive curvature, restarts,
+wiring and convergence errors, and (slow) iris training by centered EP."""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import scipy.optimize
+
+from classical.phase_oscillators import PhaseOscillatorNetwork, oscillator_energy
+from qeqprop.datasets import load_dataset
+from qeqprop.train import fit
+
+
+def instance(seed=0, **options):
+    rng = np.random.default_rng(seed)
+    net = PhaseOscillatorNetwork(3, 4, 2, **options)
+    params = {"W": 1.5 * rng.standard_normal(len(net.edges)), "h": rng.normal(0, 0.5, 6), "psi": rng.uniform(-3, 3, 6)}
+    return net, params, rng.normal(size=3), rng.uniform(-1, 1, 2)
+
+
+def nudged_energy(net, params, phases, y, beta):
+    """E + beta/2 sum_o (sin phi_o - y_o)^2 in JAX."""
+    cost = 0.5 * jnp.sum((jnp.sin(phases[net.outputs]) - y) ** 2)
+    return oscillator_energy(params, phases, net.edges, net.free, jnp) + beta * cost
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.7])
+def test_analytic_gradient_and_hessian_equal_autodiff(beta):
+    net, params, _, y = instance()
+    phases = np.random.default_rng(1).uniform(-np.pi, np.pi, net.n_nodes)
+    energy, grad, hess = net._terms(params, phases, y if beta else None, beta)
+    fn = lambda p: nudged_energy(net, params, p, y, beta)  # noqa: E731
+    assert energy == pytest.approx(float(fn(jnp.asarray(phases))), abs=1e-13)
+    free = net.free
+    np.testing.assert_allclose(grad[free], np.asarray(jax.grad(fn)(jnp.asarray(phases)))[free], atol=1e-13)
+    np.testing.assert_allclose(hess[np.ix_(free, free)], np.asarray(jax.hessian(fn)(jnp.asarray(phases)))[np.ix_(free, free)], atol=1e-13)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, -0.3])
+def test_equilibrium_is_a_strict_local_minimum(beta):
+    net, params, x, y = instance()
+    free = net.equilibrate(params, x)
+    state = free if beta == 0 else net.equilibrate(params, x, nudge=y, beta=beta, init=free)
+    phases = jnp.asarray(state.state)
+    fn = lambda p: nudged_energy(net, params, p, y, beta)  # noqa: E731
+    grad = np.asarray(jax.grad(fn)(phases))[net.free]
+    hess = np.asarray(jax.hessian(fn)(phases))[np.ix_(net.free, net.free)]
+    assert np.max(np.abs(grad)) < 1e-8 and state.residual < 1e-8
+    assert np.linalg.eigvalsh(hess)[0] > 1e-3
+    assert state.info["min_hessian_eigenvalue"] == pytest.approx(np.linalg.eigvalsh(hess)[0], rel=1e-6)
+    np.testing.assert_allclose(state.state[: net.n_inputs], net.input_scale * x)
+
+
+def test_restarts_find_the_lowest_minimum_scipy_finds():
+    net, params, x, _ = instance(seed=4, restarts=8)
+    state = net.equilibrate(params, x)
+    assert state.energy == pytest.approx(min(state.info["restart_energies"]), abs=0)
+    rng = np.random.default_rng(99)
+    inputs = net.input_phases(x)
+
+    def energy(free):
+        return float(oscillator_energy(params, np.concatenate([inputs, free]), net.edges, net.free))
+
+    best = min(scipy.optimize.minimize(energy, rng.uniform(-np.pi, np.pi, net.free.size), method="BFGS",
+                                       options={"gtol": 1e-10}).fun for _ in range(20))
+    assert state.energy <= best + 1e-9
+
+
+def test_warm_start_stays_in_the_basin_and_converges_fast():
+    net, params, x, y = instance(restarts=3)
+    free = net.equilibrate(params, x)
+    nudged = net.equilibrate(params, x, nudge=y, beta=1e-3, init=free)
+    assert nudged.iterations <= 3
+    assert np.max(np.abs(np.angle(np.exp(1j * (nudged.state - free.state))))) < 1e-2
+
+
+def test_clamped_phase_holds_sines_of_outputs():
+    net, params, x, _ = instance()
+    free = net.equilibrate(params, x)
+    state = net.clamp(params, x, np.array([0.3, -1.0]), init=free)
+    np.testing.assert_allclose(net.predict(state), [0.3, -1.0], atol=1e-12)
+    assert np.all(np.sign(np.cos(state.state[net.outputs][:1])) == np.sign(np.cos(free.state[net.outputs][:1])))
+    assert state.residual < 1e-8
+
+
+def test_errors_name_the_problem():
+    net, params, x, y = instance()
+    with pytest.raises(ValueError, match=r"did not converge in 1 iterations: residual"):
+        PhaseOscillatorNetwork(3, 4, 2, max_iter=1).equilibrate(params, x)
+    with pytest.raises(ValueError, match=r"output node\(s\) \[4\] are not connected to any input oscillator"):
+        PhaseOscillatorNetwork(2, 1, 2, graph=[(0, 2), (1, 2), (2, 3)])
+    with pytest.raises(ValueError, match="edge between two input oscillators"):
+        PhaseOscillatorNetwork(2, 0, 1, graph=[(0, 1), (1, 2)])
+    with pytest.raises(ValueError, match=r"outputs must lie in \[-1, 1\]"):
+        net.clamp(params, x, np.array([1.5, 0.0]))
+    with pytest.raises(ValueError, match=r"params\['h'\] must have shape \(6,\)"):
+        net.equilibrate({**params, "h": np.zeros(5)}, x)
+
+
+@pytest.mark.slow
+def test_iris_centered_ep_reaches_90_percent():
+    """Adam with a cosine-decayed step (0.03 -> 0): the landscape has many minima, and a
+    constant step keeps hopping between them."""
+    data = load_dataset("iris", seed=0)
+    net = PhaseOscillatorNetwork(4, 8, 3)
+    steps = 30 * int(np.ceil(len(data.x_train) / 16))
+    start = time.perf_counter()
+    result = fit(net, data, epochs=30, batch_size=16, optimizer=optax.adam(optax.cosine_decay_schedule(0.03, steps)),
+                 beta=0.05, estimator="centered", seed=0, progress=False)
+    seconds = time.perf_counter() - start
+    print(f"phase oscillators iris: test accuracy {result.final['test_accuracy']:.4f} in {seconds:.1f} s")
+    assert result.final["test_accuracy"] >= 0.90
