@@ -40,6 +40,28 @@ def median_seconds(fn, repeats: int = 5) -> float:
     return float(np.median(times))
 
 
+def add_size_arguments(parser, sizes, repeats: int) -> None:
+    """The options every size-sweep benchmark takes: sizes, repeats, BLAS threads, seed."""
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(sizes))
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: the library's own)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def sweep_sizes(args, measure, describe) -> tuple[list[dict], list[dict]]:
+    """Run ``measure(n, args)`` for every size under the BLAS thread limit, printing
+    ``describe(row)``; returns (BLAS info, rows)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=args.threads):
+        blas = [{k: info.get(k) for k in ("internal_api", "num_threads", "version")} for info in threadpool_info()]
+        rows = []
+        for n in args.sizes:
+            rows.append(measure(n, args))
+            print(describe(rows[-1]), flush=True)
+    return blas, rows
+
+
 def write_json(path: str | Path, payload: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,10 +22,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, median_seconds, write_json  # noqa: E402
+from _common import add_size_arguments, machine_info, median_seconds, sweep_sizes, write_json  # noqa: E402
 
 from qeqprop.ep import ep_gradient, relative_error  # noqa: E402
 from qeqprop.systems.oscillators import OscillatorNetwork  # noqa: E402
@@ -64,23 +63,15 @@ def measure(n: int, args) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--graph", choices=("chain", "random", "complete"), default="chain")
     parser.add_argument("--hbar", type=float, default=1.0)
     parser.add_argument("--beta", type=float, default=1e-3)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: the library's own)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_size_arguments(parser, SIZES, repeats=7)
     args = parser.parse_args(argv)
 
-    with threadpool_limits(limits=args.threads):
-        blas = [{k: info.get(k) for k in ("internal_api", "num_threads", "version")} for info in threadpool_info()]
-        rows = []
-        for n in args.sizes:
-            rows.append(measure(n, args))
-            row = rows[-1]
-            print(f"N={n:5d}  centered EP {row['centered_ep_s']:.4f} s  phase {row['phase_s']:.4f} s  "
-                  f"reference {row['reference_s']:.4f} s  EP error {row['relative_error_vs_reference']:.1e}", flush=True)
+    blas, rows = sweep_sizes(args, measure, lambda row: (
+        f"N={row['n']:5d}  centered EP {row['centered_ep_s']:.4f} s  phase {row['phase_s']:.4f} s  "
+        f"reference {row['reference_s']:.4f} s  EP error {row['relative_error_vs_reference']:.1e}"))
     machine = machine_info()
     machine["load_average_1_5_15"] = os.getloadavg()
     machine["blas"] = blas

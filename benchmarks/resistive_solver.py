@@ -28,10 +28,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.optimize  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, median_seconds, write_json  # noqa: E402
+from _common import add_size_arguments, machine_info, median_seconds, sweep_sizes, write_json  # noqa: E402
 
 from classical.resistive import ResistiveNetwork  # noqa: E402
 
@@ -119,25 +118,17 @@ def plot(rows, path: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tol", type=float, default=1e-10, help="coordinate descent: largest voltage change per sweep")
     parser.add_argument("--gtol", type=float, default=1e-10, help="L-BFGS-B: projected-gradient tolerance")
     parser.add_argument("--max-iter", type=int, default=100_000)
-    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: the library's own)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_size_arguments(parser, SIZES, repeats=3)
     args = parser.parse_args(argv)
 
-    with threadpool_limits(limits=args.threads):
-        blas = [{k: info.get(k) for k in ("internal_api", "num_threads", "version")} for info in threadpool_info()]
-        rows = []
-        for n in args.sizes:
-            rows.append(measure(n, args))
-            row = rows[-1]
-            print(f"N={row['n_nodes']:6d}  coordinate descent {row['coordinate_descent_s']:.4f} s "
-                  f"({row['coordinate_descent_sweeps']} sweeps)  L-BFGS-B {row['lbfgsb_s']:.4f} s "
-                  f"({row['lbfgsb_iterations']} it)  ratio {row['lbfgsb_s'] / row['coordinate_descent_s']:.1f}  "
-                  f"max |dv| {row['max_abs_voltage_difference']:.2e}", flush=True)
+    blas, rows = sweep_sizes(args, measure, lambda row: (
+        f"N={row['n_nodes']:6d}  coordinate descent {row['coordinate_descent_s']:.4f} s "
+        f"({row['coordinate_descent_sweeps']} sweeps)  L-BFGS-B {row['lbfgsb_s']:.4f} s "
+        f"({row['lbfgsb_iterations']} it)  ratio {row['lbfgsb_s'] / row['coordinate_descent_s']:.1f}  "
+        f"max |dv| {row['max_abs_voltage_difference']:.2e}"))
     out = Path(args.out)
     payload = {"benchmark": "resistive_solver", "machine": machine_info(), "blas": blas,
                "settings": {k: v for k, v in vars(args).items() if k != "out"}, "results": rows}

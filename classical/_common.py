@@ -33,7 +33,7 @@ import scipy.sparse
 from scipy.sparse.csgraph import connected_components
 
 from qeqprop import _jax  # noqa: F401  (float64 JAX before any array is made)
-from qeqprop.validation import as_finite_array, check_params
+from qeqprop.validation import as_finite_array, check_params, check_positive_float  # noqa: F401  (re-exported for the systems)
 
 
 @dataclass
@@ -66,16 +66,6 @@ def check_positive_int(name: str, value, minimum: int = 1) -> int:
     if not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def check_positive_float(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not np.isfinite(value) or value <= 0.0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
 
 
 def check_targets(y, n_outputs: int, name: str = "y") -> np.ndarray:

@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from .costs import COSTS
 from .datasets import DATASETS, load_dataset

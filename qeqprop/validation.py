@@ -33,15 +33,20 @@ def check_params(params: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[in
     return {name: as_finite_array(f"params[{name!r}]", params[name], shapes[name]) for name in shapes}
 
 
+def check_positive_float(name: str, value, hint: str = "") -> float:
+    """A finite float > 0."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number{hint}, got {value!r}") from None
+    if not np.isfinite(value) or value <= 0.0:
+        raise ValueError(f"{name} must be a finite number > 0{hint}, got {value}")
+    return value
+
+
 def check_beta(beta: float) -> float:
     """EP needs a finite nudge strength beta > 0 (the estimator picks the sign)."""
-    try:
-        beta = float(beta)
-    except (TypeError, ValueError):
-        raise ValueError(f"beta must be a positive float, got {beta!r}") from None
-    if not np.isfinite(beta) or beta <= 0.0:
-        raise ValueError(f"beta must be a finite number > 0 (e.g. 1e-2), got {beta}; the estimator chooses the sign")
-    return beta
+    return check_positive_float("beta", beta, hint=" (e.g. 1e-2; the estimator chooses the sign)")
 
 
 def available_memory_bytes() -> int:

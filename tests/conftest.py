@@ -62,3 +62,22 @@ def random_general_system(rng: np.random.Generator, n: int, n_inputs: int = 2, s
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+EP_BETAS = (1e-1, 1e-2, 1e-3)
+EP_SLOPES = {"positive": 1.0, "negative": 1.0, "centered": 2.0}
+
+
+def assert_ep_rates(system, params, x, y, betas=EP_BETAS) -> dict[str, list[float]]:
+    """Every estimator's error against the reference gradient falls with the expected
+    log-log slope (1 one-sided, 2 centered, within 0.15); returns the errors per estimator."""
+    from qeqprop.ep import ESTIMATORS, ep_gradient, relative_error
+    from qeqprop.gradcheck import log_slope
+
+    reference = system.reference_grad(params, x, y)
+    free = system.equilibrate(params, x)
+    errors = {}
+    for estimator in ESTIMATORS:
+        errors[estimator] = [relative_error(ep_gradient(system, params, x, y, b, estimator, free=free).grad, reference) for b in betas]
+        assert abs(log_slope(betas, errors[estimator]) - EP_SLOPES[estimator]) < 0.15, (estimator, errors[estimator])
+    return errors
