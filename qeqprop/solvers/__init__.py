@@ -7,7 +7,7 @@ from .linear_response import adjoint_state
 from .state import DegenerateGroundStateWarning, GroundState, report_small_gap
 
 SOLVERS = ("auto", "dense", "lanczos", "jax")
-AUTO_DENSE_MAX_QUBITS = 10
+AUTO_DENSE_MAX_QUBITS = 8
 
 
 def uses_dense(solver: str, n_qubits: int) -> bool:
@@ -27,7 +27,7 @@ def working_set_vectors(solver: str, n_qubits: int) -> int:
 def ground_state(operator, solver: str = "auto", init=None, tol: float = 1e-12, with_gap: bool = True) -> GroundState:
     """Ground state of a matrix-free operator by the named solver.
 
-    ``auto`` picks dense ``eigh`` up to 10 qubits and the jitted JAX Lanczos above;
+    ``auto`` picks dense ``eigh`` up to 8 qubits (2^8 = 256: eigh beats Krylov) and the jitted JAX Lanczos above;
     ``lanczos`` is scipy's ARPACK (the reference path). ``tol`` is ARPACK's eigenvalue
     tolerance, or the JAX residual tolerance ||H psi - E psi|| / max(1, |E|) (floored at 1e-12).
     """

@@ -138,7 +138,7 @@ class LanczosOptions:
     """Krylov size per cycle (capped so the basis fits ``basis_bytes``), residual tolerance
     (relative to max(1, |E|)) and cycle cap."""
 
-    krylov: int = 80
+    krylov: int = 48
     tol: float = 1e-12
     max_cycles: int = 60
     basis_bytes: int = 2 << 30

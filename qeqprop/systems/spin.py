@@ -28,7 +28,7 @@ class SpinSystem:
     ----------
     hamiltonian : ParametrizedHamiltonian with one observable per output.
     cost : "mse" (on expectations), "cross_entropy", "pauli_mse" (observable C(y)) or a Cost.
-    solver : "auto" (dense up to 10 qubits, Lanczos above), "dense" or "lanczos".
+    solver : "auto" (dense up to 8 qubits, JAX Lanczos above), "dense", "lanczos" (scipy) or "jax".
     gap_tol : a free-phase gap below this warns DegenerateGroundStateWarning.
     tol : Lanczos tolerance (solvers.ground_state). Nudged phases use the EP-suited
         max(tol, nudge_tol * beta^2): a residual r shifts the EP estimate by ~ r / (beta gap),
@@ -36,7 +36,7 @@ class SpinSystem:
         bias of the centered estimator for beta >= 1e-3.
     temperature : 0 for ground states; T > 0 for Gibbs states exp(-H/T)/Z (EP then
         differentiates the free energy; degenerate ground states are harmless): exact by dense
-        diagonalisation up to 10 qubits, above that from the lowest ``thermal_levels`` eigenpairs
+        diagonalisation up to 8 qubits (solver="dense": any size that fits), above that from the lowest ``thermal_levels`` eigenpairs
         (solvers.thermal_krylov) with a rigorous error bound that must stay below ``thermal_tol``.
     """
 
@@ -151,8 +151,8 @@ class SpinSystem:
         if self.temperature > 0.0:
             if not uses_dense(self.solver, self.n_qubits):
                 raise ValueError(
-                    f"the thermal reference gradient is exact (dense) only up to 10 qubits; this system has "
-                    f"{self.n_qubits}: use EP (ep_gradient) or solver='dense'"
+                    f"the thermal reference gradient needs exact (dense) Gibbs states; this system has "
+                    f"{self.n_qubits} qubits with solver={self.solver!r}: use EP (ep_gradient) or solver='dense'"
                 )
             jacobian = ham.jacobian(x)
             used = np.flatnonzero(np.any(jacobian != 0.0, axis=1))
