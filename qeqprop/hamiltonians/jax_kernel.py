@@ -20,12 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
+from .pauli import flip_axes
 
 Structure = tuple[int, tuple[tuple[tuple[int, ...], bool], ...]]
-
-
-def flip_axes(n_qubits: int, x_mask: int) -> tuple[int, ...]:
-    return tuple(q for q in range(n_qubits) if x_mask & (1 << (n_qubits - 1 - q)))
 
 
 def structure_of(n_qubits: int, flips) -> Structure:

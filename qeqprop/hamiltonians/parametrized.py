@@ -26,6 +26,18 @@ from ..validation import as_finite_array, check_params
 from .pauli import PauliString, PauliTable
 
 
+def _one_hot(rows: np.ndarray, size: int) -> np.ndarray:
+    """Matrix with a single 1 per row t, in column rows[t]."""
+    matrix = np.zeros((len(rows), size))
+    matrix[np.arange(len(rows)), rows] = 1.0
+    return matrix
+
+
+def gradient_rows(jacobian: np.ndarray) -> np.ndarray:
+    """Table strings that enter some dH/dtheta at this input (nonzero Jacobian rows)."""
+    return np.flatnonzero(np.any(jacobian != 0.0, axis=1))
+
+
 @dataclass(frozen=True)
 class Term:
     """One term ``weight * theta[param][index] * x[input] * string`` of H(theta, x)."""
@@ -103,6 +115,11 @@ class ParametrizedHamiltonian:
         self._weights = np.array(weights, dtype=np.float64)
         self._params = np.array(flat_params, dtype=np.int64)
         self._inputs = np.array(inputs, dtype=np.int64)
+        # Fixed scatter matrices (terms -> strings, trainable terms -> parameters), built once:
+        # coefficients and local gradients are evaluated for every sample of every phase.
+        self._trainable = self._params >= 0
+        self._string_scatter = _one_hot(self._rows, len(self.table))
+        self._param_scatter = _one_hot(self._params[self._trainable], self.n_params)
 
     def _flat_index(self, term: Term) -> int:
         if term.param not in self.param_shapes:
@@ -151,17 +168,12 @@ class ParametrizedHamiltonian:
         inputs = xs[:, np.maximum(self._inputs, 0)] if self.n_inputs else ones
         return self._weights * np.where(self._inputs >= 0, inputs, ones)
 
-    def _one_hot(self, rows: np.ndarray, size: int) -> np.ndarray:
-        matrix = np.zeros((len(rows), size))
-        matrix[np.arange(len(rows)), rows] = 1.0
-        return matrix
-
     def coefficients_batch(self, params, xs) -> np.ndarray:
         """c(theta, x_b) for a batch of inputs, shape (B, n_strings) (observables get 0)."""
         theta = self.flatten(params)
         factors = self._term_factors(self.check_inputs(xs))
         theta_factor = np.where(self._params >= 0, theta[np.maximum(self._params, 0)] if theta.size else 1.0, 1.0)
-        return (factors * theta_factor) @ self._one_hot(self._rows, len(self.table))
+        return (factors * theta_factor) @ self._string_scatter
 
     def coefficients(self, params, x) -> np.ndarray:
         """c(theta, x) over the whole table (observables get 0)."""
@@ -169,16 +181,15 @@ class ParametrizedHamiltonian:
 
     def energy_grad_batch(self, xs, expectations: np.ndarray) -> np.ndarray:
         """<dH/dtheta>_b = J(x_b)^T <P>_b as flat vectors, shape (B, n_params)."""
-        trainable = self._params >= 0
-        factors = self._term_factors(self.check_inputs(xs))[:, trainable]
-        per_term = factors * np.real(expectations)[:, self._rows[trainable]]
-        return per_term @ self._one_hot(self._params[trainable], self.n_params)
+        factors = self._term_factors(self.check_inputs(xs))[:, self._trainable]
+        per_term = factors * np.real(expectations)[:, self._rows[self._trainable]]
+        return per_term @ self._param_scatter
 
     def jacobian(self, x) -> np.ndarray:
         """J(x) = dc/dtheta, shape (n_strings, n_params)."""
         x = self.check_input(x)
         jac = np.zeros((len(self.table), self.n_params))
-        trainable = self._params >= 0
+        trainable = self._trainable
         np.add.at(jac, (self._rows[trainable], self._params[trainable]), self._term_factors(x[None])[0, trainable])
         return jac
 

@@ -143,10 +143,15 @@ def parity_signs(n_qubits: int, z_mask: int, index: np.ndarray | None = None) ->
     return 1.0 - 2.0 * parity
 
 
+def flip_axes(n_qubits: int, x_mask: int) -> tuple[int, ...]:
+    """The qubits whose bits ``x_mask`` flips (the X/Y positions of a string)."""
+    return tuple(q for q in range(n_qubits) if x_mask & _bit(n_qubits, q))
+
+
 def flipped(psi_nd: np.ndarray, n_qubits: int, x_mask: int, offset: int = 0) -> np.ndarray:
     """View of psi[c xor x] on a state reshaped with its (2,) * n qubit axes starting at axis
     ``offset``: flip the X/Y axes."""
-    axes = tuple(offset + q for q in range(n_qubits) if x_mask & _bit(n_qubits, q))
+    axes = tuple(offset + q for q in flip_axes(n_qubits, x_mask))
     return np.flip(psi_nd, axis=axes) if axes else psi_nd
 
 
@@ -319,6 +324,3 @@ class PauliOperator:
         """The 2^n x 2^n matrix, built by applying H to the identity (small n only)."""
         return self.matvec(np.eye(self.dim, dtype=self.dtype))
 
-    def expectation(self, psi: np.ndarray) -> float:
-        """<psi|H|psi> for a normalised psi."""
-        return float(np.real(np.vdot(psi, self.matvec(psi))))

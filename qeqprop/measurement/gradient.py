@@ -19,6 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from ..ep import PHASE_SIGNS, phase_weights
+from ..hamiltonians.parametrized import gradient_rows
 from ..systems.spin import SpinSystem
 from .plan import MeasurementPlan, build_plan
 from .records import TermEstimates, estimate_terms, parse_counts
@@ -38,25 +39,21 @@ class MeasuredGradient:
     plan: MeasurementPlan
 
 
-def needed_strings(system: SpinSystem, x) -> np.ndarray:
-    """Table strings a gradient needs: any with a nonzero dH/dtheta weight, plus the outputs."""
-    jacobian = system.hamiltonian.jacobian(x)
-    used = np.flatnonzero(np.any(jacobian != 0.0, axis=1))
-    return np.union1d(used, system.hamiltonian.observable_index)
-
-
 def measurement_plan(system: SpinSystem, x, shots: int, allocation: str = "uniform", state=None) -> MeasurementPlan:
     """Bases and shots per phase for the EP gradient of ``system`` at input ``x``.
 
     ``shots`` is the total per phase. "variance" allocation uses <P_s> from ``state``.
     """
     ham = system.hamiltonian
+    jacobian = ham.jacobian(x)
+    # the strings a gradient needs: any with a nonzero dH/dtheta weight, plus the outputs
+    needed = np.union1d(gradient_rows(jacobian), ham.observable_index)
     variances = None
     if allocation == "variance":
         if state is None:
             raise ValueError("allocation='variance' needs a state (e.g. the free phase) for the term variances")
         variances = 1.0 - state.expectations**2
-    return build_plan(ham.table.strings, needed_strings(system, x), ham.n_qubits, shots, allocation, ham.jacobian(x), variances)
+    return build_plan(ham.table.strings, needed, ham.n_qubits, shots, allocation, jacobian, variances)
 
 
 def gradient_from_records(

@@ -54,7 +54,8 @@ def lanczos_ground_state(
     order = np.argsort(energies)
     energies, vectors = energies[order], vectors[:, order]
     psi = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
-    energy = float(np.real(np.vdot(psi, operator.matvec(psi))))
-    residual = float(np.linalg.norm(operator.matvec(psi) - energy * psi))
+    hpsi = operator.matvec(psi)
+    energy = float(np.real(np.vdot(psi, hpsi)))
+    residual = float(np.linalg.norm(hpsi - energy * psi))
     gap = float(energies[1] - energies[0]) if k == 2 else None
     return GroundState(psi, energy, gap, count[0], residual, "lanczos")

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..costs import Cost, make_cost
-from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
+from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term, gradient_rows
 from ..solvers import SOLVERS, GroundState, adjoint_state, ground_state, report_small_gap, uses_dense, working_set_vectors
 from ..solvers.thermal_krylov import krylov_gibbs_state
 from ..solvers.thermal import gibbs_state, thermal_expectations, thermal_response
@@ -155,7 +155,7 @@ class SpinSystem:
                     f"{self.n_qubits} qubits with solver={self.solver!r}: use EP (ep_gradient) or solver='dense'"
                 )
             jacobian = ham.jacobian(x)
-            used = np.flatnonzero(np.any(jacobian != 0.0, axis=1))
+            used = gradient_rows(jacobian)
             unit = np.eye(len(ham.table))
             strings = [ham.table.operator(unit[s]).to_dense() for s in used]
             response = thermal_response(state, ham.table.operator(weights).to_dense(), strings)
