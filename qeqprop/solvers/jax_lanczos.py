@@ -1,14 +1,30 @@
-"""Restarted Lanczos ground states in JAX: jittable, vmappable over samples, warm-startable.
+"""Thick-restart Lanczos ground states in JAX: jittable, vmappable over samples, warm-startable.
 
-One cycle builds an m-step Krylov basis V (fully re-orthogonalised, twice) from v0,
+A cycle extends a Krylov basis V (rows) with the Lanczos recurrence until it holds m vectors,
 
-    H V^T = V^T T + beta_m v_m e_m^T,   T = tridiag(beta, alpha, beta),
+    H V^T = V^T T + b v_m e_{m-1}^T,
 
-takes the lowest Ritz pair (theta_0, psi = V^T y_0) of T and restarts from psi (plus a
-small share of the second Ritz vector when a gap estimate theta_1 - theta_0 is wanted)
-until the residual ||H psi - theta_0 psi|| is below ``tol``. Memory: m state vectors.
-A Krylov space that closes early (beta_j = 0, e.g. 2^n <= m) is detected: the remaining
-diagonal entries are pushed far above the spectrum so they never yield a Ritz value.
+where the projected matrix T is tridiagonal except for its leading "arrowhead" block: after a
+restart the first k rows of V are the k lowest Ritz vectors u_i = V^T y_i of the previous
+cycle (T[:k, :k] = diag(theta_i)), coupled to the carried-over residual direction v_m by
+s_i = b y_i[m-1] (Wu & Simon's thick restart, mathematically ARPACK's implicit restart with
+exact shifts). Keeping k Ritz vectors keeps most of the Krylov information, so a cold solve
+needs about as many H applications as unrestarted Lanczos in m vectors of memory.
+
+The residual of Ritz pair i is ||H u_i - theta_i u_i|| = b |y_i[j]| (no extra H application):
+a cycle stops (checked every CHECK_EVERY steps) as soon as it is below ``tol * max(1, |theta_0|)`` (and, when a gap is wanted,
+that of the second pair below GAP_TOL: the gap estimate theta_1 - theta_0 then comes from the
+same Krylov space, accurate to that residual). The true residual ||H psi - E psi|| is then
+computed once (one H application) and decides; if orthogonality was lost, the cycle restarts.
+A single Krylov space cannot see an exactly degenerate partner of the ground state (it only
+holds v0's projection onto the eigenspace): the random start makes near-degenerate (split)
+pairs visible, exact degeneracy needs the dense solver. A Krylov space that closes early
+(b = 0, e.g. 2^n <= m) pushes the unused diagonal entries far above the spectrum.
+
+Reorthogonalisation: twice against the whole basis for small registers (the basis fits in
+cache); above ``FULL_REORTH_MAX_DIM`` only the recurrence runs (full reorthogonalisation would
+cost more than H psi), plus one projection of the restart vector against the kept Ritz
+vectors; the true residual keeps the result honest. Memory: m + k + 6 state vectors.
 """
 
 from __future__ import annotations
@@ -25,144 +41,178 @@ from ..hamiltonians.jax_kernel import JaxPauliOperator, matvec_kernel
 from ..validation import check_state_memory
 from .state import GroundState
 
-_PUSH = 1e30  # diagonal value for steps after a Krylov breakdown
+_PUSH = 1e30  # diagonal value for rows not (yet) in the Krylov space
 GAP_TOL = 1e-6  # relative residual asked of the second Ritz pair (gap estimate)
+FULL_REORTH_MAX_DIM = 1 << 14
+CHECK_EVERY = 4  # Lanczos steps between Ritz convergence checks inside a cycle
 
 
-def _ritz(alpha, beta):
-    """Eigen-decomposition of the tridiagonal T(alpha, beta[:-1])."""
-    tridiagonal = jnp.diag(alpha) + jnp.diag(beta[:-1], 1) + jnp.diag(beta[:-1], -1)
-    return jnp.linalg.eigh(tridiagonal)
+def _converged(b, vectors, values, row, tol, want_gap):
+    """Residual estimates b |y_i[row]| of the two lowest Ritz pairs against their limits."""
+    limits = jnp.stack([tol, jnp.maximum(tol, GAP_TOL)]) * jnp.maximum(1.0, jnp.abs(values[:2]))
+    ok = b * jnp.abs(vectors[row, :2]) < limits
+    return ok[0] & (ok[1] | ~want_gap)
 
 
-def _lanczos_cycle(matvec, v0, m: int, full_reorth: bool, tol, want_gap, early_stop: bool):
-    """Up to m Lanczos steps from v0: (Ritz values, Ritz coefficient vectors, basis V (m, D)).
-
-    Stops early once the lowest Ritz pair's residual estimate beta_j |y_0[j]| (and the
-    second one's, when ``want_gap``, below GAP_TOL) is below ``tol * max(1, |theta|)``: it needs no
-    extra H application; without ``early_stop`` (batched solves, where the per-step Ritz
-    problem of every sample costs more than it saves) all m steps run. ``full_reorth``
-    re-orthogonalises against the whole basis (twice); otherwise only the three-term
-    recurrence runs (large registers: the basis does not fit in cache, and full
-    re-orthogonalisation would cost more than H psi; the true residual checked after
-    every cycle keeps the result honest).
-    """
-    dim = v0.shape[0]
-    real = jnp.zeros((), v0.dtype).real.dtype
-    v0 = v0 / jnp.linalg.norm(v0)
+def _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop):
+    """Lanczos steps j0, j0+1, ... writing basis rows and T until the basis is full, the space
+    closes (b = 0) or (``early_stop``) the Ritz estimates converge. Returns the new
+    (basis, T, residual direction, last coupling b, rows filled)."""
+    m = basis.shape[0]
+    real = T.dtype
     tiny = 100 * jnp.finfo(real).eps
     index = jnp.arange(m)
 
     def step(carry):
-        j, basis, alpha, beta, v, v_prev, b_prev, alive, _ = carry
+        j, basis, T, v, v_prev, b_prev, alive, _ = carry
         basis = basis.at[j].set(v)
         w = matvec(v)
         a = jnp.real(jnp.vdot(v, w))
         w = w - a * v - b_prev * v_prev
         if full_reorth:
+            filled = (index <= j).astype(real)
             for _ in range(2):
-                w = w - basis.T @ (basis.conj() @ w)
+                w = w - basis.T @ (filled * (basis.conj() @ w))
         b = jnp.linalg.norm(w)
         alive_next = alive & (b > tiny * jnp.maximum(1.0, jnp.abs(a)))
-        alpha = alpha.at[j].set(jnp.where(alive, a, _PUSH))
-        beta = beta.at[j].set(jnp.where(alive_next, b, 0.0))
+        T = T.at[j, j].set(jnp.where(alive, a, _PUSH))
+        below = jnp.maximum(j - 1, 0)
+        coupling = jnp.where(j > j0, b_prev, T[j, below])  # row j0 keeps its arrowhead couplings
+        T = T.at[j, below].set(coupling).at[below, j].set(coupling)
+        b = jnp.where(alive_next, b, 0.0)
         v_next = jnp.where(alive_next, w / jnp.where(alive_next, b, 1.0), jnp.zeros_like(w))
         done = ~alive_next
-        if early_stop:
-            values, vectors = _ritz(alpha, jnp.where(index < j, beta, 0.0))
-            # the second pair only feeds the gap estimate: GAP_TOL is enough there
-            limits = jnp.stack([tol, jnp.maximum(tol, GAP_TOL)]) * jnp.maximum(1.0, jnp.abs(values[:2]))
-            converged = b * jnp.abs(vectors[j, :2]) < limits
-            done = done | (converged[0] & (converged[1] | ~want_gap))
-        return j + 1, basis, alpha, beta, v_next, v, jnp.where(alive_next, b, 0.0), alive_next, done
+        if early_stop:  # the m x m eigh costs ~ H psi at 2^16: look every CHECK_EVERY steps
+            look = ((j - j0) % CHECK_EVERY == CHECK_EVERY - 1) & alive_next
+
+            def check(T):
+                values, vectors = jnp.linalg.eigh(T)
+                return _converged(b, vectors, values, j, tol, want_gap)
+
+            done = done | jax.lax.cond(look, check, lambda T: jnp.array(False), T)
+        return j + 1, basis, T, v_next, v, b, alive_next, done
 
     def more(carry):
         j, *_, done = carry
         return (j < m) & ~done
 
-    init = (jnp.zeros((), jnp.int32), jnp.zeros((m, dim), v0.dtype), jnp.full(m, _PUSH, real), jnp.zeros(m, real),
-            v0, jnp.zeros_like(v0), jnp.zeros((), real), jnp.array(True), jnp.array(False))
-    steps, basis, alpha, beta, *_ = jax.lax.while_loop(more, step, init)
-    values, vectors = _ritz(alpha, jnp.where(index < steps - 1, beta, 0.0))
-    return values, vectors, basis, steps
+    init = (j0, basis, T, v, v_prev, b_prev, jnp.array(True), jnp.array(False))
+    rows, basis, T, v, _, b, *_ = jax.lax.while_loop(more, step, init)
+    return basis, T, v, b, rows
 
 
-def restarted_lanczos(matvec, v0, m: int, tol: float, max_cycles: int, gap_share: float, full_reorth: bool = True,
-                      early_stop: bool = True):
-    """Lowest eigenpair by restarted Lanczos: (psi, energy, gap estimate, residual, H applications)."""
-    real = jnp.zeros((), v0.dtype).real.dtype
+def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, want_gap, full_reorth: bool = True,
+                          early_stop: bool = True):
+    """Lowest eigenpair by thick-restart Lanczos (module docstring):
+    (psi, energy, gap estimate theta_1 - theta_0, true residual, H applications)."""
+    dim = v0.shape[0]
+    dtype = v0.dtype
+    real = jnp.zeros((), dtype).real.dtype
+    want_gap = jnp.asarray(want_gap) > 0
+    empty = jnp.diag(jnp.full(m, _PUSH, real))
 
     def cycle(state):
-        psi, _, _, _, count = state
-        values, vectors, basis, steps = _lanczos_cycle(matvec, psi, m, full_reorth, tol, gap_share > 0, early_stop)
-        psi = basis.T @ vectors[:, 0].astype(basis.dtype)
-        psi = psi / jnp.linalg.norm(psi)
-        second = basis.T @ vectors[:, 1].astype(basis.dtype)
-        hpsi = matvec(psi)
-        energy = jnp.real(jnp.vdot(psi, hpsi))
-        residual = jnp.linalg.norm(hpsi - energy * psi)
-        restart = psi + gap_share * second / jnp.maximum(jnp.linalg.norm(second), 1e-300)
-        return restart, energy, values[1] - values[0], residual, count + steps + 1, psi
+        basis, T, v, v_prev, b_prev, j0, count, cycles, *_ = state
+        basis, T, v, b, rows = _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop)
+        values, vectors = jnp.linalg.eigh(T)
+        estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap) | (b == 0.0)
+        kept = vectors[:, :keep].astype(dtype).T @ basis  # the k lowest Ritz vectors u_i
+        psi = kept[0] / jnp.linalg.norm(kept[0])
 
-    def body(carry):
-        return cycle(carry[:5])
+        def true_residual(psi):
+            hpsi = matvec(psi)
+            energy = jnp.real(jnp.vdot(psi, hpsi))
+            return energy, jnp.linalg.norm(hpsi - energy * psi), 1
 
-    def cond(carry):
-        _, energy, _, residual, count, _ = carry
-        return (residual > tol * jnp.maximum(1.0, jnp.abs(energy))) & (count < max_cycles * (m + 1))
+        def estimated(psi):
+            return values[0], b * jnp.abs(vectors[rows - 1, 0]), 0
 
-    init = (v0, jnp.zeros((), real), jnp.zeros((), real), jnp.array(jnp.inf, real), jnp.zeros((), jnp.int32), v0)
-    restart, energy, gap, residual, count, psi = jax.lax.while_loop(cond, body, init)
+        energy, residual, extra = jax.lax.cond(estimate_ok, true_residual, estimated, psi)
+        finished = estimate_ok & (residual <= tol * jnp.maximum(1.0, jnp.abs(energy)))
+        # restart: kept Ritz vectors, arrowhead couplings s_i, residual direction v
+        couplings = b * vectors[rows - 1, :keep]
+        v = v - kept.T @ (kept.conj() @ v)
+        v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
+        T_new = empty.at[jnp.arange(keep), jnp.arange(keep)].set(values[:keep])
+        T_new = T_new.at[keep, :keep].set(couplings).at[:keep, keep].set(couplings)
+        v_prev = couplings.astype(dtype) @ kept  # H v_keep's component along the kept vectors
+        basis = basis.at[:keep].set(kept)
+        return (basis, T_new, v, v_prev, jnp.ones((), real), jnp.asarray(keep, jnp.int32), count + rows - j0 + extra,
+                cycles + 1, psi, energy, values[1] - values[0], residual, finished)
+
+    def cond(state):
+        *_, cycles, _, _, _, _, finished = state
+        return ~finished & (cycles < max_cycles)
+
+    v0 = v0 / jnp.linalg.norm(v0)
+    zero = jnp.zeros((), real)
+    init = (jnp.zeros((m, dim), dtype), empty, v0, jnp.zeros_like(v0), zero, jnp.zeros((), jnp.int32),
+            jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), v0, zero, zero, jnp.array(jnp.inf, real), jnp.array(False))
+    state = jax.lax.while_loop(cond, cycle, init)
+    count, psi, energy, gap, residual = state[6], *state[8:12]
     return psi, energy, gap, residual, count
 
 
-FULL_REORTH_MAX_DIM = 1 << 14
+def default_keep(m: int) -> int:
+    """Ritz vectors kept over a restart: a third of the basis, at least 1, leaving 2 rows to extend."""
+    return max(1, min(m // 3, m - 2))
 
 
 @lru_cache(maxsize=64)
-def compiled_solver(structure, m: int, max_cycles: int, batched: bool):
-    """jit(solve(diagonal, factors, v0, tol, gap_share)) for one model structure;
-    ``batched`` vmaps over (diagonals, factors, starts) with shared tol and gap_share."""
+def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int | None = None):
+    """jit(solve(diagonal, factors, v0, tol, want_gap)) for one model structure (``want_gap`` > 0
+    asks for the gap estimate); ``batched`` vmaps over (diagonals, factors, starts) with shared
+    tol and want_gap. ``keep`` Ritz vectors survive a restart (default m // 3)."""
     kernel = matvec_kernel(structure)
     full_reorth = (1 << structure[0]) <= FULL_REORTH_MAX_DIM
+    keep = default_keep(m) if keep is None else keep
 
-    def solve(diagonal, factors, v0, tol, gap_share):
-        return restarted_lanczos(partial(kernel, diagonal, factors), v0, m, tol, max_cycles, gap_share, full_reorth,
-                                 early_stop=not batched)
+    def solve(diagonal, factors, v0, tol, want_gap):
+        return thick_restart_lanczos(partial(kernel, diagonal, factors), v0, m, keep, tol, max_cycles, want_gap,
+                                     full_reorth, early_stop=not batched)
 
     return jax.jit(jax.vmap(solve, in_axes=(0, 0, 0, None, None)) if batched else solve)
 
 
 @dataclass(frozen=True)
 class LanczosOptions:
-    """Krylov size per cycle (capped so the basis fits ``basis_bytes``), residual tolerance
-    (relative to max(1, |E|)) and cycle cap."""
+    """Krylov size per cycle (capped so the basis fits ``basis_bytes``), Ritz vectors kept over
+    a restart (None: a third), residual tolerance (relative to max(1, |E|)) and cycle cap."""
 
     krylov: int = 48
     tol: float = 1e-12
     max_cycles: int = 60
     basis_bytes: int = 2 << 30
+    keep: int | None = None
 
     def size(self, dim: int, itemsize: int = 16) -> int:
         fits = max(16, self.basis_bytes // (dim * itemsize))
         return int(min(self.krylov, dim, fits))
 
+    def kept(self, m: int) -> int:
+        keep = default_keep(m) if self.keep is None else int(self.keep)
+        if not 1 <= keep <= max(1, m - 2):
+            raise ValueError(f"LanczosOptions.keep must be between 1 and krylov - 2 = {m - 2}, got {keep}")
+        return keep
+
 
 def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptions(), with_gap: bool = True,
                      precision: str = "double") -> GroundState:
-    """Ground state of a PauliOperator by the jitted restarted Lanczos (see module docstring)."""
+    """Ground state of a PauliOperator by the jitted thick-restart Lanczos (see module docstring)."""
     kernel = JaxPauliOperator(operator, precision)
-    m = options.size(operator.dim, np.dtype(kernel.dtype).itemsize)
-    check_state_memory(operator.n_qubits, np.dtype(kernel.dtype).itemsize, m + 6, what="JAX Lanczos")
+    itemsize = np.dtype(kernel.dtype).itemsize
+    m = options.size(operator.dim, itemsize)
+    keep = options.kept(m)
+    check_state_memory(operator.n_qubits, itemsize, m + keep + 6, what="JAX Lanczos")
     if init is None:
         v0 = np.random.default_rng(0).standard_normal(operator.dim)
     else:
         v0 = np.asarray(init)
         if v0.shape != (operator.dim,):
             raise ValueError(f"init must be a state vector of shape ({operator.dim},), got {v0.shape}")
-    solve = compiled_solver(kernel.structure, m, options.max_cycles, False)
+    solve = compiled_solver(kernel.structure, m, options.max_cycles, False, keep)
     psi, energy, gap, residual, applications = solve(
-        kernel.diagonal, kernel.factors, jnp.asarray(v0, dtype=kernel.dtype), options.tol, 0.1 if with_gap else 0.0
+        kernel.diagonal, kernel.factors, jnp.asarray(v0, dtype=kernel.dtype), options.tol, 1.0 if with_gap else 0.0
     )
     residual = float(residual)
     if not residual <= options.tol * max(1.0, abs(float(energy))) * 10:
