@@ -116,8 +116,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         basis, T, v, b, rows = _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop)
         values, vectors = jnp.linalg.eigh(T)
         estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap) | (b == 0.0)
-        kept = vectors[:, :keep].astype(dtype).T @ basis  # the k lowest Ritz vectors u_i
-        psi = kept[0] / jnp.linalg.norm(kept[0])
+        psi = vectors[:, 0].astype(dtype) @ basis  # lowest Ritz vector
+        psi = psi / jnp.linalg.norm(psi)
 
         def true_residual(psi):
             hpsi = matvec(psi)
@@ -129,15 +129,22 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
 
         energy, residual, extra = jax.lax.cond(estimate_ok, true_residual, estimated, psi)
         finished = estimate_ok & (residual <= tol * jnp.maximum(1.0, jnp.abs(energy)))
-        # restart: kept Ritz vectors, arrowhead couplings s_i, residual direction v
-        couplings = b * vectors[rows - 1, :keep]
-        v = v - kept.T @ (kept.conj() @ v)
-        v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
-        T_new = empty.at[jnp.arange(keep), jnp.arange(keep)].set(values[:keep])
-        T_new = T_new.at[keep, :keep].set(couplings).at[:keep, keep].set(couplings)
-        v_prev = couplings.astype(dtype) @ kept  # H v_keep's component along the kept vectors
-        basis = basis.at[:keep].set(kept)
-        return (basis, T_new, v, v_prev, jnp.ones((), real), jnp.asarray(keep, jnp.int32), count + rows - j0 + extra,
+
+        def restart(operands):
+            """Kept Ritz vectors u_i, arrowhead couplings s_i = b y_i[rows-1], residual direction v."""
+            basis, v = operands
+            kept = vectors[:, :keep].astype(dtype).T @ basis
+            couplings = b * vectors[rows - 1, :keep]
+            v = v - kept.T @ (kept.conj() @ v)
+            v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
+            T_new = empty.at[jnp.arange(keep), jnp.arange(keep)].set(values[:keep])
+            T_new = T_new.at[keep, :keep].set(couplings).at[:keep, keep].set(couplings)
+            v_prev = couplings.astype(dtype) @ kept  # H v_keep's component along the kept vectors
+            return basis.at[:keep].set(kept), T_new, v, v_prev
+
+        basis, T, v, v_prev = jax.lax.cond(finished, lambda operands: (*operands[:1], T, operands[1], v_prev),
+                                           restart, (basis, v))
+        return (basis, T, v, v_prev, jnp.ones((), real), jnp.asarray(keep, jnp.int32), count + rows - j0 + extra,
                 cycles + 1, psi, energy, values[1] - values[0], residual, finished)
 
     def cond(state):
@@ -176,18 +183,22 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int
 
 @dataclass(frozen=True)
 class LanczosOptions:
-    """Krylov size per cycle (capped so the basis fits ``basis_bytes``), Ritz vectors kept over
-    a restart (None: a third), residual tolerance (relative to max(1, |E|)) and cycle cap."""
+    """Krylov size per cycle (cold and warm-started), capped so the basis fits ``basis_bytes``;
+    Ritz vectors kept over a restart (None: a third), residual tolerance (relative to
+    max(1, |E|)) and cycle cap."""
 
     krylov: int = 48
     tol: float = 1e-12
     max_cycles: int = 60
     basis_bytes: int = 2 << 30
     keep: int | None = None
+    warm_krylov: int = 24
 
-    def size(self, dim: int, itemsize: int = 16) -> int:
+    def size(self, dim: int, itemsize: int = 16, warm: bool = False) -> int:
+        """Basis rows: ``krylov`` (``warm_krylov`` for a warm start: a nudged phase converges
+        within it, measured), capped by ``basis_bytes`` (at least 16) and the dimension."""
         fits = max(16, self.basis_bytes // (dim * itemsize))
-        return int(min(self.krylov, dim, fits))
+        return int(min(self.warm_krylov if warm else self.krylov, dim, fits))
 
     def kept(self, m: int) -> int:
         keep = default_keep(m) if self.keep is None else int(self.keep)
@@ -201,7 +212,7 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
     """Ground state of a PauliOperator by the jitted thick-restart Lanczos (see module docstring)."""
     kernel = JaxPauliOperator(operator, precision)
     itemsize = np.dtype(kernel.dtype).itemsize
-    m = options.size(operator.dim, itemsize)
+    m = options.size(operator.dim, itemsize, warm=init is not None)
     keep = options.kept(m)
     check_state_memory(operator.n_qubits, itemsize, m + keep + 6, what="JAX Lanczos")
     if init is None:
