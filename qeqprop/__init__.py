@@ -10,6 +10,7 @@ from .costs import FunctionCost, PauliSquaredError, SoftmaxCrossEntropy, Squared
 from .datasets import Dataset, load_dataset
 from .ep import ESTIMATORS, EPResult, ep_gradient, finite_difference_gradient, reference_gradient, relative_error
 from .gradcheck import gradcheck, random_tfim_instance
+from .comparison import ComparisonReport, compare
 from .hamiltonians.export import from_pennylane, terms_from_pennylane, to_pennylane, to_qutip, to_sparse
 from .hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
 from .hamiltonians.pauli import PauliOperator, PauliString, PauliTable
@@ -56,7 +57,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'qeqprop' has no attribute {name!r}")
 
 __all__ = [
-    "DegenerateGroundStateWarning", "FockState", "GaussianState", "OscillatorNetwork", "fock_ground_state",
+    "ComparisonReport", "compare", "DegenerateGroundStateWarning", "FockState", "GaussianState", "OscillatorNetwork", "fock_ground_state",
     "gaussian_ground_state", "gaussian_thermal_state", "GibbsState", "gibbs_state", "KrylovGibbsState",
     "krylov_gibbs_state", "VariationalSpinSystem", "variational_tfim", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",
     "FunctionCost", "GroundState", "MeasurementPlan", "gradient_from_counts", "measured_ep_gradient",

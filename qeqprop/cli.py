@@ -1,4 +1,4 @@
-"""The ``qeqprop`` command line: ``train`` and ``gradcheck``."""
+"""The ``qeqprop`` command line: ``train``, ``gradcheck`` and ``compare``."""
 
 from __future__ import annotations
 
@@ -90,6 +90,32 @@ def cmd_gradcheck(args) -> int:
     return 0
 
 
+QUICK = {"seeds": 2, "epochs": 6, "tasks": ("xor", "phases")}
+
+
+def cmd_compare(args) -> int:
+    from .comparison import compare
+    from .comparison.report import readme_block, update_readme, write_report
+    from .comparison.systems import SYSTEMS as COMPARE_SYSTEMS
+    from .comparison.tasks import TASKS
+
+    tasks = args.tasks or (QUICK["tasks"] if args.quick else TASKS)
+    seeds = args.seeds or (QUICK["seeds"] if args.quick else 3)
+    epochs = args.epochs or (QUICK["epochs"] if args.quick else 15)
+    report = compare(args.systems or COMPARE_SYSTEMS, tasks, seeds, epochs=epochs, beta=args.beta, estimator=args.estimator,
+                     learning_rate=args.lr, batch_size=args.batch_size, progress=not args.json)
+    paths = write_report(report, args.out)
+    if args.readme:
+        update_readme(args.readme, readme_block(report, "qeqprop " + " ".join(args.argv)))
+        paths["readme"] = Path(args.readme)
+    if args.json:
+        print(json.dumps({"summary": report.summary(), "skipped": report.skipped, "files": {k: str(v) for k, v in paths.items()}}))
+    else:
+        print(paths["markdown"].read_text())
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="qeqprop", description="Quantum equilibrium propagation.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -131,11 +157,30 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--betas", type=float, nargs="+", default=list(DEFAULT_BETAS))
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=cmd_gradcheck)
+
+    from .comparison.systems import SYSTEMS as COMPARE_SYSTEMS
+    from .comparison.tasks import TASKS
+
+    comp = sub.add_parser("compare", help="quantum vs classical EP: every system on every task, same rule and budget")
+    comp.add_argument("--systems", nargs="+", choices=COMPARE_SYSTEMS, default=None, help="default: all")
+    comp.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="default: all (quick: xor phases)")
+    comp.add_argument("--seeds", type=int, default=None, help="seeds 0..K-1 (default 3; quick 2)")
+    comp.add_argument("--epochs", type=int, default=None, help="default 15 (quick 6)")
+    comp.add_argument("--beta", type=float, default=0.05)
+    comp.add_argument("--estimator", choices=ESTIMATORS, default="centered")
+    comp.add_argument("--lr", type=float, default=0.05)
+    comp.add_argument("--batch-size", type=int, default=16)
+    comp.add_argument("--quick", action="store_true", help="CI settings: xor and phases, 2 seeds, 6 epochs (< 2 min)")
+    comp.add_argument("--out", default="benchmarks/results/compare", help="folder for compare.json, compare.md, PNGs")
+    comp.add_argument("--readme", default=None, help="rewrite this README's compare block with the table")
+    comp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    comp.set_defaults(func=cmd_compare)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # compare --readme records the command
     try:
         return args.func(args)
     except ValueError as exc:
