@@ -1,14 +1,21 @@
 """Cost of one full centered EP gradient (free + two warm-started nudged phases, local
-gradients included) relative to one cold ground state, for TFIM learners of N qubits.
+gradients included) relative to one cold ground state, for TFIM learners of N qubits, with
+the peak memory of each size and the working-set estimate the solver checks up front.
 
-    python benchmarks/ep_gradient.py --qubits 12 14 16 18 20 22 --out benchmarks/results
+Each size runs in its own process, so its peak RSS is its own. Up to 18 qubits the times are
+medians of 3 (after one compiling call); above, one call each (compilation is < 1 % there).
+
+    python benchmarks/ep_gradient.py --qubits 12 14 16 18 20 22 24 --out benchmarks/results
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import matplotlib
@@ -21,41 +28,74 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, median_seconds, write_json  # noqa: E402
 
 import qeqprop as qp  # noqa: E402
+from qeqprop.solvers import working_set_vectors  # noqa: E402
+
+
+def measure(n: int, beta: float, solver: str) -> dict:
+    """One size: cold ground state and centered EP gradient times, H applications, peak RSS."""
+    system = qp.TFIMNetwork(n, "complete", n_inputs=2, output_qubits=[n - 1], solver=solver)
+    params = system.init_params(0)
+    x, y = np.array([0.4, -0.7]), np.array([0.5])
+    operator = system.hamiltonian.operator(params, x)
+    cold = lambda: qp.ground_state(operator, solver, with_gap=False)  # noqa: E731
+    gradient = lambda: qp.ep_gradient(system, params, x, y, beta=beta)  # noqa: E731
+    if n <= 18:
+        cold(), gradient()  # compile
+        t_cold, t_ep = median_seconds(cold, 3), median_seconds(gradient, 3)
+        state, result = cold(), gradient()
+    else:
+        start = time.perf_counter()
+        state = cold()
+        t_cold = time.perf_counter() - start
+        start = time.perf_counter()
+        result = gradient()
+        t_ep = time.perf_counter() - start
+    estimate = working_set_vectors(solver, n) * (1 << n) * 8
+    return {
+        "cold_ground_state_s": t_cold, "centered_ep_s": t_ep, "ratio": t_ep / t_cold,
+        "ground_state_plus_ep_s": t_cold + t_ep,
+        "applications": {"cold": state.iterations, "free": result.free.iterations,
+                         **{str(b): s.iterations for b, s in result.nudged.items()}},
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "working_set_estimate_gib": estimate / 2**30,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--qubits", type=int, nargs="+", default=[12, 14, 16, 18, 20, 22])
+    parser.add_argument("--qubits", type=int, nargs="+", default=[12, 14, 16, 18, 20, 22, 24])
     parser.add_argument("--beta", type=float, default=1e-2)
     parser.add_argument("--solver", default="jax", choices=["jax", "lanczos"])
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child process: one size
     args = parser.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(measure(args.one, args.beta, args.solver)))
+        return 0
     rows = {}
     for n in args.qubits:
-        system = qp.TFIMNetwork(n, "complete", n_inputs=2, output_qubits=[n - 1], solver=args.solver)
-        params = system.init_params(0)
-        x, y = np.array([0.4, -0.7]), np.array([0.5])
-        operator = system.hamiltonian.operator(params, x)
-        cold = lambda: qp.ground_state(operator, args.solver, with_gap=False)  # noqa: E731
-        gradient = lambda: qp.ep_gradient(system, params, x, y, beta=args.beta)  # noqa: E731
-        gradient()  # compile
-        repeats = 3 if n <= 18 else 1
-        t_cold, t_ep = median_seconds(cold, repeats), median_seconds(gradient, repeats)
-        result = gradient()
-        rows[n] = {
-            "cold_ground_state_s": t_cold, "centered_ep_s": t_ep, "ratio": t_ep / t_cold,
-            "applications": {"free": result.free.iterations, **{str(b): s.iterations for b, s in result.nudged.items()}},
-            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        }
-        print(f"N={n:<3} cold {t_cold:8.3f} s  centered EP {t_ep:8.3f} s  ratio {t_ep / t_cold:5.2f}  "
-              f"H applications {rows[n]['applications']}  peak RSS {rows[n]['peak_rss_gib']:.2f} GiB", flush=True)
-    write_json(Path(args.out) / "ep_gradient.json", {"machine": machine_info(), "beta": args.beta, "solver": args.solver, "rows": rows})
-    fig, ax = plt.subplots(figsize=(6, 4))
+        child = subprocess.run([sys.executable, __file__, "--one", str(n), "--beta", str(args.beta), "--solver", args.solver],
+                               capture_output=True, text=True, check=True)
+        rows[n] = row = json.loads(child.stdout.strip().splitlines()[-1])
+        print(f"N={n:<3} cold {row['cold_ground_state_s']:8.3f} s  centered EP {row['centered_ep_s']:8.3f} s  "
+              f"ratio {row['ratio']:5.2f}  H applications {row['applications']}  peak RSS {row['peak_rss_gib']:.2f} GiB "
+              f"(estimate {row['working_set_estimate_gib']:.2f} GiB)", flush=True)
+    with open("/proc/loadavg") as handle:
+        load = handle.read().split()[:3]
+    write_json(Path(args.out) / "ep_gradient.json", {"machine": {**machine_info(), "load_average": load},
+                                                     "beta": args.beta, "solver": args.solver, "rows": rows})
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4))
     ax.plot(list(rows), [r["ratio"] for r in rows.values()], "o-")
     ax.axhline(1.6, ls=":", c="k", label="target 1.6")
     ax.set(xlabel="qubits N", ylabel="centered EP gradient / cold ground state", title=f"solver={args.solver}, beta={args.beta}")
     ax.legend()
     ax.grid(alpha=0.3)
+    bx.semilogy(list(rows), [r["peak_rss_gib"] for r in rows.values()], "o-", label="peak RSS")
+    bx.semilogy(list(rows), [r["working_set_estimate_gib"] for r in rows.values()], "s--", label="working-set estimate")
+    bx.axhline(4.0, ls=":", c="k", label="4 GB")
+    bx.set(xlabel="qubits N", ylabel="GiB", title="memory")
+    bx.legend()
+    bx.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(Path(args.out) / "ep_gradient.png", dpi=120)
     return 0

@@ -130,20 +130,17 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         energy, residual, extra = jax.lax.cond(estimate_ok, true_residual, estimated, psi)
         finished = estimate_ok & (residual <= tol * jnp.maximum(1.0, jnp.abs(energy)))
 
-        def restart(operands):
-            """Kept Ritz vectors u_i, arrowhead couplings s_i = b y_i[rows-1], residual direction v."""
-            basis, v = operands
-            kept = vectors[:, :keep].astype(dtype).T @ basis
-            couplings = b * vectors[rows - 1, :keep]
-            v = v - kept.T @ (kept.conj() @ v)
-            v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
-            T_new = empty.at[jnp.arange(keep), jnp.arange(keep)].set(values[:keep])
-            T_new = T_new.at[keep, :keep].set(couplings).at[:keep, keep].set(couplings)
-            v_prev = couplings.astype(dtype) @ kept  # H v_keep's component along the kept vectors
-            return basis.at[:keep].set(kept), T_new, v, v_prev
-
-        basis, T, v, v_prev = jax.lax.cond(finished, lambda operands: (*operands[:1], T, operands[1], v_prev),
-                                           restart, (basis, v))
+        # restart: kept Ritz vectors u_i (not needed after the final cycle), arrowhead
+        # couplings s_i = b y_i[rows-1], residual direction v orthogonalised against the u_i
+        kept = jax.lax.cond(finished, lambda basis: jnp.zeros((keep, dim), dtype),
+                            lambda basis: vectors[:, :keep].astype(dtype).T @ basis, basis)
+        couplings = b * vectors[rows - 1, :keep]
+        v = v - kept.T @ (kept.conj() @ v)
+        v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
+        T = empty.at[jnp.arange(keep), jnp.arange(keep)].set(values[:keep])
+        T = T.at[keep, :keep].set(couplings).at[:keep, keep].set(couplings)
+        v_prev = couplings.astype(dtype) @ kept  # H v_keep's component along the kept vectors
+        basis = basis.at[:keep].set(kept)
         return (basis, T, v, v_prev, jnp.ones((), real), jnp.asarray(keep, jnp.int32), count + rows - j0 + extra,
                 cycles + 1, psi, energy, values[1] - values[0], residual, finished)
 
