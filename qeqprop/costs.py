@@ -90,7 +90,10 @@ class PauliSquaredError:
 
 
 class FunctionCost:
-    """Any differentiable c(o, y) written with jax.numpy; its gradient comes from jax.grad."""
+    """Any differentiable c(o, y) written with jax.numpy; its gradient comes from jax.grad.
+
+    value = c(o, y),   grad = dc/do (jax.grad of ``fn`` in float64), o = the outputs <O_j>.
+    """
 
     name = "function"
 

@@ -50,8 +50,12 @@ def load_dataset(
 ) -> Dataset:
     """Load ``name`` (one of DATASETS), split ``test_size`` off (stratified) and standardize.
 
-    ``n_features`` reduces the features by PCA fitted on the training split (digits: 64).
-    ``n_bits`` sets the parity width.
+        x -> (x - mean_train) / std_train                       (per feature, training statistics)
+        x -> (V_k^T x) / sqrt(lambda_k)                         (``n_features``: whitened PCA scores)
+        y -> (y - mean_train) / std_train                       (regression targets, diabetes)
+
+    with V_k, lambda_k the leading principal axes and variances of the standardized training
+    split. ``n_features`` reduces the features by PCA (digits: 64). ``n_bits`` sets the parity width.
     """
     from sklearn.datasets import load_diabetes, load_digits, load_iris
     from sklearn.decomposition import PCA

@@ -16,7 +16,13 @@ DEFAULT_BETAS = (1e-1, 1e-2, 1e-3)
 
 
 def random_tfim_instance(n_qubits: int, seed: int = 0, n_inputs: int = 2, n_outputs: int = 2, solver: str = "auto"):
-    """A random TFIM learner on an Erdos-Renyi graph (connected chain included), with params, x, y."""
+    """A random TFIM learner on an Erdos-Renyi graph (connected chain included), with params, x, y.
+
+        H = -sum_{(i,j) in E} J_ij Z_i Z_j - sum_j (b_j + sum_i W_ij x_i) Z_j - sum_j Gamma_j X_j,
+
+    E = chain (i, i+1) plus each longer pair with probability 1/2, Gamma_j ~ U(0.5, 1.5)
+    (trainable), x ~ N(0, 1), targets y ~ U(-1, 1) on the last ``n_outputs`` qubits.
+    """
     if n_qubits < 2:
         raise ValueError(f"n_qubits must be >= 2 for a gradient check, got {n_qubits}")
     rng = np.random.default_rng(seed)
@@ -35,12 +41,18 @@ def random_tfim_instance(n_qubits: int, seed: int = 0, n_inputs: int = 2, n_outp
 
 
 def log_slope(betas, errors) -> float:
-    """Least-squares slope of log(error) against log(beta)."""
+    """Least-squares slope p of log(error) = p log(beta) + log(A) (error ~ A beta^p)."""
     return float(np.polyfit(np.log(betas), np.log(errors), 1)[0])
 
 
 def gradcheck(system, params, x, y, betas=DEFAULT_BETAS, fd_step: float = 1e-4) -> dict:
-    """Errors of every estimator at every beta, fitted slopes, and reference-vs-FD error."""
+    """Errors of every estimator at every beta, fitted slopes, and reference-vs-FD error.
+
+        errors[estimator][k] = ||g_estimator(beta_k) - g_ref|| / ||g_ref||,
+        slopes[estimator]    = p in errors ~ A beta^p (log_slope; 1 one-sided, 2 centered),
+        reference_vs_finite_difference = ||g_ref - g_FD|| / ||g_FD||,
+        g_FD,k = (L(theta + h e_k) - L(theta - h e_k)) / (2h),   h = ``fd_step``.
+    """
     reference = system.reference_grad(params, x, y)
     report = {
         "reference_vs_finite_difference": relative_error(reference, finite_difference_gradient(system, params, x, y, fd_step)),

@@ -16,7 +16,11 @@ from .pauli import PauliOperator, PauliString, PauliTable
 
 
 def to_sparse(operator: PauliOperator) -> sp.csr_matrix:
-    """The operator as a scipy CSR matrix (float64 if real, complex128 otherwise)."""
+    """The operator as a scipy CSR matrix (float64 if real, complex128 otherwise):
+
+        H = sum_s c_s P_s,   P_s = sigma_{s,0} (x) sigma_{s,1} (x) ... (x) sigma_{s,n-1}
+        (qubit 0 leftmost = most significant bit), H[c, c xor x] = d_x[c].
+    """
     dim = operator.dim
     index = np.arange(dim, dtype=np.int64)
     rows, cols, data = [index], [index], [operator.diagonal.astype(operator.dtype)]
@@ -34,7 +38,8 @@ def to_sparse(operator: PauliOperator) -> sp.csr_matrix:
 
 
 def to_qutip(operator: PauliOperator):
-    """The operator as a Hermitian ``qutip.Qobj`` with CSR data and dims [[2]*n, [2]*n]."""
+    """The operator as a Hermitian ``qutip.Qobj`` with CSR data and dims [[2]*n, [2]*n]:
+    H = sum_s c_s P_s in QuTiP's tensor order (qubit 0 = first factor), complex128."""
     import qutip
 
     n = operator.n_qubits
@@ -53,7 +58,8 @@ def _pennylane_word(string: PauliString):
 
 
 def to_pennylane(operator: PauliOperator):
-    """The operator as a PennyLane ``LinearCombination`` on wires 0..n-1 (zero terms dropped)."""
+    """The operator as a PennyLane ``LinearCombination`` on wires 0..n-1 (zero terms dropped):
+    H = sum_{s: c_s != 0} c_s P_s, our qubit q = PennyLane wire q."""
     import pennylane as qml
 
     keep = [s for s in range(len(operator.table)) if operator.coeffs[s] != 0.0]
@@ -87,7 +93,8 @@ def terms_from_pennylane(hamiltonian, n_qubits: int | None = None) -> tuple[int,
 
 
 def from_pennylane(hamiltonian, n_qubits: int | None = None) -> PauliOperator:
-    """A PennyLane Pauli Hamiltonian as our matrix-free operator."""
+    """A PennyLane Pauli Hamiltonian as our matrix-free operator: sum_w c_w P_w becomes
+    H = sum_s c_s P_s with c_s the summed real coefficients of equal Pauli words (wire q = qubit q)."""
     n, terms = terms_from_pennylane(hamiltonian, n_qubits)
     table = PauliTable(n, [t.string for t in terms])
     coeffs = np.zeros(len(table))

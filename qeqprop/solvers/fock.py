@@ -92,7 +92,8 @@ class _MatrixOperator:
 @dataclass
 class FockState:
     """Ground state psi in a truncated Fock basis, with <x_i>, <x_i x_j>, the gap E1 - E0, the
-    Hamiltonian it diagonalizes and the position operators (scipy CSR) it was measured with."""
+    Hamiltonian it diagonalizes and the position operators (scipy CSR) it was measured with:
+    mean_i = <psi|x_i|psi>, second_moment_ij = <psi|x_i x_j|psi>."""
 
     vector: np.ndarray
     energy: float
@@ -226,6 +227,9 @@ def fock_ground_state(
     tol: float = 1e-10,
 ) -> FockState:
     """Ground state of H (module docstring) by sparse ED in a truncated Fock basis.
+
+        H = sum_i p_i^2 / (2 m_i) + 1/2 x^T K x - f^T x + sum_i lambda_i x_i^4 + c,
+        H psi = E0 psi in span{|n_1 ... n_N>, n_i < cutoff},   gap = E1 - E0,
 
     Without ``basis``: ``default_basis`` at cutoffs 4, 6, ..., max_cutoff until the ground
     energy changes by less than ``tol`` (absolute, energy units) between two cutoffs; a

@@ -24,7 +24,8 @@ from .dense import DENSE_MAX_QUBITS
 
 @dataclass
 class GibbsState:
-    """A thermal state: spectrum, eigenvectors, Boltzmann weights, free energy."""
+    """A thermal state: spectrum E_m, eigenvectors |m>, Boltzmann weights
+    p_m = exp(-E_m / T) / Z and free energy F = -T log Z."""
 
     energies: np.ndarray
     vectors: np.ndarray
@@ -65,7 +66,11 @@ def thermal_expectations(table, state: GibbsState, cutoff: float = 1e-16) -> np.
 
 
 def gibbs_state(operator, temperature: float) -> GibbsState:
-    """Exact Gibbs state of ``operator`` at ``temperature`` > 0 by dense diagonalisation."""
+    """Exact Gibbs state of ``operator`` at ``temperature`` > 0 by dense diagonalisation.
+
+        H = sum_m E_m |m><m|,   p_m = exp(-(E_m - E_0)/T) / sum_n exp(-(E_n - E_0)/T),
+        F = E_0 - T log sum_m exp(-(E_m - E_0)/T)   (= -T log Z, shifted for overflow safety).
+    """
     temperature = check_temperature(temperature, positive=True)
     n = operator.n_qubits
     if n > DENSE_MAX_QUBITS:
