@@ -12,11 +12,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-kernelspec = pytest.importorskip("ipykernel.kernelspec")
+from ipykernel import kernelspec
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbformat.v4 import new_code_cell, new_notebook
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 KERNEL = "qeqprop-tests"
@@ -37,20 +38,42 @@ def kernel_name(tmp_path_factory) -> str:
     patch.undo()
 
 
+def execute(path: Path, kernel_name: str, workdir: Path) -> nbformat.NotebookNode:
+    """Run a copy of the notebook at ``path`` in ``workdir``; raises CellExecutionError on any cell error."""
+    copy = workdir / path.name
+    shutil.copy(path, copy)
+    notebook = nbformat.read(copy, as_version=4)
+    NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name=kernel_name, resources={"metadata": {"path": str(workdir)}}).execute()
+    return notebook
+
+
+def outputs_of(notebook: nbformat.NotebookNode, kind: str | None = None) -> list:
+    """All code-cell outputs, or those carrying MIME type ``kind`` (e.g. "image/png")."""
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
+    return outputs if kind is None else [out for out in outputs if kind in out.get("data", {})]
+
+
 def test_notebooks_exist():
     assert NOTEBOOKS, "no notebooks found in notebooks/"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_and_makes_figures(path: Path, kernel_name: str, tmp_path: Path):
-    copy = tmp_path / path.name
-    shutil.copy(path, copy)
-    notebook = nbformat.read(copy, as_version=4)
-    client = nbclient.NotebookClient(
-        notebook, timeout=CELL_TIMEOUT_S, kernel_name=kernel_name, resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute()  # raises CellExecutionError naming the cell on any error
-    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
-    assert not [out for out in outputs if out.get("output_type") == "error"]
-    images = [out for out in outputs if "image/png" in out.get("data", {})]
-    assert images, f"{path.name} produced no image/png output"
+    notebook = execute(path, kernel_name, tmp_path)
+    assert not [out for out in outputs_of(notebook) if out.get("output_type") == "error"]
+    assert outputs_of(notebook, "image/png"), f"{path.name} produced no image/png output"
+
+
+def test_runner_catches_errors_and_missing_figures(kernel_name: str, tmp_path: Path):
+    """The checks above can fail: a raising cell stops the run, a figure-less notebook has no PNG;
+    and the kernel is this interpreter."""
+    source, workdir = tmp_path / "source", tmp_path / "run"
+    source.mkdir()
+    workdir.mkdir()
+    broken, plain = source / "broken.ipynb", source / "plain.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("raise ValueError('boom')")]), broken)
+    nbformat.write(new_notebook(cells=[new_code_cell("import sys; print(sys.executable)")]), plain)
+    with pytest.raises(CellExecutionError, match="boom"):
+        execute(broken, kernel_name, workdir)
+    ran = execute(plain, kernel_name, workdir)
+    assert outputs_of(ran)[0]["text"] == sys.executable + "\n" and not outputs_of(ran, "image/png")
