@@ -46,6 +46,10 @@ _LAZY = {
     "fock_ground_state": "qeqprop.solvers.fock",
     "VariationalSpinSystem": "qeqprop.systems.variational",
     "variational_tfim": "qeqprop.systems.variational",
+    "coupling_graph": "qeqprop.plots",  # plots: matplotlib and networkx
+    "coupling_heatmap": "qeqprop.plots",
+    "gradient_error_plot": "qeqprop.plots",
+    "history_figure": "qeqprop.plots",
 }
 
 
@@ -57,6 +61,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'qeqprop' has no attribute {name!r}")
 
 __all__ = [
+    "coupling_graph", "coupling_heatmap", "gradient_error_plot", "history_figure",
     "ComparisonReport", "compare", "DegenerateGroundStateWarning", "FockState", "GaussianState", "OscillatorNetwork", "fock_ground_state",
     "gaussian_ground_state", "gaussian_thermal_state", "GibbsState", "gibbs_state", "KrylovGibbsState",
     "krylov_gibbs_state", "VariationalSpinSystem", "variational_tfim", "Dataset", "EPResult", "ESTIMATORS", "EnergySystem", "FitResult",

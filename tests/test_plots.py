@@ -119,3 +119,11 @@ def test_plot_helpers_refuse_bad_input():
         gradient_error_plot([0.0, 1.0], {"a": [1.0, 1.0]})
     with pytest.raises(ValueError, match="fit_range"):
         gradient_error_plot(betas, {"a": [1.0, 2.0]}, fit_range=(1.0, 2.0))
+
+
+def test_plot_helpers_are_reexported():
+    import qeqprop
+    from qeqprop import plots
+
+    for name in ("coupling_graph", "coupling_heatmap", "gradient_error_plot", "history_figure"):
+        assert getattr(qeqprop, name) is getattr(plots, name) and name in qeqprop.__all__
