@@ -1,9 +1,10 @@
 """Figures people ask for: learning curves, coupling matrices (heatmap and graph) and EP
 gradient error vs beta on log-log axes with fitted slopes.
 
-Every ``*_plot`` helper draws into ``ax`` (a new pyplot figure when omitted, so notebooks show
-it inline) and returns the Axes; ``save_figure`` writes a PNG. No backend is forced here:
-matplotlib picks a headless one (Agg) where there is no display, and notebooks keep theirs.
+``coupling_heatmap``, ``coupling_graph`` and ``gradient_error_plot`` draw into ``ax`` (a new
+pyplot figure when omitted, so notebooks show it inline) and return it (gradient_error_plot
+with the fitted slopes); ``save_figure`` writes a PNG. No backend is forced here: matplotlib
+picks a headless one (Agg) where there is no display, and notebooks keep theirs.
 """
 
 from __future__ import annotations
