@@ -1,0 +1,228 @@
+"""Batched fixed-length Lanczos: the lowest eigenpairs of B Hamiltonians at once.
+
+For small registers the batch is the parallel axis. One block runs exactly ``steps``
+Lanczos steps on every sample (no data-dependent loop per sample), with the batch as the
+leading axis of every array:
+
+    H_b V_b^T = V_b^T T_b + beta_{b,m} v_{b,m} e_m^T,   T_b = tridiag(beta_b, alpha_b, beta_b),
+
+then one batched eigh of the (B, m, m) tridiagonal matrices gives the Ritz pairs
+(theta_{b,k}, y_{b,k}), the ground state psi_b = V_b^T y_{b,0} is assembled once and its
+true residual ||H_b psi_b - E_b psi_b|| (E_b = <psi_b|H_b|psi_b>) is measured with one
+more H application. The free phase also needs the gap theta_{b,1} - theta_{b,0} from the
+same Krylov space; it is accepted when the second pair's residual estimate
+beta_{b,m} |y_{b,1}[m]| / max(1, |theta_{b,1}|) is below ``GAP_TOL``.
+
+Re-orthogonalisation against the whole basis (one classical Gram-Schmidt pass as batched
+matrix-vector products) is optional: the lowest Ritz pair converges without it (Paige),
+while the gap needs it (otherwise a ghost copy of theta_0 may pose as theta_1).
+
+Convergence is checked once per block for the whole batch; samples that miss the
+tolerance get further blocks restarted from their Ritz vector, and a batch that still
+misses it after ``max_blocks`` raises. The Ritz residual estimates after m/2 and m steps
+give the measured geometric convergence rate, from which the block length the next
+solve of a similar batch needs is extrapolated (``steps_for``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache, partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import eigh_tridiagonal
+
+from .. import _jax  # noqa: F401  (float64)
+from ..hamiltonians.jax_kernel import matvec_kernel
+
+GAP_TOL = 1e-6  # relative residual asked of the second Ritz pair (gap estimate)
+STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilations)
+
+
+def _block(apply, v0, steps: int, reorthogonalize: bool):
+    """``steps`` Lanczos steps on every sample: (alpha (B, m), beta (B, m), basis (B, m, D)).
+
+    After a breakdown (beta_j = 0: the Krylov space closed) a sample's remaining diagonal
+    entries are set above its Gershgorin bound, so they never yield one of the lowest Ritz values.
+    """
+    batch, dim = v0.shape
+    real = jnp.zeros((), v0.dtype).real.dtype
+    tiny = 100 * jnp.finfo(real).eps
+    v0 = v0 / jnp.linalg.norm(v0, axis=1, keepdims=True)
+
+    def step(carry, j):
+        basis, v, v_prev, b_prev, alive = carry
+        basis = jax.lax.dynamic_update_slice_in_dim(basis, v[:, None, :], j, axis=1)
+        w = apply(v)
+        a = jnp.real(jnp.sum(jnp.conj(v) * w, axis=1))
+        w = w - a[:, None] * v - b_prev[:, None] * v_prev
+        if reorthogonalize:
+            w = w - jnp.einsum("bkd,bk->bd", basis, jnp.einsum("bkd,bd->bk", jnp.conj(basis), w))
+        b = jnp.linalg.norm(w, axis=1)
+        alive_next = alive & (b > tiny * jnp.maximum(1.0, jnp.abs(a)))
+        b_out = jnp.where(alive_next, b, 0.0)
+        v_next = jnp.where(alive_next[:, None], w / jnp.where(alive_next, b, 1.0)[:, None], 0.0)
+        return (basis, v_next, v, b_out, alive_next), (a, b_out, alive)
+
+    init = (jnp.zeros((batch, steps, dim), v0.dtype), v0, jnp.zeros_like(v0), jnp.zeros(batch, real),
+            jnp.ones(batch, bool))
+    (basis, *_), (alpha, beta, alive) = jax.lax.scan(step, init, jnp.arange(steps))
+    alpha, beta, alive = alpha.T, beta.T, alive.T
+    bound = jnp.max(jnp.where(alive, jnp.abs(alpha) + 2 * beta, 0.0), axis=1, keepdims=True)
+    return jnp.where(alive, alpha, 2 * bound + 1.0), beta, basis
+
+
+def _lowest_pairs(alpha, beta):
+    """Lowest two eigenpairs of the tridiagonal matrices (alpha (B, j), beta (B, j - 1)):
+    values (B, 2), vectors (B, j, 2) (bisection and inverse iteration, batched)."""
+    solve = partial(eigh_tridiagonal, eigvals_only=False, select="i", select_range=(0, 1))
+    return jax.vmap(solve)(alpha, beta)
+
+
+CACHE_BYTES = 16 << 20  # Krylov basis per chunk of samples: stays in cache during re-orthogonalisation
+
+
+def chunk_size(batch: int, steps: int, dim: int, itemsize: int, reorthogonalize: bool) -> int:
+    """Samples per chunk: the largest power of two whose Krylov bases (chunk, steps, D) fit
+    CACHE_BYTES when re-orthogonalising (which rereads the basis every step); the whole batch
+    otherwise (the basis is only written: small chunks would only add per-operation overhead)."""
+    if not reorthogonalize:
+        return batch
+    fit = max(1, CACHE_BYTES // (steps * dim * itemsize))
+    return min(batch, 1 << (fit.bit_length() - 1))
+
+
+@lru_cache(maxsize=64)
+def compiled_block(structure, steps: int, reorthogonalize: bool, with_gap: bool, chunk: int):
+    """jit(block(diagonals, factors, starts)) for one model structure (see module docstring);
+    the batch (a multiple of ``chunk``) runs as consecutive chunks of ``chunk`` samples.
+
+    Returns (psi (B, D), energy, gap, residual, estimate, half_estimate, restart): ``residual`` the
+    true ||H psi - E psi||, ``estimate`` the relative Ritz residual estimates (B, 2) of the lowest two
+    pairs after all m steps, ``half_estimate`` the lowest pair's after m/2 steps (for the
+    convergence rate), ``restart`` the start of a further block (with the gap, psi plus a tenth of
+    the second Ritz vector).
+    """
+    apply = jax.vmap(matvec_kernel(structure))
+    half = steps // 2
+
+    def block(args):
+        diagonal, factors, v0 = args
+        matvec = lambda v: apply(diagonal, factors, v)  # noqa: E731
+        alpha, beta, basis = _block(matvec, v0, steps, reorthogonalize)
+        values, vectors = _lowest_pairs(alpha, beta[:, :-1])
+        estimate = beta[:, -1:] * jnp.abs(vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(values))
+        half_values, half_vectors = _lowest_pairs(alpha[:, :half], beta[:, : half - 1])
+        half_estimate = beta[:, half - 1] * jnp.abs(half_vectors[:, -1, 0]) / jnp.maximum(1.0, jnp.abs(half_values[:, 0]))
+        ritz = jnp.einsum("bkd,bkp->bpd", basis, vectors.astype(basis.dtype))
+        psi = ritz[:, 0] / jnp.linalg.norm(ritz[:, 0], axis=1, keepdims=True)
+        hpsi = matvec(psi)
+        energy = jnp.real(jnp.sum(jnp.conj(psi) * hpsi, axis=1))
+        residual = jnp.linalg.norm(hpsi - energy[:, None] * psi, axis=1)
+        gap = values[:, 1] - values[:, 0]
+        restart = psi
+        if with_gap:
+            restart = psi + 0.1 * ritz[:, 1] / jnp.linalg.norm(ritz[:, 1], axis=1, keepdims=True)
+        return psi, energy, gap, residual, estimate, half_estimate, restart
+
+    def chunked(diagonal, factors, v0):
+        split = lambda a: a.reshape((-1, chunk) + a.shape[1:])  # noqa: E731
+        out = jax.lax.map(block, (split(diagonal), tuple(split(f) for f in factors), split(v0)))
+        return tuple(a.reshape((-1,) + a.shape[2:]) for a in out)
+
+    return jax.jit(chunked)
+
+
+def steps_for(tol: float, steps: int, estimate: np.ndarray, half_estimate: np.ndarray) -> int:
+    """Block length (a multiple of STEP_QUANTUM, plus one quantum of margin) after which every
+    sample's Ritz residual estimate reaches ``tol``, extrapolating the geometric decay measured
+    between m/2 and m steps: r_j ~ r_{m/2} rho^{j - m/2}, rho = (r_m / r_{m/2})^{2/m}."""
+    half = steps // 2
+    floor = 1e-300
+    ratio = np.maximum(estimate, floor) / np.maximum(half_estimate, floor)
+    rate = np.log(np.minimum(ratio, 1.0 - 1e-12)) / (steps - half)  # log rho < 0
+    needed = half + np.log(np.maximum(tol, floor) / np.maximum(half_estimate, floor)) / rate
+    needed = np.where(half_estimate <= tol, half, needed)
+    worst = float(np.max(needed))
+    return int(STEP_QUANTUM * (np.ceil(worst / STEP_QUANTUM) + 1))
+
+
+@dataclass
+class BatchedSolve:
+    """Ground states of a batch: vectors (B, D), energies, gaps (NaN without gap), true
+    residuals, H applications per sample, and the block length the measured convergence
+    rate asks for next time (``steps_for``)."""
+
+    vectors: np.ndarray
+    energies: np.ndarray
+    gaps: np.ndarray
+    residuals: np.ndarray
+    applications: int
+    next_steps: int
+
+
+def batched_ground_states(
+    structure,
+    diagonal,
+    factors,
+    starts,
+    tol: float,
+    steps: int,
+    with_gap: bool = False,
+    reorthogonalize: bool = True,
+    max_blocks: int = 6,
+) -> BatchedSolve:
+    """Lowest eigenpairs of a batch of Hamiltonians given in grouped form (jax_kernel).
+
+    ``diagonal`` (B, D), ``factors`` per flip (B,) or (B, D), ``starts`` (B, D) (warm starts, in the
+    dtype of the solve: float64, or complex128 for complex H).
+    Converged: ||H psi - E psi|| <= tol max(1, |E|) for every sample (and, with ``with_gap``,
+    the second Ritz pair's relative estimate below GAP_TOL); samples that miss it get further
+    blocks from their restart vectors, up to ``max_blocks``, then RuntimeError naming the worst.
+    """
+    if steps < STEP_QUANTUM or steps % STEP_QUANTUM:
+        raise ValueError(f"steps must be a positive multiple of {STEP_QUANTUM}, got {steps}")
+    if not tol > 0:
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    if not isinstance(max_blocks, (int, np.integer)) or max_blocks < 1:
+        raise ValueError(f"max_blocks must be a positive integer, got {max_blocks!r}")
+    starts = jnp.asarray(starts)
+    batch, dim = starts.shape
+    chunk = chunk_size(batch, steps, dim, starts.dtype.itemsize, reorthogonalize)
+    pad = -batch % chunk  # repeat the last sample up to a whole number of chunks
+    if pad:
+        extend = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
+        diagonal, factors, starts = extend(jnp.asarray(diagonal)), tuple(extend(jnp.asarray(f)) for f in factors), extend(starts)
+    block = compiled_block(structure, int(steps), bool(reorthogonalize), bool(with_gap), chunk)
+    psi = jnp.asarray(starts)
+    done = np.zeros(psi.shape[0], bool)
+    vectors = energies = gaps = residuals = None
+    applications, next_steps = 0, STEP_QUANTUM
+    for _ in range(max_blocks):
+        out = block(diagonal, factors, psi)
+        new_psi, new_energy, new_gap, new_residual, estimate, half_estimate = (np.array(a) for a in out[:6])
+        applications += steps + 1
+        if vectors is None:
+            vectors, energies, gaps, residuals = new_psi, new_energy, new_gap, new_residual
+        else:
+            redo = ~done
+            vectors[redo], energies[redo], gaps[redo], residuals[redo] = (
+                new_psi[redo], new_energy[redo], new_gap[redo], new_residual[redo])
+        gap_ok = estimate[:, 1] <= max(tol, GAP_TOL) if with_gap else True
+        done = done | ((residuals <= tol * np.maximum(1.0, np.abs(energies))) & gap_ok)
+        next_steps = max(next_steps, steps_for(tol, steps, estimate[:, 0], half_estimate))
+        if done.all():
+            break
+        psi = jnp.where(jnp.asarray(done)[:, None], jnp.asarray(vectors), out[6])
+    if not done.all():
+        scale = tol * np.maximum(1.0, np.abs(energies))
+        worst = int(np.argmax(np.where(done, 0.0, residuals / scale)))
+        raise RuntimeError(
+            f"batched Lanczos did not converge for sample {worst}: residual {residuals[worst]:.2e} "
+            f"(asked {scale[worst]:.2e}) after {max_blocks} blocks of {steps} steps; raise steps or max_blocks"
+        )
+    keep = slice(0, batch)
+    return BatchedSolve(vectors[keep], energies[keep], gaps[keep] if with_gap else np.full(batch, np.nan), residuals[keep],
+                        applications, next_steps)
