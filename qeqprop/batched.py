@@ -52,7 +52,9 @@ class BatchedGroundStates:
     """Batched Lanczos for one spin model; block lengths adapt to the measured convergence.
 
     ``free_steps`` / ``nudged_steps`` are the first block lengths (multiples of 8); after every
-    solve the next length is extrapolated from the Ritz residual decay, capped at ``max_steps``.
+    solve the next length is extrapolated from the Ritz residual decay (solvers.batched_lanczos.steps_for,
+    which adds one quantum of margin), capped at ``max_steps``; it changes only when the need moves by
+    more than that margin.
     """
 
     def __init__(self, system: SpinSystem, free_steps: int = 64, nudged_steps: int = 32, max_steps: int = 160,
@@ -80,7 +82,9 @@ class BatchedGroundStates:
         result = batched_ground_states(
             structure, jnp.asarray(diagonal, self.dtype), tuple(jnp.asarray(f, self.dtype) for _, f in flips),
             jnp.asarray(starts, self.dtype), tol, steps, with_gap, reorthogonalize, self.max_blocks)
-        self.steps[with_gap] = min(self.max_steps, result.next_steps)
+        # follow the measured need, with a quantum of hysteresis: every new length is a new compilation
+        if result.next_steps > steps or result.next_steps < steps - STEP_QUANTUM:
+            self.steps[with_gap] = min(self.max_steps, result.next_steps)
         return result
 
 
