@@ -93,3 +93,13 @@ def test_ep_and_reference_gradients_equal_scipy_path_at_11_qubits():
     for beta in (1e-2, 1e-3):
         ep = {s: ep_gradient(system, params, x, y, beta=beta).grad for s, system in systems.items()}
         assert relative_error(ep["jax"], ep["lanczos"]) < 1e-8
+
+
+def test_sizes_that_do_not_fit_are_refused_up_front(monkeypatch):
+    """The working-set estimate (12-vector basis at 2^24, 4 kept, 8 solve and 8 EP vectors)
+    is checked before anything 2^n-sized is built."""
+    from qeqprop import validation
+
+    monkeypatch.setattr(validation, "available_memory_bytes", lambda: 3 << 30)
+    with pytest.raises(ValueError, match=r"n_qubits=24: this system's solver needs about 4\.00 GiB \(32 state vectors"):
+        TFIMNetwork(24, "complete", output_qubits=[23], solver="jax")

@@ -1,7 +1,7 @@
 """Ground-state solvers: dense eigh, matrix-free Lanczos, and the linear-response solve."""
 
 from .dense import DENSE_MAX_QUBITS, dense_ground_state
-from .jax_lanczos import LanczosOptions, jax_ground_state
+from .jax_lanczos import LanczosOptions, jax_ground_state, solve_vectors
 from .lanczos import KRYLOV_VECTORS, lanczos_ground_state
 from .linear_response import adjoint_state
 from .state import DegenerateGroundStateWarning, GroundState, report_small_gap
@@ -14,13 +14,16 @@ def uses_dense(solver: str, n_qubits: int) -> bool:
     return solver == "dense" or (solver == "auto" and n_qubits <= AUTO_DENSE_MAX_QUBITS)
 
 
-def working_set_vectors(solver: str, n_qubits: int) -> int:
-    """State vectors a solve holds at once: the 2^n x 2^n matrix for dense, the Krylov basis,
-    the Hamiltonian's diagonal and the linear-response vectors for Lanczos."""
+def working_set_vectors(solver: str, n_qubits: int, itemsize: int = 8) -> int:
+    """State vectors an EP gradient holds at once: the 2^n x 2^n matrix for dense; for Lanczos
+    the solve's working set plus 8 (the operator's diagonal, the free, nudged and reflected
+    states, and the expectation and linear-response work vectors)."""
     if uses_dense(solver, n_qubits):
         return 3 << n_qubits
     if solver in ("auto", "jax"):
-        return LanczosOptions().size(1 << n_qubits) + 8
+        options = LanczosOptions()
+        m = options.size(1 << n_qubits, itemsize)
+        return solve_vectors(m, options.kept(m)) + 8
     return KRYLOV_VECTORS + 8
 
 

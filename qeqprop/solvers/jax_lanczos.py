@@ -12,7 +12,7 @@ exact shifts). Keeping k Ritz vectors keeps most of the Krylov information, so a
 needs about as many H applications as unrestarted Lanczos in m vectors of memory.
 
 The residual of Ritz pair i is ||H u_i - theta_i u_i|| = b |y_i[j]| (no extra H application):
-a cycle stops (checked every CHECK_EVERY steps) as soon as it is below ``tol * max(1, |theta_0|)`` (and, when a gap is wanted,
+a cycle stops (checked every step from 2^18 on, every CHECK_EVERY steps below) as soon as it is below ``tol * max(1, |theta_0|)`` (and, when a gap is wanted,
 that of the second pair below GAP_TOL: the gap estimate theta_1 - theta_0 then comes from the
 same Krylov space, accurate to that residual). The true residual ||H psi - E psi|| is then
 computed once (one H application) and decides; if orthogonality was lost, the cycle restarts.
@@ -24,7 +24,8 @@ pairs visible, exact degeneracy needs the dense solver. A Krylov space that clos
 Reorthogonalisation: twice against the whole basis for small registers (the basis fits in
 cache); above ``FULL_REORTH_MAX_DIM`` only the recurrence runs (full reorthogonalisation would
 cost more than H psi), plus one projection of the restart vector against the kept Ritz
-vectors; the true residual keeps the result honest. Memory: m + k + 6 state vectors.
+vectors; the true residual keeps the result honest. Memory: m + k + 8 state vectors
+(``solve_vectors``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from .state import GroundState
 _PUSH = 1e30  # diagonal value for rows not (yet) in the Krylov space
 GAP_TOL = 1e-6  # relative residual asked of the second Ritz pair (gap estimate)
 FULL_REORTH_MAX_DIM = 1 << 14
-CHECK_EVERY = 4  # Lanczos steps between Ritz convergence checks inside a cycle
+CHECK_EVERY = 4  # Lanczos steps between Ritz convergence checks inside a cycle below 2^18
+CHECK_EVERY_STEP_DIM = 1 << 18  # from here H psi costs > 10x the m x m eigh of a check
 
 
 def _converged(b, vectors, values, row, tol, want_gap):
@@ -93,8 +95,9 @@ def _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap,
         b = jnp.where(alive_next, b, 0.0)
         v_next = jnp.where(alive_next, w / jnp.where(alive_next, b, 1.0), jnp.zeros_like(w))
         done = ~alive_next
-        if early_stop:  # the m x m eigh costs ~ H psi at 2^16: look every CHECK_EVERY steps
-            look = ((j - j0) % CHECK_EVERY == CHECK_EVERY - 1) & alive_next
+        if early_stop:  # the 48 x 48 eigh (0.15 ms) costs half an H psi at 2^16
+            every = 1 if basis.shape[1] >= CHECK_EVERY_STEP_DIM else CHECK_EVERY
+            look = ((j - j0) % every == every - 1) & alive_next
 
             def check(T):
                 values, vectors = jnp.linalg.eigh(T)
@@ -198,14 +201,15 @@ class LanczosOptions:
     krylov: int = 48
     tol: float = 1e-12
     max_cycles: int = 60
-    basis_bytes: int = 2 << 30
+    basis_bytes: int = 3 << 29
     keep: int | None = None
     warm_krylov: int = 24
 
     def size(self, dim: int, itemsize: int = 16, warm: bool = False) -> int:
         """Basis rows: ``krylov`` (``warm_krylov`` for a warm start: a nudged phase converges
-        within it, measured), capped by ``basis_bytes`` (at least 16) and the dimension."""
-        fits = max(16, self.basis_bytes // (dim * itemsize))
+        within it, measured), capped by ``basis_bytes`` (at least 12: 1.5 GiB at 2^24 in
+        float64) and the dimension."""
+        fits = max(12, self.basis_bytes // (dim * itemsize))
         return int(min(self.warm_krylov if warm else self.krylov, dim, fits))
 
     def kept(self, m: int) -> int:
@@ -215,6 +219,12 @@ class LanczosOptions:
         return keep
 
 
+def solve_vectors(m: int, keep: int) -> int:
+    """State vectors one solve holds at once: the basis (m), the kept Ritz vectors (keep), and
+    the diagonal, start, v, v_prev, w, H psi, psi and its host copy (8)."""
+    return m + keep + 8
+
+
 def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptions(), with_gap: bool = True,
                      precision: str = "double") -> GroundState:
     """Ground state of a PauliOperator by the jitted thick-restart Lanczos (see module docstring)."""
@@ -222,17 +232,17 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
     itemsize = np.dtype(kernel.dtype).itemsize
     m = options.size(operator.dim, itemsize, warm=init is not None)
     keep = options.kept(m)
-    check_state_memory(operator.n_qubits, itemsize, m + keep + 6, what="JAX Lanczos")
-    if init is None:
-        v0 = np.random.default_rng(0).standard_normal(operator.dim)
+    check_state_memory(operator.n_qubits, itemsize, solve_vectors(m, keep), what="JAX Lanczos")
+    if init is None:  # a fixed random start: reproducible, with weight in every symmetry sector
+        start = jnp.asarray(np.random.default_rng(0).standard_normal(operator.dim), dtype=kernel.dtype)
     else:
-        v0 = np.asarray(init)
-        if v0.shape != (operator.dim,):
-            raise ValueError(f"init must be a state vector of shape ({operator.dim},), got {v0.shape}")
+        if np.shape(init) != (operator.dim,):
+            raise ValueError(f"init must be a state vector of shape ({operator.dim},), got {np.shape(init)}")
+        start = jnp.asarray(init, dtype=kernel.dtype)
     solve = compiled_solver(kernel.structure, m, options.max_cycles, False, keep)
-    psi, energy, gap, residual, applications = solve(
-        kernel.diagonal, kernel.factors, jnp.asarray(v0, dtype=kernel.dtype), options.tol, 1.0 if with_gap else 0.0
-    )
+    psi, energy, gap, residual, applications = solve(kernel.diagonal, kernel.factors, start, options.tol,
+                                                     1.0 if with_gap else 0.0)
+    del start
     residual = float(residual)
     if not residual <= options.tol * max(1.0, abs(float(energy))) * 10:
         raise RuntimeError(

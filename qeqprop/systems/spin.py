@@ -57,7 +57,8 @@ class SpinSystem:
         if len(hamiltonian.observable_index) == 0:
             raise ValueError("hamiltonian needs at least one output observable (observables=[...])")
         itemsize = 8 if hamiltonian.table.is_real else 16
-        check_state_memory(hamiltonian.n_qubits, itemsize, working_set_vectors(solver, hamiltonian.n_qubits), "this system's solver")
+        check_state_memory(hamiltonian.n_qubits, itemsize, working_set_vectors(solver, hamiltonian.n_qubits, itemsize),
+                           "this system's solver")
         self.hamiltonian = hamiltonian
         self.cost_fn = make_cost(cost)
         self.solver = solver
