@@ -74,11 +74,16 @@ def batch_gradient(
 ) -> dict[str, np.ndarray]:
     """Mean over a minibatch of per-sample EP (or reference) gradients; with ``shots``,
     each sample's EP gradient is estimated from that many simulated shots per phase.
-    Spin systems with ``solver="jax"`` solve the whole minibatch at once (qeqprop.batched)."""
+    Spin systems with ``solver="jax"`` solve the whole minibatch at once (qeqprop.batched; with
+    shots, measurement.batched samples the whole minibatch from one ``rng``)."""
     if callable(gradient):
         grads = [gradient(system, params, xi, yi) for xi, yi in zip(x, y)]
         return {k: sum(g[k] for g in grads) / len(grads) for k in grads[0]}
-    if gradient == "ep" and shots is None and getattr(system, "solver", None) == "jax" and system.temperature == 0:
+    if gradient == "ep" and getattr(system, "solver", None) == "jax" and system.temperature == 0:
+        if shots is not None:
+            from .measurement.batched import batched_measured_gradients
+
+            return batched_measured_gradients(system, params, x, y, beta, shots, estimator, rng=rng).mean_grad(system)
         from .batched import batched_ep_gradients
 
         return batched_ep_gradients(system, params, x, y, beta, estimator).mean_grad(system)

@@ -22,18 +22,23 @@ SAMPLERS = ("multinomial", "gaussian")
 
 
 def rotate_to_basis(psi: np.ndarray, basis: str) -> np.ndarray:
-    """U psi with U the tensor product of the per-qubit readout rotations of ``basis``."""
+    """U psi with U the tensor product of the per-qubit readout rotations of ``basis``;
+    leading axes of ``psi`` (..., 2^n) are batch axes (one axis operation per rotated qubit)."""
     n = len(basis)
-    state = np.asarray(psi, dtype=np.complex128).reshape((2,) * n)
+    psi = np.asarray(psi, dtype=np.complex128)
+    head = psi.shape[:-1]
+    state = psi.reshape(head + (2,) * n)
     for qubit, letter in enumerate(basis):
         if letter != "Z":
-            state = np.moveaxis(np.tensordot(ROTATIONS[letter], state, axes=([1], [qubit])), 0, qubit)
-    return state.reshape(-1)
+            axis = len(head) + qubit
+            state = np.moveaxis(np.tensordot(ROTATIONS[letter], state, axes=([1], [axis])), 0, axis)
+    return state.reshape(head + (-1,))
 
 
 def basis_probabilities(psi: np.ndarray, basis: str) -> np.ndarray:
+    """|U psi|^2, normalised along the last axis (leading axes are batch axes)."""
     probabilities = np.abs(rotate_to_basis(psi, basis)) ** 2
-    return probabilities / probabilities.sum()
+    return probabilities / probabilities.sum(axis=-1, keepdims=True)
 
 
 def sample_records(psi: np.ndarray, plan: MeasurementPlan, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
