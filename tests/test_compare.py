@@ -144,6 +144,23 @@ def test_cli_quick_style_run_writes_files_and_readme_block(tmp_path, capsys):
     assert "old table" not in text and "qeqprop " + " ".join(argv) in text and "| phases | **sensor** |" in text
 
 
+def test_a_failing_run_is_recorded_and_the_others_go_on(monkeypatch):
+    from qeqprop.comparison import harness
+
+    original = harness.run_one
+
+    def flaky(system, name, *args, **kwargs):
+        if name == "ising":
+            raise ValueError("Newton did not converge")
+        return original(system, name, *args, **kwargs)
+
+    monkeypatch.setattr(harness, "run_one", flaky)
+    report = compare(["ising", "elastic"], ["phases"], seeds=1, epochs=1, batch_size=64, progress=False)
+    assert report.failed == [{"task": "phases", "system": "ising", "seed": 0, "error": "Newton did not converge"}]
+    assert [row["system"] for row in report.summary()] == ["elastic"]
+    assert "Failed (left out of the means): ising on phases, seed 0: Newton did not converge" in markdown_table(report)
+
+
 def test_bad_input_names_the_argument(tmp_path, tiny_report):
     with pytest.raises(ValueError, match=r"systems: unknown name\(s\) \['spring'\]"):
         compare(["spring"], ["xor"])

@@ -14,6 +14,7 @@ initialisation) measure on a fixed probe batch B of training samples
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 import warnings
@@ -35,11 +36,13 @@ from .tasks import TASKS, check_names, load_task
 
 @dataclass
 class ComparisonReport:
-    """Settings, one record per (task, system, seed) run, and the skipped pairs with reasons."""
+    """Settings, one record per (task, system, seed) run, the skipped pairs with reasons, and the
+    runs that stopped with an error (e.g. a solver that did not converge) with its message."""
 
     settings: dict
     runs: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
     machine: dict = field(default_factory=dict)
 
     def summary(self) -> list[dict]:
@@ -74,7 +77,7 @@ class ComparisonReport:
     def to_dict(self) -> dict:
         runs = [{k: v for k, v in run.items() if k != "params"} for run in self.runs]
         return {"settings": self.settings, "machine": self.machine, "summary": self.summary(),
-                "skipped": self.skipped, "runs": runs}
+                "skipped": self.skipped, "failed": self.failed, "runs": runs}
 
 
 def probe_metrics(system, params, x, y, beta: float, estimator: str) -> dict:
@@ -97,8 +100,6 @@ def probe_metrics(system, params, x, y, beta: float, estimator: str) -> dict:
 
 
 def machine_info() -> dict:
-    import os
-
     return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
@@ -120,8 +121,8 @@ def compare(
 ) -> ComparisonReport:
     """Train every system in ``systems`` on every task in ``tasks`` for each seed (an int K
     means seeds 0..K-1) with centered (or ``estimator``) EP at ``beta``, Adam at
-    ``learning_rate``, ``epochs`` epochs; returns a ComparisonReport. ``keep_params`` stores the trained parameters (for phase-diagram
-    plots; not written to JSON). ``threads`` caps BLAS threads during the runs (None: no cap).
+    ``learning_rate``, ``epochs`` epochs; returns a ComparisonReport. ``keep_params`` stores
+    the trained parameters (for phase-diagram plots; not written to JSON). ``threads`` caps BLAS threads during the runs (None: no cap).
 
     One ``epochs`` x ``batch_size`` budget, optimizer, ``beta`` and ``estimator`` serve every
     system; per-system hyperparameter tuning would break the comparison."""
@@ -167,7 +168,10 @@ def run_jobs(report: ComparisonReport, systems, tasks, seeds, progress: bool, **
             if seed == seeds[0]:
                 report.skipped.append({"task": task, "system": name, "reason": str(exc)})
             continue
-        report.runs.append(run_one(system, name, task, seed, n_params, data, **budget))
+        try:
+            report.runs.append(run_one(system, name, task, seed, n_params, data, **budget))
+        except ValueError as exc:  # e.g. an equilibrium that did not converge: recorded, the other runs go on
+            report.failed.append({"task": task, "system": name, "seed": seed, "error": str(exc)})
 
 
 def run_one(system, name: str, task: str, seed: int, n_params: int, data, *, epochs: int, beta: float, estimator: str,

@@ -56,6 +56,8 @@ def markdown_table(report: ComparisonReport) -> str:
                  "enumeration).")
     for skip in report.skipped:
         lines.append(f"Skipped {skip['system']} on {skip['task']}: {skip['reason']}.")
+    for fail in report.failed:
+        lines.append(f"Failed (left out of the means): {fail['system']} on {fail['task']}, seed {fail['seed']}: {fail['error']}")
     return "\n".join(lines) + "\n"
 
 
@@ -64,8 +66,10 @@ def _curves(report: ComparisonReport, task: str, system: str, key: str, source: 
     if not runs:
         return None
     values = np.array([[np.nan if rec[key] is None else rec[key] for rec in r[source]] for r in runs], dtype=float)
-    epochs = [rec["epoch"] for rec in runs[0][source]]
-    return np.array(epochs), np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    epochs = np.array([rec["epoch"] for rec in runs[0][source]])
+    defined = ~np.all(np.isnan(values), axis=0)  # epochs where some seed has a value (fidelity of a zero gradient is undefined)
+    values = values[:, defined]
+    return epochs[defined], np.nanmean(values, axis=0), np.nanstd(values, axis=0)
 
 
 def _panels(report: ComparisonReport, path: Path, key: str, source: str, ylabel: str, yscale: str = "linear") -> Path:
@@ -182,7 +186,9 @@ def readme_block(report: ComparisonReport, command: str) -> str:
         "g < J / paramagnet g > J, exact TFIM result) of a 4-site transverse-field Ising chain from "
         "its parameters (J, g). The `sensor` reads them as Hamiltonian coefficients of the chain "
         "itself (one trained sensor qubit coupled to it); the other systems get (J, g) as plain "
-        "features. Figures: `benchmarks/results/compare/*.png`. Regenerate this block with\n\n"
+        "features. Figures: `benchmarks/results/compare/*.png`; all five tasks, three seeds: "
+        "`qeqprop compare --seeds 3 --epochs 8 --out benchmarks/results/compare/full` (about 17 minutes on 2 busy "
+        "cores). Regenerate this block with\n\n"
         f"    {command}\n\n" + markdown_table(report)
     )
 
