@@ -1,10 +1,11 @@
 """Centered-EP gradient samples per second for learners as used in training.
 
 TFIM learners (complete graph, 4 inputs, 3 outputs) at N = 6..12: the per-sample path
-(ep.ep_gradient; dense eigh up to 10 qubits, JAX Lanczos above) and the batched path
-(qeqprop.batched: one jit(vmap) Lanczos per phase for the whole minibatch). A complex
+(ep.ep_gradient; solver "auto") and the batched path (qeqprop.batched: fixed-length batched
+Lanczos blocks, free phase with gaps, +-beta phases stacked and warm-started). A complex
 general Pauli model (10 qubits, XX+YY+ZZ chain couplings, three-body ZXZ, Y fields,
-~50 trainable terms) with exact expectations and with 10 shots per measurement basis.
+~50 trainable terms) with exact expectations and with 10 shots per measurement basis
+(per sample, and batched: measurement.batched). Load averages are recorded with the numbers.
 
     python benchmarks/training_throughput.py --out benchmarks/results
 """
@@ -12,6 +13,7 @@ general Pauli model (10 qubits, XX+YY+ZZ chain couplings, three-body ZXZ, Y fiel
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,16 +29,21 @@ from _common import machine_info, write_json  # noqa: E402
 
 import qeqprop as qp  # noqa: E402
 from qeqprop.batched import BatchedGroundStates, batched_ep_gradients  # noqa: E402
+from qeqprop.measurement.batched import batched_measured_gradients  # noqa: E402
 
 
-def rate(fn, samples: int, budget: float = 5.0) -> float:
-    """Samples per second of fn() (which processes ``samples`` samples), >= 2 calls or ``budget`` s."""
-    fn()  # warm-up / compile
-    start, calls = time.perf_counter(), 0
-    while calls < 2 or time.perf_counter() - start < budget:
+def rate(fn, samples: int, budget: float = 5.0, warmup: int = 1) -> float:
+    """Samples per second of fn() (which processes ``samples`` samples): ``samples`` over the median
+    call time of >= 3 calls or ``budget`` s, after ``warmup`` calls (compilation; the batched
+    solver settles its block lengths in its first calls)."""
+    for _ in range(warmup):
         fn()
-        calls += 1
-    return samples * calls / (time.perf_counter() - start)
+    times, start = [], time.perf_counter()
+    while len(times) < 3 or time.perf_counter() - start < budget:
+        begin = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - begin)
+    return samples / float(np.median(times))
 
 
 def general_model(n: int = 10, n_inputs: int = 4):
@@ -69,9 +76,11 @@ def main(argv=None) -> int:
         few = 8
         single_rate = rate(lambda: [qp.ep_gradient(per_sample, params, xs[i], ys[i]) for i in range(few)], few)
         solver = BatchedGroundStates(batched)
-        batch_rate = rate(lambda: batched_ep_gradients(batched, params, xs, ys, solver=solver), args.batch)
-        rows["tfim"][n] = {"per_sample": single_rate, "batched": batch_rate}
-        print(f"TFIM N={n:<3} per-sample {single_rate:8.1f}/s   batched {batch_rate:8.1f}/s", flush=True)
+        batch_rate = rate(lambda: batched_ep_gradients(batched, params, xs, ys, solver=solver), args.batch, warmup=3)
+        rows["tfim"][n] = {"per_sample": single_rate, "batched": batch_rate, "block_steps": {"free": solver.steps[True], "nudged": solver.steps[False]},
+                           "load_average": os.getloadavg()[0]}
+        print(f"TFIM N={n:<3} per-sample {single_rate:8.1f}/s   batched {batch_rate:8.1f}/s  "
+              f"steps free/nudged {solver.steps[True]}/{solver.steps[False]}  load {os.getloadavg()[0]:.1f}", flush=True)
     system = general_model()
     params = system.init_params(0)
     xs, ys = rng.normal(size=(args.batch, 4)), rng.uniform(-1, 1, size=(args.batch, 2))
@@ -83,15 +92,18 @@ def main(argv=None) -> int:
     general = {
         "n_params": n_params,
         "exact_per_sample": rate(lambda: [qp.ep_gradient(system, params, xs[i], ys[i]) for i in range(few)], few),
-        "exact_batched": rate(lambda: batched_ep_gradients(system, params, xs, ys, solver=solver), args.batch),
+        "exact_batched": rate(lambda: batched_ep_gradients(system, params, xs, ys, solver=solver), args.batch, warmup=3),
         "shots_per_sample": rate(lambda: [qp.measured_ep_gradient(system, params, xs[i], ys[i], 0.1, shots, rng=i) for i in range(few)], few),
+        "shots_batched": rate(lambda: batched_measured_gradients(system, params, xs, ys, 0.1, shots, rng=0, solver=solver), args.batch),
         "shots_per_phase": shots,
         "bases": len(plan.bases),
     }
+    general["load_average"] = os.getloadavg()[0]
     rows["general_complex_10q"] = general
     print(f"general complex 10q ({n_params} params): " + ", ".join(f"{k} {v:.1f}" for k, v in general.items()), flush=True)
     out = Path(args.out)
-    write_json(out / "training_throughput.json", {"machine": machine_info(), "batch": args.batch, "rows": rows})
+    write_json(out / "training_throughput.json", {"machine": machine_info(), "batch": args.batch, "rows": rows,
+                                                  "load_average_1_5_15_min": list(os.getloadavg())})
     fig, ax = plt.subplots(figsize=(6, 4))
     qubits = list(rows["tfim"])
     ax.semilogy(qubits, [rows["tfim"][n]["per_sample"] for n in qubits], "o-", label="per sample")

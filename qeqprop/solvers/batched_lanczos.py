@@ -41,8 +41,31 @@ GAP_TOL = 1e-6  # relative residual asked of the second Ritz pair (gap estimate)
 STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilations)
 
 
+def _real_view(v):
+    """A complex vector as the real vector [Re v, Im v] (real vectors unchanged)."""
+    return jnp.concatenate([v.real, v.imag], axis=-1) if jnp.iscomplexobj(v) else v
+
+
+def _complex_view(r, dim: int, dtype):
+    """Inverse of _real_view."""
+    return r[..., :dim] + 1j * r[..., dim:] if jnp.issubdtype(dtype, jnp.complexfloating) else r
+
+
+def _remove_basis(basis, w):
+    """w - V V^H w for the real-view basis V (B, k, D or 2D): complex products as real ones
+    (XLA's CPU complex matrix-vector products are far slower than real ones)."""
+    if not jnp.iscomplexobj(w):
+        return w - jnp.einsum("bkd,bk->bd", basis, jnp.einsum("bkd,bd->bk", basis, w))
+    dim = w.shape[-1]
+    h_re = jnp.einsum("bkd,bd->bk", basis, _real_view(w))  # Re v_k^H w = Re v.Re w + Im v.Im w
+    h_im = jnp.einsum("bkd,bd->bk", basis, jnp.concatenate([w.imag, -w.real], axis=-1))
+    a, c = jnp.einsum("bkd,bk->bd", basis, h_re), jnp.einsum("bkd,bk->bd", basis, h_im)
+    return w - ((a[:, :dim] - c[:, dim:]) + 1j * (c[:, :dim] + a[:, dim:]))
+
+
 def _block(apply, v0, steps: int, reorthogonalize: bool):
-    """``steps`` Lanczos steps on every sample: (alpha (B, m), beta (B, m), basis (B, m, D)).
+    """``steps`` Lanczos steps on every sample: (alpha (B, m), beta (B, m), basis (B, m, D)),
+    the basis in real view (_real_view: (B, m, 2D) for complex states).
 
     After a breakdown (beta_j = 0: the Krylov space closed) a sample's remaining diagonal
     entries are set above its Gershgorin bound, so they never yield one of the lowest Ritz values.
@@ -51,22 +74,23 @@ def _block(apply, v0, steps: int, reorthogonalize: bool):
     real = jnp.zeros((), v0.dtype).real.dtype
     tiny = 100 * jnp.finfo(real).eps
     v0 = v0 / jnp.linalg.norm(v0, axis=1, keepdims=True)
+    width = 2 * dim if jnp.iscomplexobj(v0) else dim
 
     def step(carry, j):
         basis, v, v_prev, b_prev, alive = carry
-        basis = jax.lax.dynamic_update_slice_in_dim(basis, v[:, None, :], j, axis=1)
+        basis = jax.lax.dynamic_update_slice_in_dim(basis, _real_view(v)[:, None, :], j, axis=1)
         w = apply(v)
         a = jnp.real(jnp.sum(jnp.conj(v) * w, axis=1))
         w = w - a[:, None] * v - b_prev[:, None] * v_prev
         if reorthogonalize:
-            w = w - jnp.einsum("bkd,bk->bd", basis, jnp.einsum("bkd,bd->bk", jnp.conj(basis), w))
+            w = _remove_basis(basis, w)
         b = jnp.linalg.norm(w, axis=1)
         alive_next = alive & (b > tiny * jnp.maximum(1.0, jnp.abs(a)))
         b_out = jnp.where(alive_next, b, 0.0)
         v_next = jnp.where(alive_next[:, None], w / jnp.where(alive_next, b, 1.0)[:, None], 0.0)
         return (basis, v_next, v, b_out, alive_next), (a, b_out, alive)
 
-    init = (jnp.zeros((batch, steps, dim), v0.dtype), v0, jnp.zeros_like(v0), jnp.zeros(batch, real),
+    init = (jnp.zeros((batch, steps, width), real), v0, jnp.zeros_like(v0), jnp.zeros(batch, real),
             jnp.ones(batch, bool))
     (basis, *_), (alpha, beta, alive) = jax.lax.scan(step, init, jnp.arange(steps))
     alpha, beta, alive = alpha.T, beta.T, alive.T
@@ -116,7 +140,7 @@ def compiled_block(structure, steps: int, reorthogonalize: bool, with_gap: bool,
         estimate = beta[:, -1:] * jnp.abs(vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(values))
         half_values, half_vectors = _lowest_pairs(alpha[:, :half], beta[:, : half - 1])
         half_estimate = beta[:, half - 1] * jnp.abs(half_vectors[:, -1, 0]) / jnp.maximum(1.0, jnp.abs(half_values[:, 0]))
-        ritz = jnp.einsum("bkd,bkp->bpd", basis, vectors.astype(basis.dtype))
+        ritz = _complex_view(jnp.einsum("bkd,bkp->bpd", basis, vectors), v0.shape[-1], v0.dtype)
         psi = ritz[:, 0] / jnp.linalg.norm(ritz[:, 0], axis=1, keepdims=True)
         hpsi = matvec(psi)
         energy = jnp.real(jnp.sum(jnp.conj(psi) * hpsi, axis=1))
