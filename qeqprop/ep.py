@@ -56,7 +56,11 @@ def combine(estimator: str, beta: float, g: Mapping[str, Mapping[str, np.ndarray
 
 @dataclass
 class EPResult:
-    """An EP gradient with the equilibria it came from."""
+    """An EP gradient with the equilibria it came from.
+
+    ``grad`` = sum_phase a_phase g(s_phase) (see ``phase_weights``), ``loss`` = C(s_0, y),
+    ``output`` = the model output at s_0, ``free`` = s_0, ``nudged`` = {signed beta: s_beta}.
+    """
 
     grad: dict[str, np.ndarray]
     loss: float
@@ -76,7 +80,15 @@ def ep_gradient(
     estimator: str = "centered",
     free: Any = None,
 ) -> EPResult:
-    """One EP gradient estimate of dL/dtheta at (x, y); ``free`` reuses a free-phase state."""
+    """One EP gradient estimate of dL/dtheta at (x, y); ``free`` reuses a free-phase state.
+
+    With g(s) = dE/dtheta at s and s_b the equilibrium of E + b C(y):
+
+        positive  (g(s_beta) - g(s_0)) / beta,   negative  (g(s_0) - g(s_-beta)) / beta,
+        centered  (g(s_beta) - g(s_-beta)) / (2 beta)          (bias O(beta), O(beta), O(beta^2)).
+
+    Nudged phases start from s_0; the -beta phase from ``system.reflect(s_0, s_beta)`` when offered.
+    """
     check_estimator(estimator)
     beta = check_beta(beta)
     s0 = free if free is not None else system.equilibrate(params, x)
@@ -97,7 +109,12 @@ def ep_gradient(
 
 
 def reference_gradient(system: EnergySystem, params, x, y) -> dict[str, np.ndarray]:
-    """The exact dL/dtheta the EP estimators converge to (linear response / autodiff)."""
+    """The exact dL/dtheta = d/dbeta g(s_beta) at beta = 0 that the EP estimators converge to.
+
+    Quantum ground states: dL/dtheta = 2 Re <lam| dH/dtheta |psi_0> with the linear-response
+    adjoint (H - E_0) lam = -Q (dC/d psi*), Q = 1 - |psi_0><psi_0|; classical systems: implicit
+    differentiation / autodiff of the equilibrium (each system's ``reference_grad``).
+    """
     return system.reference_grad(params, x, y)
 
 

@@ -31,7 +31,8 @@ GRADIENTS = ("ep", "reference")
 
 @dataclass
 class FitResult:
-    """Trained parameters, one metrics dict per epoch, and the final metrics."""
+    """Trained parameters, one metrics dict per epoch (train/test loss = mean C(s_0, y), accuracy,
+    min gap, grad norm, seconds), and the final metrics."""
 
     params: dict[str, np.ndarray]
     history: list[dict[str, float]] = field(default_factory=list)
@@ -51,7 +52,8 @@ def targets_for(system: EnergySystem, data: Dataset, labels: np.ndarray) -> np.n
 
 
 def evaluate(system: EnergySystem, params, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
-    """Mean loss, accuracy (classification) and smallest free-phase gap over a dataset."""
+    """Mean loss L = 1/n sum_i C(s_0(x_i), y_i), accuracy (classification) and the smallest
+    free-phase gap over a dataset."""
     losses, outputs, gaps = [], [], []
     for xi, yi in zip(x, targets):
         state = system.equilibrate(params, xi)

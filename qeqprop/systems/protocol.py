@@ -23,6 +23,13 @@ Params = Mapping[str, np.ndarray]
 
 @runtime_checkable
 class EnergySystem(Protocol):
+    """What EP needs of a physical system with energy E(theta, x, s) and cost C(s, y):
+
+        s_beta = argmin_s E(theta, x, s) + beta * C(s, y)     (``equilibrate``; beta = 0: free phase)
+        g(s)   = dE/dtheta (theta, x, s)                       (``energy_grad``)
+        dL/dtheta = d/dbeta g(s_beta) at beta = 0              (``reference_grad`` computes it exactly)
+    """
+
     n_inputs: int
     n_outputs: int
 

@@ -61,7 +61,7 @@ def coupling_edges(graph, n_qubits: int) -> list[tuple[int, int]]:
 
 
 class TFIMNetwork(SpinSystem):
-    """A TFIM learner. Parameters: ``J`` (one per edge), ``b`` (fields), ``W`` (input weights,
+    """A TFIM learner, H = -sum_(ij) J_ij Z_i Z_j - sum_j h_j(x) Z_j - sum_j Gamma_j X_j. Parameters: ``J`` (one per edge), ``b`` (fields), ``W`` (input weights,
     weights mode) and ``gamma`` (transverse fields, when ``train_gamma``)."""
 
     def __init__(
