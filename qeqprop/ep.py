@@ -112,7 +112,7 @@ def reference_gradient(system: EnergySystem, params, x, y) -> dict[str, np.ndarr
     """The exact dL/dtheta = d/dbeta g(s_beta) at beta = 0 that the EP estimators converge to.
 
     Quantum ground states: dL/dtheta = 2 Re <lam| dH/dtheta |psi_0> with the linear-response
-    adjoint (H - E_0) lam = -Q (dC/d psi*), Q = 1 - |psi_0><psi_0|; classical systems: implicit
+    adjoint (H - E_0) lam = -Q O psi_0, O = sum_j dc/d<O_j> O_j, Q = 1 - |psi_0><psi_0|; classical systems: implicit
     differentiation / autodiff of the equilibrium (each system's ``reference_grad``).
     """
     return system.reference_grad(params, x, y)
