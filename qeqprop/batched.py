@@ -16,7 +16,6 @@ the same numbers as ``ep.ep_gradient`` per sample (tested), without per-sample P
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import jax.numpy as jnp
@@ -88,20 +87,10 @@ class BatchedGroundStates:
         return result
 
 
-_SOLVERS: "weakref.WeakKeyDictionary[SpinSystem, BatchedGroundStates]" = weakref.WeakKeyDictionary()
-
-
-def solver_for(system: SpinSystem) -> BatchedGroundStates:
-    """The system's BatchedGroundStates, kept across calls (compiled blocks, learned block lengths)."""
-    if system not in _SOLVERS:
-        _SOLVERS[system] = BatchedGroundStates(system)
-    return _SOLVERS[system]
-
-
 def free_states(system: SpinSystem, params, xs, solver: BatchedGroundStates | None = None):
     """Free-phase ground states of a batch: (coefficients (B, S), BatchedSolve, <P_s> (B, S))."""
     ham = system.hamiltonian
-    solver = solver or solver_for(system)
+    solver = solver or BatchedGroundStates(system)
     coeffs = ham.coefficients_batch(params, xs)
     start = np.broadcast_to(np.random.default_rng(0).standard_normal(ham.table.dim), (len(coeffs), ham.table.dim))
     free = solver.solve(coeffs, start, system.tol, with_gap=True)
@@ -115,7 +104,7 @@ def nudged_states(system: SpinSystem, coeffs, free: BatchedSolve, nudges, beta: 
     "minus" s = -1), stacked into one batched solve warm-started from the free states:
     ({phase: vectors (B, D)}, H applications per sample)."""
     ham = system.hamiltonian
-    solver = solver or solver_for(system)
+    solver = solver or BatchedGroundStates(system)
     phases = [p for p in phases if p != "free"]
     shifted = np.concatenate([coeffs] * len(phases))
     signs = np.repeat([PHASE_SIGNS[p] for p in phases], len(coeffs))
@@ -134,8 +123,13 @@ def batched_ep_gradients(
     estimator: str = "centered",
     solver: BatchedGroundStates | None = None,
 ) -> BatchedEP:
-    """EP gradients of every sample in a batch (see module docstring)."""
+    """EP gradients of every sample in a batch (see module docstring).
+
+    Without ``solver`` a fresh BatchedGroundStates is used, so the result depends on the inputs
+    only (exact resume of training); pass one to carry learned block lengths between calls.
+    """
     ham = system.hamiltonian
+    solver = solver or BatchedGroundStates(system)
     weights = phase_weights(estimator, beta)
     beta = check_beta(beta)
     xs = ham.check_inputs(xs)

@@ -93,6 +93,7 @@ def batched_measured_gradients(
     xs = ham.check_inputs(xs)
     ys = as_finite_array("ys", ys, (xs.shape[0], system.n_outputs))
     rng = np.random.default_rng(rng)
+    solver = solver or BatchedGroundStates(system)  # fresh by default: results depend on the inputs only
     plan = batched_plan(system, xs, shots)
     coeffs, free, _ = free_states(system, params, xs, solver)
     estimates = {"free": batched_term_estimates(system, plan, free.vectors, rng)}
