@@ -119,6 +119,7 @@ def test_sensor_reaches_90_percent_test_accuracy():
         assert result.final["test_accuracy"] >= 0.9, (seed, result.final)
 
 
+@pytest.mark.slow
 def test_sensor_reaches_90_percent_with_shots():
     """Gradients from 2000 simulated shots per phase (two measurement bases), beta = 0.2."""
     data = load_phases(seed=0)
