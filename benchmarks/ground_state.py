@@ -8,6 +8,7 @@ scipy eigsh) and NetKet (lanczos_ed), each where installed (`pip install -e ".[b
 Energies are cross-checked. Writes ground_state.json and ground_state.png to --out.
 
     python benchmarks/ground_state.py --qubits 12 14 16 18 20 --out benchmarks/results
+    python benchmarks/ground_state.py --qubits 16 18 20 --paired QuSpin --repeats 3   # alternating, same load
 """
 
 from __future__ import annotations
@@ -115,6 +116,33 @@ TOOLS = {
 }
 
 
+def paired(names, qubits, repeats: int, out: Path) -> int:
+    """The named tools timed in alternation at each size (one warm-up call each, then
+    ``repeats`` rounds of one call per tool): on a machine shared with other work every tool
+    sees the same load. Writes ground_state_paired.json."""
+    results = {"machine": {**machine_info(), "load_average_start": os.getloadavg()}, "repeats": repeats,
+               "seconds": {name: {} for name in names}, "ratio_to_jax": {name: {} for name in names}}
+    for n in qubits:
+        couplings, fields = instance(n)
+        runners = {name: TOOLS[name][0] for name in names}
+        for runner in runners.values():
+            runner(n, couplings, fields)
+        times = {name: [] for name in names}
+        for _ in range(repeats):
+            for name, runner in runners.items():
+                times[name].append(median_seconds(lambda: runner(n, couplings, fields), 1))
+        jax_times = np.array(times["qeqprop (JAX Lanczos)"])
+        for name in names:
+            results["seconds"][name][n] = float(np.median(times[name]))
+            results["ratio_to_jax"][name][n] = float(np.median(np.array(times[name]) / jax_times))
+        print(f"N={n}: " + ", ".join(f"{name} {results['seconds'][name][n]:.3f} s ({results['ratio_to_jax'][name][n]:.1f}x)"
+                                     for name in names), flush=True)
+    results["machine"]["load_average_end"] = os.getloadavg()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "ground_state_paired.json", results)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qubits", type=int, nargs="+", default=[12, 14, 16, 18, 20])
@@ -122,7 +150,12 @@ def main(argv=None) -> int:
     parser.add_argument("--large-repeats", type=int, default=1,
                         help="repeats from 18 qubits on (every tool; the median is reported: use 3 on a loaded machine)")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--paired", nargs="+", choices=list(TOOLS), default=None,
+                        help="time these tools (with qeqprop JAX) in alternation; median per-round ratios")
     args = parser.parse_args(argv)
+    if args.paired:
+        names = ["qeqprop (JAX Lanczos)"] + [name for name in args.paired if name != "qeqprop (JAX Lanczos)"]
+        return paired(names, args.qubits, args.repeats, Path(args.out))
     results = {"machine": {**machine_info(), "load_average_start": os.getloadavg()}, "qubits": args.qubits,
                "seconds": {}, "first_call_seconds": {}, "energies": {}, "skipped": {}}
     for name, (runner, max_qubits) in TOOLS.items():
