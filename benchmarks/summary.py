@@ -41,7 +41,9 @@ def rows(folder: Path) -> list[tuple[str, str, str]]:
                         f"per sample {row['per_sample']:.0f}, batched {row['batched']:.0f}"))
         general = throughput["rows"]["general_complex_10q"]
         out.append(("training_throughput.py", f"complex Pauli 10q, {general['n_params']} params",
-                    f"exact batched {general['exact_batched']:.0f}/s, {general['shots_per_phase']} shots/phase {general['shots_per_sample']:.0f}/s"))
+                    f"exact: per sample {general['exact_per_sample']:.0f}/s, batched {general['exact_batched']:.0f}/s; "
+                    f"{general['shots_per_phase']:.0f} shots/phase: per sample {general['shots_per_sample']:.0f}/s, "
+                    f"batched {general['shots_batched']:.0f}/s"))
     shots = load(folder, "shots_beta")
     if shots:
         slopes = ", ".join(f"{k} {v:+.2f}" for k, v in shots["slopes"].items())
