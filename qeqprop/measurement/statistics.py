@@ -51,7 +51,13 @@ def optimal_beta(
     allocation: str = "uniform",
     probe_beta: float = 0.05,
 ) -> BetaChoice:
-    """Estimate the beta minimising the measured EP gradient's MSE for ``shots`` per phase."""
+    """Estimate the beta minimising the measured EP gradient's MSE for ``shots`` per phase:
+
+        MSE(beta) = a^2 beta^2 + V_1 / beta^2   (one-sided)    or   c^2 beta^4 + V_2 / beta^2   (centered),
+
+    bias coefficients a, c from exact states at ``probe_beta``, shot variances V from the plan;
+    beta* = (V_1 / a^2)^(1/4) or (V_2 / (2 c^2))^(1/6).
+    """
     check_estimator(estimator)
     free = system.equilibrate(params, x)
     reference = system.reference_grad(params, x, y, free=free)

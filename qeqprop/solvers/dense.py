@@ -11,7 +11,7 @@ DENSE_MAX_QUBITS = 14
 
 
 def dense_ground_state(operator) -> GroundState:
-    """Lowest eigenpair of ``operator.to_dense()``; the gap is exact (E1 - E0)."""
+    """Lowest eigenpair of ``operator.to_dense()`` by ``eigh``: H psi_0 = E_0 psi_0, gap = E_1 - E_0 (exact)."""
     n = operator.n_qubits
     if n > DENSE_MAX_QUBITS:
         raise ValueError(

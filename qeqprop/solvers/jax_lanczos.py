@@ -227,7 +227,8 @@ def solve_vectors(m: int, keep: int) -> int:
 
 def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptions(), with_gap: bool = True,
                      precision: str = "double") -> GroundState:
-    """Ground state of a PauliOperator by the jitted thick-restart Lanczos (see module docstring)."""
+    """Ground state of a PauliOperator by the jitted thick-restart Lanczos (see module docstring):
+    lowest Ritz pair of H in Krylov spaces span{v, Hv, H^2 v, ...}, until ||H psi - E psi|| <= tol max(1, |E|)."""
     kernel = JaxPauliOperator(operator, precision)
     itemsize = np.dtype(kernel.dtype).itemsize
     m = options.size(operator.dim, itemsize, warm=init is not None)
