@@ -36,8 +36,7 @@ from jax.scipy.linalg import eigh_tridiagonal
 
 from .. import _jax  # noqa: F401  (float64)
 from ..hamiltonians.jax_kernel import matvec_kernel
-
-GAP_TOL = 1e-6  # relative residual asked of the second Ritz pair (gap estimate)
+from .jax_lanczos import GAP_TOL  # the same gap accuracy as the single-state solver
 STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilations)
 
 
