@@ -9,7 +9,7 @@ p_s(c) = (-1)^{|c & m_s|} of the strings the basis serves, per sample
     <P_s>^ = (1/M_b) sum_c n_c p_s(c),
     Cov_st = [ (1/M_b) sum_c n_c p_s(c) p_t(c) - <P_s>^ <P_t>^ ] / (M_b - 1),
 
-the same estimates as records.estimate_terms. The gradient and its covariance per sample are
+(records.count_moments, shared with records.estimate_terms). The gradient and its covariance per sample are
 
     grad_b = sum_phase a_phase J(x_b)^T m_{phase,b},   Cov_b = sum_phase a_phase^2 J(x_b)^T C_{phase,b} J(x_b),
 
@@ -28,7 +28,7 @@ from ..hamiltonians.parametrized import gradient_rows
 from ..systems.spin import SpinSystem
 from ..validation import as_finite_array, check_beta
 from .plan import MeasurementPlan, build_plan
-from .records import support_masks
+from .records import count_moments, parity_values
 from .sampling import basis_probabilities
 
 
@@ -66,11 +66,10 @@ def batched_term_estimates(system: SpinSystem, plan: MeasurementPlan, states: np
     index = np.arange(dim)
     for basis, members, shots in zip(plan.bases, plan.members, plan.shots):
         counts = rng.multinomial(int(shots), basis_probabilities(states, basis)).astype(np.float64)  # (B, D)
-        values = 1.0 - 2.0 * (np.bitwise_count(index[:, None] & support_masks(system.hamiltonian.table.strings, members, plan.n_qubits)[None, :]) & 1)
-        mean = counts @ values / shots
-        second = np.einsum("bc,ck,cl->bkl", counts, values, values) / shots
+        values = parity_values(index, system.hamiltonian.table.strings, members, plan.n_qubits)
+        mean, block = count_moments(counts, values)
         means[:, members] = mean
-        covariance[:, members[:, None], members[None, :]] = (second - mean[:, :, None] * mean[:, None, :]) / (shots - 1)
+        covariance[:, members[:, None], members[None, :]] = block
     return means, covariance
 
 

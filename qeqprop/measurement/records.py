@@ -78,6 +78,24 @@ def support_masks(strings: list[PauliString], members: np.ndarray, n_qubits: int
     return np.array([sum(1 << (n_qubits - 1 - q) for q in strings[s].qubits) for s in members], dtype=np.int64)
 
 
+def parity_values(outcomes: np.ndarray, strings: list[PauliString], members: np.ndarray, n_qubits: int) -> np.ndarray:
+    """p_s(c) = (-1)^{|c & m_s|}: the value of each rotated string s on each outcome c, shape (K, S)."""
+    masks = support_masks(strings, members, n_qubits)
+    return 1.0 - 2.0 * (np.bitwise_count(np.asarray(outcomes)[:, None] & masks[None, :]) & 1)
+
+
+def count_moments(counts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shot estimates from outcome counts n_c (leading axes are batch axes) and values p_s(c):
+
+        <P_s>^ = (1/M) sum_c n_c p_s(c),   Cov_st = [(1/M) sum_c n_c p_s(c) p_t(c) - <P_s>^ <P_t>^] / (M - 1),
+
+    with M = sum_c n_c: the means and the covariance the means have."""
+    shots = counts.sum(axis=-1)[..., None]
+    mean = counts @ values / shots
+    second = np.einsum("...c,ck,cl->...kl", counts, values, values) / shots[..., None]
+    return mean, (second - mean[..., :, None] * mean[..., None, :]) / (shots[..., None] - 1)
+
+
 def estimate_terms(
     strings: list[PauliString],
     plan: MeasurementPlan,
@@ -90,12 +108,8 @@ def estimate_terms(
             served = ", ".join(str(strings[s]) for s in members)
             raise ValueError(f"no record for basis {basis!r}, which is needed for the terms {served}")
         observed, counts = records[basis]
-        shots = counts.sum()
-        parity = np.bitwise_count(observed[:, None] & support_masks(strings, members, plan.n_qubits)[None, :]) & 1
-        values = 1.0 - 2.0 * parity
-        mean = counts @ values / shots
-        second = (values * counts[:, None]).T @ values / shots
-        blocks.append((second - np.outer(mean, mean)) / (shots - 1))
+        mean, block = count_moments(counts, parity_values(observed, strings, members, plan.n_qubits))
+        blocks.append(block)
         index.append(members)
         means.append(mean)
     return TermEstimates(np.concatenate(index), np.concatenate(means), block_diag(*blocks))

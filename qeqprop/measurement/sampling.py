@@ -14,7 +14,7 @@ from scipy.linalg import block_diag
 
 from ..hamiltonians.pauli import PauliString
 from .plan import MeasurementPlan
-from .records import TermEstimates, support_masks
+from .records import TermEstimates, parity_values
 
 _HADAMARD = np.array([[1.0, 1.0], [1.0, -1.0]]) / np.sqrt(2.0)
 ROTATIONS = {"X": _HADAMARD, "Y": _HADAMARD @ np.diag([1.0, -1.0j]), "Z": np.eye(2)}
@@ -58,9 +58,7 @@ def exact_term_moments(psi: np.ndarray, strings: list[PauliString], plan: Measur
     index, means, blocks = [], [], []
     for basis, members, shots in zip(plan.bases, plan.members, plan.shots):
         probabilities = basis_probabilities(psi, basis)
-        masks = support_masks(strings, members, plan.n_qubits)
-        parity = np.bitwise_count(np.arange(len(probabilities))[:, None] & masks[None, :]) & 1
-        values = 1.0 - 2.0 * parity
+        values = parity_values(np.arange(len(probabilities)), strings, members, plan.n_qubits)
         mean = probabilities @ values
         second = (values * probabilities[:, None]).T @ values
         index.append(members)
