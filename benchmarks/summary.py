@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
+
+from qeqprop.markdown import replace_block
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -72,11 +73,9 @@ def main(argv=None) -> int:
     text = table(Path(args.results))
     if args.readme:
         readme = Path(args.readme)
-        content = readme.read_text()
-        if START not in content:
-            content += f"\n{START}\n{END}\n"
-        content = re.sub(re.escape(START) + ".*?" + re.escape(END), f"{START}\n{text}\n{END}", content, flags=re.S)
-        readme.write_text(content)
+        if START not in readme.read_text():
+            readme.write_text(readme.read_text() + f"\n{START}\n{END}\n")
+        replace_block(readme, START, END, text)
     print(text)
     return 0
 

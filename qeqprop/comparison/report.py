@@ -12,6 +12,7 @@ import numpy as np
 
 from ..plots import plt
 from ..datasets import decode_outputs
+from ..markdown import replace_block
 from .harness import ComparisonReport
 from .phases import PARAMETER_RANGE
 from .systems import QUANTUM, build
@@ -195,11 +196,4 @@ def readme_block(report: ComparisonReport, command: str) -> str:
 
 def update_readme(readme: str | Path, block: str) -> Path:
     """Replace the text between the compare markers of ``readme`` by ``block``."""
-    readme = Path(readme)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text or text.index(README_START) > text.index(README_END):
-        raise ValueError(f"readme: {readme} has no '{README_START}' ... '{README_END}' block; add the two markers")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{block.strip()}\n{README_END}{tail}")
-    return readme
+    return replace_block(readme, README_START, README_END, block)
