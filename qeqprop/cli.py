@@ -99,9 +99,12 @@ def cmd_compare(args) -> int:
     from .comparison.systems import SYSTEMS as COMPARE_SYSTEMS
     from .comparison.tasks import TASKS
 
-    tasks = args.tasks or (QUICK["tasks"] if args.quick else TASKS)
-    seeds = args.seeds or (QUICK["seeds"] if args.quick else 3)
-    epochs = args.epochs or (QUICK["epochs"] if args.quick else 15)
+    def chosen(value, quick, default):  # None: not given (0 is passed on and refused by compare)
+        return value if value is not None else (quick if args.quick else default)
+
+    tasks = chosen(args.tasks, QUICK["tasks"], TASKS)
+    seeds = chosen(args.seeds, QUICK["seeds"], 3)
+    epochs = chosen(args.epochs, QUICK["epochs"], 15)
     report = compare(args.systems or COMPARE_SYSTEMS, tasks, seeds, epochs=epochs, beta=args.beta, estimator=args.estimator,
                      learning_rate=args.lr, batch_size=args.batch_size, progress=not args.json)
     paths = write_report(report, args.out)
