@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from conftest import kron_pauli, random_strings
 from qeqprop import PauliString, PauliTable
-from qeqprop.hamiltonians.pauli import walsh_hadamard
+from qeqprop.hamiltonians.pauli import WalshSplit
 
 
 def dense_reference(strings, coeffs, n):
@@ -41,14 +41,20 @@ def test_real_arithmetic_only_without_odd_y():
     assert PauliTable(3, ["Z0 Z1", "Y2"]).operator(np.ones(2)).dtype == np.complex128
 
 
-def test_expectations_and_transition_elements(rng):
-    n = 5
-    strings = random_strings(rng, n, 25)
+@pytest.mark.parametrize("n", [5, 9])
+def test_expectations_and_transition_elements(rng, n):
+    """Both expectation paths: groups touching <= 6 qubits (one einsum over split views) and wider
+    ones (n = 9: product vector and WalshSplit), against Kronecker products; batched rows too."""
+    strings = random_strings(rng, n, 25) + [" ".join(f"Z{q}" for q in range(n)), "X0 " + " ".join(f"Z{q}" for q in range(1, n))]
     table = PauliTable(n, strings)
+    assert max(np.bitwise_count(x | int(np.bitwise_or.reduce(table.z_masks[m]))) for x, m in table.groups.items()) == n
     psi = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
     bra = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
     mats = [kron_pauli(s, n) for s in strings]
     np.testing.assert_allclose(table.expectations(psi, bra=bra), [np.vdot(bra, m @ psi) for m in mats], atol=1e-12)
+    states = np.stack([psi, bra]) / np.linalg.norm(np.stack([psi, bra]), axis=1, keepdims=True)
+    expected = [[np.vdot(v, m @ v).real for m in mats] for v in states]
+    np.testing.assert_allclose(table.expectations(states), expected, atol=1e-12)
 
 
 def test_block_matvec_matches_columns(rng):
@@ -59,11 +65,29 @@ def test_block_matvec_matches_columns(rng):
     np.testing.assert_allclose(op.matvec(block), np.stack([op.matvec(block[:, k]) for k in range(3)], axis=1), atol=1e-14)
 
 
-def test_walsh_hadamard_is_the_sign_matrix(rng):
+@pytest.mark.parametrize("masks", [[0], [5], list(range(32)), [0, 1, 3, 17, 31, 24, 24], [16, 8, 4, 2, 1]])
+def test_walsh_split_equals_the_sign_matrix(rng, masks):
+    """Both directions of WalshSplit against the explicit (-1)^{|c & z|} matrix, real, complex and
+    batched, for mask sets where the chosen split is direct (b = n), half-and-half and in between."""
     n = 5
-    values = rng.normal(size=2**n)
-    signs = np.array([[(-1) ** bin(c & z).count("1") for z in range(2**n)] for c in range(2**n)])
-    np.testing.assert_allclose(walsh_hadamard(values, n), signs @ values, atol=1e-12)
+    signs = np.array([[(-1) ** bin(c & z).count("1") for z in masks] for c in range(2**n)], dtype=float)
+    split = WalshSplit(n, masks)
+    products = rng.normal(size=(3, 2**n)) + 1j * rng.normal(size=(3, 2**n))
+    np.testing.assert_allclose(split.sums(products), products @ signs, atol=1e-12)
+    np.testing.assert_allclose(split.sums(products[0].real), products[0].real @ signs, atol=1e-12)
+    weights = rng.normal(size=(2, len(masks)))
+    np.testing.assert_allclose(split.values(weights), weights @ signs.T, atol=1e-12)
+
+
+def test_walsh_split_picks_the_cheapest_split():
+    """The 210 diagonal strings of a 20-qubit all-to-all Ising model: 8 low bits (37 low parts:
+    1 + 8 + 28, 79 high parts) cost 2^20 * 37 + 2^12 * 79 * 37 multiply-adds, fewer than half and
+    half (2^20 * 56 + 2^10 * 56^2) and far fewer than the direct 2^20 * 210."""
+    n = 20
+    masks = [1 << i for i in range(n)] + [(1 << i) | (1 << j) for i in range(n) for j in range(i + 1, n)]
+    split = WalshSplit(n, masks)
+    assert split.low_bits == 8
+    assert split.low_signs.shape == (256, 37) and split.high_signs.shape == (4096, 79)
 
 
 def test_qubit_zero_is_most_significant_bit():

@@ -116,9 +116,13 @@ def _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap,
 
 
 def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, want_gap, full_reorth: bool = True,
-                          early_stop: bool = True):
+                          early_stop: bool = True, basis=None):
     """Lowest eigenpair by thick-restart Lanczos (module docstring):
-    (psi, energy, gap estimate theta_1 - theta_0, true residual, H applications)."""
+    (psi, energy, gap estimate theta_1 - theta_0, true residual, H applications, basis).
+
+    ``basis`` (m, dim) is the Krylov workspace (zeros when None); its rows are overwritten
+    before they are read, and the filled workspace is returned so that a caller can donate it
+    to the next solve (``jax_ground_state``)."""
     dim = v0.shape[0]
     dtype = v0.dtype
     real = jnp.zeros((), dtype).real.dtype
@@ -130,6 +134,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         basis, T, v, b, rows = _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop)
         values, vectors = jnp.linalg.eigh(T)
         estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap) | (b == 0.0)
+        # rows >= rows hold an earlier cycle's or solve's vectors: their weights are zeroed
+        vectors = jnp.where((jnp.arange(m) < rows)[:, None], vectors, 0.0)
         psi = vectors[:, 0].astype(dtype) @ basis  # lowest Ritz vector
         psi = psi / jnp.linalg.norm(psi)
 
@@ -164,11 +170,13 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
 
     v0 = v0 / jnp.linalg.norm(v0)
     zero = jnp.zeros((), real)
-    init = (jnp.zeros((m, dim), dtype), empty, v0, jnp.zeros_like(v0), zero, jnp.zeros((), jnp.int32),
+    if basis is None or full_reorth:  # full re-orthogonalisation reads every row
+        basis = jnp.zeros((m, dim), dtype)
+    init = (basis, empty, v0, jnp.zeros_like(v0), zero, jnp.zeros((), jnp.int32),
             jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), v0, zero, zero, jnp.array(jnp.inf, real), jnp.array(False))
     state = jax.lax.while_loop(cond, cycle, init)
     count, psi, energy, gap, residual = state[6], *state[8:12]
-    return psi, energy, gap, residual, count
+    return psi, energy, gap, residual, count, state[0]
 
 
 def default_keep(m: int) -> int:
@@ -181,15 +189,18 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int
     """jit(solve(diagonal, factors, v0, tol, want_gap)) for one model structure (``want_gap`` > 0
     asks for the gap estimate); ``batched`` vmaps over (diagonals, factors, starts) with shared
     tol and want_gap. ``keep`` Ritz vectors survive a restart (default m // 3)."""
-    kernel = matvec_kernel(structure)
+    kernel = matvec_kernel(structure, vmapped=batched)
     full_reorth = (1 << structure[0]) <= FULL_REORTH_MAX_DIM
     keep = default_keep(m) if keep is None else keep
 
-    def solve(diagonal, factors, v0, tol, want_gap):
-        return thick_restart_lanczos(partial(kernel, diagonal, factors), v0, m, keep, tol, max_cycles, want_gap,
-                                     full_reorth, early_stop=not batched)
+    def solve(diagonal, factors, v0, tol, want_gap, basis=None):
+        out = thick_restart_lanczos(partial(kernel, diagonal, factors), v0, m, keep, tol, max_cycles, want_gap,
+                                    full_reorth, early_stop=not batched, basis=basis)
+        return out if basis is not None else out[:-1]
 
-    return jax.jit(jax.vmap(solve, in_axes=(0, 0, 0, None, None)) if batched else solve)
+    if batched:
+        return jax.jit(jax.vmap(solve, in_axes=(0, 0, 0, None, None)))
+    return jax.jit(solve, donate_argnums=5)
 
 
 @dataclass(frozen=True)
@@ -203,12 +214,12 @@ class LanczosOptions:
     max_cycles: int = 60
     basis_bytes: int = 3 << 29
     keep: int | None = None
-    warm_krylov: int = 24
+    warm_krylov: int = 48
 
     def size(self, dim: int, itemsize: int = 16, warm: bool = False) -> int:
-        """Basis rows: ``krylov`` (``warm_krylov`` for a warm start: a nudged phase converges
-        within it, measured), capped by ``basis_bytes`` (at least 12: 1.5 GiB at 2^24 in
-        float64) and the dimension."""
+        """Basis rows: ``krylov`` (``warm_krylov`` for a warm start; equal by default, so a
+        nudged phase reuses the free phase's workspace, see ``_take_workspace``), capped by
+        ``basis_bytes`` (at least 12: 1.5 GiB at 2^24 in float64) and the dimension."""
         fits = max(12, self.basis_bytes // (dim * itemsize))
         return int(min(self.warm_krylov if warm else self.krylov, dim, fits))
 
@@ -223,6 +234,27 @@ def solve_vectors(m: int, keep: int) -> int:
     """State vectors one solve holds at once: the basis (m), the kept Ritz vectors (keep), and
     the diagonal, start, v, v_prev, w, H psi, psi and its host copy (8)."""
     return m + keep + 8
+
+
+# The Krylov basis of the latest solve, donated to the next one of the same shape and dtype: a
+# fresh (m, 2^n) buffer pays a page fault per 4 KiB on first write, which at 2^20 cost about
+# 4 ms per Lanczos step on top of a 12 ms step (measured on one core); reused, it costs nothing.
+_WORKSPACE: list = []
+
+
+def _take_workspace(shape: tuple[int, int], dtype):
+    """The held basis if it has this shape and dtype (it is donated: the list lets go of it),
+    else zeros (the held one, of another shape, is dropped first so both never coexist)."""
+    held = _WORKSPACE.pop() if _WORKSPACE else None
+    if held is not None and held.shape == shape and held.dtype == np.dtype(dtype):
+        return held
+    del held
+    return jnp.zeros(shape, dtype)
+
+
+def release_workspace() -> None:
+    """Free the Krylov basis held between JAX Lanczos solves (m state vectors)."""
+    _WORKSPACE.clear()
 
 
 def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptions(), with_gap: bool = True,
@@ -241,8 +273,10 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
             raise ValueError(f"init must be a state vector of shape ({operator.dim},), got {np.shape(init)}")
         start = jnp.asarray(init, dtype=kernel.dtype)
     solve = compiled_solver(kernel.structure, m, options.max_cycles, False, keep)
-    psi, energy, gap, residual, applications = solve(kernel.diagonal, kernel.factors, start, options.tol,
-                                                     1.0 if with_gap else 0.0)
+    basis = _take_workspace((m, operator.dim), kernel.dtype)
+    psi, energy, gap, residual, applications, basis = solve(kernel.diagonal, kernel.factors, start, options.tol,
+                                                            1.0 if with_gap else 0.0, basis)
+    _WORKSPACE[:] = [basis]
     del start
     residual = float(residual)
     if not residual <= options.tol * max(1.0, abs(float(energy))) * 10:
