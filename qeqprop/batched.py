@@ -28,9 +28,10 @@ from .solvers.state import report_small_gap
 from .systems.spin import SpinSystem
 from .validation import as_finite_array, check_beta
 
-# Nudged blocks skip re-orthogonalisation when the register holds this many block lengths:
-# short warm-started runs far inside the space form no ghost Ritz values (residual still checked).
-NUDGED_PLAIN_RATIO = 8
+# Blocks re-orthogonalise fully unless the register holds this many block lengths: runs far
+# inside the space need only selective orthogonalisation against the ground Ritz vector for the
+# gap (free phase) or none (nudged; the residual is still checked).
+PLAIN_RATIO = 8
 
 
 @dataclass
@@ -76,11 +77,11 @@ class BatchedGroundStates:
         diagonal, flips = table.compile(coeffs)
         structure = structure_of(self.system.n_qubits, [(x, f[0]) for x, f in flips])
         steps = self.steps[with_gap]
-        # the free phase's gap needs an orthogonal basis (no ghost copies of theta_0)
-        reorthogonalize = with_gap or table.dim < NUDGED_PLAIN_RATIO * steps
+        # the free phase's gap needs a basis without ghost copies of theta_0
+        orthogonalize = "full" if table.dim < PLAIN_RATIO * steps else ("ground" if with_gap else "none")
         result = batched_ground_states(
             structure, jnp.asarray(diagonal, self.dtype), tuple(jnp.asarray(f, self.dtype) for _, f in flips),
-            jnp.asarray(starts, self.dtype), tol, steps, with_gap, reorthogonalize, self.max_blocks)
+            jnp.asarray(starts, self.dtype), tol, steps, with_gap, orthogonalize, self.max_blocks)
         # follow the measured need, with a quantum of hysteresis: every new length is a new compilation
         if result.next_steps > steps or result.next_steps < steps - STEP_QUANTUM:
             self.steps[with_gap] = min(self.max_steps, result.next_steps)

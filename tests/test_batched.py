@@ -147,3 +147,57 @@ def test_training_with_batched_shots_resumes_exactly(tmp_path):
     for key in straight.params:
         np.testing.assert_array_equal(straight.params[key], resumed.params[key])
     assert straight.history[-1]["grad_norm"] > 0
+
+
+def long_block_models():
+    """An 8-qubit TFIM and a 7-qubit complex model (D = 256, 128) with a batch of 3 inputs."""
+    tfim, tfim_params, *_ = random_tfim_instance(8, seed=3, solver="jax")
+    general, general_params, *_ = random_general_system(np.random.default_rng(4), 7, solver="jax")
+    return [(tfim, tfim_params), (general, general_params)]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["tfim8", "complex7"])
+def test_selective_orthogonalisation_keeps_the_gap_where_plain_lanczos_ghosts(index):
+    """96 steps run far past the ground state's convergence: the plain recurrence grows a ghost
+    copy of theta_0 (gap ~ 0), the guard against the lowest Ritz vector keeps the gap equal to
+    eigh (as full re-orthogonalisation does), with energies and states."""
+    system, params = long_block_models()[index]
+    ham = system.hamiltonian
+    xs = np.random.default_rng(5).normal(size=(3, system.n_inputs))
+    coeffs = ham.coefficients_batch(params, xs)
+    structure, diagonal, factors, dtype = grouped(system, coeffs)
+    start = jnp.asarray(np.random.default_rng(1).standard_normal((3, ham.table.dim)), dtype)
+    exact = [np.linalg.eigh(ham.table.operator(c).to_dense()) for c in coeffs]
+    gaps = np.array([values[1] - values[0] for values, _ in exact])
+    plain = batched_ground_states(structure, diagonal, factors, start, 1e-9, 96, True, "none", max_blocks=1)
+    assert np.any(plain.gaps < 1e-3 * gaps)  # the ghost the guard exists for
+    for mode in ("ground", "full"):
+        result = batched_ground_states(structure, diagonal, factors, start, 1e-12, 96, True, mode, max_blocks=1)
+        np.testing.assert_allclose(result.gaps, gaps, atol=1e-8)
+        for b, (values, vectors) in enumerate(exact):
+            assert result.energies[b] == pytest.approx(values[0], abs=1e-11)
+            assert abs(np.vdot(vectors[:, 0], result.vectors[b])) == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match="orthogonalize must be one of"):
+        batched_ground_states(structure, diagonal, factors, start, 1e-12, 96, True, "partial")
+
+
+def test_near_degenerate_gap_resolved_and_warned_on_the_selective_path():
+    """A ferromagnet in a weak transverse field (no longitudinal field): ground doublet split by
+    2.9e-5. The selectively orthogonalised free phase (8 qubits, blocks of 32 >= D / 8) resolves
+    the splitting like eigh and batched_ep_gradients warns that the gap is below gap_tol."""
+    from qeqprop import DegenerateGroundStateWarning
+
+    system, params, *_ = random_tfim_instance(8, seed=3, solver="jax")
+    params = {k: (np.full_like(v, 0.2) if k == "gamma" else v if k == "J" else np.zeros_like(v)) for k, v in params.items()}
+    xs = np.zeros((2, system.n_inputs))
+    values = np.linalg.eigvalsh(system.hamiltonian.operator(params, xs[0]).to_dense())
+    assert 1e-5 < values[1] - values[0] < 1e-4
+    coeffs = system.hamiltonian.coefficients_batch(params, xs)
+    structure, diagonal, factors, dtype = grouped(system, coeffs)
+    start = jnp.asarray(np.random.default_rng(1).standard_normal((2, 256)))
+    result = batched_ground_states(structure, diagonal, factors, start, 1e-12, 96, True, "ground")
+    np.testing.assert_allclose(result.gaps, values[1] - values[0], atol=1e-8)  # as for gapped spectra
+    system.gap_tol = 1e-4
+    solver = BatchedGroundStates(system, free_steps=32, nudged_steps=32)
+    with pytest.warns(DegenerateGroundStateWarning, match="spectral gap 2.85"):
+        batched_ep_gradients(system, params, xs, np.zeros((2, system.n_outputs)), solver=solver)
