@@ -306,7 +306,7 @@ class PauliTable:
         if bra.shape != psi.shape:
             raise ValueError(f"bra must have shape {psi.shape}, got {bra.shape}")
         head = psi.shape[:-1]
-        bra = np.conj(bra)
+        bra = np.conj(bra) if np.iscomplexobj(bra) else bra  # no copy of a real state
         out = np.zeros(head + (len(self.strings),), dtype=np.complex128)
         for x_mask, members in self.groups.items():
             support = x_mask | int(np.bitwise_or.reduce(self.z_masks[members]))
