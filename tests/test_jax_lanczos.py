@@ -96,12 +96,12 @@ def test_ep_and_reference_gradients_equal_scipy_path_at_11_qubits():
 
 
 def test_sizes_that_do_not_fit_are_refused_up_front(monkeypatch):
-    """The working-set estimate (12-vector basis at 2^24, 4 kept, 8 solve and 8 EP vectors)
+    """The working-set estimate (12-vector basis at 2^24, 3 kept, 8 solve and 8 EP vectors)
     is checked before anything 2^n-sized is built."""
     from qeqprop import validation
 
     monkeypatch.setattr(validation, "available_memory_bytes", lambda: 3 << 30)
-    with pytest.raises(ValueError, match=r"n_qubits=24: this system's solver needs about 4\.00 GiB \(32 state vectors"):
+    with pytest.raises(ValueError, match=r"n_qubits=24: this system's solver needs about 3\.88 GiB \(31 state vectors"):
         TFIMNetwork(24, "complete", output_qubits=[23], solver="jax")
 
 
