@@ -130,3 +130,30 @@ def test_vmapped_solver_equals_dense_per_sample():
         assert abs(abs(np.vdot(np.asarray(psi[b]), exact.vector)) - 1.0) < 1e-10
         assert float(residual[b]) < 1e-11 * max(1.0, abs(exact.energy))
         assert abs(float(gap[b]) - exact.gap) < jax_lanczos.GAP_TOL * max(1.0, abs(exact.energy + exact.gap))
+
+
+def test_workspace_is_reused_and_released():
+    """The Krylov basis of a solve is donated to the next solve of the same shape: at 2^15 (no
+    full re-orthogonalisation, so stale rows are really read past) the results equal a fresh
+    basis's bit for bit, also after a solve of another shape and a release."""
+    from qeqprop.solvers import lanczos_ground_state, release_workspace
+
+    rng = np.random.default_rng(11)
+    n = 15
+    table = PauliTable(n, [f"Z{i} Z{(i + 1) % n}" for i in range(n)] + [f"X{q}" for q in range(n)])
+    op = table.operator(rng.normal(size=len(table)))
+    reference = lanczos_ground_state(op)
+    first = jax_ground_state(op, options=LanczosOptions(krylov=16))
+    assert len(jax_lanczos._WORKSPACE) == 1 and jax_lanczos._WORKSPACE[0].shape == (16, 2**n)
+    again = jax_ground_state(op, options=LanczosOptions(krylov=16))
+    small = PauliTable(4, ["X0", "Z0 Z1", "X3"]).operator(np.ones(3))
+    other = jax_ground_state(small, options=LanczosOptions(krylov=8))
+    assert jax_lanczos._WORKSPACE[0].shape == (8, 16)
+    release_workspace()
+    assert jax_lanczos._WORKSPACE == []
+    fresh = jax_ground_state(op, options=LanczosOptions(krylov=16))
+    assert abs(first.energy - reference.energy) < 1e-10
+    assert abs(abs(np.vdot(first.vector, reference.vector)) - 1.0) < 1e-10
+    np.testing.assert_array_equal(first.vector, again.vector)
+    np.testing.assert_array_equal(first.vector, fresh.vector)
+    assert abs(other.energy - dense_ground_state(small).energy) < 1e-10

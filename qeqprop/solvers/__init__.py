@@ -1,7 +1,7 @@
 """Ground-state solvers: dense eigh, matrix-free Lanczos, and the linear-response solve."""
 
 from .dense import DENSE_MAX_QUBITS, dense_ground_state
-from .jax_lanczos import LanczosOptions, jax_ground_state, solve_vectors
+from .jax_lanczos import LanczosOptions, jax_ground_state, release_workspace, solve_vectors
 from .lanczos import KRYLOV_VECTORS, lanczos_ground_state
 from .linear_response import adjoint_state
 from .state import DegenerateGroundStateWarning, GroundState, report_small_gap
@@ -54,6 +54,7 @@ __all__ = [
     "dense_ground_state",
     "ground_state",
     "lanczos_ground_state",
+    "release_workspace",
     "report_small_gap",
     "uses_dense",
     "working_set_vectors",
