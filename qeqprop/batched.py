@@ -52,9 +52,9 @@ class BatchedGroundStates:
     """Batched Lanczos for one spin model; block lengths adapt to the measured convergence.
 
     ``free_steps`` / ``nudged_steps`` are the first block lengths (multiples of 8); after every
-    solve the next length is extrapolated from the Ritz residual decay (solvers.batched_lanczos.steps_for,
-    which adds one quantum of margin), capped at ``max_steps``; it changes only when the need moves by
-    more than that margin.
+    solve the next length is extrapolated from the Ritz residual decay of its first block
+    (solvers.batched_lanczos.steps_for: the need of the slowest sample and pair plus 10%, rounded up
+    to a multiple of 8), capped at ``max_steps``.
     """
 
     def __init__(self, system: SpinSystem, free_steps: int = 64, nudged_steps: int = 32, max_steps: int = 160,
@@ -82,9 +82,8 @@ class BatchedGroundStates:
         result = batched_ground_states(
             structure, jnp.asarray(diagonal, self.dtype), tuple(jnp.asarray(f, self.dtype) for _, f in flips),
             jnp.asarray(starts, self.dtype), tol, steps, with_gap, orthogonalize, self.max_blocks)
-        # follow the measured need, with a quantum of hysteresis: every new length is a new compilation
-        if result.next_steps > steps or result.next_steps < steps - STEP_QUANTUM:
-            self.steps[with_gap] = min(self.max_steps, result.next_steps)
+        # follow the measured need (each new length compiles once; the margin damps flapping)
+        self.steps[with_gap] = min(self.max_steps, result.next_steps)
         return result
 
 

@@ -73,6 +73,10 @@ def test_closed_krylov_space_and_block_length_from_measured_rate():
     again = batched_ground_states(structure, diagonal, factors, start, 1e-12, first.next_steps, max_blocks=1)
     assert again.applications == first.next_steps + 1
     assert np.all(again.residuals <= 1e-12 * np.maximum(1.0, np.abs(again.energies)))
+    # with the gap the second pair's decay counts too: one block of the extrapolated length suffices
+    first = batched_ground_states(structure, diagonal, factors, start, 1e-12, 16, with_gap=True, max_blocks=8)
+    again = batched_ground_states(structure, diagonal, factors, start, 1e-12, first.next_steps, with_gap=True, max_blocks=1)
+    assert again.applications == first.next_steps + 1 < first.applications
 
 
 def test_non_convergence_raises_and_bad_steps_rejected():

@@ -172,28 +172,29 @@ def compiled_block(structure, steps: int, orthogonalize: str, with_gap: bool, ch
     the batch (a multiple of ``chunk``) runs as consecutive chunks of ``chunk`` samples.
 
     Returns (psi (B, D), energy, gap, residual, estimate, half_estimate, restart): ``residual`` the
-    true ||H psi - E psi||, ``estimate`` the relative Ritz residual estimates (B, 2) of the lowest two
-    pairs after all m steps, ``half_estimate`` the lowest pair's after m/2 steps (for the
-    convergence rate), ``restart`` the start of a further block (with the gap, psi plus a tenth of
+    true ||H psi - E psi||, ``estimate`` the relative Ritz residual estimates (B, pairs) of the lowest
+    pair (and with the gap the second) after all m steps, ``half_estimate`` the same after m/2 steps (for the
+    convergence rates), ``restart`` the start of a further block (with the gap, psi plus a tenth of
     the second Ritz vector).
     """
     apply = jax.vmap(matvec_kernel(structure, vmapped=True))
     half = steps // 2
+    pairs = 2 if with_gap else 1  # Ritz pairs needed: the second only for the gap
 
     def block(args):
         diagonal, factors, v0 = args
         matvec = lambda v: apply(diagonal, factors, v)  # noqa: E731
         alpha, beta, basis = _block(matvec, v0, steps, orthogonalize)
-        values, vectors = _lowest_pairs(alpha, beta[:, :-1])
+        values, vectors = _lowest_pairs(alpha, beta[:, :-1], pairs)
         estimate = beta[:, -1:] * jnp.abs(vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(values))
-        half_values, half_vectors = _lowest_pairs(alpha[:, :half], beta[:, : half - 1])
-        half_estimate = beta[:, half - 1] * jnp.abs(half_vectors[:, -1, 0]) / jnp.maximum(1.0, jnp.abs(half_values[:, 0]))
+        half_values, half_vectors = _lowest_pairs(alpha[:, :half], beta[:, : half - 1], pairs)
+        half_estimate = beta[:, half - 1 : half] * jnp.abs(half_vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(half_values))
         ritz = _complex_view(jnp.einsum("bkd,bkp->bpd", basis, vectors), v0.shape[-1], v0.dtype)
         psi = ritz[:, 0] / jnp.linalg.norm(ritz[:, 0], axis=1, keepdims=True)
         hpsi = matvec(psi)
         energy = jnp.real(jnp.sum(jnp.conj(psi) * hpsi, axis=1))
         residual = jnp.linalg.norm(hpsi - energy[:, None] * psi, axis=1)
-        gap = values[:, 1] - values[:, 0]
+        gap = values[:, -1] - values[:, 0]  # zero without the gap
         restart = psi
         if with_gap:
             restart = psi + 0.1 * ritz[:, 1] / jnp.linalg.norm(ritz[:, 1], axis=1, keepdims=True)
@@ -207,18 +208,22 @@ def compiled_block(structure, steps: int, orthogonalize: str, with_gap: bool, ch
     return jax.jit(chunked)
 
 
-def steps_for(tol: float, steps: int, estimate: np.ndarray, half_estimate: np.ndarray) -> int:
-    """Block length (a multiple of STEP_QUANTUM, plus one quantum of margin) after which every
-    sample's Ritz residual estimate reaches ``tol``, extrapolating the geometric decay measured
-    between m/2 and m steps: r_j ~ r_{m/2} rho^{j - m/2}, rho = (r_m / r_{m/2})^{2/m}."""
+STEP_MARGIN = 1.1  # block length asked: the extrapolated need plus 10%, rounded up to a quantum
+
+
+def steps_for(tols, steps: int, estimate: np.ndarray, half_estimate: np.ndarray) -> int:
+    """Block length (a multiple of STEP_QUANTUM, STEP_MARGIN times the need) after which every
+    sample's Ritz residual estimates (B, pairs) reach ``tols`` (one per pair), extrapolating the
+    geometric decay measured between m/2 and m steps: r_j ~ r_{m/2} rho^{j - m/2}, rho = (r_m / r_{m/2})^{2/m}."""
     half = steps // 2
     floor = 1e-300
+    tols = np.maximum(np.asarray(tols, dtype=np.float64), floor)
     ratio = np.maximum(estimate, floor) / np.maximum(half_estimate, floor)
     rate = np.log(np.minimum(ratio, 1.0 - 1e-12)) / (steps - half)  # log rho < 0
-    needed = half + np.log(np.maximum(tol, floor) / np.maximum(half_estimate, floor)) / rate
-    needed = np.where(half_estimate <= tol, half, needed)
+    needed = half + np.log(tols / np.maximum(half_estimate, floor)) / rate
+    needed = np.where(half_estimate <= tols, half, needed)
     worst = float(np.max(needed))
-    return int(STEP_QUANTUM * (np.ceil(worst / STEP_QUANTUM) + 1))
+    return int(STEP_QUANTUM * np.ceil(STEP_MARGIN * worst / STEP_QUANTUM))
 
 
 @dataclass
@@ -272,7 +277,7 @@ def batched_ground_states(
     done = np.zeros(psi.shape[0], bool)
     vectors = energies = gaps = residuals = None
     applications, next_steps = 0, STEP_QUANTUM
-    for _ in range(max_blocks):
+    for block_index in range(max_blocks):
         out = block(diagonal, factors, psi)
         new_psi, new_energy, new_gap, new_residual, estimate, half_estimate = (np.array(a) for a in out[:6])
         applications += steps + 1
@@ -282,9 +287,11 @@ def batched_ground_states(
             redo = ~done
             vectors[redo], energies[redo], gaps[redo], residuals[redo] = (
                 new_psi[redo], new_energy[redo], new_gap[redo], new_residual[redo])
-        gap_ok = estimate[:, 1] <= max(tol, GAP_TOL) if with_gap else True
+        tols = (tol, max(tol, GAP_TOL))[: estimate.shape[1]]
+        gap_ok = estimate[:, 1] <= tols[1] if with_gap else True
         done = done | ((residuals <= tol * np.maximum(1.0, np.abs(energies))) & gap_ok)
-        next_steps = max(next_steps, steps_for(tol, steps, estimate[:, 0], half_estimate))
+        if block_index == 0:  # the rate from a fresh start (restarts begin near convergence)
+            next_steps = steps_for(tols, steps, estimate, half_estimate)
         if done.all():
             break
         psi = jnp.where(jnp.asarray(done)[:, None], jnp.asarray(vectors), out[6])
