@@ -205,3 +205,20 @@ def test_near_degenerate_gap_resolved_and_warned_on_the_selective_path():
     solver = BatchedGroundStates(system, free_steps=32, nudged_steps=32)
     with pytest.warns(DegenerateGroundStateWarning, match="spectral gap 2.85"):
         batched_ep_gradients(system, params, xs, np.zeros((2, system.n_outputs)), solver=solver)
+
+
+@pytest.mark.parametrize("steps", [8, 16])
+def test_selective_orthogonalisation_short_blocks_and_restarts(steps):
+    """Blocks shorter than the guard period, restarted from converged Ritz vectors until the gap
+    converges (the first guard comes after one quantum): gaps and energies equal eigh."""
+    system, params = tfim_model()
+    ham = system.hamiltonian
+    coeffs = ham.coefficients_batch(params, np.random.default_rng(2).normal(size=(3, system.n_inputs)))
+    structure, diagonal, factors, _ = grouped(system, coeffs)
+    start = jnp.asarray(np.random.default_rng(3).standard_normal((3, 64)))
+    result = batched_ground_states(structure, diagonal, factors, start, 1e-12, steps, True, "ground", max_blocks=40)
+    assert result.applications > steps + 1  # restarted
+    for b in range(3):
+        values = np.linalg.eigvalsh(ham.table.operator(coeffs[b]).to_dense())
+        assert result.energies[b] == pytest.approx(values[0], abs=1e-11)
+        assert result.gaps[b] == pytest.approx(values[1] - values[0], abs=1e-8)

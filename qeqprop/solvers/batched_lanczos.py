@@ -139,7 +139,8 @@ def _block(apply, v0, steps: int, orthogonalize: str):
     # first guard after one quantum: a restart starts from a converged y_0, whose ghost grows at once
     state, _ = period(state, 0, STEP_QUANTUM)
     periods = (steps - STEP_QUANTUM) // GUARD_STEPS
-    state, _ = jax.lax.scan(period, state, STEP_QUANTUM + GUARD_STEPS * jnp.arange(periods))
+    if periods:  # (a scan traces its body even for no iterations)
+        state, _ = jax.lax.scan(period, state, STEP_QUANTUM + GUARD_STEPS * jnp.arange(periods))
     done = STEP_QUANTUM + periods * GUARD_STEPS
     if done < steps:
         state = steps_from(state, done, steps - done)
