@@ -217,14 +217,17 @@ class LanczosOptions:
     max_cycles: int = 60
     basis_bytes: int = 3 << 29
     keep: int | None = None
-    warm_krylov: int = 48
+    warm_krylov: int = 24
 
     def size(self, dim: int, itemsize: int = 16, warm: bool = False) -> int:
-        """Basis rows: ``krylov`` (``warm_krylov`` for a warm start; equal by default, so a
-        nudged phase reuses the free phase's workspace, see ``_take_workspace``), capped by
+        """Basis rows: ``krylov``, or ``warm_krylov`` for a warm start up to FULL_REORTH_MAX_DIM
+        (every step re-orthogonalises against the whole basis there, so a nudged phase, which
+        converges within 24 rows, is cheaper in a short one); above, warm starts use ``krylov``
+        rows too and so reuse the free phase's workspace (``_take_workspace``). Capped by
         ``basis_bytes`` (at least 12: 1.5 GiB at 2^24 in float64) and the dimension."""
         fits = max(12, self.basis_bytes // (dim * itemsize))
-        return int(min(self.warm_krylov if warm else self.krylov, dim, fits))
+        rows = self.warm_krylov if warm and dim <= FULL_REORTH_MAX_DIM else self.krylov
+        return int(min(rows, dim, fits))
 
     def kept(self, m: int) -> int:
         keep = default_keep(m) if self.keep is None else int(self.keep)
