@@ -2,7 +2,7 @@
 gradients included) relative to one cold ground state, for TFIM learners of N qubits, with
 the peak memory of each size and the working-set estimate the solver checks up front.
 
-Each size runs in its own process, so its peak RSS is its own. Up to 18 qubits the times are
+Each size runs in its own process, so its peak RSS is its own. Up to 20 qubits the times are
 medians of 3 (after one compiling call); above, one call each (compilation is < 1 % there).
 
     python benchmarks/ep_gradient.py --qubits 12 14 16 18 20 22 24 --out benchmarks/results
@@ -45,7 +45,7 @@ def measure(n: int, beta: float, solver: str) -> dict:
     warm = n <= WARM_MAX_QUBITS
     if warm:  # compile both paths first: the ratio compares solves, not XLA compilations
         cold(), gradient()
-        repeats = 3 if n <= 18 else 1
+        repeats = 3 if n <= 20 else 1
         t_cold, t_ep = median_seconds(cold, repeats), median_seconds(gradient, repeats)
         cold_applications = cold().iterations  # the state itself is not kept: peak RSS is the library's
         result = gradient()

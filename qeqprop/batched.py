@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from ._blas import one_blas_thread
 from .ep import PHASE_SIGNS, phase_weights
 from .hamiltonians.jax_kernel import structure_of
 from .solvers.batched_lanczos import STEP_QUANTUM, BatchedSolve, batched_ground_states
@@ -54,11 +55,12 @@ class BatchedGroundStates:
     ``free_steps`` / ``nudged_steps`` are the first block lengths (multiples of 8); after every
     solve the next length is extrapolated from the Ritz residual decay of its first block
     (solvers.batched_lanczos.steps_for: the need of the slowest sample and pair plus 10%, rounded up
-    to a multiple of 8), capped at ``max_steps``.
+    to a multiple of 8), capped at ``max_steps``. ``workers`` concurrent slices of the batch
+    (None: the CPU cores; solvers.batched_lanczos.default_workers) do not change the numbers.
     """
 
     def __init__(self, system: SpinSystem, free_steps: int = 64, nudged_steps: int = 32, max_steps: int = 160,
-                 max_blocks: int = 6):
+                 max_blocks: int = 6, workers: int | None = None):
         if system.temperature > 0:
             raise ValueError("batched EP solves ground states; use temperature=0 (or the per-sample path)")
         for name, value in (("free_steps", free_steps), ("nudged_steps", nudged_steps), ("max_steps", max_steps)):
@@ -70,6 +72,7 @@ class BatchedGroundStates:
         self.max_steps = min(int(max_steps), STEP_QUANTUM * -(-dim // STEP_QUANTUM))
         self.steps = {True: min(int(free_steps), self.max_steps), False: min(int(nudged_steps), self.max_steps)}
         self.max_blocks = int(max_blocks)
+        self.workers = workers
 
     def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool) -> BatchedSolve:
         """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts``."""
@@ -81,7 +84,8 @@ class BatchedGroundStates:
         orthogonalize = "full" if table.dim < PLAIN_RATIO * steps else ("ground" if with_gap else "none")
         result = batched_ground_states(
             structure, jnp.asarray(diagonal, self.dtype), tuple(jnp.asarray(f, self.dtype) for _, f in flips),
-            jnp.asarray(starts, self.dtype), tol, steps, with_gap, orthogonalize, self.max_blocks)
+            jnp.asarray(starts, self.dtype), tol, steps, with_gap, orthogonalize, self.max_blocks,
+            self.workers)
         # follow the measured need (each new length compiles once; the margin damps flapping)
         self.steps[with_gap] = min(self.max_steps, result.next_steps)
         return result
@@ -114,6 +118,7 @@ def nudged_states(system: SpinSystem, coeffs, free: BatchedSolve, nudges, beta: 
     return {p: states.vectors[k * len(coeffs) : (k + 1) * len(coeffs)] for k, p in enumerate(phases)}, states.applications
 
 
+@one_blas_thread
 def batched_ep_gradients(
     system: SpinSystem,
     params,

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ._blas import one_blas_thread
 from .systems.protocol import EnergySystem
 from .validation import check_beta
 
@@ -71,6 +72,7 @@ class EPResult:
     beta: float = 0.0
 
 
+@one_blas_thread
 def ep_gradient(
     system: EnergySystem,
     params: Mapping[str, np.ndarray],

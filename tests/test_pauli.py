@@ -55,6 +55,8 @@ def test_expectations_and_transition_elements(rng, n):
     states = np.stack([psi, bra]) / np.linalg.norm(np.stack([psi, bra]), axis=1, keepdims=True)
     expected = [[np.vdot(v, m @ v).real for m in mats] for v in states]
     np.testing.assert_allclose(table.expectations(states), expected, atol=1e-12)
+    real = rng.normal(size=2**n) / np.sqrt(2**n)  # real arithmetic in the half-state sums
+    np.testing.assert_allclose(table.expectations(real), [np.vdot(real, m @ real).real for m in mats], atol=1e-12)
 
 
 def test_block_matvec_matches_columns(rng):

@@ -29,6 +29,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .._blas import one_blas_thread
+
 _PAULI_LETTERS = "IXYZ"
 _TOKEN = re.compile(r"^([IXYZ])(\d+)$")
 
@@ -244,21 +246,37 @@ class PauliTable:
     def __len__(self) -> int:
         return len(self.strings)
 
-    def _support_sums(self, psi, bra_conj, x_mask: int, members: np.ndarray, support: int) -> np.ndarray:
+    def _support_sums(self, psi, bra_conj, x_mask: int, members: np.ndarray, support: int, same: bool) -> np.ndarray:
         """sum_c conj(bra[c]) psi[c xor x] (-1)^{|c & z_s|} for a group whose strings touch only
-        the qubits in ``support``: one einsum over the views with those qubits as axes, the
-        signs a (members, 2, ..., 2) tensor over them (no product vector; 12 ms for the 20
-        X_i of a 2^20 state against 73 ms for products and sums, one core)."""
+        the qubits in ``support`` (s of them): with those qubits as axes of the views, one
+        two-operand einsum sums over every other axis, leaving the 2^s corner sums P[k], and the
+        signs finish it as a (members, 2^s) product (no product vector, no sign tensor in the pass).
+
+        For ``bra = psi`` and x != 0 the indices c and c xor x give conjugate terms, so only half the state
+        is read: with S_s the sum over c whose highest flipped qubit is 0,
+        sum_c = S_s + (-1)^{|x & z_s|} conj(S_s). (20 X_i of a 2^20 state: 5 ms, against 25 ms for
+        one three-operand einsum over the whole state and 73 ms for products and sums.)"""
         head = psi.shape[:-1]
         shape, axes = split_view(self.n_qubits, support)
         bits = [self.n_qubits - 1 - q for q in range(self.n_qubits) if support >> (self.n_qubits - 1 - q) & 1]
-        flip = tuple(len(head) + a for a, bit in zip(axes, bits) if x_mask >> bit & 1)
-        corners = np.array(np.meshgrid(*[[0, 1 << bit] for bit in bits], indexing="ij")).sum(axis=0)
-        signs = np.stack([parity_signs(0, int(z), corners) for z in self.z_masks[members]])
+        flipped = [a for a, bit in zip(axes, bits) if x_mask >> bit & 1]
+        bra_view = bra_conj.reshape(head + shape)
+        ket_view = np.flip(psi.reshape(head + shape), axis=tuple(len(head) + a for a in flipped))
+        corner_bits = [[0, 1 << bit] for bit in bits]
+        paired = same and bool(flipped)
+        if paired:  # keep c with the first flipped qubit 0
+            half = (Ellipsis, *[slice(0, 1) if a == flipped[0] else slice(None) for a in range(len(shape))])
+            bra_view, ket_view = bra_view[half], ket_view[half]
+            corner_bits[axes.index(flipped[0])] = [0]
         index = list(range(len(shape)))
-        return np.einsum(bra_conj.reshape(head + shape), [Ellipsis, *index],
-                         np.flip(psi.reshape(head + shape), axis=flip), [Ellipsis, *index],
-                         signs, [len(shape), *axes], [Ellipsis, len(shape)])
+        corner_sums = np.einsum(bra_view, [Ellipsis, *index], ket_view, [Ellipsis, *index], [Ellipsis, *axes])
+        corners = np.array(np.meshgrid(*corner_bits, indexing="ij")).reshape(len(bits), -1).sum(axis=0)
+        signs = np.stack([parity_signs(0, int(z), corners) for z in self.z_masks[members]])
+        sums = corner_sums.reshape(head + (-1,)) @ signs.T
+        if paired:
+            parity = 1.0 - 2.0 * (np.bitwise_count(x_mask & self.z_masks[members]) & 1)
+            sums = sums + parity * np.conj(sums)
+        return sums
 
     def walsh(self, x_mask: int) -> WalshSplit:
         """The Walsh sums over the z masks of flip group ``x_mask`` (built once per group)."""
@@ -267,6 +285,7 @@ class PauliTable:
             split = self._splits[x_mask] = WalshSplit(self.n_qubits, self.z_masks[self.groups[x_mask]])
         return split
 
+    @one_blas_thread
     def compile(self, coeffs: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """The grouped form of sum_s coeffs[..., s] P_s: the diagonal (..., 2^n) and, per flip
         mask x, its factor d_x: shape (...) when constant over the basis, (..., 2^n) otherwise.
@@ -292,6 +311,7 @@ class PauliTable:
     def operator(self, coeffs: np.ndarray) -> "PauliOperator":
         return PauliOperator(self, coeffs)
 
+    @one_blas_thread
     def expectations(self, psi: np.ndarray, bra: np.ndarray | None = None) -> np.ndarray:
         """<bra|P_s|psi> for every string s (``bra = psi`` by default); leading axes of
         ``psi`` (..., 2^n) are batch axes, the result has shape (..., n_strings).
@@ -311,7 +331,7 @@ class PauliTable:
         for x_mask, members in self.groups.items():
             support = x_mask | int(np.bitwise_or.reduce(self.z_masks[members]))
             if np.bitwise_count(support) <= _EINSUM_SUPPORT_MAX:
-                sums = self._support_sums(psi, bra, x_mask, members, support)
+                sums = self._support_sums(psi, bra, x_mask, members, support, same)
             else:
                 flip = _flipped(psi, self.n_qubits, x_mask)
                 sums = self.walsh(x_mask).sums((bra.reshape(flip.shape) * flip).reshape(psi.shape))

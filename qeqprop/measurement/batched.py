@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._blas import one_blas_thread
 from ..batched import BatchedGroundStates, free_states, nudged_states
 from ..ep import phase_weights
 from ..hamiltonians.parametrized import gradient_rows
@@ -73,6 +74,7 @@ def batched_term_estimates(system: SpinSystem, plan: MeasurementPlan, states: np
     return means, covariance
 
 
+@one_blas_thread
 def batched_measured_gradients(
     system: SpinSystem,
     params,

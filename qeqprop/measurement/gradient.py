@@ -18,6 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .._blas import one_blas_thread
 from ..ep import PHASE_SIGNS, phase_weights
 from ..hamiltonians.parametrized import gradient_rows
 from ..systems.spin import SpinSystem
@@ -125,6 +126,7 @@ def gradient_from_counts(
     return gradient_from_records(system, x, y, plan, estimates, beta, estimator)
 
 
+@one_blas_thread
 def measured_ep_gradient(
     system: SpinSystem,
     params,

@@ -28,6 +28,8 @@ solve of a similar batch needs is extrapolated (``steps_for``).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial
 
@@ -210,6 +212,36 @@ def compiled_block(structure, steps: int, orthogonalize: str, with_gap: bool, ch
     return jax.jit(chunked)
 
 
+def default_workers() -> int:
+    """Concurrent block calls: the CPU cores this process may run on (XLA's CPU backend runs
+    a batched block of small vectors on one thread, while calls from two Python threads run
+    side by side: 128 samples at 10 qubits took 44 ms in two halves against 76 ms in one call
+    on 2 cores), and 1 on an accelerator (its own parallelism covers the batch)."""
+    if jax.default_backend() != "cpu":
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+_POOL: dict[int, ThreadPoolExecutor] = {}
+
+
+def _in_parts(block, parts: int, diagonal, factors, starts):
+    """block(diagonal, factors, starts) on ``parts`` equal slices of the batch at once (one
+    thread each; the slices hold whole chunks, so the numbers equal one call's), outputs as
+    numpy arrays concatenated along the batch."""
+    if parts == 1:
+        return [np.array(a) for a in block(diagonal, factors, starts)]
+    size = starts.shape[0] // parts
+    pool = _POOL.setdefault(parts, ThreadPoolExecutor(parts, thread_name_prefix="qeqprop-block"))
+
+    def part(k):
+        cut = slice(k * size, (k + 1) * size)
+        return [np.asarray(a) for a in block(diagonal[cut], tuple(f[cut] for f in factors), starts[cut])]
+
+    outs = list(pool.map(part, range(parts)))
+    return [np.concatenate(column) for column in zip(*outs)]
+
+
 STEP_MARGIN = 1.1  # block length asked: the extrapolated need plus 10%, rounded up to a quantum
 
 
@@ -252,6 +284,7 @@ def batched_ground_states(
     with_gap: bool = False,
     orthogonalize: str = "full",
     max_blocks: int = 6,
+    workers: int | None = None,
 ) -> BatchedSolve:
     """Lowest eigenpairs of a batch of Hamiltonians given in grouped form (jax_kernel).
 
@@ -260,6 +293,8 @@ def batched_ground_states(
     Converged: ||H psi - E psi|| <= tol max(1, |E|) for every sample (and, with ``with_gap``,
     the second Ritz pair's relative estimate below GAP_TOL); samples that miss it get further
     blocks from their restart vectors, up to ``max_blocks``, then RuntimeError naming the worst.
+    The batch runs as ``workers`` concurrent slices (None: ``default_workers()``); the results do
+    not depend on it.
     """
     if steps < STEP_QUANTUM or steps % STEP_QUANTUM:
         raise ValueError(f"steps must be a positive multiple of {STEP_QUANTUM}, got {steps}")
@@ -267,10 +302,14 @@ def batched_ground_states(
         raise ValueError(f"tol must be positive, got {tol!r}")
     if not isinstance(max_blocks, (int, np.integer)) or max_blocks < 1:
         raise ValueError(f"max_blocks must be a positive integer, got {max_blocks!r}")
+    workers = default_workers() if workers is None else workers
+    if not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be a positive integer (or None for the CPU cores), got {workers!r}")
     starts = jnp.asarray(starts)
     batch, dim = starts.shape
     chunk = chunk_size(batch, steps, dim, starts.dtype.itemsize)
-    pad = -batch % chunk  # repeat the last sample up to a whole number of chunks
+    parts = int(min(workers, -(-batch // chunk)))  # no more slices than chunks
+    pad = -batch % (chunk * parts)  # repeat the last sample up to whole chunks in every slice
     if pad:
         extend = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
         diagonal, factors, starts = extend(jnp.asarray(diagonal)), tuple(extend(jnp.asarray(f)) for f in factors), extend(starts)
@@ -280,8 +319,8 @@ def batched_ground_states(
     vectors = energies = gaps = residuals = None
     applications, next_steps = 0, STEP_QUANTUM
     for block_index in range(max_blocks):
-        out = block(diagonal, factors, psi)
-        new_psi, new_energy, new_gap, new_residual, estimate, half_estimate = (np.array(a) for a in out[:6])
+        out = _in_parts(block, parts, diagonal, factors, psi)
+        new_psi, new_energy, new_gap, new_residual, estimate, half_estimate = out[:6]
         applications += steps + 1
         if vectors is None:
             vectors, energies, gaps, residuals = new_psi, new_energy, new_gap, new_residual
@@ -296,7 +335,7 @@ def batched_ground_states(
             next_steps = steps_for(tols, steps, estimate, half_estimate)
         if done.all():
             break
-        psi = jnp.where(jnp.asarray(done)[:, None], jnp.asarray(vectors), out[6])
+        psi = jnp.asarray(np.where(done[:, None], vectors, out[6]))
     if not done.all():
         scale = tol * np.maximum(1.0, np.abs(energies))
         worst = int(np.argmax(np.where(done, 0.0, residuals / scale)))
