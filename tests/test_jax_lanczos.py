@@ -54,12 +54,17 @@ def test_thick_restart_equals_dense(seed, reorthogonalisation):
 
 def test_kept_ritz_vectors_save_applications():
     """Keeping several Ritz vectors converges in fewer H applications than restarting from the
-    lowest Ritz vector alone (same Krylov size; measured 83 vs 126 applications)."""
-    op = random_model(0, 12)
-    thick = jax_ground_state(op, options=LanczosOptions(krylov=16, keep=5), with_gap=False)
-    plain = jax_ground_state(op, options=LanczosOptions(krylov=16, keep=1), with_gap=False)
-    assert abs(thick.energy - plain.energy) < 1e-10
-    assert thick.iterations < 0.75 * plain.iterations
+    lowest Ritz vector alone (same Krylov size), on every one of four 12-qubit models and by a
+    quarter over all four (measured 322 against 500 applications; 0.52-0.78 per model)."""
+    thick_total = plain_total = 0
+    for seed in range(4):
+        op = random_model(seed, 12)
+        thick = jax_ground_state(op, options=LanczosOptions(krylov=16, keep=5), with_gap=False)
+        plain = jax_ground_state(op, options=LanczosOptions(krylov=16, keep=1), with_gap=False)
+        assert abs(thick.energy - plain.energy) < 1e-10
+        assert thick.iterations < plain.iterations
+        thick_total, plain_total = thick_total + thick.iterations, plain_total + plain.iterations
+    assert thick_total < 0.75 * plain_total
 
 
 def test_small_split_gap_is_seen_from_the_default_start():
