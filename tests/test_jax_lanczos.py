@@ -162,3 +162,19 @@ def test_workspace_is_reused_and_released():
     np.testing.assert_array_equal(first.vector, again.vector)
     np.testing.assert_array_equal(first.vector, fresh.vector)
     assert abs(other.energy - dense_ground_state(small).energy) < 1e-10
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_single_precision_solve_and_its_tolerance_floor(seed):
+    """precision="single" (float32 / complex64) reaches eigh's ground state to float32 accuracy at
+    a tolerance it can meet; a tolerance below SINGLE_TOL_MIN is refused up front, naming the fix.
+    The vector comes in the operator's dtype (in double precision a read-only view of the solver's buffer)."""
+    op = random_model(seed, 8)
+    exact = dense_ground_state(op)
+    state = jax_ground_state(op, options=LanczosOptions(tol=1e-5), precision="single")
+    assert abs(state.energy - exact.energy) < 1e-5 * abs(exact.energy)
+    assert abs(abs(np.vdot(state.vector, exact.vector)) - 1.0) < 1e-4
+    assert state.vector.dtype == op.dtype
+    assert not jax_ground_state(op).vector.flags.writeable
+    with pytest.raises(ValueError, match="precision='single'"):
+        jax_ground_state(op, precision="single")
