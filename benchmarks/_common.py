@@ -30,10 +30,18 @@ def machine_info() -> dict:
     }
 
 
+# Untimed pause before every timed call: OpenBLAS worker threads spin for ~0.1 s after a call
+# (and OpenMP ones may too), so a tool timed right after another's BLAS work (e.g. QuSpin's
+# ARPACK before a JAX solve) would share the cores with those threads (16-qubit JAX ground state:
+# 0.104 s right after QuSpin, 0.052 s on its own).
+SETTLE_S = 0.25
+
+
 def median_seconds(fn, repeats: int = 5) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls."""
+    """Median wall time of ``fn()`` over ``repeats`` calls, each after a SETTLE_S pause."""
     times = []
     for _ in range(repeats):
+        time.sleep(SETTLE_S)
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import scipy.sparse.linalg as sla  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, median_seconds, write_json  # noqa: E402
+from _common import SETTLE_S, machine_info, median_seconds, write_json  # noqa: E402
 
 import qeqprop as qp  # noqa: E402
 
@@ -164,6 +164,7 @@ def main(argv=None) -> int:
             if n > max_qubits:
                 continue
             couplings, fields = instance(n)
+            time.sleep(SETTLE_S)  # the first call may count as a repeat (see median_seconds)
             start = time.perf_counter()
             try:
                 energy = runner(n, couplings, fields)  # first call: includes jit compilation, caches
