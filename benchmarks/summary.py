@@ -30,6 +30,14 @@ def rows(folder: Path) -> list[tuple[str, str, str]]:
             others = ", ".join(f"{name} {ratio:.1f}x" for name, per in ground["speedup_vs"].items()
                                if not name.startswith("qeqprop (JAX") and (ratio := per.get(n)) is not None)
             out.append(("ground_state.py", f"TFIM ground state N={n}: {seconds:.3f} s", f"time of others / ours: {others}"))
+    paired = load(folder, "ground_state_paired")
+    if paired:
+        for name, per in paired["ratio_to_jax"].items():
+            if name.startswith("qeqprop (JAX"):
+                continue
+            ratios = ", ".join(f"N={n}: {ratio:.1f}x" for n, ratio in per.items())
+            out.append(("ground_state.py --paired", f"{name} / qeqprop, alternating, {paired['repeats']} rounds",
+                        f"median per-round time ratio: {ratios}"))
     ep = load(folder, "ep_gradient")
     if ep:
         for n, row in ep["rows"].items():
