@@ -232,7 +232,7 @@ def _in_parts(block, parts: int, diagonal, factors, starts):
     if parts == 1:
         return [np.array(a) for a in block(diagonal, factors, starts)]
     size = starts.shape[0] // parts
-    pool = _POOL.setdefault(parts, ThreadPoolExecutor(parts, thread_name_prefix="qeqprop-block"))
+    pool = _POOL.get(parts) or _POOL.setdefault(parts, ThreadPoolExecutor(parts, thread_name_prefix="qeqprop-block"))
 
     def part(k):
         cut = slice(k * size, (k + 1) * size)

@@ -186,8 +186,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
 
 
 def default_keep(m: int) -> int:
-    """Ritz vectors kept over a restart: a sixth of the basis, at least 3 (and 1, leaving 2 rows
-    to extend). At 48 rows, 8 kept take as few H applications as 12 (113 / 105 / 125 for the
+    """Ritz vectors kept over a restart: a sixth of the basis but at least 3, and at most m - 2
+    (at least 1), so that 2 rows are left to extend. At 48 rows, 8 kept take as few H applications as 12 (113 / 105 / 125 for the
     16 / 18 / 20-qubit TFIM of benchmarks/ground_state.py; 4 took 117 / 109 / 133), and the
     restart's temporary block (the kept vectors, page-faulted afresh by every solve) is a
     third smaller: 20-qubit solve 4 % faster, 24.6k instead of 32.8k page faults."""
@@ -204,7 +204,7 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int
     keep = default_keep(m) if keep is None else keep
 
     def solve(diagonal, factors, v0, tol, want_gap, basis=None):
-        if v0 is None:  # the cold start, drawn in the program (no host vector, no transfer)
+        if v0 is None:  # the cold start, drawn in the program (jax_ground_state passes the workspace)
             v0 = random_start(diagonal.shape[-1], basis.dtype)
         out = thick_restart_lanczos(partial(kernel, diagonal, factors), v0, m, keep, tol, max_cycles, want_gap,
                                     full_reorth, early_stop=not batched, basis=basis)
