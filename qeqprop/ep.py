@@ -18,7 +18,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ._blas import one_blas_thread
 from .systems.protocol import EnergySystem
 from .validation import check_beta
 
@@ -72,7 +71,6 @@ class EPResult:
     beta: float = 0.0
 
 
-@one_blas_thread
 def ep_gradient(
     system: EnergySystem,
     params: Mapping[str, np.ndarray],

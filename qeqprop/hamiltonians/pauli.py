@@ -274,8 +274,7 @@ class PauliTable:
         signs = np.stack([parity_signs(0, int(z), corners) for z in self.z_masks[members]])
         sums = corner_sums.reshape(head + (-1,)) @ signs.T
         if paired:
-            parity = 1.0 - 2.0 * (np.bitwise_count(x_mask & self.z_masks[members]) & 1)
-            sums = sums + parity * np.conj(sums)
+            sums = sums + parity_signs(0, x_mask, self.z_masks[members]) * np.conj(sums)  # (-1)^{|x & z_s|}
         return sums
 
     def walsh(self, x_mask: int) -> WalshSplit:
@@ -366,19 +365,18 @@ class PauliOperator:
         self.shape = (self.dim, self.dim)
         self.diagonal, flips = table.compile(self.coeffs)
         self.flips = flips
+        self._views = [split_view(self.n_qubits, x_mask) for x_mask, _ in flips]  # (shape, flipped axes)
 
     def matvec(self, psi: np.ndarray) -> np.ndarray:
         """H psi for psi of shape (2^n,) or (2^n, k)."""
         psi = np.asarray(psi)
         if psi.shape[0] != self.dim or psi.ndim > 2:
             raise ValueError(f"state must have shape ({self.dim},) or ({self.dim}, k), got {psi.shape}")
-        n = self.n_qubits
         tail = psi.shape[1:]
         out_dtype = np.result_type(self.dtype, psi.dtype)
         diag = self.diagonal.reshape((-1,) + (1,) * len(tail))
         out = (diag * psi).astype(out_dtype, copy=False)
-        for x_mask, factor in self.flips:
-            shape, axes = split_view(n, x_mask)
+        for (_, factor), (shape, axes) in zip(self.flips, self._views):
             view = out.reshape(shape + tail)  # a view: += writes into out
             view += (factor.reshape(shape + (1,) * len(tail)) if factor.ndim else factor) * np.flip(
                 psi.reshape(shape + tail), axis=axes)

@@ -229,16 +229,17 @@ def _in_parts(block, parts: int, diagonal, factors, starts):
     """block(diagonal, factors, starts) on ``parts`` equal slices of the batch at once (one
     thread each; the slices hold whole chunks, so the numbers equal one call's), outputs as
     numpy arrays concatenated along the batch."""
-    if parts == 1:
-        return [np.array(a) for a in block(diagonal, factors, starts)]
     size = starts.shape[0] // parts
-    pool = _POOL.get(parts) or _POOL.setdefault(parts, ThreadPoolExecutor(parts, thread_name_prefix="qeqprop-block"))
 
     def part(k):
         cut = slice(k * size, (k + 1) * size)
         return [np.asarray(a) for a in block(diagonal[cut], tuple(f[cut] for f in factors), starts[cut])]
 
-    outs = list(pool.map(part, range(parts)))
+    if parts == 1:
+        outs = [part(0)]
+    else:
+        pool = _POOL.get(parts) or _POOL.setdefault(parts, ThreadPoolExecutor(parts, thread_name_prefix="qeqprop-block"))
+        outs = list(pool.map(part, range(parts)))
     return [np.concatenate(column) for column in zip(*outs)]
 
 

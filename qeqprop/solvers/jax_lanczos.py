@@ -187,9 +187,9 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
 
 def default_keep(m: int) -> int:
     """Ritz vectors kept over a restart: a sixth of the basis but at least 3, and at most m - 2
-    (at least 1), so that 2 rows are left to extend. At 48 rows, 8 kept take as few H applications as 12 (113 / 105 / 125 for the
-    16 / 18 / 20-qubit TFIM of benchmarks/ground_state.py; 4 took 117 / 109 / 133), and the
-    restart's temporary block (the kept vectors, page-faulted afresh by every solve) is a
+    (at least 1), so that 2 rows are left to extend. At 48 rows, 8 kept take as few H
+    applications as 12 (113 / 105 / 125 for the 16 / 18 / 20-qubit TFIM of
+    benchmarks/ground_state.py; 4 took 117 / 109 / 133), and the restart's temporary block (the kept vectors, page-faulted afresh by every solve) is a
     third smaller: 20-qubit solve 4 % faster, 24.6k instead of 32.8k page faults."""
     return max(1, min(max(3, m // 6), m - 2))
 

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._blas import one_blas_thread
 from ..costs import Cost, make_cost
 from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term, gradient_rows
 from ..solvers import SOLVERS, GroundState, adjoint_state, ground_state, report_small_gap, uses_dense, working_set_vectors
@@ -90,6 +91,7 @@ class SpinSystem:
             weights = float(beta) * as_finite_array("nudge", nudge, (self.n_outputs,))
         return self.hamiltonian.operator(params, x, nudge=weights), weights is None
 
+    @one_blas_thread
     def equilibrate(self, params: Params, x, nudge=None, beta: float = 0.0, init: GroundState | None = None) -> GroundState:
         """Ground state of H(theta, x) + beta * sum_j nudge_j O_j, warm-started from ``init``."""
         operator, free = self.phase_operator(params, x, nudge, beta)
@@ -113,6 +115,7 @@ class SpinSystem:
         state.expectations = self.hamiltonian.table.expectations(state.vector)
         return state
 
+    @one_blas_thread
     def reflect(self, free: GroundState, plus: GroundState) -> GroundState:
         """Start vector for the -beta phase: 2 psi_0 - psi_beta (psi_beta phase-aligned to
         psi_0), which is psi_-beta up to O(beta^2). Gibbs states need no start: ``free``."""
@@ -134,6 +137,7 @@ class SpinSystem:
         """dc/d<O_j> at ``state``: the nudge Hamiltonian is beta * sum_j nudge_j O_j."""
         return self.cost_fn.grad(self.predict(state), y)
 
+    @one_blas_thread
     def energy_grad(self, params: Params, x, state: GroundState) -> dict[str, np.ndarray]:
         """<dH/dtheta> at ``state`` (params only fix the pytree; H is linear in theta)."""
         self.hamiltonian.check_params(params)
