@@ -39,7 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
-from ..hamiltonians.jax_kernel import JaxPauliOperator, matvec_kernel
+from ..hamiltonians.jax_kernel import (JaxPauliOperator, fast_lanczos_residual, fast_matvec_kernel, lanczos_residual_of,
+                                       matvec_kernel)
 from ..validation import check_state_memory
 from .state import GroundState
 
@@ -63,9 +64,10 @@ def _converged(b, vectors, values, row, tol, want_gap):
     return ok[0] & (ok[1] | ~want_gap)
 
 
-def _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop):
+def _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop):
     """Lanczos steps j0, j0+1, ... writing basis rows and T until the basis is full, the space
-    closes (b = 0) or (``early_stop``) the Ritz estimates converge. Returns the new
+    closes (b = 0) or (``early_stop``) the Ritz estimates converge. ``step_pass(v, v_prev, shift,
+    b_prev)`` is the step's pass over the state (``lanczos_residual_of``). Returns the new
     (basis, T, residual direction, last coupling b, rows filled)."""
     m = basis.shape[0]
     real = T.dtype
@@ -75,8 +77,7 @@ def _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap,
     def step(carry):
         j, basis, T, v, v_prev, b_prev, shift, alive, _ = carry
         basis = basis.at[j].set(v)
-        w = matvec(v) - shift * v - b_prev * v_prev  # one fused pass: (H - shift) v - b_prev v_prev
-        overlap = jnp.vdot(v, w)
+        w, overlap, squared = step_pass(v, v_prev, shift, b_prev)  # (H - shift) v - b_prev v_prev, <v, w>, <w, w>
         a = jnp.real(overlap) + shift
         if full_reorth:
             w = w - overlap * v
@@ -89,7 +90,6 @@ def _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap,
             # faster per step than materialising w - a v and its norm (measured at 2^20).
             # The shift (the previous diagonal entry) keeps |<v, w>| ~ b, so there is no
             # cancellation; where b^2 is still a tiny share of |w|^2 it is computed directly.
-            squared = jnp.real(jnp.vdot(w, w))
             pythagoras = squared - jnp.abs(overlap) ** 2
             b = jax.lax.cond(pythagoras > 1e-4 * squared, lambda: jnp.sqrt(pythagoras),
                              lambda: jnp.linalg.norm(w - overlap * v))
@@ -122,9 +122,12 @@ def _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap,
 
 
 def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, want_gap, full_reorth: bool = True,
-                          early_stop: bool = True, basis=None):
+                          early_stop: bool = True, basis=None, step_pass=None):
     """Lowest eigenpair by thick-restart Lanczos (module docstring):
     (psi, energy, gap estimate theta_1 - theta_0, true residual, H applications, basis).
+
+    ``step_pass`` is the Lanczos step's pass (``_extend``), by default ``lanczos_residual_of(matvec)``;
+    a fused native one is given by ``compiled_solver``.
 
     ``basis`` (m, dim) is the Krylov workspace (zeros when None); its rows are overwritten
     before they are read, and the filled workspace is returned so that a caller can donate it
@@ -134,10 +137,11 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
     real = jnp.zeros((), dtype).real.dtype
     want_gap = jnp.asarray(want_gap) > 0
     empty = jnp.diag(jnp.full(m, _PUSH, real))
+    step_pass = lanczos_residual_of(matvec) if step_pass is None else step_pass
 
     def cycle(state):
         basis, T, v, v_prev, b_prev, j0, count, cycles, *_ = state
-        basis, T, v, b, rows = _extend(matvec, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop)
+        basis, T, v, b, rows = _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop)
         values, vectors = jnp.linalg.eigh(T)
         estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap) | (b == 0.0)
         # rows >= rows hold an earlier cycle's or solve's vectors: their weights are zeroed
@@ -199,7 +203,8 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int
     """jit(solve(diagonal, factors, v0, tol, want_gap)) for one model structure (``want_gap`` > 0
     asks for the gap estimate); ``batched`` vmaps over (diagonals, factors, starts) with shared
     tol and want_gap. ``keep`` Ritz vectors survive a restart (default ``default_keep(m)``)."""
-    kernel = matvec_kernel(structure, vmapped=batched)
+    kernel = matvec_kernel(structure, vmapped=True) if batched else fast_matvec_kernel(structure)
+    step = None if batched else fast_lanczos_residual(structure)
     full_reorth = (1 << structure[0]) <= FULL_REORTH_MAX_DIM
     keep = default_keep(m) if keep is None else keep
 
@@ -207,7 +212,8 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int
         if v0 is None:  # the cold start, drawn in the program (jax_ground_state passes the workspace)
             v0 = random_start(diagonal.shape[-1], basis.dtype)
         out = thick_restart_lanczos(partial(kernel, diagonal, factors), v0, m, keep, tol, max_cycles, want_gap,
-                                    full_reorth, early_stop=not batched, basis=basis)
+                                    full_reorth, early_stop=not batched, basis=basis,
+                                    step_pass=None if step is None else partial(step, diagonal, factors))
         return out if basis is not None else out[:-1]
 
     if batched:

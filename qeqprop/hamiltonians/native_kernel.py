@@ -1,0 +1,167 @@
+"""The Pauli-sum application as a native XLA FFI kernel on CPU (``qeqprop/native/pauli_apply.cc``).
+
+Same grouped form as ``jax_kernel.matvec_kernel``,
+
+    (H psi)[c] = d_0[c] psi[c] + sum_x d_x[c] psi[c xor x],
+
+computed in one pass over registers of 32 doubles held across all flip groups (one load per
+group and register, the partner's lanes permuted in register). Measured on this 2-core
+machine for the 20-flip all-to-all TFIM: 2^16 amplitudes 0.06 ms against 0.37 ms for XLA's
+fused half-block swaps, 2^20 2.2 ms (one core) against 7.3 ms.
+
+The source is compiled at first use with the system C++ compiler (``$CXX``, else ``c++``)
+against the installed jaxlib's FFI headers, ``-O3 -march=native``, into a cache directory
+(``$QEQPROP_CACHE_DIR``, else ``$XDG_CACHE_HOME/qeqprop``, else ``~/.cache/qeqprop``), keyed by
+the source, jaxlib version, compiler and CPU flags; the shared object is written under a
+temporary name and renamed into place. Without a compiler (or with ``QEQPROP_NATIVE=0``) the
+XLA kernel is used, with one ``NativeKernelWarning`` naming the reason. The kernel runs on CPU
+for float64 and complex128 (``jax_kernel.fast_matvec_kernel`` gives accelerators and single
+precision the XLA kernel). It has no autodiff rule: differentiated code uses ``matvec_kernel``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shlex
+import subprocess
+import tempfile
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+if TYPE_CHECKING:
+    from .jax_kernel import Structure
+
+SOURCE = Path(__file__).resolve().parent.parent / "native" / "pauli_apply.cc"
+FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-w")
+COMPILE_TIMEOUT_S = 300
+TARGETS = {jnp.dtype(jnp.float64): "qeqprop_pauli_apply_f64", jnp.dtype(jnp.complex128): "qeqprop_pauli_apply_c128"}
+RESIDUAL_TARGETS = {jnp.dtype(jnp.float64): "qeqprop_lanczos_residual_f64",
+                    jnp.dtype(jnp.complex128): "qeqprop_lanczos_residual_c128"}
+_SYMBOLS = {"qeqprop_pauli_apply_f64": "QeqpropPauliApplyF64", "qeqprop_pauli_apply_c128": "QeqpropPauliApplyC128",
+            "qeqprop_lanczos_residual_f64": "QeqpropLanczosResidualF64",
+            "qeqprop_lanczos_residual_c128": "QeqpropLanczosResidualC128"}
+
+
+class NativeKernelWarning(UserWarning):
+    """The native kernel could not be built or loaded; the XLA kernel is used instead."""
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept (module docstring)."""
+    if os.environ.get("QEQPROP_CACHE_DIR"):
+        return Path(os.environ["QEQPROP_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "qeqprop"
+
+
+def _compiler() -> list[str]:
+    return shlex.split(os.environ.get("CXX", "c++"))
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags (what -march=native compiles for)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() + platform.machine()
+
+
+def _build_key() -> str:
+    import jaxlib
+
+    parts = [SOURCE.read_bytes(), jaxlib.__version__.encode(), " ".join(_compiler() + list(FLAGS)).encode(),
+             _cpu_flags().encode()]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def build(target: Path) -> None:
+    """Compile the kernel into ``target`` (atomically: a temporary file renamed into place)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    command = [*_compiler(), *FLAGS, "-I", jax.ffi.include_dir(), str(SOURCE), "-o", tmp]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+        if done.returncode != 0:
+            raise RuntimeError(f"{shlex.join(command)} failed:\n{done.stderr[-2000:]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@lru_cache(maxsize=1)
+def native_library() -> ctypes.CDLL | None:
+    """The compiled kernel, built if needed and registered with XLA; None where it is
+    switched off (``QEQPROP_NATIVE=0``) or cannot be built (one NativeKernelWarning)."""
+    if os.environ.get("QEQPROP_NATIVE", "1") == "0":
+        return None
+    target = cache_dir() / f"pauli_apply-{_build_key()}.so"
+    try:
+        if not target.exists():
+            build(target)
+        library = ctypes.cdll.LoadLibrary(str(target))
+        for name, symbol in _SYMBOLS.items():
+            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        warnings.warn(f"qeqprop's native kernel is unavailable ({error}); using the XLA kernel "
+                      "(set QEQPROP_NATIVE=0 to skip the attempt)", NativeKernelWarning, stacklevel=2)
+        return None
+    return library
+
+
+class NativeKernels(NamedTuple):
+    """The native kernels of one model structure (traceable; CPU only, one float64/complex128 state).
+
+    ``apply(diagonal, factors, psi) -> H psi``;
+    ``lanczos_residual(diagonal, factors, v, v_prev, shift, b_prev) -> (w, <v, w>, <w, w>)`` with
+    w = H v - shift v - b_prev v_prev, in one pass over the state."""
+
+    apply: Callable
+    lanczos_residual: Callable
+
+
+@lru_cache(maxsize=128)
+def native_kernels(structure: "Structure") -> NativeKernels | None:
+    """The structure's ``NativeKernels``, or None where the kernel is unavailable (``native_library``)."""
+    if native_library() is None:
+        return None
+    _, flips = structure
+    vector = [is_vector for _, is_vector in flips]
+    masks = np.array([x for x, _ in flips], dtype=np.int64)
+    slots = np.where(vector, np.cumsum(vector, dtype=np.int64) - 1, -1).astype(np.int64)
+
+    def operands(diagonal, factors, dtype):
+        scalars = [jnp.zeros((), dtype) if is_vector else jnp.asarray(f, dtype) for is_vector, f in zip(vector, factors)]
+        vectors = [jnp.asarray(f, dtype) for is_vector, f in zip(vector, factors) if is_vector]
+        return diagonal.astype(dtype), jnp.stack(scalars) if scalars else jnp.zeros((0,), dtype), vectors
+
+    def apply(diagonal, factors, psi):
+        diagonal, scalars, vectors = operands(diagonal, factors, psi.dtype)
+        call = jax.ffi.ffi_call(TARGETS[jnp.dtype(psi.dtype)], jax.ShapeDtypeStruct(psi.shape, psi.dtype),
+                                vmap_method="sequential")
+        return call(diagonal, scalars, psi, *vectors, masks=masks, slots=slots)
+
+    def lanczos_residual(diagonal, factors, v, v_prev, shift, b_prev):
+        diagonal, scalars, vectors = operands(diagonal, factors, v.dtype)
+        coefficients = jnp.stack([shift, b_prev]).astype(jnp.float64)
+        call = jax.ffi.ffi_call(RESIDUAL_TARGETS[jnp.dtype(v.dtype)],
+                                (jax.ShapeDtypeStruct(v.shape, v.dtype), jax.ShapeDtypeStruct((3,), jnp.float64)),
+                                vmap_method="sequential")
+        w, sums = call(diagonal, scalars, v, v_prev, coefficients, *vectors, masks=masks, slots=slots)
+        overlap = sums[0] + 1j * sums[1] if jnp.iscomplexobj(v) else sums[0]
+        return w, overlap, sums[2]
+
+    return NativeKernels(apply, lanczos_residual)

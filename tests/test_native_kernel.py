@@ -1,0 +1,204 @@
+"""The native FFI kernel (qeqprop/native/pauli_apply.cc) against dense matrices and the XLA
+kernel: real and complex models, scalar and vector factors, every size path (element by
+element, one thread, the thread pool), the fused Lanczos pass, whole solves, the fallback
+without a compiler, and the checks on its operands."""
+
+import shutil
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import random_strings
+from qeqprop import LanczosOptions, PauliTable, dense_ground_state, jax_ground_state
+from qeqprop.hamiltonians import jax_kernel, native_kernel
+from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator, fast_lanczos_residual, lanczos_residual_of, matvec_kernel
+from qeqprop.solvers import jax_lanczos
+
+if shutil.which(native_kernel._compiler()[0]) is None:  # pragma: no cover (CI has a compiler)
+    pytest.skip("no C++ compiler: the native kernel cannot be built here", allow_module_level=True)
+
+
+def reset_kernels():
+    """Forget the loaded library and every kernel and solver built from it."""
+    for cached in (native_kernel.native_library, native_kernel.native_kernels, jax_kernel.fast_matvec_kernel,
+                   jax_kernel.fast_lanczos_residual, jax_kernel.jitted_matvec, jax_lanczos.compiled_solver):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def xla_only(monkeypatch):
+    """Run with the native kernel switched off (QEQPROP_NATIVE=0)."""
+    monkeypatch.setenv("QEQPROP_NATIVE", "0")
+    reset_kernels()
+    yield
+    monkeypatch.undo()
+    reset_kernels()
+
+
+def model(rng, n: int, complex_terms: bool):
+    """ZZ couplings, X fields and random strings of weight <= 3; with Y strings the model is
+    complex, and strings sharing a flip with different Z parts give vector factors."""
+    strings = [f"Z{i} Z{j}" for i in range(n) for j in range(i + 1, n)][:25] + [f"X{q}" for q in range(n)]
+    strings += [f"X{q} Z{(q + 1) % n}" for q in range(n)] if n > 1 else []
+    strings += random_strings(rng, n, min(12, 2 * n), with_y=complex_terms)
+    strings = sorted(set(strings))
+    op = PauliTable(n, strings).operator(rng.normal(size=len(strings)))
+    return op, JaxPauliOperator(op)
+
+
+def state(rng, dim: int, dtype):
+    psi = rng.normal(size=dim) + (1j * rng.normal(size=dim) if np.issubdtype(dtype, np.complexfloating) else 0)
+    return jnp.asarray(psi / np.linalg.norm(psi), dtype=dtype)
+
+
+def test_native_kernel_is_built_and_used():
+    assert native_kernel.native_library() is not None
+    op, kernel = model(np.random.default_rng(0), 6, False)
+    assert jax_kernel.fast_matvec_kernel(kernel.structure) is not matvec_kernel(kernel.structure)
+    text = jax.jit(kernel._kernel).lower(kernel.diagonal, kernel.factors, jnp.zeros(op.dim)).as_text()
+    assert "qeqprop_pauli_apply_f64" in text
+
+
+@pytest.mark.parametrize("complex_terms", [False, True])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 6, 8])
+def test_native_apply_equals_dense_matrix(n, complex_terms):
+    """Sizes below one chunk (element by element) and above it, against to_dense()."""
+    rng = np.random.default_rng(10 * n + complex_terms)
+    op, kernel = model(rng, n, complex_terms)
+    assert any(np.ndim(f) for f in kernel.factors) == (n > 1)  # vector factors are exercised
+    psi = state(rng, op.dim, kernel.dtype)
+    np.testing.assert_allclose(np.asarray(kernel.matvec(psi)), op.to_dense() @ np.asarray(psi), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("complex_terms", [False, True])
+@pytest.mark.parametrize("n", [10, 16])
+def test_native_apply_equals_xla_kernel(n, complex_terms):
+    """One thread (2^10) and the thread pool (2^16 amplitudes, above kParallelMin), against the XLA kernel."""
+    rng = np.random.default_rng(n + complex_terms)
+    op, kernel = model(rng, n, complex_terms)
+    psi = state(rng, op.dim, kernel.dtype)
+    xla = jax.jit(matvec_kernel(kernel.structure))(kernel.diagonal, kernel.factors, psi)
+    np.testing.assert_allclose(np.asarray(kernel.matvec(psi)), np.asarray(xla), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("complex_terms", [False, True])
+@pytest.mark.parametrize("n", [2, 9, 16])
+def test_fused_lanczos_pass_equals_xla_ops(n, complex_terms):
+    """w = H v - shift v - b_prev v_prev with <v, w> and <w, w> from one native pass, against XLA
+    ops; the sums are added in task order, so repeated calls agree bit for bit."""
+    rng = np.random.default_rng(3 * n + complex_terms)
+    op, kernel = model(rng, n, complex_terms)
+    v, v_prev = state(rng, op.dim, kernel.dtype), state(rng, op.dim, kernel.dtype)
+    native = jax.jit(fast_lanczos_residual(kernel.structure))
+    reference = jax.jit(lanczos_residual_of(matvec_kernel(kernel.structure)))
+    args = (kernel.diagonal, kernel.factors, v, v_prev, 0.37, -1.25)
+    (w, overlap, squared), (w_ref, overlap_ref, squared_ref) = native(*args), reference(*args)
+    np.testing.assert_allclose(np.asarray(w), np.asarray(w_ref), rtol=0, atol=1e-12)
+    assert abs(complex(overlap) - complex(overlap_ref)) < 1e-12 * max(1.0, abs(complex(overlap_ref)))
+    assert abs(float(squared) - float(squared_ref)) < 1e-12 * float(squared_ref)
+    assert np.iscomplexobj(overlap) == complex_terms
+    again = native(*args)
+    assert complex(again[1]) == complex(overlap) and float(again[2]) == float(squared)
+    assert np.array_equal(np.asarray(again[0]), np.asarray(w))
+
+
+@pytest.mark.parametrize("complex_terms", [False, True])
+def test_solves_agree_with_and_without_the_native_kernel(complex_terms, monkeypatch):
+    """Cold JAX Lanczos solves of a 15-qubit model (recurrence path, thread pool) by the native
+    kernel and by the XLA kernel land on the same ground state, and on dense eigh's at 9 qubits."""
+    rng = np.random.default_rng(7 + complex_terms)
+    big, _ = model(rng, 15, complex_terms)
+    small, _ = model(rng, 9, complex_terms)
+    native = [jax_ground_state(op, with_gap=False) for op in (big, small)]
+    monkeypatch.setenv("QEQPROP_NATIVE", "0")
+    reset_kernels()
+    try:
+        xla = [jax_ground_state(op, with_gap=False) for op in (big, small)]
+    finally:
+        monkeypatch.undo()
+        reset_kernels()
+    for a, b in zip(native, xla):
+        assert abs(a.energy - b.energy) < 1e-10 * max(1.0, abs(b.energy))
+        assert abs(abs(np.vdot(a.vector, b.vector)) - 1.0) < 1e-10
+    assert abs(native[1].energy - dense_ground_state(small).energy) < 1e-10
+
+
+def test_switched_off_kernel_falls_back_to_xla(xla_only):
+    _, kernel = model(np.random.default_rng(1), 5, True)
+    assert native_kernel.native_library() is None
+    assert jax_kernel.fast_matvec_kernel(kernel.structure) is matvec_kernel(kernel.structure)
+    op = PauliTable(3, ["Z0 Z1", "X0", "X1", "X2"]).operator(np.array([-1.0, -0.5, -0.4, -0.3]))
+    assert abs(jax_ground_state(op).energy - dense_ground_state(op).energy) < 1e-10
+
+
+def test_failed_build_warns_and_falls_back(tmp_path, monkeypatch):
+    """A compiler that fails leaves no file behind, warns once naming the way out, and the XLA kernel runs."""
+    monkeypatch.setenv("QEQPROP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "false")
+    reset_kernels()
+    try:
+        with pytest.warns(native_kernel.NativeKernelWarning, match="QEQPROP_NATIVE=0"):
+            assert native_kernel.native_library() is None
+        assert list(tmp_path.iterdir()) == []
+        op = PauliTable(4, ["Z0 Z1", "Z2 Z3", "X0", "X3"]).operator(np.array([-1.0, -0.3, -0.6, -0.2]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # warned once, not on every kernel
+            state = jax_ground_state(op)
+        assert abs(state.energy - dense_ground_state(op).energy) < 1e-10
+    finally:
+        monkeypatch.undo()
+        reset_kernels()
+
+
+def test_build_writes_only_the_target(tmp_path):
+    target = tmp_path / "sub" / "kernel.so"
+    native_kernel.build(target)
+    assert [p.name for p in target.parent.iterdir()] == ["kernel.so"]
+    assert target.stat().st_size > 0
+
+
+def test_build_key_follows_the_inputs(monkeypatch):
+    key = native_kernel._build_key()
+    assert key == native_kernel._build_key()
+    monkeypatch.setenv("CXX", "g++-unheard-of")
+    assert native_kernel._build_key() != key
+
+
+def test_native_apply_checks_its_operands():
+    """The handler refuses operands of inconsistent lengths instead of reading out of bounds."""
+    _, kernel = model(np.random.default_rng(2), 5, False)
+    apply = native_kernel.native_kernels(kernel.structure).apply
+    with pytest.raises(Exception, match="differ in length"):
+        jax.jit(apply)(kernel.diagonal[:16], kernel.factors, jnp.ones(32)).block_until_ready()
+
+
+def test_native_apply_under_vmap_and_in_single_precision():
+    """vmap runs the kernel per sample; float32 states take the XLA kernel."""
+    rng = np.random.default_rng(4)
+    op, kernel = model(rng, 6, False)
+    psis = jnp.asarray(rng.normal(size=(3, op.dim)))
+    batched = jax.vmap(kernel.matvec)(psis)
+    np.testing.assert_allclose(np.asarray(batched), np.asarray(psis) @ op.to_dense().T, atol=1e-12)
+    single = JaxPauliOperator(op, precision="single")
+    out = single.matvec(jnp.asarray(psis[0], jnp.float32))
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(out), op.to_dense() @ np.asarray(psis[0]), atol=1e-4)
+
+
+def test_thick_restarts_through_the_native_pass(monkeypatch):
+    """Many restarts (12-vector basis) through the fused pass (recurrence path forced) land on eigh's state."""
+    op, _ = model(np.random.default_rng(5), 8, True)
+    exact = dense_ground_state(op)
+    monkeypatch.setattr(jax_lanczos, "FULL_REORTH_MAX_DIM", 0)
+    jax_lanczos.compiled_solver.cache_clear()
+    try:
+        state = jax_ground_state(op, options=LanczosOptions(krylov=12, keep=4))
+    finally:
+        monkeypatch.undo()
+        jax_lanczos.compiled_solver.cache_clear()
+    assert state.iterations > 2 * 12
+    assert abs(state.energy - exact.energy) < 1e-10
+    assert abs(abs(np.vdot(state.vector, exact.vector)) - 1.0) < 1e-10
