@@ -88,21 +88,47 @@ def test_native_apply_equals_xla_kernel(n, complex_terms):
 @pytest.mark.parametrize("n", [2, 9, 16])
 def test_fused_lanczos_pass_equals_xla_ops(n, complex_terms):
     """w = H v - shift v - b_prev v_prev with <v, w> and <w, w> from one native pass, against XLA
-    ops; the sums are added in task order, so repeated calls agree bit for bit."""
+    ops, and v returned in v_prev's buffer; the sums are added in task order, so repeated calls
+    agree bit for bit."""
     rng = np.random.default_rng(3 * n + complex_terms)
     op, kernel = model(rng, n, complex_terms)
     v, v_prev = state(rng, op.dim, kernel.dtype), state(rng, op.dim, kernel.dtype)
     native = jax.jit(fast_lanczos_residual(kernel.structure))
     reference = jax.jit(lanczos_residual_of(matvec_kernel(kernel.structure)))
     args = (kernel.diagonal, kernel.factors, v, v_prev, 0.37, -1.25)
-    (w, overlap, squared), (w_ref, overlap_ref, squared_ref) = native(*args), reference(*args)
+    (w, overlap, squared, v_copy), (w_ref, overlap_ref, squared_ref, _) = native(*args), reference(*args)
     np.testing.assert_allclose(np.asarray(w), np.asarray(w_ref), rtol=0, atol=1e-12)
     assert abs(complex(overlap) - complex(overlap_ref)) < 1e-12 * max(1.0, abs(complex(overlap_ref)))
     assert abs(float(squared) - float(squared_ref)) < 1e-12 * float(squared_ref)
     assert np.iscomplexobj(overlap) == complex_terms
+    assert np.array_equal(np.asarray(v_copy), np.asarray(v))
     again = native(*args)
     assert complex(again[1]) == complex(overlap) and float(again[2]) == float(squared)
     assert np.array_equal(np.asarray(again[0]), np.asarray(w))
+
+
+def test_lanczos_loop_carries_no_state_copies():
+    """With the native pass the compiled 2^16 solver copies no state vector inside its Lanczos
+    step (XLA inserted 3 copies per step for the (v, v_prev) shuffle before)."""
+    op, kernel = model(np.random.default_rng(6), 16, False)
+    solve = jax_lanczos.compiled_solver(kernel.structure, 48, 60, False, 8)
+    text = solve.lower(kernel.diagonal, kernel.factors, None, 1e-12, 0.0, jnp.zeros((48, op.dim))).compile().as_text()
+    step = text[text.index("qeqprop_lanczos_residual_f64") - 4000:text.index("qeqprop_lanczos_residual_f64")]
+    assert f"f64[{op.dim}]{{0}} copy(" not in step
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("dim", [8, 1 << 15])
+def test_native_combine_equals_dot(dtype, dim):
+    """Y^T V for a (48, 8) Y with zero rows (unfilled basis rows, never read: they hold NaN here)."""
+    rng = np.random.default_rng(dim)
+    weights = rng.normal(size=(48, 8))
+    weights[30:] = 0.0
+    basis = rng.normal(size=(48, dim)) + (1j * rng.normal(size=(48, dim)) if dtype is np.complex128 else 0)
+    basis[30:] = np.nan
+    out = jax.jit(jax_kernel.fast_combine)(jnp.asarray(weights), jnp.asarray(basis, dtype))
+    assert out.dtype == dtype
+    np.testing.assert_allclose(np.asarray(out), weights[:30].T @ basis[:30], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("complex_terms", [False, True])

@@ -46,9 +46,11 @@ COMPILE_TIMEOUT_S = 300
 TARGETS = {jnp.dtype(jnp.float64): "qeqprop_pauli_apply_f64", jnp.dtype(jnp.complex128): "qeqprop_pauli_apply_c128"}
 RESIDUAL_TARGETS = {jnp.dtype(jnp.float64): "qeqprop_lanczos_residual_f64",
                     jnp.dtype(jnp.complex128): "qeqprop_lanczos_residual_c128"}
+COMBINE_TARGETS = {jnp.dtype(jnp.float64): "qeqprop_combine_f64", jnp.dtype(jnp.complex128): "qeqprop_combine_c128"}
 _SYMBOLS = {"qeqprop_pauli_apply_f64": "QeqpropPauliApplyF64", "qeqprop_pauli_apply_c128": "QeqpropPauliApplyC128",
             "qeqprop_lanczos_residual_f64": "QeqpropLanczosResidualF64",
-            "qeqprop_lanczos_residual_c128": "QeqpropLanczosResidualC128"}
+            "qeqprop_lanczos_residual_c128": "QeqpropLanczosResidualC128",
+            "qeqprop_combine_f64": "QeqpropCombineF64", "qeqprop_combine_c128": "QeqpropCombineC128"}
 
 
 class NativeKernelWarning(UserWarning):
@@ -126,8 +128,9 @@ class NativeKernels(NamedTuple):
     """The native kernels of one model structure (traceable; CPU only, one float64/complex128 state).
 
     ``apply(diagonal, factors, psi) -> H psi``;
-    ``lanczos_residual(diagonal, factors, v, v_prev, shift, b_prev) -> (w, <v, w>, <w, w>)`` with
-    w = H v - shift v - b_prev v_prev, in one pass over the state."""
+    ``lanczos_residual(diagonal, factors, v, v_prev, shift, b_prev) -> (w, <v, w>, <w, w>, v)`` with
+    w = H v - shift v - b_prev v_prev, in one pass over the state; the returned v is written into
+    v_prev's buffer (aliased), which spares the Lanczos loop XLA's copies of its carried vectors."""
 
     apply: Callable
     lanczos_residual: Callable
@@ -157,11 +160,20 @@ def native_kernels(structure: "Structure") -> NativeKernels | None:
     def lanczos_residual(diagonal, factors, v, v_prev, shift, b_prev):
         diagonal, scalars, vectors = operands(diagonal, factors, v.dtype)
         coefficients = jnp.stack([shift, b_prev]).astype(jnp.float64)
-        call = jax.ffi.ffi_call(RESIDUAL_TARGETS[jnp.dtype(v.dtype)],
-                                (jax.ShapeDtypeStruct(v.shape, v.dtype), jax.ShapeDtypeStruct((3,), jnp.float64)),
-                                vmap_method="sequential")
-        w, sums = call(diagonal, scalars, v, v_prev, coefficients, *vectors, masks=masks, slots=slots)
+        shape = jax.ShapeDtypeStruct(v.shape, v.dtype)
+        call = jax.ffi.ffi_call(RESIDUAL_TARGETS[jnp.dtype(v.dtype)], (shape, jax.ShapeDtypeStruct((3,), jnp.float64), shape),
+                                vmap_method="sequential", input_output_aliases={3: 2})
+        w, sums, v_copy = call(diagonal, scalars, v, v_prev, coefficients, *vectors, masks=masks, slots=slots)
         overlap = sums[0] + 1j * sums[1] if jnp.iscomplexobj(v) else sums[0]
-        return w, overlap, sums[2]
+        return w, overlap, sums[2], v_copy
 
     return NativeKernels(apply, lanczos_residual)
+
+
+def native_combine(weights, basis):
+    """``weights.T @ basis`` for real weights (m, k) and a basis (m, dim) of float64/complex128
+    rows, in one pass over the basis (rows with all-zero weights unread); CPU only, needs
+    ``native_library()``. XLA's dot took 67 ms for 8 of 48 rows at 2^20, this about 15 ms."""
+    call = jax.ffi.ffi_call(COMBINE_TARGETS[jnp.dtype(basis.dtype)],
+                            jax.ShapeDtypeStruct((weights.shape[1], basis.shape[1]), basis.dtype), vmap_method="sequential")
+    return call(weights.astype(jnp.float64), basis)

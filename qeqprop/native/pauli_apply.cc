@@ -97,6 +97,7 @@ struct Problem {
   int64_t groups;
   int64_t length;                // doubles in the state
   const double* previous;        // Lanczos variant: v_prev (else unused)
+  double* copy;                  // Lanczos variant: receives v, in place of v_prev (same buffer)
   double shift, b_prev;          // Lanczos variant: w = H v - shift v - b_prev v_prev
 
   template <bool Complex>
@@ -147,6 +148,7 @@ struct Problem {
       for (int u = 0; u < kUnroll; ++u) {
         const vec v = load(psi + c + kWidth * u);
         acc[u] -= shift * v + b_prev * load(previous + c + kWidth * u);
+        store(copy + c + kWidth * u, v);  // after v_prev's register at this place was read
         sums[0] += v * acc[u];
         if constexpr (Complex) sums[1] += v * (xor_lanes<1>(acc[u]) * imag_sign);
         sums[2] += acc[u] * acc[u];
@@ -187,6 +189,7 @@ struct Problem {
       }
       if constexpr (Lanczos) {
         acc -= shift * p[c] + b_prev * before[c];
+        reinterpret_cast<S*>(copy)[c] = p[c];
         const std::complex<double> overlap = std::conj(std::complex<double>(p[c])) * std::complex<double>(acc);
         total.overlap_re += overlap.real();
         total.overlap_im += overlap.imag();
@@ -291,11 +294,14 @@ ffi::Error apply(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<T> scala
   return ffi::Error::Success();
 }
 
-// w = H v - shift v - b_prev v_prev and sums = (Re <v, w>, Im <v, w>, <w, w>); coefficients = (shift, b_prev).
+// w = H v - shift v - b_prev v_prev and sums = (Re <v, w>, Im <v, w>, <w, w>); coefficients = (shift, b_prev);
+// v is copied into v_prev's buffer (aliased to the third result), so that the caller's next
+// v_prev needs no copy of its own.
 template <ffi::DataType T>
 ffi::Error lanczos_residual(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<T> scalars, ffi::Buffer<T> v,
                             ffi::Buffer<T> previous, ffi::Buffer<ffi::F64> coefficients, ffi::RemainingArgs vectors,
-                            ffi::ResultBuffer<T> w, ffi::ResultBuffer<ffi::F64> sums, ffi::Span<const int64_t> masks,
+                            ffi::ResultBuffer<T> w, ffi::ResultBuffer<ffi::F64> sums, ffi::ResultBuffer<T> copy,
+                            ffi::Span<const int64_t> masks,
                             ffi::Span<const int64_t> slots) {
   Problem problem{};
   std::vector<int64_t> doubled;
@@ -303,11 +309,12 @@ ffi::Error lanczos_residual(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buff
   if (ffi::Error error = describe(problem, doubled, columns, diag, scalars, v, vectors, masks, slots); error.failure())
     return error;
   if (w->element_count() != v.element_count() || previous.element_count() != v.element_count() ||
-      coefficients.element_count() != 2 || sums->element_count() != 3)
+      copy->element_count() != v.element_count() || coefficients.element_count() != 2 || sums->element_count() != 3)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument,
                       "qeqprop lanczos_residual: v, v_prev and w differ in length, or coefficients/sums are not of length 2/3");
   problem.out = reinterpret_cast<double*>(w->untyped_data());
   problem.previous = reinterpret_cast<const double*>(previous.untyped_data());
+  problem.copy = reinterpret_cast<double*>(copy->untyped_data());
   problem.shift = coefficients.typed_data()[0];
   problem.b_prev = coefficients.typed_data()[1];
   const Sums result = run<T == ffi::DataType::C128, true>(problem, pool);
@@ -315,6 +322,63 @@ ffi::Error lanczos_residual(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buff
   out[0] = result.overlap_re;
   out[1] = result.overlap_im;
   out[2] = result.squared;
+  return ffi::Error::Success();
+}
+
+// out (k, length) = Y^T basis for real weights Y (m, k) and rows of `length` doubles: the
+// restart's kept Ritz vectors u_i = sum_j Y[j, i] v_j in one pass over the basis (rows whose
+// weights are all zero are not read). Columns are taken kCombineColumns at a time, the k
+// partial sums of a column block staying in L1 while the m rows stream past.
+constexpr int64_t kCombineColumns = 256;
+
+void combine_columns(const double* weights, const double* basis, double* out, int64_t m, int64_t k, int64_t length,
+                     const std::vector<char>& used, int64_t first, int64_t last, double* acc) {
+  const int64_t width = last - first;
+  std::fill(acc, acc + k * kCombineColumns, 0.0);
+  for (int64_t j = 0; j < m; ++j) {
+    if (!used[j]) continue;
+    const double* row = basis + j * length + first;
+    for (int64_t i = 0; i < k; ++i) {
+      const double y = weights[j * k + i];
+      double* a = acc + i * kCombineColumns;
+      for (int64_t t = 0; t < width; ++t) a[t] += y * row[t];
+    }
+  }
+  for (int64_t i = 0; i < k; ++i) std::memcpy(out + i * length + first, acc + i * kCombineColumns, width * sizeof(double));
+}
+
+template <ffi::DataType T>
+ffi::Error combine(ffi::ThreadPool pool, ffi::Buffer<ffi::F64> weights, ffi::Buffer<T> basis, ffi::ResultBuffer<T> out) {
+  constexpr int64_t per = T == ffi::DataType::C128 ? 2 : 1;
+  const auto wd = weights.dimensions(), bd = basis.dimensions(), od = out->dimensions();
+  if (wd.size() != 2 || bd.size() != 2 || od.size() != 2 || wd[0] != bd[0] || od[0] != wd[1] || od[1] != bd[1])
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop combine: weights (m, k), basis (m, dim) and output (k, dim) do not match");
+  const int64_t m = bd[0], k = wd[1], length = bd[1] * per;
+  const double* y = weights.typed_data();
+  std::vector<char> used(m, 0);
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t i = 0; i < k; ++i) used[j] |= y[j * k + i] != 0.0;
+  const double* rows = reinterpret_cast<const double*>(basis.untyped_data());
+  double* result = reinterpret_cast<double*>(out->untyped_data());
+  const int64_t blocks = (length + kCombineColumns - 1) / kCombineColumns;
+  const int64_t helpers = length < kParallelMin ? 0 : std::max<int64_t>(pool.num_threads() - 1, 0);
+  struct Shared {
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+  };
+  auto shared = std::make_shared<Shared>();
+  auto work = [shared, y, rows, result, m, k, length, blocks, used]() {
+    std::vector<double> acc(k * kCombineColumns);
+    int64_t block;
+    while ((block = shared->next.fetch_add(1)) < blocks) {
+      const int64_t first = block * kCombineColumns;
+      combine_columns(y, rows, result, m, k, length, used, first, std::min(first + kCombineColumns, length), acc.data());
+      shared->done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  for (int64_t h = 0; h < helpers; ++h) pool.Schedule(decltype(work)(work));
+  work();
+  while (shared->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
   return ffi::Error::Success();
 }
 
@@ -342,6 +406,7 @@ ffi::Error lanczos_residual(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buff
       .RemainingArgs()                                                 \
       .Ret<ffi::Buffer<T>>()                                           \
       .Ret<ffi::Buffer<ffi::F64>>()                                    \
+      .Ret<ffi::Buffer<T>>()                                           \
       .Attr<ffi::Span<const int64_t>>("masks")                         \
       .Attr<ffi::Span<const int64_t>>("slots")
 
@@ -351,3 +416,13 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropLanczosResidualF64, lanczos_residual<ffi::D
                               QEQPROP_LANCZOS(ffi::DataType::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropLanczosResidualC128, lanczos_residual<ffi::DataType::C128>,
                               QEQPROP_LANCZOS(ffi::DataType::C128));
+
+#define QEQPROP_COMBINE(T)                                             \
+  ffi::Ffi::Bind()                                                     \
+      .Ctx<ffi::ThreadPool>()                                          \
+      .Arg<ffi::Buffer<ffi::F64>>()                                    \
+      .Arg<ffi::Buffer<T>>()                                           \
+      .Ret<ffi::Buffer<T>>()
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropCombineF64, combine<ffi::DataType::F64>, QEQPROP_COMBINE(ffi::DataType::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropCombineC128, combine<ffi::DataType::C128>, QEQPROP_COMBINE(ffi::DataType::C128));

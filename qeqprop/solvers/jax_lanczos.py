@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
-from ..hamiltonians.jax_kernel import (JaxPauliOperator, fast_lanczos_residual, fast_matvec_kernel, lanczos_residual_of,
-                                       matvec_kernel)
+from ..hamiltonians.jax_kernel import (JaxPauliOperator, fast_combine, fast_lanczos_residual, fast_matvec_kernel,
+                                       lanczos_residual_of, matvec_kernel)
 from ..validation import check_state_memory
 from .state import GroundState
 
@@ -76,8 +76,11 @@ def _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_g
 
     def step(carry):
         j, basis, T, v, v_prev, b_prev, shift, alive, _ = carry
+        # (H - shift) v - b_prev v_prev, <v, w>, <w, w>, and v again: the native pass writes it into
+        # v_prev's buffer, and reading it from there (for the basis row too) spares the loop's
+        # (v, v_prev) -> (v_next, v) shuffle XLA's copies of states (3 per step otherwise)
+        w, overlap, squared, v = step_pass(v, v_prev, shift, b_prev)
         basis = basis.at[j].set(v)
-        w, overlap, squared = step_pass(v, v_prev, shift, b_prev)  # (H - shift) v - b_prev v_prev, <v, w>, <w, w>
         a = jnp.real(overlap) + shift
         if full_reorth:
             w = w - overlap * v
@@ -122,12 +125,13 @@ def _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_g
 
 
 def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, want_gap, full_reorth: bool = True,
-                          early_stop: bool = True, basis=None, step_pass=None):
+                          early_stop: bool = True, basis=None, step_pass=None, combine=None):
     """Lowest eigenpair by thick-restart Lanczos (module docstring):
     (psi, energy, gap estimate theta_1 - theta_0, true residual, H applications, basis).
 
-    ``step_pass`` is the Lanczos step's pass (``_extend``), by default ``lanczos_residual_of(matvec)``;
-    a fused native one is given by ``compiled_solver``.
+    ``step_pass`` is the Lanczos step's pass (``_extend``), by default ``lanczos_residual_of(matvec)``,
+    and ``combine(Y, basis)`` forms the Ritz vectors Y^T V (real Y of shape (m, k)), by default
+    an XLA dot; ``compiled_solver`` gives native ones on CPU.
 
     ``basis`` (m, dim) is the Krylov workspace (zeros when None); its rows are overwritten
     before they are read, and the filled workspace is returned so that a caller can donate it
@@ -138,6 +142,7 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
     want_gap = jnp.asarray(want_gap) > 0
     empty = jnp.diag(jnp.full(m, _PUSH, real))
     step_pass = lanczos_residual_of(matvec) if step_pass is None else step_pass
+    combine = (lambda weights, basis: weights.astype(dtype).T @ basis) if combine is None else combine
 
     def cycle(state):
         basis, T, v, v_prev, b_prev, j0, count, cycles, *_ = state
@@ -146,8 +151,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap) | (b == 0.0)
         # rows >= rows hold an earlier cycle's or solve's vectors: their weights are zeroed
         vectors = jnp.where((jnp.arange(m) < rows)[:, None], vectors, 0.0)
-        psi = vectors[:, 0].astype(dtype) @ basis  # lowest Ritz vector
-        psi = psi / jnp.linalg.norm(psi)
+        kept = combine(vectors[:, :keep], basis)  # the lowest Ritz vectors u_i, kept over a restart
+        psi = kept[0] / jnp.linalg.norm(kept[0])
 
         def true_residual(psi):
             hpsi = matvec(psi)
@@ -160,10 +165,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         energy, residual, extra = jax.lax.cond(estimate_ok, true_residual, estimated, psi)
         finished = estimate_ok & (residual <= tol * jnp.maximum(1.0, jnp.abs(energy)))
 
-        # restart: kept Ritz vectors u_i (not needed after the final cycle), arrowhead
-        # couplings s_i = b y_i[rows-1], residual direction v orthogonalised against the u_i
-        kept = jax.lax.cond(finished, lambda basis: jnp.zeros((keep, dim), dtype),
-                            lambda basis: vectors[:, :keep].astype(dtype).T @ basis, basis)
+        # restart: arrowhead couplings s_i = b y_i[rows-1], residual direction v orthogonalised
+        # against the kept u_i
         couplings = b * vectors[rows - 1, :keep]
         v = v - kept.T @ (kept.conj() @ v)
         v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
@@ -205,6 +208,7 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int
     tol and want_gap. ``keep`` Ritz vectors survive a restart (default ``default_keep(m)``)."""
     kernel = matvec_kernel(structure, vmapped=True) if batched else fast_matvec_kernel(structure)
     step = None if batched else fast_lanczos_residual(structure)
+    combine = None if batched else fast_combine
     full_reorth = (1 << structure[0]) <= FULL_REORTH_MAX_DIM
     keep = default_keep(m) if keep is None else keep
 
@@ -213,7 +217,8 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int
             v0 = random_start(diagonal.shape[-1], basis.dtype)
         out = thick_restart_lanczos(partial(kernel, diagonal, factors), v0, m, keep, tol, max_cycles, want_gap,
                                     full_reorth, early_stop=not batched, basis=basis,
-                                    step_pass=None if step is None else partial(step, diagonal, factors))
+                                    step_pass=None if step is None else partial(step, diagonal, factors),
+                                    combine=combine)
         return out if basis is not None else out[:-1]
 
     if batched:
