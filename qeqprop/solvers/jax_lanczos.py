@@ -151,8 +151,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap) | (b == 0.0)
         # rows >= rows hold an earlier cycle's or solve's vectors: their weights are zeroed
         vectors = jnp.where((jnp.arange(m) < rows)[:, None], vectors, 0.0)
-        kept = combine(vectors[:, :keep], basis)  # the lowest Ritz vectors u_i, kept over a restart
-        psi = kept[0] / jnp.linalg.norm(kept[0])
+        psi = vectors[:, 0].astype(dtype) @ basis  # lowest Ritz vector (XLA's gemv: 13 ms at 48 x 2^20)
+        psi = psi / jnp.linalg.norm(psi)
 
         def true_residual(psi):
             hpsi = matvec(psi)
@@ -165,8 +165,11 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         energy, residual, extra = jax.lax.cond(estimate_ok, true_residual, estimated, psi)
         finished = estimate_ok & (residual <= tol * jnp.maximum(1.0, jnp.abs(energy)))
 
-        # restart: arrowhead couplings s_i = b y_i[rows-1], residual direction v orthogonalised
-        # against the kept u_i
+        # restart: kept Ritz vectors u_i, arrowhead couplings s_i = b y_i[rows-1], residual
+        # direction v orthogonalised against the u_i. After the final cycle they are not needed:
+        # zero weights, whose rows the native combine does not read (40 ms -> 5 ms at 2^20, the
+        # cost of a converged warm start's only cycle)
+        kept = combine(jnp.where(finished, 0.0, vectors[:, :keep]), basis)
         couplings = b * vectors[rows - 1, :keep]
         v = v - kept.T @ (kept.conj() @ v)
         v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
