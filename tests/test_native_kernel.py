@@ -118,17 +118,31 @@ def test_lanczos_loop_carries_no_state_copies():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
-@pytest.mark.parametrize("dim", [8, 1 << 15])
-def test_native_combine_equals_dot(dtype, dim):
-    """Y^T V for a (48, 8) Y with zero rows (unfilled basis rows, never read: they hold NaN here)."""
+@pytest.mark.parametrize("dim", [64, 1 << 15])
+def test_native_restart_equals_xla_ops(dtype, dim):
+    """The in-place restart (kept u_i over rows 0..k-1, v orthogonalised and normalised, v_prev)
+    against XLA ops, for 12 kept vectors (two register groups) of a 48-row basis whose rows from
+    30 on are unfilled (zero weights: never read, NaN here); ``skip`` leaves every buffer as it was."""
     rng = np.random.default_rng(dim)
-    weights = rng.normal(size=(48, 8))
-    weights[30:] = 0.0
-    basis = rng.normal(size=(48, dim)) + (1j * rng.normal(size=(48, dim)) if dtype is np.complex128 else 0)
-    basis[30:] = np.nan
-    out = jax.jit(jax_kernel.fast_combine)(jnp.asarray(weights), jnp.asarray(basis, dtype))
-    assert out.dtype == dtype
-    np.testing.assert_allclose(np.asarray(out), weights[:30].T @ basis[:30], rtol=0, atol=1e-12)
+    weights = np.linalg.qr(rng.normal(size=(30, 30)))[0][:, :12]
+    weights = np.vstack([weights, np.zeros((18, 12))])
+    rows = rng.normal(size=(48, dim)) + (1j * rng.normal(size=(48, dim)) if dtype is np.complex128 else 0)
+    rows[:30] = np.linalg.qr(rows[:30].T)[0].T  # orthonormal filled rows, as in a Lanczos basis
+    rows[30:] = np.nan
+    v, v_prev = rows[29] * 0.3 + state(rng, dim, dtype), state(rng, dim, dtype)
+    couplings = rng.normal(size=12)
+    operands = [jnp.asarray(a) for a in (weights, couplings)]
+    buffers = [jnp.asarray(a, dtype) for a in (rows, v, v_prev)]
+    expected = jax_lanczos.xla_restart(*operands, False, *[jnp.asarray(np.nan_to_num(a), dtype) for a in (rows, v, v_prev)])
+    native = jax.jit(native_kernel.native_restart)
+    got = native(*operands, jnp.asarray(False), *[b.copy() for b in buffers])
+    for a, b in zip(got[1:], expected[1:]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(got[0])[:12], np.asarray(expected[0])[:12], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(got[0])[12:], rows[12:])  # the other rows untouched
+    skipped = native(*operands, jnp.asarray(True), *[b.copy() for b in buffers])
+    for a, b in zip(skipped, (rows, v, v_prev)):
+        np.testing.assert_array_equal(np.asarray(a), b)
 
 
 @pytest.mark.parametrize("complex_terms", [False, True])

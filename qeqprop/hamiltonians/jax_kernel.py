@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
-from .native_kernel import TARGETS, native_combine, native_kernels, native_library
+from .native_kernel import TARGETS, native_kernels
 from .pauli import split_view
 
 Structure = tuple[int, tuple[tuple[int, bool], ...]]
@@ -104,18 +104,6 @@ def fast_lanczos_residual(structure: Structure):
     native = native_kernels(structure)
     xla_residual = lanczos_residual_of(matvec_kernel(structure))
     return xla_residual if native is None else _native_on_cpu(native.lanczos_residual, xla_residual)
-
-
-def fast_combine(weights, basis):
-    """``weights.T @ basis`` (real weights (m, k), basis rows (m, dim)): by ``native_combine``
-    on CPU in float64/complex128 where the native kernel is available, else an XLA dot."""
-
-    def xla(weights, basis):
-        return weights.astype(basis.dtype).T @ basis
-
-    if native_library() is None or jnp.dtype(basis.dtype) not in TARGETS:
-        return xla(weights, basis)
-    return jax.lax.platform_dependent(weights, basis, cpu=native_combine, default=xla)
 
 
 @lru_cache(maxsize=64)

@@ -46,11 +46,13 @@ COMPILE_TIMEOUT_S = 300
 TARGETS = {jnp.dtype(jnp.float64): "qeqprop_pauli_apply_f64", jnp.dtype(jnp.complex128): "qeqprop_pauli_apply_c128"}
 RESIDUAL_TARGETS = {jnp.dtype(jnp.float64): "qeqprop_lanczos_residual_f64",
                     jnp.dtype(jnp.complex128): "qeqprop_lanczos_residual_c128"}
-COMBINE_TARGETS = {jnp.dtype(jnp.float64): "qeqprop_combine_f64", jnp.dtype(jnp.complex128): "qeqprop_combine_c128"}
+RESTART_TARGETS = {jnp.dtype(jnp.float64): "qeqprop_lanczos_restart_f64",
+                   jnp.dtype(jnp.complex128): "qeqprop_lanczos_restart_c128"}
 _SYMBOLS = {"qeqprop_pauli_apply_f64": "QeqpropPauliApplyF64", "qeqprop_pauli_apply_c128": "QeqpropPauliApplyC128",
             "qeqprop_lanczos_residual_f64": "QeqpropLanczosResidualF64",
             "qeqprop_lanczos_residual_c128": "QeqpropLanczosResidualC128",
-            "qeqprop_combine_f64": "QeqpropCombineF64", "qeqprop_combine_c128": "QeqpropCombineC128"}
+            "qeqprop_lanczos_restart_f64": "QeqpropLanczosRestartF64",
+            "qeqprop_lanczos_restart_c128": "QeqpropLanczosRestartC128"}
 
 
 class NativeKernelWarning(UserWarning):
@@ -170,10 +172,14 @@ def native_kernels(structure: "Structure") -> NativeKernels | None:
     return NativeKernels(apply, lanczos_residual)
 
 
-def native_combine(weights, basis):
-    """``weights.T @ basis`` for real weights (m, k) and a basis (m, dim) of float64/complex128
-    rows, in one pass over the basis (rows with all-zero weights unread); CPU only, needs
-    ``native_library()``. XLA's dot took 67 ms for 8 of 48 rows at 2^20, this about 15 ms."""
-    call = jax.ffi.ffi_call(COMBINE_TARGETS[jnp.dtype(basis.dtype)],
-                            jax.ShapeDtypeStruct((weights.shape[1], basis.shape[1]), basis.dtype), vmap_method="sequential")
-    return call(weights.astype(jnp.float64), basis)
+
+def native_restart(weights, couplings, skip, basis, v, v_prev):
+    """The thick restart in place on the solver's buffers (``pauli_apply.cc``): the kept Ritz
+    vectors u_i = sum_j weights[j, i] basis[j] over basis rows 0..k-1, v orthogonalised against
+    them and normalised, v_prev = sum_i couplings[i] u_i; nothing when ``skip`` is true (the
+    final cycle). Real weights (m, k <= 64), float64/complex128 states of at least 8 doubles;
+    CPU only, needs ``native_library()``. Returns (basis, v, v_prev)."""
+    like = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (basis, v, v_prev)]
+    call = jax.ffi.ffi_call(RESTART_TARGETS[jnp.dtype(basis.dtype)], like, input_output_aliases={3: 0, 4: 1, 5: 2})
+    return tuple(call(weights.astype(jnp.float64), couplings.astype(jnp.float64), jnp.asarray(skip, jnp.float64),
+                      basis, v, v_prev))

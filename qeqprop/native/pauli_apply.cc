@@ -24,6 +24,7 @@
 #include <atomic>
 #include <complex>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -325,93 +326,193 @@ ffi::Error lanczos_residual(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buff
   return ffi::Error::Success();
 }
 
-// out (k, length) = Y^T basis for real weights Y (m, k) and rows of `length` doubles: the
-// restart's kept Ritz vectors u_i = sum_j Y[j, i] v_j in one pass over the basis (rows whose
-// weights are all zero are not read). Per register column of the output, up to 8 of the k
-// results are accumulated in registers while the used rows stream past (one load per row and
-// up to 8 multiply-adds); at 2^20 x 48 rows, 8 results take 25 ms on 2 cores (XLA's dot 67 ms).
-constexpr int64_t kCombineBlock = 512;  // doubles per task
+// The thick restart of jax_lanczos.thick_restart_lanczos, in place on the solver's buffers,
+// for real weights Y (m, k) and couplings s (k):
+//
+//     u_i = sum_j Y[j, i] v_j   (written over basis rows 0..k-1),
+//     r = v - sum_i u_i <u_i, v>,   v = r / |r|,   v_prev = sum_i s_i u_i,
+//
+// in three passes (rows whose weights are all zero are not read), or nothing at all when
+// `skip` is set: after the final cycle, whose kept vectors are never used. Per register column
+// the k results are accumulated (8 at a time) before any is written, so writing u_i over the
+// rows being read is safe.
+constexpr int64_t kRestartBlock = 512;  // doubles per task
+constexpr int64_t kMaxKept = 64;
+
+struct Restart {
+  const double* weights;  // (m, k)
+  const double* couplings;
+  double* basis;          // (m, length)
+  double* v;
+  double* v_prev;
+  const int64_t* rows;    // rows with a nonzero weight
+  int64_t used, k, length;
+};
 
 template <int K>
-QEQPROP_INLINE void combine_tile(const double* weights, const double* basis, double* out, const int64_t* rows,
-                                 int64_t used, int64_t k, int64_t i0, int64_t length, int64_t t) {
+QEQPROP_INLINE void accumulate(const Restart& r, int64_t i0, int64_t t, vec* u) {
   vec acc[K];
   for (int i = 0; i < K; ++i) acc[i] = vec{};
-  for (int64_t r = 0; r < used; ++r) {
-    const vec row = load(basis + rows[r] * length + t);
-    const double* w = weights + rows[r] * k + i0;
+  for (int64_t q = 0; q < r.used; ++q) {
+    const vec row = load(r.basis + r.rows[q] * r.length + t);
+    const double* w = r.weights + r.rows[q] * r.k + i0;
     for (int i = 0; i < K; ++i) acc[i] += w[i] * row;
   }
-  for (int i = 0; i < K; ++i) store(out + (i0 + i) * length + t, acc[i]);
+  for (int i = 0; i < K; ++i) u[i0 + i] = acc[i];
 }
 
-void combine_block(const double* weights, const double* basis, double* out, const int64_t* rows, int64_t used,
-                   int64_t k, int64_t length, int64_t first, int64_t last) {
+// conj(a) b summed over a register, accumulated as (re, im) lanes: re = sum a b, im from swapped lanes.
+template <bool Complex>
+QEQPROP_INLINE void add_dot(vec a, vec b, vec& re, vec& im) {
+  re += a * b;
+  if constexpr (Complex) {
+    vec sign;
+    for (int l = 0; l < kWidth; ++l) sign[l] = (l & 1) ? -1.0 : 1.0;
+    im += a * (xor_lanes<1>(b) * sign);
+  }
+}
+
+template <bool Complex>
+QEQPROP_INLINE vec scale(vec u, double re, double im) {
+  if constexpr (Complex) {
+    vec f;
+    for (int l = 0; l < kWidth; ++l) f[l] = (l & 1) ? im : re;
+    return complex_mul(f, u);
+  } else {
+    return re * u;
+  }
+}
+
+// Pass 1 over [first, last): u_i in place, and the tile's <u_i, v> into dots (2k doubles).
+template <bool Complex>
+void restart_kept(const Restart& r, int64_t first, int64_t last, double* dots) {
+  vec u[kMaxKept], re[kMaxKept], im[kMaxKept];
+  for (int64_t i = 0; i < r.k; ++i) re[i] = im[i] = vec{};
   for (int64_t t = first; t < last; t += kWidth) {
     int64_t i0 = 0;
-    for (; i0 + 8 <= k; i0 += 8) combine_tile<8>(weights, basis, out, rows, used, k, i0, length, t);
-    switch (k - i0) {
+    for (; i0 + 8 <= r.k; i0 += 8) accumulate<8>(r, i0, t, u);
+    switch (r.k - i0) {
 #define QEQPROP_CASE(K) \
   case K:               \
-    combine_tile<K>(weights, basis, out, rows, used, k, i0, length, t); \
+    accumulate<K>(r, i0, t, u); \
     break;
       QEQPROP_CASE(1) QEQPROP_CASE(2) QEQPROP_CASE(3) QEQPROP_CASE(4) QEQPROP_CASE(5) QEQPROP_CASE(6) QEQPROP_CASE(7)
 #undef QEQPROP_CASE
       default:
         break;
     }
-  }
-}
-
-// Rows shorter than a register (a state of 1-2 qubits), element by element.
-void combine_small(const double* weights, const double* basis, double* out, const int64_t* rows, int64_t used,
-                   int64_t k, int64_t length) {
-  for (int64_t i = 0; i < k; ++i)
-    for (int64_t t = 0; t < length; ++t) {
-      double acc = 0.0;
-      for (int64_t r = 0; r < used; ++r) acc += weights[rows[r] * k + i] * basis[rows[r] * length + t];
-      out[i * length + t] = acc;
+    const vec v = load(r.v + t);
+    for (int64_t i = 0; i < r.k; ++i) {
+      store(r.basis + i * r.length + t, u[i]);
+      add_dot<Complex>(u[i], v, re[i], im[i]);
     }
+  }
+  for (int64_t i = 0; i < r.k; ++i) {
+    dots[2 * i] = dots[2 * i + 1] = 0.0;
+    for (int l = 0; l < kWidth; ++l) {
+      dots[2 * i] += re[i][l];
+      dots[2 * i + 1] += im[i][l];
+    }
+  }
 }
 
-template <ffi::DataType T>
-ffi::Error combine(ffi::ThreadPool pool, ffi::Buffer<ffi::F64> weights, ffi::Buffer<T> basis, ffi::ResultBuffer<T> out) {
-  constexpr int64_t per = T == ffi::DataType::C128 ? 2 : 1;
-  const auto wd = weights.dimensions(), bd = basis.dimensions(), od = out->dimensions();
-  if (wd.size() != 2 || bd.size() != 2 || od.size() != 2 || wd[0] != bd[0] || od[0] != wd[1] || od[1] != bd[1])
-    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop combine: weights (m, k), basis (m, dim) and output (k, dim) do not match");
-  const int64_t m = bd[0], k = wd[1], length = bd[1] * per;
-  const double* y = weights.typed_data();
-  std::vector<int64_t> used;
-  for (int64_t j = 0; j < m; ++j)
-    if (std::any_of(y + j * k, y + (j + 1) * k, [](double w) { return w != 0.0; })) used.push_back(j);
-  const double* rows = reinterpret_cast<const double*>(basis.untyped_data());
-  double* result = reinterpret_cast<double*>(out->untyped_data());
-  if (length < kWidth) {
-    combine_small(y, rows, result, used.data(), int64_t(used.size()), k, length);
-    return ffi::Error::Success();
+// Pass 2: v -= sum_i u_i <u_i, v>; returns the tile's |v|^2.
+template <bool Complex>
+double restart_project(const Restart& r, int64_t first, int64_t last, const double* dots) {
+  vec squared = vec{};
+  for (int64_t t = first; t < last; t += kWidth) {
+    vec v = load(r.v + t);
+    for (int64_t i = 0; i < r.k; ++i) v -= scale<Complex>(load(r.basis + i * r.length + t), dots[2 * i], dots[2 * i + 1]);
+    store(r.v + t, v);
+    squared += v * v;
   }
-  const int64_t blocks = (length + kCombineBlock - 1) / kCombineBlock;
+  double total = 0.0;
+  for (int l = 0; l < kWidth; ++l) total += squared[l];
+  return total;
+}
+
+// Pass 3: v /= |v|, v_prev = sum_i s_i u_i.
+void restart_finish(const Restart& r, int64_t first, int64_t last, double inverse_norm) {
+  for (int64_t t = first; t < last; t += kWidth) {
+    store(r.v + t, load(r.v + t) * inverse_norm);
+    vec previous = vec{};
+    for (int64_t i = 0; i < r.k; ++i) previous += r.couplings[i] * load(r.basis + i * r.length + t);
+    store(r.v_prev + t, previous);
+  }
+}
+
+// Runs task(block) for every block of kRestartBlock doubles, on this thread and the pool.
+template <typename Task>
+void blocks_in_parallel(ffi::ThreadPool& pool, int64_t length, const Task& task) {
+  const int64_t blocks = (length + kRestartBlock - 1) / kRestartBlock;
   const int64_t helpers = length < kParallelMin ? 0 : std::max<int64_t>(pool.num_threads() - 1, 0);
   struct Shared {
     std::atomic<int64_t> next{0};
     std::atomic<int64_t> done{0};
-    std::vector<int64_t> used;
   };
   auto shared = std::make_shared<Shared>();
-  shared->used = std::move(used);
-  auto work = [shared, y, rows, result, k, length, blocks]() {
+  auto work = [shared, blocks, task]() {
     int64_t block;
     while ((block = shared->next.fetch_add(1)) < blocks) {
-      const int64_t first = block * kCombineBlock;
-      combine_block(y, rows, result, shared->used.data(), int64_t(shared->used.size()), k, length, first,
-                    std::min(first + kCombineBlock, length));
+      task(block);
       shared->done.fetch_add(1, std::memory_order_release);
     }
   };
   for (int64_t h = 0; h < helpers; ++h) pool.Schedule(decltype(work)(work));
   work();
   while (shared->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
+}
+
+template <ffi::DataType T>
+ffi::Error restart(ffi::ThreadPool pool, ffi::Buffer<ffi::F64> weights, ffi::Buffer<ffi::F64> couplings,
+                   ffi::Buffer<ffi::F64> skip, ffi::Buffer<T> basis, ffi::Buffer<T> v, ffi::Buffer<T> v_prev,
+                   ffi::ResultBuffer<T> basis_out, ffi::ResultBuffer<T> v_out, ffi::ResultBuffer<T> v_prev_out) {
+  constexpr bool kComplex = T == ffi::DataType::C128;
+  constexpr int64_t per = kComplex ? 2 : 1;
+  const auto wd = weights.dimensions(), bd = basis.dimensions();
+  if (wd.size() != 2 || bd.size() != 2 || wd[0] != bd[0] || int64_t(couplings.element_count()) != wd[1] ||
+      int64_t(v.element_count()) != bd[1] || int64_t(v_prev.element_count()) != bd[1] || wd[1] > kMaxKept ||
+      wd[1] > bd[0])
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument,
+                      "qeqprop lanczos_restart: weights (m, k <= 64), couplings (k), basis (m, dim), v and v_prev (dim) do not match");
+  if (basis_out->untyped_data() != basis.untyped_data() || v_out->untyped_data() != v.untyped_data() ||
+      v_prev_out->untyped_data() != v_prev.untyped_data())
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop lanczos_restart: the buffers must be aliased in place");
+  if (skip.typed_data()[0] != 0.0) return ffi::Error::Success();
+  if (bd[1] * per < kWidth)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop lanczos_restart: states shorter than one register");
+  const int64_t m = bd[0], k = wd[1], length = bd[1] * per;
+  const double* y = weights.typed_data();
+  std::vector<int64_t> rows;
+  for (int64_t j = 0; j < m; ++j)
+    if (std::any_of(y + j * k, y + (j + 1) * k, [](double w) { return w != 0.0; })) rows.push_back(j);
+  const Restart r{y, couplings.typed_data(), reinterpret_cast<double*>(basis_out->untyped_data()),
+                  reinterpret_cast<double*>(v_out->untyped_data()), reinterpret_cast<double*>(v_prev_out->untyped_data()),
+                  rows.data(), int64_t(rows.size()), k, length};
+  const int64_t blocks = (length + kRestartBlock - 1) / kRestartBlock;
+  auto range = [length](int64_t block) { return std::make_pair(block * kRestartBlock, std::min((block + 1) * kRestartBlock, length)); };
+  std::vector<double> dots(blocks * 2 * k), squares(blocks);
+  double* d = dots.data();
+  double* sq = squares.data();
+  blocks_in_parallel(pool, length, [&r, d, k, range](int64_t b) {
+    auto [first, last] = range(b);
+    restart_kept<kComplex>(r, first, last, d + b * 2 * k);
+  });
+  std::vector<double> total(2 * k, 0.0);  // added in block order: the same for any thread count
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t i = 0; i < 2 * k; ++i) total[i] += dots[b * 2 * k + i];
+  const double* overlaps = total.data();
+  blocks_in_parallel(pool, length, [&r, sq, overlaps, range](int64_t b) {
+    auto [first, last] = range(b);
+    sq[b] = restart_project<kComplex>(r, first, last, overlaps);
+  });
+  double norm2 = 0.0;
+  for (int64_t b = 0; b < blocks; ++b) norm2 += squares[b];
+  const double inverse = 1.0 / std::max(std::sqrt(norm2), 1e-300);
+  blocks_in_parallel(pool, length, [&r, inverse, range](int64_t b) {
+    auto [first, last] = range(b);
+    restart_finish(r, first, last, inverse);
+  });
   return ffi::Error::Success();
 }
 
@@ -450,12 +551,18 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropLanczosResidualF64, lanczos_residual<ffi::D
 XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropLanczosResidualC128, lanczos_residual<ffi::DataType::C128>,
                               QEQPROP_LANCZOS(ffi::DataType::C128));
 
-#define QEQPROP_COMBINE(T)                                             \
+#define QEQPROP_RESTART(T)                                             \
   ffi::Ffi::Bind()                                                     \
       .Ctx<ffi::ThreadPool>()                                          \
       .Arg<ffi::Buffer<ffi::F64>>()                                    \
+      .Arg<ffi::Buffer<ffi::F64>>()                                    \
+      .Arg<ffi::Buffer<ffi::F64>>()                                    \
       .Arg<ffi::Buffer<T>>()                                           \
+      .Arg<ffi::Buffer<T>>()                                           \
+      .Arg<ffi::Buffer<T>>()                                           \
+      .Ret<ffi::Buffer<T>>()                                           \
+      .Ret<ffi::Buffer<T>>()                                           \
       .Ret<ffi::Buffer<T>>()
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropCombineF64, combine<ffi::DataType::F64>, QEQPROP_COMBINE(ffi::DataType::F64));
-XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropCombineC128, combine<ffi::DataType::C128>, QEQPROP_COMBINE(ffi::DataType::C128));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropLanczosRestartF64, restart<ffi::DataType::F64>, QEQPROP_RESTART(ffi::DataType::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropLanczosRestartC128, restart<ffi::DataType::C128>, QEQPROP_RESTART(ffi::DataType::C128));

@@ -39,8 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
-from ..hamiltonians.jax_kernel import (JaxPauliOperator, fast_combine, fast_lanczos_residual, fast_matvec_kernel,
-                                       lanczos_residual_of, matvec_kernel)
+from ..hamiltonians.jax_kernel import (JaxPauliOperator, fast_lanczos_residual, fast_matvec_kernel, lanczos_residual_of,
+                                       matvec_kernel)
+from ..hamiltonians.native_kernel import TARGETS, native_library, native_restart
 from ..validation import check_state_memory
 from .state import GroundState
 
@@ -125,13 +126,13 @@ def _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_g
 
 
 def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, want_gap, full_reorth: bool = True,
-                          early_stop: bool = True, basis=None, step_pass=None, combine=None):
+                          early_stop: bool = True, basis=None, step_pass=None, restart=None):
     """Lowest eigenpair by thick-restart Lanczos (module docstring):
     (psi, energy, gap estimate theta_1 - theta_0, true residual, H applications, basis).
 
     ``step_pass`` is the Lanczos step's pass (``_extend``), by default ``lanczos_residual_of(matvec)``,
-    and ``combine(Y, basis)`` forms the Ritz vectors Y^T V (real Y of shape (m, k)), by default
-    an XLA dot; ``compiled_solver`` gives native ones on CPU.
+    and ``restart`` the restart (``xla_restart``'s signature), by default ``xla_restart``;
+    ``compiled_solver`` gives native ones on CPU.
 
     ``basis`` (m, dim) is the Krylov workspace (zeros when None); its rows are overwritten
     before they are read, and the filled workspace is returned so that a caller can donate it
@@ -142,7 +143,7 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
     want_gap = jnp.asarray(want_gap) > 0
     empty = jnp.diag(jnp.full(m, _PUSH, real))
     step_pass = lanczos_residual_of(matvec) if step_pass is None else step_pass
-    combine = (lambda weights, basis: weights.astype(dtype).T @ basis) if combine is None else combine
+    restart = xla_restart if restart is None else restart
 
     def cycle(state):
         basis, T, v, v_prev, b_prev, j0, count, cycles, *_ = state
@@ -165,18 +166,12 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         energy, residual, extra = jax.lax.cond(estimate_ok, true_residual, estimated, psi)
         finished = estimate_ok & (residual <= tol * jnp.maximum(1.0, jnp.abs(energy)))
 
-        # restart: kept Ritz vectors u_i, arrowhead couplings s_i = b y_i[rows-1], residual
-        # direction v orthogonalised against the u_i. After the final cycle they are not needed:
-        # zero weights, whose rows the native combine does not read (40 ms -> 5 ms at 2^20, the
-        # cost of a converged warm start's only cycle)
-        kept = combine(jnp.where(finished, 0.0, vectors[:, :keep]), basis)
+        # restart (skipped after the final cycle): kept Ritz vectors u_i, arrowhead couplings
+        # s_i = b y_i[rows-1], residual direction v orthogonalised against the u_i
         couplings = b * vectors[rows - 1, :keep]
-        v = v - kept.T @ (kept.conj() @ v)
-        v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
+        basis, v, v_prev = restart(vectors[:, :keep], couplings, finished, basis, v, v_prev)
         T = empty.at[jnp.arange(keep), jnp.arange(keep)].set(values[:keep])
         T = T.at[keep, :keep].set(couplings).at[:keep, keep].set(couplings)
-        v_prev = couplings.astype(dtype) @ kept  # H v_keep's component along the kept vectors
-        basis = basis.at[:keep].set(kept)
         return (basis, T, v, v_prev, jnp.ones((), real), jnp.asarray(keep, jnp.int32), count + rows - j0 + extra,
                 cycles + 1, psi, energy, values[1] - values[0], residual, finished)
 
@@ -195,6 +190,29 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
     return psi, energy, gap, residual, count, state[0]
 
 
+def xla_restart(weights, couplings, skip, basis, v, v_prev):
+    """The thick restart by XLA ops: the kept Ritz vectors u_i = sum_j weights[j, i] basis[j]
+    over basis rows 0..k-1, v orthogonalised against them and normalised, and
+    v_prev = sum_i couplings[i] u_i (H v_k's component along the u_i). ``skip`` (the final
+    cycle, whose results are not used) is ignored: the work is done anyway."""
+    kept = weights.astype(basis.dtype).T @ basis
+    v = v - kept.T @ (kept.conj() @ v)
+    v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
+    return basis.at[:weights.shape[1]].set(kept), v, couplings.astype(basis.dtype) @ kept
+
+
+def fast_restart(weights, couplings, skip, basis, v, v_prev):
+    """``xla_restart``, by ``native_restart`` (in place, three passes, nothing for the final
+    cycle) on CPU for float64/complex128 states where the native kernel is available: at 2^20
+    a converged warm start's only cycle then costs no restart work (about 25 ms before)."""
+    native = (native_library() is not None and jnp.dtype(basis.dtype) in TARGETS and weights.shape[1] <= 64
+              and basis.shape[1] >= 64)
+    if not native:
+        return xla_restart(weights, couplings, skip, basis, v, v_prev)
+    return jax.lax.platform_dependent(weights, couplings, skip, basis, v, v_prev, cpu=native_restart,
+                                      default=xla_restart)
+
+
 def default_keep(m: int) -> int:
     """Ritz vectors kept over a restart: a sixth of the basis but at least 3, and at most m - 2
     (at least 1), so that 2 rows are left to extend. At 48 rows, 8 kept take as few H
@@ -211,7 +229,7 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int
     tol and want_gap. ``keep`` Ritz vectors survive a restart (default ``default_keep(m)``)."""
     kernel = matvec_kernel(structure, vmapped=True) if batched else fast_matvec_kernel(structure)
     step = None if batched else fast_lanczos_residual(structure)
-    combine = None if batched else fast_combine
+    restart = None if batched else fast_restart
     full_reorth = (1 << structure[0]) <= FULL_REORTH_MAX_DIM
     keep = default_keep(m) if keep is None else keep
 
@@ -221,7 +239,7 @@ def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int
         out = thick_restart_lanczos(partial(kernel, diagonal, factors), v0, m, keep, tol, max_cycles, want_gap,
                                     full_reorth, early_stop=not batched, basis=basis,
                                     step_pass=None if step is None else partial(step, diagonal, factors),
-                                    combine=combine)
+                                    restart=restart)
         return out if basis is not None else out[:-1]
 
     if batched:
