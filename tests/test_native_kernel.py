@@ -1,7 +1,7 @@
 """The native FFI kernel (qeqprop/native/pauli_apply.cc) against dense matrices and the XLA
 kernel: real and complex models, scalar and vector factors, every size path (element by
-element, one thread, the thread pool), the fused Lanczos pass, whole solves, the fallback
-without a compiler, and the checks on its operands."""
+element, one thread, the thread pool), the fused Lanczos pass, the in-place restart, whole
+solves, the fallback without a compiler, and the checks on its operands."""
 
 import shutil
 import warnings

@@ -6,8 +6,8 @@
 // as doubles (a complex state interleaves re/im, so its flip x becomes 2x on the double index)
 // in chunks of kChunk doubles held in registers across all groups: per group and chunk, one
 // load per register at (c xor x), its lanes permuted in register by x's lowest bits.
-// One pass writes the output; each group costs one load per 8 amplitudes (no read-modify-write
-// of the output), which is what makes it 4-6x faster than XLA's fused rolled slices on CPU.
+// One pass writes the output; each group costs one load per register (no read-modify-write of
+// the output), which is what makes it 4-6x faster than XLA's fused rolled slices on CPU.
 // Chunks are split between the calling thread and XLA's intra-op thread pool.
 //
 // The Lanczos variant fuses a step's one pass over the state (jax_lanczos._extend):
@@ -15,7 +15,8 @@
 //     w = H v - shift v - b_prev v_prev,   sums = (Re <v, w>, Im <v, w>, <w, w>),
 //
 // the sums accumulated per task of kChunksPerTask chunks and added in task order, so that the
-// result does not depend on which thread ran which task.
+// result does not depend on which thread ran which task. A third handler does the thick restart
+// in place (lanczos_restart, further down).
 //
 // Compiled at first use by qeqprop/hamiltonians/native_kernel.py against the installed
 // jaxlib's FFI headers (-O3 -march=native).
@@ -202,8 +203,32 @@ struct Problem {
   }
 };
 
-// Runs the problem's chunks as tasks of kChunksPerTask, on this thread and (for long states)
-// XLA's intra-op pool, and returns the tasks' sums added in task order.
+// Runs task(t) for t = 0 .. tasks-1 on this thread and, when `parallel`, on XLA's intra-op pool
+// too. Tasks are claimed from a shared counter: a helper that starts late finds nothing left,
+// and the caller waits only for claimed tasks, so it never waits on a helper the pool has not
+// started (nor touches `task`'s captures after returning).
+template <typename Task>
+void parallel_tasks(ffi::ThreadPool& pool, int64_t tasks, bool parallel, const Task& task) {
+  const int64_t helpers = parallel ? std::max<int64_t>(pool.num_threads() - 1, 0) : 0;
+  struct Shared {
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+  };
+  auto shared = std::make_shared<Shared>();
+  auto work = [shared, tasks, task]() {
+    int64_t t;
+    while ((t = shared->next.fetch_add(1)) < tasks) {
+      task(t);
+      shared->done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  for (int64_t h = 0; h < helpers; ++h) pool.Schedule(decltype(work)(work));
+  work();
+  while (shared->done.load(std::memory_order_acquire) < tasks) std::this_thread::yield();
+}
+
+// Runs the problem's chunks as tasks of kChunksPerTask (in parallel for long states) and
+// returns the tasks' sums added in task order.
 template <bool Complex, bool Lanczos>
 Sums run(const Problem& problem, ffi::ThreadPool& pool) {
   if (problem.length < kChunk) {
@@ -212,30 +237,14 @@ Sums run(const Problem& problem, ffi::ThreadPool& pool) {
   }
   const int64_t total = problem.length / kChunk;
   const int64_t tasks = (total + kChunksPerTask - 1) / kChunksPerTask;
-  const int64_t helpers = problem.length < kParallelMin ? 0 : std::max<int64_t>(pool.num_threads() - 1, 0);
-  // Tasks are claimed from a shared counter by this thread and the helpers; a helper that
-  // starts late finds nothing left. The caller waits only for claimed tasks, so it never
-  // waits on a helper the pool has not started.
-  struct Shared {
-    std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
-    std::vector<Sums> sums;
-  };
-  auto shared = std::make_shared<Shared>();
-  shared->sums.resize(tasks);
-  auto work = [shared, problem, total, tasks]() {
-    int64_t task;
-    while ((task = shared->next.fetch_add(1)) < tasks) {
-      const int64_t first = task * kChunksPerTask;
-      shared->sums[task] = problem.chunks<Complex, Lanczos>(first, std::min(first + kChunksPerTask, total));
-      shared->done.fetch_add(1, std::memory_order_release);
-    }
-  };
-  for (int64_t h = 0; h < helpers; ++h) pool.Schedule(decltype(work)(work));
-  work();
-  while (shared->done.load(std::memory_order_acquire) < tasks) std::this_thread::yield();
+  std::vector<Sums> parts(tasks);
+  Sums* out = parts.data();
+  parallel_tasks(pool, tasks, problem.length >= kParallelMin, [&problem, out, total](int64_t t) {
+    const int64_t first = t * kChunksPerTask;
+    out[t] = problem.chunks<Complex, Lanczos>(first, std::min(first + kChunksPerTask, total));
+  });
   Sums result;
-  for (const Sums& part : shared->sums) {
+  for (const Sums& part : parts) {
     result.overlap_re += part.overlap_re;
     result.overlap_im += part.overlap_im;
     result.squared += part.squared;
@@ -243,12 +252,21 @@ Sums run(const Problem& problem, ffi::ThreadPool& pool) {
   return result;
 }
 
+// A problem with the storage its mask and factor pointers point into.
+struct Described {
+  Problem problem{};
+  std::vector<int64_t> doubled;
+  std::vector<const double*> columns;
+};
+
 // Checks the operands and fills in the problem's operator part (everything but out/previous).
 template <ffi::DataType T>
-ffi::Error describe(Problem& problem, std::vector<int64_t>& doubled, std::vector<const double*>& columns,
-                    const ffi::Buffer<T>& diag, const ffi::Buffer<T>& scalars, const ffi::Buffer<T>& psi,
+ffi::Error describe(Described& described, const ffi::Buffer<T>& diag, const ffi::Buffer<T>& scalars, const ffi::Buffer<T>& psi,
                     const ffi::RemainingArgs& vectors, ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots) {
   constexpr int64_t per = T == ffi::DataType::C128 ? 2 : 1;
+  Problem& problem = described.problem;
+  std::vector<int64_t>& doubled = described.doubled;
+  std::vector<const double*>& columns = described.columns;
   const int64_t dim = int64_t(psi.element_count());
   if (int64_t(diag.element_count()) != dim)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: diagonal and state differ in length");
@@ -283,11 +301,9 @@ template <ffi::DataType T>
 ffi::Error apply(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<T> scalars, ffi::Buffer<T> psi,
                  ffi::RemainingArgs vectors, ffi::ResultBuffer<T> out, ffi::Span<const int64_t> masks,
                  ffi::Span<const int64_t> slots) {
-  Problem problem{};
-  std::vector<int64_t> doubled;
-  std::vector<const double*> columns;
-  if (ffi::Error error = describe(problem, doubled, columns, diag, scalars, psi, vectors, masks, slots); error.failure())
-    return error;
+  Described described;
+  if (ffi::Error error = describe(described, diag, scalars, psi, vectors, masks, slots); error.failure()) return error;
+  Problem& problem = described.problem;
   if (out->element_count() != psi.element_count())
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: output and state differ in length");
   problem.out = reinterpret_cast<double*>(out->untyped_data());
@@ -302,13 +318,10 @@ template <ffi::DataType T>
 ffi::Error lanczos_residual(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<T> scalars, ffi::Buffer<T> v,
                             ffi::Buffer<T> previous, ffi::Buffer<ffi::F64> coefficients, ffi::RemainingArgs vectors,
                             ffi::ResultBuffer<T> w, ffi::ResultBuffer<ffi::F64> sums, ffi::ResultBuffer<T> copy,
-                            ffi::Span<const int64_t> masks,
-                            ffi::Span<const int64_t> slots) {
-  Problem problem{};
-  std::vector<int64_t> doubled;
-  std::vector<const double*> columns;
-  if (ffi::Error error = describe(problem, doubled, columns, diag, scalars, v, vectors, masks, slots); error.failure())
-    return error;
+                            ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots) {
+  Described described;
+  if (ffi::Error error = describe(described, diag, scalars, v, vectors, masks, slots); error.failure()) return error;
+  Problem& problem = described.problem;
   if (w->element_count() != v.element_count() || previous.element_count() != v.element_count() ||
       copy->element_count() != v.element_count() || coefficients.element_count() != 2 || sums->element_count() != 3)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument,
@@ -441,28 +454,6 @@ void restart_finish(const Restart& r, int64_t first, int64_t last, double invers
   }
 }
 
-// Runs task(block) for every block of kRestartBlock doubles, on this thread and the pool.
-template <typename Task>
-void blocks_in_parallel(ffi::ThreadPool& pool, int64_t length, const Task& task) {
-  const int64_t blocks = (length + kRestartBlock - 1) / kRestartBlock;
-  const int64_t helpers = length < kParallelMin ? 0 : std::max<int64_t>(pool.num_threads() - 1, 0);
-  struct Shared {
-    std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
-  };
-  auto shared = std::make_shared<Shared>();
-  auto work = [shared, blocks, task]() {
-    int64_t block;
-    while ((block = shared->next.fetch_add(1)) < blocks) {
-      task(block);
-      shared->done.fetch_add(1, std::memory_order_release);
-    }
-  };
-  for (int64_t h = 0; h < helpers; ++h) pool.Schedule(decltype(work)(work));
-  work();
-  while (shared->done.load(std::memory_order_acquire) < blocks) std::this_thread::yield();
-}
-
 template <ffi::DataType T>
 ffi::Error restart(ffi::ThreadPool pool, ffi::Buffer<ffi::F64> weights, ffi::Buffer<ffi::F64> couplings,
                    ffi::Buffer<ffi::F64> skip, ffi::Buffer<T> basis, ffi::Buffer<T> v, ffi::Buffer<T> v_prev,
@@ -490,11 +481,12 @@ ffi::Error restart(ffi::ThreadPool pool, ffi::Buffer<ffi::F64> weights, ffi::Buf
                   reinterpret_cast<double*>(v_out->untyped_data()), reinterpret_cast<double*>(v_prev_out->untyped_data()),
                   rows.data(), int64_t(rows.size()), k, length};
   const int64_t blocks = (length + kRestartBlock - 1) / kRestartBlock;
+  const bool parallel = length >= kParallelMin;
   auto range = [length](int64_t block) { return std::make_pair(block * kRestartBlock, std::min((block + 1) * kRestartBlock, length)); };
   std::vector<double> dots(blocks * 2 * k), squares(blocks);
   double* d = dots.data();
   double* sq = squares.data();
-  blocks_in_parallel(pool, length, [&r, d, k, range](int64_t b) {
+  parallel_tasks(pool, blocks, parallel, [&r, d, k, range](int64_t b) {
     auto [first, last] = range(b);
     restart_kept<kComplex>(r, first, last, d + b * 2 * k);
   });
@@ -502,14 +494,14 @@ ffi::Error restart(ffi::ThreadPool pool, ffi::Buffer<ffi::F64> weights, ffi::Buf
   for (int64_t b = 0; b < blocks; ++b)
     for (int64_t i = 0; i < 2 * k; ++i) total[i] += dots[b * 2 * k + i];
   const double* overlaps = total.data();
-  blocks_in_parallel(pool, length, [&r, sq, overlaps, range](int64_t b) {
+  parallel_tasks(pool, blocks, parallel, [&r, sq, overlaps, range](int64_t b) {
     auto [first, last] = range(b);
     sq[b] = restart_project<kComplex>(r, first, last, overlaps);
   });
   double norm2 = 0.0;
   for (int64_t b = 0; b < blocks; ++b) norm2 += squares[b];
   const double inverse = 1.0 / std::max(std::sqrt(norm2), 1e-300);
-  blocks_in_parallel(pool, length, [&r, inverse, range](int64_t b) {
+  parallel_tasks(pool, blocks, parallel, [&r, inverse, range](int64_t b) {
     auto [first, last] = range(b);
     restart_finish(r, first, last, inverse);
   });

