@@ -133,7 +133,8 @@ def test_native_restart_equals_xla_ops(dtype, dim):
     couplings = rng.normal(size=12)
     operands = [jnp.asarray(a) for a in (weights, couplings)]
     buffers = [jnp.asarray(a, dtype) for a in (rows, v, v_prev)]
-    expected = jax_lanczos.xla_restart(*operands, False, *[jnp.asarray(np.nan_to_num(a), dtype) for a in (rows, v, v_prev)])
+    finite = [jnp.asarray(np.nan_to_num(a), dtype) for a in (rows, v, v_prev)]
+    expected = jax_lanczos.xla_restart(*operands, False, *finite)
     native = jax.jit(native_kernel.native_restart)
     got = native(*operands, jnp.asarray(False), *[b.copy() for b in buffers])
     for a, b in zip(got[1:], expected[1:]):

@@ -122,7 +122,7 @@ def native_library() -> ctypes.CDLL | None:
         library = ctypes.cdll.LoadLibrary(str(target))
         for name, symbol in _SYMBOLS.items():
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
-    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+    except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as error:  # AttributeError: no jax.ffi
         warnings.warn(f"qeqprop's native kernel is unavailable ({error}); using the XLA kernel "
                       "(set QEQPROP_NATIVE=0 to skip the attempt)", NativeKernelWarning, stacklevel=2)
         return None
@@ -152,7 +152,8 @@ def native_kernels(structure: "Structure") -> NativeKernels | None:
     slots = np.where(vector, np.cumsum(vector, dtype=np.int64) - 1, -1).astype(np.int64)
 
     def operands(diagonal, factors, dtype):
-        scalars = [jnp.zeros((), dtype) if is_vector else jnp.asarray(f, dtype) for is_vector, f in zip(vector, factors)]
+        scalars = [jnp.zeros((), dtype) if is_vector else jnp.asarray(f, dtype)
+                   for is_vector, f in zip(vector, factors)]
         vectors = [jnp.asarray(f, dtype) for is_vector, f in zip(vector, factors) if is_vector]
         return diagonal.astype(dtype), jnp.stack(scalars) if scalars else jnp.zeros((0,), dtype), vectors
 
@@ -166,8 +167,9 @@ def native_kernels(structure: "Structure") -> NativeKernels | None:
         diagonal, scalars, vectors = operands(diagonal, factors, v.dtype)
         coefficients = jnp.stack([shift, b_prev]).astype(jnp.float64)
         shape = jax.ShapeDtypeStruct(v.shape, v.dtype)
-        call = jax.ffi.ffi_call(RESIDUAL_TARGETS[jnp.dtype(v.dtype)], (shape, jax.ShapeDtypeStruct((3,), jnp.float64), shape),
-                                vmap_method="sequential", input_output_aliases={3: 2})
+        sums = jax.ShapeDtypeStruct((3,), jnp.float64)
+        call = jax.ffi.ffi_call(RESIDUAL_TARGETS[jnp.dtype(v.dtype)], (shape, sums, shape), vmap_method="sequential",
+                                input_output_aliases={3: 2})
         w, sums, v_copy = call(diagonal, scalars, v, v_prev, coefficients, *vectors, masks=masks, slots=slots)
         overlap = sums[0] + 1j * sums[1] if jnp.iscomplexobj(v) else sums[0]
         return w, overlap, sums[2], v_copy

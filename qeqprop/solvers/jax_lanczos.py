@@ -147,7 +147,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
 
     def cycle(state):
         basis, T, v, v_prev, b_prev, j0, count, cycles, *_ = state
-        basis, T, v, b, rows = _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop)
+        basis, T, v, b, rows = _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap,
+                                       early_stop)
         values, vectors = jnp.linalg.eigh(T)
         estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap) | (b == 0.0)
         # rows >= rows hold an earlier cycle's or solve's vectors: their weights are zeroed
