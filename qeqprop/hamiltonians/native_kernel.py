@@ -16,8 +16,9 @@ The source is compiled at first use with the system C++ compiler (``$CXX``, else
 against the installed jaxlib's FFI headers, ``-O3 -march=native``, into a cache directory
 (``$QEQPROP_CACHE_DIR``, else ``$XDG_CACHE_HOME/qeqprop``, else ``~/.cache/qeqprop``), keyed by
 the source, jaxlib version, compiler and CPU flags; the shared object is written under a
-temporary name and renamed into place. Without a compiler (or with ``QEQPROP_NATIVE=0``) the
-XLA kernel is used, with one ``NativeKernelWarning`` naming the reason. The kernel runs on CPU
+temporary name and renamed into place. Where it cannot be built (no compiler, a failed build)
+the XLA kernel is used, after one ``NativeKernelWarning`` naming the reason; ``QEQPROP_NATIVE=0``
+switches it off without a warning. The kernel runs on CPU
 for float64 and complex128 (``jax_kernel.fast_matvec_kernel`` gives accelerators and single
 precision the XLA kernel). It has no autodiff rule: differentiated code uses ``matvec_kernel``.
 """

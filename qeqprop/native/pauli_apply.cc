@@ -84,6 +84,39 @@ QEQPROP_INLINE vec complex_mul(vec a, vec s) {
   return re * s + im * (swapped * sign);
 }
 
+// factor * s: a real product, or a complex one on interleaved lanes.
+template <bool Complex>
+QEQPROP_INLINE vec times(vec factor, vec s) {
+  if constexpr (Complex) return complex_mul(factor, s);
+  else return factor * s;
+}
+
+// A scalar factor in every lane: re (real), or (re, im) interleaved (complex).
+template <bool Complex>
+QEQPROP_INLINE vec broadcast(double re, double im) {
+  vec f;
+  for (int l = 0; l < kWidth; ++l) f[l] = (Complex && (l & 1)) ? im : re;
+  return f;
+}
+
+// conj(a) b accumulated lane by lane: re += a b (summed over the lanes: Re), and for complex
+// lanes im += a_re b_im - a_im b_re (summed: Im).
+template <bool Complex>
+QEQPROP_INLINE void add_dot(vec a, vec b, vec& re, vec& im) {
+  re += a * b;
+  if constexpr (Complex) {
+    vec sign;
+    for (int l = 0; l < kWidth; ++l) sign[l] = (l & 1) ? -1.0 : 1.0;
+    im += a * (xor_lanes<1>(b) * sign);
+  }
+}
+
+QEQPROP_INLINE double lane_sum(vec v) {
+  double total = 0.0;
+  for (int l = 0; l < kWidth; ++l) total += v[l];
+  return total;
+}
+
 struct Sums {
   double overlap_re = 0, overlap_im = 0, squared = 0;
 };
@@ -101,12 +134,6 @@ struct Problem {
   const double* previous;        // Lanczos variant: v_prev (else unused)
   double* copy;                  // Lanczos variant: receives v, in place of v_prev (same buffer)
   double shift, b_prev;          // Lanczos variant: w = H v - shift v - b_prev v_prev
-
-  template <bool Complex>
-  static QEQPROP_INLINE vec times(vec factor, vec s) {
-    if constexpr (Complex) return complex_mul(factor, s);
-    else return factor * s;
-  }
 
   // psi[c' xor x] for the chunk's registers c' = c + kWidth u: register (u xor block) of the
   // partner chunk, its lanes permuted by x's low bits.
@@ -136,8 +163,7 @@ struct Problem {
 #undef QEQPROP_CASE
       }
       if (slots[g] < 0) {
-        vec f;
-        for (int k = 0; k < kWidth; ++k) f[k] = Complex ? scalars[2 * g + (k & 1)] : scalars[g];
+        const vec f = Complex ? broadcast<true>(scalars[2 * g], scalars[2 * g + 1]) : broadcast<false>(scalars[g], 0.0);
         for (int u = 0; u < kUnroll; ++u) acc[u] += times<Complex>(f, s[u]);
       } else {
         const double* fv = vectors[slots[g]] + c;
@@ -145,14 +171,11 @@ struct Problem {
       }
     }
     if constexpr (Lanczos) {
-      vec imag_sign;  // conj(v) w: Im = v_re w_im - v_im w_re
-      for (int k = 0; k < kWidth; ++k) imag_sign[k] = (k & 1) ? -1.0 : 1.0;
       for (int u = 0; u < kUnroll; ++u) {
         const vec v = load(psi + c + kWidth * u);
         acc[u] -= shift * v + b_prev * load(previous + c + kWidth * u);
         store(copy + c + kWidth * u, v);  // after v_prev's register at this place was read
-        sums[0] += v * acc[u];
-        if constexpr (Complex) sums[1] += v * (xor_lanes<1>(acc[u]) * imag_sign);
+        add_dot<Complex>(v, acc[u], sums[0], sums[1]);
         sums[2] += acc[u] * acc[u];
       }
     }
@@ -164,13 +187,7 @@ struct Problem {
   Sums chunks(int64_t first, int64_t last) const {
     vec sums[3] = {vec{}, vec{}, vec{}};
     for (int64_t k = first; k < last; ++k) chunk<Complex, Lanczos>(k * kChunk, sums);
-    Sums total;
-    for (int k = 0; k < kWidth; ++k) {
-      total.overlap_re += sums[0][k];
-      total.overlap_im += sums[1][k];
-      total.squared += sums[2][k];
-    }
-    return total;
+    return Sums{lane_sum(sums[0]), lane_sum(sums[1]), lane_sum(sums[2])};
   }
 
   // States shorter than one chunk (a few qubits), element by element.
@@ -374,28 +391,6 @@ QEQPROP_INLINE void accumulate(const Restart& r, int64_t i0, int64_t t, vec* u) 
   for (int i = 0; i < K; ++i) u[i0 + i] = acc[i];
 }
 
-// conj(a) b summed over a register, accumulated as (re, im) lanes: re = sum a b, im from swapped lanes.
-template <bool Complex>
-QEQPROP_INLINE void add_dot(vec a, vec b, vec& re, vec& im) {
-  re += a * b;
-  if constexpr (Complex) {
-    vec sign;
-    for (int l = 0; l < kWidth; ++l) sign[l] = (l & 1) ? -1.0 : 1.0;
-    im += a * (xor_lanes<1>(b) * sign);
-  }
-}
-
-template <bool Complex>
-QEQPROP_INLINE vec scale(vec u, double re, double im) {
-  if constexpr (Complex) {
-    vec f;
-    for (int l = 0; l < kWidth; ++l) f[l] = (l & 1) ? im : re;
-    return complex_mul(f, u);
-  } else {
-    return re * u;
-  }
-}
-
 // Pass 1 over [first, last): u_i in place, and the tile's <u_i, v> into dots (2k doubles).
 template <bool Complex>
 void restart_kept(const Restart& r, int64_t first, int64_t last, double* dots) {
@@ -421,11 +416,8 @@ void restart_kept(const Restart& r, int64_t first, int64_t last, double* dots) {
     }
   }
   for (int64_t i = 0; i < r.k; ++i) {
-    dots[2 * i] = dots[2 * i + 1] = 0.0;
-    for (int l = 0; l < kWidth; ++l) {
-      dots[2 * i] += re[i][l];
-      dots[2 * i + 1] += im[i][l];
-    }
+    dots[2 * i] = lane_sum(re[i]);
+    dots[2 * i + 1] = lane_sum(im[i]);
   }
 }
 
@@ -435,13 +427,12 @@ double restart_project(const Restart& r, int64_t first, int64_t last, const doub
   vec squared = vec{};
   for (int64_t t = first; t < last; t += kWidth) {
     vec v = load(r.v + t);
-    for (int64_t i = 0; i < r.k; ++i) v -= scale<Complex>(load(r.basis + i * r.length + t), dots[2 * i], dots[2 * i + 1]);
+    for (int64_t i = 0; i < r.k; ++i)
+      v -= times<Complex>(broadcast<Complex>(dots[2 * i], dots[2 * i + 1]), load(r.basis + i * r.length + t));
     store(r.v + t, v);
     squared += v * v;
   }
-  double total = 0.0;
-  for (int l = 0; l < kWidth; ++l) total += squared[l];
-  return total;
+  return lane_sum(squared);
 }
 
 // Pass 3: v /= |v|, v_prev = sum_i s_i u_i.

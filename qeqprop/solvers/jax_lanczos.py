@@ -167,8 +167,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         energy, residual, extra = jax.lax.cond(estimate_ok, true_residual, estimated, psi)
         finished = estimate_ok & (residual <= tol * jnp.maximum(1.0, jnp.abs(energy)))
 
-        # restart (skipped after the final cycle): kept Ritz vectors u_i, arrowhead couplings
-        # s_i = b y_i[rows-1], residual direction v orthogonalised against the u_i
+        # restart (the native one skips it after the final cycle): kept Ritz vectors u_i, arrowhead
+        # couplings s_i = b y_i[rows-1], residual direction v orthogonalised against the u_i
         couplings = b * vectors[rows - 1, :keep]
         basis, v, v_prev = restart(vectors[:, :keep], couplings, finished, basis, v, v_prev)
         T = empty.at[jnp.arange(keep), jnp.arange(keep)].set(values[:keep])
@@ -207,6 +207,8 @@ def fast_restart(weights, couplings, skip, basis, v, v_prev):
     cycle) on CPU for float64/complex128 states where the native kernel is available: at 2^20
     a converged warm start (one cycle) took 41 ms instead of 70, and the solve's temporary
     block shrank from 88 to 24 MB."""
+    # the handler takes at most 64 kept vectors and states of at least one register; tiny states
+    # (full reorthogonalisation anyway) keep the XLA ops
     native = (native_library() is not None and jnp.dtype(basis.dtype) in TARGETS and weights.shape[1] <= 64
               and basis.shape[1] >= 64)
     if not native:
@@ -219,8 +221,10 @@ def default_keep(m: int) -> int:
     """Ritz vectors kept over a restart: a sixth of the basis but at least 3, and at most m - 2
     (at least 1), so that 2 rows are left to extend. At 48 rows, 8 kept take as few H
     applications as 12 (113 / 105 / 125 for the 16 / 18 / 20-qubit TFIM of
-    benchmarks/ground_state.py; 4 took 117 / 109 / 133), and the restart's temporary block (the kept vectors, page-faulted afresh by every solve) is a
-    third smaller: 20-qubit solve 4 % faster, 24.6k instead of 32.8k page faults."""
+    benchmarks/ground_state.py; 4 took 117 / 109 / 133). With ``xla_restart`` the kept vectors
+    are a temporary block page-faulted afresh by every solve, a third smaller than a quarter's:
+    20-qubit solve 4 % faster, 24.6k instead of 32.8k page faults (measured before the native
+    restart, which keeps them in the basis)."""
     return max(1, min(max(3, m // 6), m - 2))
 
 
