@@ -33,6 +33,7 @@ import scipy.sparse
 from scipy.sparse.csgraph import connected_components
 
 from qeqprop import _jax  # noqa: F401  (float64 JAX before any array is made)
+from qeqprop.errors import NotConvergedError
 from qeqprop.validation import as_finite_array, check_params, check_positive_float  # noqa: F401  (re-exported for the systems)
 
 
@@ -58,8 +59,9 @@ class Equilibrium:
 
 
 def raise_not_converged(what: str, iterations: int, residual: float, criterion: str, hint: str) -> None:
-    """ValueError for a solver that stopped before meeting ``criterion`` (e.g. "residual > tol 1e-12")."""
-    raise ValueError(f"{what} did not converge in {iterations} iterations: residual {residual:.3e} ({criterion}); {hint}")
+    """NotConvergedError (a ValueError) for a solver that stopped before meeting ``criterion``
+    (e.g. "residual > tol 1e-12")."""
+    raise NotConvergedError(f"{what} did not converge in {iterations} iterations: residual {residual:.3e} ({criterion}); {hint}")
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> int:

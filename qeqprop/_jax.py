@@ -1,5 +1,5 @@
-"""JAX in float64: EP differences at small beta drown in float32 rounding (PITFALLS)."""
+"""JAX in float64 before anything makes arrays (qeqprop.config.enable_float64 says why)."""
 
-import jax
+from .config import enable_float64
 
-jax.config.update("jax_enable_x64", True)
+enable_float64()

@@ -100,7 +100,6 @@ class FunctionCost:
     def __init__(self, fn: Callable):
         import jax
 
-        jax.config.update("jax_enable_x64", True)
         self._fn = fn
         self._grad = jax.grad(fn)
 

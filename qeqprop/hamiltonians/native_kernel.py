@@ -41,6 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..config import cache_dir, compiler, native_enabled
+from ..errors import NativeKernelWarning
+
 if TYPE_CHECKING:
     from .jax_kernel import Structure
 
@@ -59,21 +62,6 @@ _SYMBOLS = {"qeqprop_pauli_apply_f64": "QeqpropPauliApplyF64", "qeqprop_pauli_ap
             "qeqprop_lanczos_restart_c128": "QeqpropLanczosRestartC128"}
 
 
-class NativeKernelWarning(UserWarning):
-    """The native kernel could not be built or loaded; the XLA kernel is used instead."""
-
-
-def cache_dir() -> Path:
-    """Where compiled kernels are kept (module docstring)."""
-    if os.environ.get("QEQPROP_CACHE_DIR"):
-        return Path(os.environ["QEQPROP_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "qeqprop"
-
-
-def _compiler() -> list[str]:
-    return shlex.split(os.environ.get("CXX", "c++"))
-
 
 def _cpu_flags() -> str:
     """The CPU's feature flags (what -march=native compiles for)."""
@@ -89,7 +77,7 @@ def _cpu_flags() -> str:
 def _build_key() -> str:
     import jaxlib
 
-    parts = [SOURCE.read_bytes(), jaxlib.__version__.encode(), " ".join(_compiler() + list(FLAGS)).encode(),
+    parts = [SOURCE.read_bytes(), jaxlib.__version__.encode(), " ".join(compiler() + list(FLAGS)).encode(),
              _cpu_flags().encode()]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
@@ -99,7 +87,7 @@ def build(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
-    command = [*_compiler(), *FLAGS, "-I", jax.ffi.include_dir(), str(SOURCE), "-o", tmp]
+    command = [*compiler(), *FLAGS, "-I", jax.ffi.include_dir(), str(SOURCE), "-o", tmp]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
         if done.returncode != 0:
@@ -114,7 +102,7 @@ def build(target: Path) -> None:
 def native_library() -> ctypes.CDLL | None:
     """The compiled kernel, built if needed and registered with XLA; None where it is
     switched off (``QEQPROP_NATIVE=0``) or cannot be built (one NativeKernelWarning)."""
-    if os.environ.get("QEQPROP_NATIVE", "1") == "0":
+    if not native_enabled():
         return None
     target = cache_dir() / f"pauli_apply-{_build_key()}.so"
     try:

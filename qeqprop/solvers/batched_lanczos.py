@@ -39,7 +39,8 @@ import numpy as np
 from jax.scipy.linalg import eigh_tridiagonal
 
 from .. import _jax  # noqa: F401  (float64)
-from ..hamiltonians.jax_kernel import matvec_kernel
+from ..errors import NotConvergedError
+from ..hamiltonians.jax_kernel import matvec_kernel, structure_of
 from .jax_lanczos import GAP_TOL  # the same gap accuracy as the single-state solver
 STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilations)
 
@@ -340,10 +341,54 @@ def batched_ground_states(
     if not done.all():
         scale = tol * np.maximum(1.0, np.abs(energies))
         worst = int(np.argmax(np.where(done, 0.0, residuals / scale)))
-        raise RuntimeError(
+        raise NotConvergedError(
             f"batched Lanczos did not converge for sample {worst}: residual {residuals[worst]:.2e} "
             f"(asked {scale[worst]:.2e}) after {max_blocks} blocks of {steps} steps; raise steps or max_blocks"
         )
     keep = slice(0, batch)
     return BatchedSolve(vectors[keep], energies[keep], gaps[keep] if with_gap else np.full(batch, np.nan), residuals[keep],
                         applications, next_steps)
+
+
+# Blocks re-orthogonalise fully unless the register holds this many block lengths: runs far
+# inside the space need only selective orthogonalisation against the ground Ritz vector for the
+# gap (free phase) or none (nudged; the residual is still checked).
+PLAIN_RATIO = 8
+
+
+class BatchedLanczos:
+    """Batched Lanczos for one Pauli table (``table.compile`` gives the grouped form); block
+    lengths adapt to the measured convergence.
+
+    ``free_steps`` / ``nudged_steps`` are the first block lengths (multiples of 8) of solves with
+    and without the gap; after every solve the next length is extrapolated from the Ritz residual
+    decay of its first block (``steps_for``: the need of the slowest sample and pair plus 10%,
+    rounded up to a multiple of 8), capped at ``max_steps``. ``workers`` concurrent slices of the
+    batch (None: the CPU cores; ``default_workers``) do not change the numbers.
+    """
+
+    def __init__(self, table, free_steps: int = 64, nudged_steps: int = 32, max_steps: int = 160,
+                 max_blocks: int = 6, workers: int | None = None):
+        for name, value in (("free_steps", free_steps), ("nudged_steps", nudged_steps), ("max_steps", max_steps)):
+            if not isinstance(value, (int, np.integer)) or value < STEP_QUANTUM or value % STEP_QUANTUM:
+                raise ValueError(f"{name} must be a positive multiple of {STEP_QUANTUM}, got {value!r}")
+        self.table = table
+        self.dtype = jnp.float64 if table.is_real else jnp.complex128
+        self.max_steps = min(int(max_steps), STEP_QUANTUM * -(-table.dim // STEP_QUANTUM))
+        self.steps = {True: min(int(free_steps), self.max_steps), False: min(int(nudged_steps), self.max_steps)}
+        self.max_blocks = int(max_blocks)
+        self.workers = workers
+
+    def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool) -> BatchedSolve:
+        """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts`` (B, D)."""
+        diagonal, flips = self.table.compile(coeffs)
+        structure = structure_of(self.table.n_qubits, [(x, f[0]) for x, f in flips])
+        steps = self.steps[with_gap]
+        # the free phase's gap needs a basis without ghost copies of theta_0
+        orthogonalize = "full" if self.table.dim < PLAIN_RATIO * steps else ("ground" if with_gap else "none")
+        result = batched_ground_states(
+            structure, jnp.asarray(diagonal, self.dtype), tuple(jnp.asarray(f, self.dtype) for _, f in flips),
+            jnp.asarray(starts, self.dtype), tol, steps, with_gap, orthogonalize, self.max_blocks, self.workers)
+        # follow the measured need (each new length compiles once; the margin damps flapping)
+        self.steps[with_gap] = min(self.max_steps, result.next_steps)
+        return result

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
+from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import (JaxPauliOperator, fast_lanczos_residual, fast_matvec_kernel, lanczos_residual_of,
                                        matvec_kernel)
 from ..hamiltonians.native_kernel import TARGETS, native_library, native_restart
@@ -346,7 +347,7 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
     del start
     residual = float(residual)
     if not residual <= options.tol * max(1.0, abs(float(energy))) * 10:
-        raise RuntimeError(
+        raise NotConvergedError(
             f"JAX Lanczos did not converge: residual {residual:.2e} after {int(applications)} H applications; "
             "raise LanczosOptions.max_cycles or krylov"
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
+from ..errors import NotConvergedError
 from ..validation import check_state_memory
 from .dense import dense_ground_state
 from .state import GroundState
@@ -47,7 +48,7 @@ def lanczos_ground_state(
     try:
         energies, vectors = eigsh(linear, k=k, which="SA", v0=v0, tol=tol, maxiter=maxiter)
     except ArpackNoConvergence as exc:
-        raise RuntimeError(
+        raise NotConvergedError(
             f"Lanczos did not converge after {count[0]} Hamiltonian applications (tol={tol}); "
             "raise maxiter or loosen tol"
         ) from exc

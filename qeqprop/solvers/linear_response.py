@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, cg
 
+from ..errors import NotConvergedError
 from .state import GroundState
 
 
@@ -39,7 +40,7 @@ def adjoint_state(operator, state: GroundState, source: np.ndarray, rtol: float 
     lam, info = cg(linear, rhs, rtol=rtol, atol=0.0, maxiter=maxiter or 20 * operator.dim)
     if info != 0:
         residual = np.linalg.norm(apply(lam) - rhs) / norm
-        raise RuntimeError(
+        raise NotConvergedError(
             f"linear-response solve did not converge (relative residual {residual:.2e} after {info} "
             "iterations); the spectral gap may be too small for a well-defined gradient"
         )

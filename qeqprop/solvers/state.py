@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class DegenerateGroundStateWarning(UserWarning):
-    """The spectral gap above the ground state is below the threshold: EP is undefined there."""
+from ..errors import DegenerateGroundStateWarning
 
 
 @dataclass

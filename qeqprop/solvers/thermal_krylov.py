@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
+from ..errors import NotConvergedError
 from ..validation import check_state_memory, check_temperature
 from .thermal import GibbsState
 
@@ -164,7 +165,7 @@ def _eigsh(linear: LinearOperator, k: int, start: np.ndarray, count: list[int]) 
     try:
         return eigsh(linear, k=k, which="SA", v0=start, tol=0.0)
     except ArpackNoConvergence as exc:
-        raise RuntimeError(
+        raise NotConvergedError(
             f"eigsh did not converge to the lowest {k} eigenpair(s) after {count[0]} Hamiltonian applications; "
             "use a smaller k or solvers.thermal.gibbs_state for small registers"
         ) from exc

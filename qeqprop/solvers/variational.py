@@ -74,6 +74,7 @@ import pennylane as qml
 from pennylane.devices.qubit import apply_operation, create_initial_state
 
 from .. import _jax  # noqa: F401  (float64 before any array is made)
+from ..errors import VariationalConvergenceWarning
 from ..hamiltonians.jax_kernel import JaxPauliOperator, matvec_kernel
 from ..hamiltonians.pauli import PauliOperator, PauliTable
 from . import ground_state
@@ -93,9 +94,6 @@ EXACT_COMPARE_MAX_QUBITS = 12
 HVA_RAMP_STEP = 0.3
 
 
-class VariationalConvergenceWarning(UserWarning):
-    """The optimizer stopped (maxiter, or no further decrease) before the gradient or
-    energy criterion was met: the state may be far from the ansatz's minimum."""
 
 
 @dataclass
