@@ -12,12 +12,12 @@ so qeqprop.ep.ep_gradient and qeqprop.train.fit run on them unchanged.
 from .elastic import elastic_network
 from .hopfield import HopfieldNetwork
 from .ising import BoltzmannState, IsingMachine
-from .learning_rules import RULES, contrastive_gradient, coupled_gradient, learning_rule_gradient
+from .learning_rules import RULES, Contrastive, Coupled, contrastive_gradient, coupled_gradient, learning_rule_gradient
 from .phase_oscillators import PhaseOscillatorNetwork
 from .resistive import ResistiveNetwork
 from ._common import Equilibrium
 
 __all__ = [
-    "BoltzmannState", "Equilibrium", "HopfieldNetwork", "IsingMachine", "PhaseOscillatorNetwork", "RULES",
+    "BoltzmannState", "Contrastive", "Coupled", "Equilibrium", "HopfieldNetwork", "IsingMachine", "PhaseOscillatorNetwork", "RULES",
     "ResistiveNetwork", "contrastive_gradient", "coupled_gradient", "elastic_network", "learning_rule_gradient",
 ]

@@ -34,6 +34,7 @@ from scipy.sparse.csgraph import connected_components
 
 from qeqprop import _jax  # noqa: F401  (float64 JAX before any array is made)
 from qeqprop.errors import NotConvergedError
+from qeqprop.systems.protocol import SystemBase
 from qeqprop.validation import as_finite_array, check_params, check_positive_float  # noqa: F401  (re-exported for the systems)
 
 
@@ -199,11 +200,26 @@ class ImplicitGradient:
         return {k: np.asarray(v, dtype=np.float64) for k, v in self._mixed(params, state, lam).items()}
 
 
-class ClassicalSystemMixin:
+class ClassicalSystemMixin(SystemBase):
     """Protocol methods every classical system shares (EnergySystem, qeqprop.systems.protocol)."""
 
     n_outputs: int
     param_shapes: dict[str, tuple[int, ...]]
+    unit = "nodes"
+
+    @property
+    def n_units(self) -> int:
+        """Degrees of freedom: every node of the state, clamped inputs included."""
+        return int(sum(self.sizes))
+
+    def describe(self) -> dict:
+        return {"name": type(self).__name__, "units": self.n_units, "unit": self.unit}
+
+    def diagnostics(self, state) -> dict[str, float]:
+        """Sweeps / Newton steps and the KKT residual of an Equilibrium (none for exact enumerations)."""
+        if isinstance(state, Equilibrium):
+            return {"iterations": state.iterations, "residual": state.residual}
+        return {}
 
     def check_params(self, params) -> dict[str, np.ndarray]:
         return check_params(params, self.param_shapes)
@@ -211,10 +227,6 @@ class ClassicalSystemMixin:
     def nudge(self, state, y) -> np.ndarray:
         """The targets y themselves: the nudged energy is E + beta C(s, y) with the true cost."""
         return check_targets(y, self.n_outputs)
-
-    def loss(self, params, x, y) -> float:
-        """L(theta) = C(s*(theta, x), y)."""
-        return self.cost(self.equilibrate(params, x), y)
 
 
 class LayeredSystem(ClassicalSystemMixin):

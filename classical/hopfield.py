@@ -65,6 +65,8 @@ class HopfieldNetwork(LayeredSystem):
         sweep; ValueError (with the KKT residual) after ``max_iter`` sweeps.
     """
 
+    unit = "neurons"
+
     def __init__(
         self,
         n_inputs: int,

@@ -67,6 +67,12 @@ class IsingMachine(ClassicalSystemMixin):
     init_std : init_params draws J, W ~ init_std N(0, 1) and b ~ 0.1 init_std N(0, 1).
     """
 
+    unit = "spins"
+
+    @property
+    def n_units(self) -> int:
+        return self.n_spins
+
     def __init__(
         self,
         n_spins: int,

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from qeqprop.ep import ep_gradient
+from qeqprop.rules import PerSample
 from qeqprop.validation import check_beta
 
 RULES = ("ep_positive", "ep_negative", "ep_centered", "contrastive", "coupled")
@@ -44,11 +45,16 @@ def contrastive_gradient(system, params: Mapping[str, np.ndarray], x, y, free: A
     return _difference(system, params, x, clamped, free, 1.0)
 
 
-def coupled_gradient(system, params: Mapping[str, np.ndarray], x, y, eta: float = 0.5, free: Any = None) -> dict[str, np.ndarray]:
-    """(1/eta) [g(s_clamp((1 - eta) o + eta y)) - g(s_0)] with o the free outputs, 0 < eta <= 1."""
+def check_eta(eta: float) -> float:
     eta = float(eta)
     if not 0.0 < eta <= 1.0:
         raise ValueError(f"eta must be in (0, 1] (the fraction of the way from the output to the target), got {eta}")
+    return eta
+
+
+def coupled_gradient(system, params: Mapping[str, np.ndarray], x, y, eta: float = 0.5, free: Any = None) -> dict[str, np.ndarray]:
+    """(1/eta) [g(s_clamp((1 - eta) o + eta y)) - g(s_0)] with o the free outputs, 0 < eta <= 1."""
+    eta = check_eta(eta)
     free = free if free is not None else system.equilibrate(params, x)
     target = (1.0 - eta) * system.predict(free) + eta * np.asarray(y, dtype=float)
     clamped = system.clamp(params, x, target, init=free)
@@ -74,3 +80,18 @@ def learning_rule_gradient(
     if rule == "contrastive":
         return contrastive_gradient(system, params, x, y, free)
     return coupled_gradient(system, params, x, y, eta, free)
+
+
+class Contrastive(PerSample):
+    """Contrastive Hebbian learning as a gradient rule (qeqprop.rules): ``contrastive_gradient`` per sample."""
+
+    def __init__(self):
+        super().__init__(contrastive_gradient, "contrastive")
+
+
+class Coupled(PerSample):
+    """Coupled learning (Stern et al. 2021) as a gradient rule: ``coupled_gradient`` per sample."""
+
+    def __init__(self, eta: float = 0.5):
+        self.eta = check_eta(eta)
+        super().__init__(lambda system, params, x, y: coupled_gradient(system, params, x, y, self.eta), "coupled")

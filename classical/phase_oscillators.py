@@ -69,6 +69,12 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         after ``max_iter`` steps.
     """
 
+    unit = "oscillators"
+
+    @property
+    def n_units(self) -> int:
+        return self.n_nodes
+
     def __init__(
         self,
         n_inputs: int,

@@ -55,19 +55,20 @@ def cmd_train(args) -> int:
         checkpoint=out / "checkpoint.pkl" if out else None, resume=args.resume, progress=not args.json,
     )
     final = dict(result.final)
-    final.update({"system": args.system, "dataset": args.dataset, "n_qubits": getattr(system, "n_qubits", None) or system.n_nodes,
-                  "estimator": args.estimator, "beta": args.beta, "shots": args.shots})
+    size = system.describe()
+    final.update({"system": args.system, "dataset": args.dataset, "n_qubits": size["units"], "units": size["units"],
+                  "unit": size["unit"], "estimator": args.estimator, "beta": args.beta, "shots": args.shots})
     if out:
         from .plots import plot_history
 
         (out / "metrics.json").write_text(json.dumps({"final": final, "history": result.history}, indent=2))
         plot_history(result.history, out / "learning_curve.png",
-                     f"{args.system} ({system.n_qubits} qubits) on {args.dataset}, {args.estimator} EP")
+                     f"{args.system} ({size['units']} {size['unit']}) on {args.dataset}, {args.estimator} EP")
     if args.json:
         print(json.dumps(final))
     else:
         accuracy = f"test accuracy {final['test_accuracy']:.3f}, " if "test_accuracy" in final else ""
-        print(f"{args.system} with {final['n_qubits']} {'oscillators' if args.system == 'qho' else 'qubits'} on "
+        print(f"{args.system} with {size['units']} {size['unit']} on "
               f"{args.dataset}: {accuracy}test loss {final['test_loss']:.4f} after {len(result.history)} epochs "
               f"({final['seconds']:.1f} s)")
         if out:

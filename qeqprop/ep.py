@@ -1,74 +1,98 @@
-"""Equilibrium-propagation gradient estimators on any EnergySystem.
+"""Equilibrium propagation on any EnergySystem: the one phase loop, batch-first.
 
-With g(s) = dE/dtheta evaluated at state s and s_b the equilibrium nudged by b * C:
+With g(s) = dE/dtheta evaluated at state s and s_b the equilibrium nudged by b * C(y), an
+estimator (qeqprop.estimators) is a linear combination over signed nudges b_k,
 
-    positive   (1/beta)     [ g(s_beta) - g(s_0)     ]    bias O(beta)
-    negative   (1/beta)     [ g(s_0)    - g(s_-beta) ]    bias O(beta)
-    centered   (1/(2 beta)) [ g(s_beta) - g(s_-beta) ]    bias O(beta^2)
+    grad = sum_k a_k g(s_{b_k}),    e.g. centered  (g(s_beta) - g(s_-beta)) / (2 beta)   bias O(beta^2),
 
-all estimate dL/dtheta = d/dbeta g(s_beta) at beta = 0. Nudged phases are warm-started
-from the free state; the -beta phase of the centered estimator from the reflection
-2 s_0 - s_beta (error O(beta^2)) when the system offers ``reflect``. This module knows nothing of physics beyond the protocol.
+and every one estimates dL/dtheta = d/dbeta g(s_beta) at beta = 0. ``ep_gradient`` runs the
+phases for a whole batch: the free states s_0, the nudge from the (measured) free states, then
+the nudged phases warm-started from s_0 (a -b phase from the reflection 2 s_0 - s_b of its +b
+partner, error O(b^2), where the system offers ``reflect``; all nudged phases in one solve where
+the system's batch view has ``joint_phases``). A readout (qeqprop.readout) turns each phase's
+exact states into measured ones, so the same loop gives shot-noise gradients with standard errors.
+This module knows nothing of physics beyond the protocol.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from .systems.protocol import EnergySystem
-from .validation import check_beta
+from .estimators import ESTIMATORS, LinearEstimator, as_estimator, check_estimator
+from .systems.protocol import BatchSystem, EnergySystem
+from .validation import as_finite_array
 
-ESTIMATORS = ("positive", "negative", "centered")
+if TYPE_CHECKING:
+    from .readout import Readout
 
-PHASE_SIGNS = {"free": 0.0, "plus": 1.0, "minus": -1.0}
-
-
-def check_estimator(estimator: str) -> str:
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    return estimator
-
-
-def phase_weights(estimator: str, beta: float) -> dict[str, float]:
-    """The estimator as a linear combination sum_phase a_phase g(s_phase), phases
-    "free", "plus" (+beta) and "minus" (-beta)."""
-    check_estimator(estimator)
-    beta = check_beta(beta)
-    if estimator == "positive":
-        return {"plus": 1.0 / beta, "free": -1.0 / beta}
-    if estimator == "negative":
-        return {"free": 1.0 / beta, "minus": -1.0 / beta}
-    return {"plus": 0.5 / beta, "minus": -0.5 / beta}
-
-
-def combine(estimator: str, beta: float, g: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """sum_phase a_phase g[phase] for local gradients g[phase] (dicts of arrays).
-
-    Shared by exact-state and measured-record paths: only the g's differ.
-    """
-    weights = phase_weights(estimator, beta)
-    keys = next(iter(g.values())).keys()
-    return {k: sum(a * np.asarray(g[phase][k]) for phase, a in weights.items()) for k in keys}
+__all__ = ["ESTIMATORS", "EPResult", "check_estimator", "ep_gradient", "finite_difference_gradient", "flatten_grad",
+           "reference_gradient", "relative_error"]
 
 
 @dataclass
 class EPResult:
     """An EP gradient with the equilibria it came from.
 
-    ``grad`` = sum_phase a_phase g(s_phase) (see ``phase_weights``), ``loss`` = C(s_0, y),
-    ``output`` = the model output at s_0, ``free`` = s_0, ``nudged`` = {signed beta: s_beta}.
+    For a batch (X of shape (B, n_inputs)): ``grad`` and ``stderr`` are dicts like params with a
+    leading axis B (per-sample gradients), ``loss`` (B,), ``output`` (B, n_outputs); for one sample
+    (1-D x) the batch axis is dropped. ``free`` = s_0 and ``nudged`` = {signed beta: s_beta} (a
+    batch's states, or one sample's states); ``measured`` = {signed beta: measured states} with a
+    readout other than Exact; ``stderr`` and ``covariance`` (flat parameters, (B, P, P) or (P, P))
+    are None for exact readouts. ``loss`` = C(s_0, y) and ``output`` are read from the (measured)
+    free phase.
     """
 
     grad: dict[str, np.ndarray]
-    loss: float
+    loss: Any
     output: np.ndarray
     free: Any
     nudged: dict[float, Any] = field(default_factory=dict)
     estimator: str = "centered"
     beta: float = 0.0
+    stderr: dict[str, np.ndarray] | None = None
+    covariance: np.ndarray | None = None
+    measured: dict[float, Any] | None = None
+
+    def mean_grad(self) -> dict[str, np.ndarray]:
+        """The minibatch gradient 1/B sum_b grad_b (a single sample's gradient as it is)."""
+        return {k: np.asarray(v).mean(axis=0) for k, v in self.grad.items()} if np.ndim(self.loss) else dict(self.grad)
+
+
+def as_batch(system: EnergySystem, x, y) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(X (B, n_inputs), Y (B, n_outputs), single): a 1-D y is one sample (a batch of 1); x may be
+    None for systems without inputs."""
+    y = np.asarray(y, dtype=float) if not isinstance(y, np.ndarray) else y
+    single = y.ndim <= 1
+    Y = as_finite_array("y", y.reshape(1, -1) if single else y)
+    if Y.shape[1] != system.n_outputs:
+        raise ValueError(f"y must have {system.n_outputs} entries per sample (n_outputs), got shape {np.shape(y)}")
+    if x is None:
+        if system.n_inputs:
+            raise ValueError(f"x is None but the system takes n_inputs={system.n_inputs}")
+        X = np.zeros((len(Y), 0))
+    else:
+        X = np.asarray(x, dtype=float) if not isinstance(x, np.ndarray) else x
+        if single:
+            X = X.reshape(1, -1)
+        if X.ndim != 2 or X.shape != (len(Y), system.n_inputs):
+            raise ValueError(f"x must have shape ({len(Y)}, {system.n_inputs}) for y of shape {np.shape(y)}, got {np.shape(x)}")
+        X = as_finite_array("x", X)
+    return X, Y, single
+
+
+def solve_phases(view: BatchSystem, params, X, nudge, betas: tuple[float, ...], free) -> dict[float, Any]:
+    """The nudged phases {b: s_b}, warm-started from ``free``; a -b phase from the reflection of
+    its +b partner where the system offers one; all at once where the view has ``joint_phases``."""
+    if view.joint_phases and betas:
+        return dict(zip(betas, view.equilibrate(params, X, nudge=nudge, beta=tuple(betas), init=free)))
+    states: dict[float, Any] = {}
+    for b in betas:
+        start = view.reflect(free, states[-b]) if -b in states else None
+        states[b] = view.equilibrate(params, X, nudge=nudge, beta=b, init=free if start is None else start)
+    return states
 
 
 def ep_gradient(
@@ -77,45 +101,93 @@ def ep_gradient(
     x,
     y,
     beta: float = 1e-2,
-    estimator: str = "centered",
+    estimator: "str | LinearEstimator" = "centered",
+    readout: "Readout | None" = None,
     free: Any = None,
+    rng: np.random.Generator | int | None = None,
 ) -> EPResult:
-    """One EP gradient estimate of dL/dtheta at (x, y); ``free`` reuses a free-phase state.
+    """EP gradient estimates of dL/dtheta for one sample or a batch.
 
-    With g(s) = dE/dtheta at s and s_b the equilibrium of E + b C(y):
+    Args:
+        system: any EnergySystem (quantum or classical).
+        params: the parameter pytree (dict of arrays).
+        x, y: one sample (1-D x, 1-D y) or a batch (X (B, n_inputs), Y (B, n_outputs)); x may be
+            None for a system without inputs.
+        beta: nudge strength for an estimator given by name.
+        estimator: "positive", "negative", "centered" or a LinearEstimator (its own nudges).
+        readout: Exact() (default) or Shots(...): how each phase is read.
+        free: the free states, if already solved (one sample's state or a batch's states).
+        rng: seed or Generator of a shot readout (overrides its ``seed``).
 
-        positive  (g(s_beta) - g(s_0)) / beta,   negative  (g(s_0) - g(s_-beta)) / beta,
-        centered  (g(s_beta) - g(s_-beta)) / (2 beta)          (bias O(beta), O(beta), O(beta^2)).
+    Returns:
+        EPResult: per-sample ``grad`` (leading axis B for a batch), ``loss``, ``output``, the
+        states, and ``stderr`` with a shot readout.
 
-    Nudged phases start from s_0; the -beta phase from ``system.reflect(s_0, s_beta)`` when offered.
+    Example:
+        >>> import numpy as np, qeqprop as qp
+        >>> net, params, x, y = qp.random_tfim_instance(4)
+        >>> one = qp.ep_gradient(net, params, x, y, beta=1e-3)
+        >>> batch = qp.ep_gradient(net, params, np.stack([x, -x]), np.stack([y, y]), beta=1e-3)
+        >>> batch.grad["J"].shape[0], bool(np.allclose(batch.grad["J"][0], one.grad["J"], atol=1e-10))
+        (2, True)
+        >>> qp.relative_error(one.grad, qp.reference_gradient(net, params, x, y)) < 1e-5
+        True
     """
-    check_estimator(estimator)
-    beta = check_beta(beta)
-    s0 = free if free is not None else system.equilibrate(params, x)
-    nudge = system.nudge(s0, y)
-    nudged, g = {}, {}
-    for phase in phase_weights(estimator, beta):
-        if phase == "free":
-            g[phase] = system.energy_grad(params, x, s0)
-            continue
-        signed = PHASE_SIGNS[phase] * beta
-        init = s0
-        if phase == "minus" and beta in nudged and hasattr(system, "reflect"):
-            init = system.reflect(s0, nudged[beta])  # s_-beta = 2 s_0 - s_beta + O(beta^2)
-        nudged[signed] = system.equilibrate(params, x, nudge=nudge, beta=signed, init=init)
-        g[phase] = system.energy_grad(params, x, nudged[signed])
-    grad = combine(estimator, beta, g)
-    return EPResult(grad, system.cost(s0, y), system.predict(s0), s0, nudged, estimator, beta)
+    from .readout import Exact  # readout -> measurement -> ep: imported at call time
+
+    rule = as_estimator(estimator, beta)
+    X, Y, single = as_batch(system, x, y)
+    view = system.batch_view(len(X))
+    free_states = view.equilibrate(params, X) if free is None else (view.stack([free]) if single else free)
+    measurement = (readout if readout is not None else Exact()).start(system, X, free_states, rng)
+    measured = {0.0: measurement.measure(free_states)}
+    nudge = view.nudge(measured[0.0], Y)
+    states = solve_phases(view, params, X, nudge, rule.nudged_betas, free_states)
+    measured.update({b: measurement.measure(s) for b, s in states.items()})
+    grad = rule.combine({b: view.energy_grad(params, X, measured[b]) for b in rule.weights})
+    covariance = measurement.gradient_covariance(X, {a: measured[b] for b, a in rule.weights.items()})
+    result = EPResult(grad, view.cost(measured[0.0], Y), view.predict(measured[0.0]), free_states, states,
+                      rule.name, rule.beta, stderr_of(grad, covariance), covariance,
+                      None if readout is None or isinstance(readout, Exact) else measured)
+    return unbatch(view, result) if single else result
+
+
+def stderr_of(grad: Mapping[str, np.ndarray], covariance: np.ndarray | None) -> dict[str, np.ndarray] | None:
+    """sqrt(diag Cov) per sample, shaped like ``grad``; the covariance's flat parameter order is
+    grad's key order (the system's own)."""
+    if covariance is None:
+        return None
+    variance = np.sqrt(np.clip(np.diagonal(covariance, axis1=-2, axis2=-1), 0.0, None))
+    out, offset = {}, 0
+    for k, v in grad.items():
+        size = int(np.prod(np.shape(v)[1:], dtype=np.int64))
+        out[k] = variance[:, offset : offset + size].reshape(np.shape(v))
+        offset += size
+    return out
+
+
+def unbatch(view: BatchSystem, result: EPResult) -> EPResult:
+    """A batch-of-one result as one sample's: batch axes dropped, per-sample states."""
+    first = lambda tree: None if tree is None else {k: np.asarray(v)[0] for k, v in tree.items()}  # noqa: E731
+    return EPResult(first(result.grad), float(result.loss[0]), np.asarray(result.output)[0], view.take(result.free, 0),
+                    {b: view.take(s, 0) for b, s in result.nudged.items()}, result.estimator, result.beta,
+                    first(result.stderr), None if result.covariance is None else result.covariance[0],
+                    None if result.measured is None else {b: view.take(s, 0) for b, s in result.measured.items()})
 
 
 def reference_gradient(system: EnergySystem, params, x, y) -> dict[str, np.ndarray]:
     """The exact dL/dtheta = d/dbeta g(s_beta) at beta = 0 that the EP estimators converge to.
 
     Quantum ground states: dL/dtheta = 2 Re <lam| dH/dtheta |psi_0> with the linear-response
-    adjoint (H - E_0) lam = -Q O psi_0, O = sum_j dc/d<O_j> O_j, Q = 1 - |psi_0><psi_0|; classical systems: implicit
-    differentiation / autodiff of the equilibrium (each system's ``reference_grad``).
+    adjoint (H - E_0) lam = -Q O psi_0, O = sum_j dc/d<O_j> O_j, Q = 1 - |psi_0><psi_0|; classical
+    systems: implicit differentiation / autodiff of the equilibrium (each system's ``reference_grad``).
+    A batch (2-D y) gives per-sample gradients with a leading axis B.
     """
-    return system.reference_grad(params, x, y)
+    X, Y, single = as_batch(system, x, y)
+    grads = [system.reference_grad(params, xi, yi) for xi, yi in zip(X, Y)]
+    if single:
+        return grads[0]
+    return {k: np.stack([np.asarray(g[k]) for g in grads]) for k in grads[0]}
 
 
 def finite_difference_gradient(system: EnergySystem, params, x, y, step: float = 1e-4) -> dict[str, np.ndarray]:

@@ -61,7 +61,7 @@ def gradcheck(system, params, x, y, betas=DEFAULT_BETAS, fd_step: float = 1e-4) 
         "slopes": {},
     }
     free = system.equilibrate(params, x)
-    report["gap"] = getattr(free, "gap", None)
+    report["gap"] = system.diagnostics(free).get("gap")
     for estimator in ESTIMATORS:
         errors = [relative_error(ep_gradient(system, params, x, y, b, estimator, free=free).grad, reference) for b in betas]
         report["errors"][estimator] = errors

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import optax
@@ -21,12 +21,19 @@ from tqdm.auto import tqdm
 
 from . import _jax  # noqa: F401  (float64 before optax makes arrays)
 from .checkpoint import load_checkpoint, save_checkpoint, to_numpy
-from .datasets import Dataset, decode_outputs, encode_targets
-from .ep import check_estimator, ep_gradient, flatten_grad
+from .datasets import Dataset, decode_outputs
+from .ep import flatten_grad
+from .estimators import check_estimator
+from .readout import Shots
+from .rules import RULES, GradientRule, make_rule
 from .systems.protocol import EnergySystem
 from .validation import check_beta
 
-GRADIENTS = ("ep", "reference")
+if TYPE_CHECKING:
+    from .estimators import LinearEstimator
+
+GRADIENTS = tuple(RULES)
+EVAL_CHUNK = 128  # samples per batched equilibration in ``evaluate``
 
 
 @dataclass
@@ -44,63 +51,37 @@ class FitResult:
 
 
 def targets_for(system: EnergySystem, data: Dataset, labels: np.ndarray) -> np.ndarray:
-    """Targets per sample: encoded class labels, or regression targets as they are."""
+    """Targets per sample: the system's encoding of class labels, or regression targets as they are."""
     if data.n_classes == 0:
         return np.asarray(labels, dtype=float).reshape(len(labels), system.n_outputs)
-    cost_name = getattr(getattr(system, "cost_fn", None), "name", "mse")
-    return encode_targets(labels, system.n_outputs, data.n_classes, cost_name)
+    return system.encode_targets(labels, data.n_classes)
 
 
 def evaluate(system: EnergySystem, params, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
     """Mean loss L = 1/n sum_i C(s_0(x_i), y_i), accuracy (classification) and the smallest
-    free-phase gap over a dataset."""
+    free-phase gap over a dataset, equilibrated in batches of up to EVAL_CHUNK samples."""
     losses, outputs, gaps = [], [], []
-    for xi, yi in zip(x, targets):
-        state = system.equilibrate(params, xi)
-        losses.append(system.cost(state, yi))
-        outputs.append(system.predict(state))
-        gap = getattr(state, "gap", None)
-        if gap is not None:
-            gaps.append(gap)
-    metrics = {"loss": float(np.mean(losses))}
+    for begin in range(0, len(x), EVAL_CHUNK):
+        chunk = slice(begin, begin + EVAL_CHUNK)
+        view = system.batch_view(len(x[chunk]))
+        states = view.equilibrate(params, x[chunk])
+        losses.append(view.cost(states, targets[chunk]))
+        outputs.append(view.predict(states))
+        gaps.append(view.diagnostics(states).get("gap", np.full(len(x[chunk]), np.nan)))
+    metrics = {"loss": float(np.mean(np.concatenate(losses)))}
     if labels is not None:
-        metrics["accuracy"] = float(np.mean(decode_outputs(np.array(outputs)) == labels))
-    if gaps:
-        metrics["min_gap"] = float(np.min(gaps))
+        metrics["accuracy"] = float(np.mean(decode_outputs(np.concatenate(outputs)) == labels))
+    gaps = np.concatenate(gaps)
+    if np.any(np.isfinite(gaps)):
+        metrics["min_gap"] = float(np.nanmin(gaps))
     return metrics
 
 
-def batch_gradient(
-    system: EnergySystem, params, x, y, gradient: str, beta: float, estimator: str,
-    shots: int | None = None, rng: np.random.Generator | None = None,
-) -> dict[str, np.ndarray]:
-    """Mean over a minibatch of per-sample EP (or reference) gradients; with ``shots``,
-    each sample's EP gradient is estimated from that many simulated shots per phase.
-    Spin systems with ``solver="jax"`` solve the whole minibatch at once (qeqprop.batched; with
-    shots, measurement.batched samples the whole minibatch from one ``rng``)."""
-    if callable(gradient):
-        grads = [gradient(system, params, xi, yi) for xi, yi in zip(x, y)]
-        return {k: sum(g[k] for g in grads) / len(grads) for k in grads[0]}
-    if gradient == "ep" and getattr(system, "solver", None) == "jax" and system.temperature == 0:
-        if shots is not None:
-            from .measurement.batched import batched_measured_gradients
-
-            return batched_measured_gradients(system, params, x, y, beta, shots, estimator, rng=rng).mean_grad(system)
-        from .batched import batched_ep_gradients
-
-        return batched_ep_gradients(system, params, x, y, beta, estimator).mean_grad(system)
-    total = None
-    for xi, yi in zip(x, y):
-        if gradient == "reference":
-            grad = system.reference_grad(params, xi, yi)
-        elif shots is not None:
-            from .measurement.gradient import measured_ep_gradient
-
-            grad = measured_ep_gradient(system, params, xi, yi, beta, shots, estimator, rng=rng).grad
-        else:
-            grad = ep_gradient(system, params, xi, yi, beta=beta, estimator=estimator).grad
-        total = grad if total is None else {k: total[k] + grad[k] for k in total}
-    return {k: v / len(x) for k, v in total.items()}
+def batch_gradient(system: EnergySystem, params, x, y, rule: GradientRule, readout=None,
+                   rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    """The minibatch gradient 1/|B| sum_b g_b of a rule's per-sample estimates g_b (with
+    ``readout`` Shots(...), EP phases are measured with shots drawn from ``rng``)."""
+    return {k: np.asarray(v).mean(axis=0) for k, v in rule.gradients(system, params, x, y, readout=readout, rng=rng).items()}
 
 
 def fit(
@@ -113,8 +94,8 @@ def fit(
     learning_rate: float = 0.05,
     optimizer: optax.GradientTransformation | None = None,
     beta: float = 1e-2,
-    estimator: str = "centered",
-    gradient: "str | Callable" = "ep",
+    estimator: "str | LinearEstimator" = "centered",
+    gradient: "str | GradientRule | Callable" = "ep",
     seed: int = 0,
     shots: int | None = None,
     checkpoint: str | Path | None = None,
@@ -126,28 +107,29 @@ def fit(
 
     ``checkpoint`` is written atomically after every epoch; with ``resume=True`` an existing
     checkpoint is loaded (its run settings must match) and training continues exactly.
-    ``gradient="reference"`` trains with the exact linear-response gradient instead (baseline);
-    a callable ``gradient(system, params, x, y) -> grad`` plugs in any other learning rule
-    (e.g. classical.learning_rules: contrastive or coupled learning).
-    ``shots`` (quantum systems) estimates every EP gradient from that many simulated shots per
-    phase (measurement.measured_ep_gradient); step k of epoch e samples with seed (seed, e, k).
+    ``gradient`` names the rule (qeqprop.rules): "ep" (``estimator`` at ``beta``), "reference"
+    (the exact gradient, a baseline), "contrastive" or "coupled" (classical learning rules); a
+    GradientRule object or a per-sample callable ``gradient(system, params, x, y) -> grad`` plugs
+    in any other rule.
+    ``shots`` (spin systems) estimates every EP gradient from that many simulated shots per
+    phase and sample (readout.Shots); step k of epoch e samples with seed (seed, e, k).
     """
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not callable(gradient) and gradient not in GRADIENTS:
-        raise ValueError(f"gradient must be one of {GRADIENTS} or a callable (system, params, x, y) -> grad, got {gradient!r}")
     check_estimator(estimator)
     beta = check_beta(beta)
-    if shots is not None and (gradient != "ep" or not hasattr(system, "hamiltonian")):
+    rule = make_rule(gradient, estimator=estimator, beta=beta)
+    if shots is not None and (rule.name != "ep" or system.pauli_measurement() is None):
         raise ValueError("shots needs gradient='ep' on a quantum spin system")
+    readout = Shots(shots) if shots is not None else None
     if data.n_features != system.n_inputs:
         raise ValueError(f"data has {data.n_features} features but the system takes n_inputs={system.n_inputs}")
     optimizer = optimizer if optimizer is not None else optax.adam(learning_rate)
     settings = {
         "dataset": data.name, "batch_size": int(batch_size), "beta": beta,
-        "estimator": estimator, "gradient": gradient if isinstance(gradient, str) else getattr(gradient, "__name__", "callable"), "seed": int(seed), "learning_rate": float(learning_rate),
+        "estimator": estimator if isinstance(estimator, str) else repr(estimator), "gradient": rule.name, "seed": int(seed), "learning_rate": float(learning_rate),
         "shots": None if shots is None else int(shots),
     }
     params = to_numpy(params if params is not None else system.init_params(np.random.default_rng(seed)))
@@ -174,7 +156,7 @@ def fit(
         for step, begin in enumerate(range(0, len(order), batch_size)):
             idx = order[begin : begin + batch_size]
             rng = np.random.default_rng([int(seed), epoch, step])
-            grad = batch_gradient(system, params, data.x_train[idx], y_train[idx], gradient, beta, estimator, shots, rng)
+            grad = batch_gradient(system, params, data.x_train[idx], y_train[idx], rule, readout, rng)
             norms.append(float(np.linalg.norm(flatten_grad(grad))))
             updates, opt_state = optimizer.update(grad, opt_state, params)
             params = to_numpy(optax.apply_updates(params, updates))

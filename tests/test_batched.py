@@ -1,14 +1,28 @@
 """Batched EP path: batched Lanczos vs dense eigh, batched gradients vs the per-sample reference paths."""
 
+import copy
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from conftest import random_general_system
 from qeqprop import ESTIMATORS, ep_gradient, random_tfim_instance
-from qeqprop.batched import BatchedGroundStates, batched_ep_gradients
 from qeqprop.hamiltonians.jax_kernel import structure_of
-from qeqprop.solvers.batched_lanczos import batched_ground_states
+from qeqprop.readout import Shots
+from qeqprop.solvers.batched_lanczos import BatchedLanczos, batched_ground_states
+
+
+def flat_batch(grad):
+    """Per-sample gradients {name: (B, ...)} as (B, n_params) (names sorted)."""
+    return np.concatenate([np.reshape(grad[k], (len(grad[k]), -1)) for k in sorted(grad)], axis=1)
+
+
+def on_jax(system, **batched):
+    """The same model solving batches by batched Lanczos (solver "jax")."""
+    other = copy.copy(system)
+    other.solver, other.batched = "jax", batched
+    return other
 
 
 def tight(system):
@@ -110,7 +124,7 @@ def test_non_convergence_raises_and_bad_steps_rejected():
     with pytest.raises(ValueError, match="multiple of 8"):
         batched_ground_states(structure, diagonal, factors, start, 1e-12, 20)
     with pytest.raises(ValueError, match="free_steps"):
-        BatchedGroundStates(system, free_steps=10)
+        BatchedLanczos(system.hamiltonian.table, free_steps=10)
 
 
 @pytest.mark.parametrize("make", [tfim_model, complex_model], ids=["tfim-dense", "complex-scipy"])
@@ -119,38 +133,36 @@ def test_batched_gradients_equal_reference_path_every_estimator(make):
     eigh, scipy ARPACK) to 1e-8 of the gradient scale, with losses, outputs and gaps."""
     system, params = make()
     tight(system)
+    batched = on_jax(system)
     rng = np.random.default_rng(9)
     xs = rng.normal(size=(4, system.n_inputs))
     ys = rng.uniform(-1, 1, (4, system.n_outputs))
-    solver = BatchedGroundStates(system)
     for estimator in ESTIMATORS:
-        result = batched_ep_gradients(system, params, xs, ys, beta=1e-2, estimator=estimator, solver=solver)
+        result = ep_gradient(batched, params, xs, ys, beta=1e-2, estimator=estimator)
+        assert result.free.vectors.shape == (4, system.hamiltonian.table.dim)  # solved as one batch
+        grads = flat_batch(result.grad)
         for b in range(len(xs)):
             single = ep_gradient(system, params, xs[b], ys[b], beta=1e-2, estimator=estimator)
-            expected = system.hamiltonian.flatten(single.grad)
-            assert np.abs(result.grads[b] - expected).max() < 1e-8 * np.abs(expected).max()
-            assert result.losses[b] == pytest.approx(single.loss, abs=1e-12)
-            np.testing.assert_allclose(result.outputs[b], single.output, atol=1e-12)
+            expected = flat_batch({k: v[None] for k, v in single.grad.items()})[0]
+            assert np.abs(grads[b] - expected).max() < 1e-8 * np.abs(expected).max()
+            assert result.loss[b] == pytest.approx(single.loss, abs=1e-12)
+            np.testing.assert_allclose(result.output[b], single.output, atol=1e-12)
     dense = [np.linalg.eigvalsh(system.hamiltonian.operator(params, x).to_dense())[:2] for x in xs]
-    np.testing.assert_allclose(result.gaps, [e[1] - e[0] for e in dense], atol=1e-8)
+    np.testing.assert_allclose(result.free.gaps, [e[1] - e[0] for e in dense], atol=1e-8)
 
 
 @pytest.mark.parametrize("estimator", ["positive", "centered"])
 def test_batched_shots_mean_and_stderr(estimator):
     """Batched measured gradients: per-sample means over seeds within a few standard errors of
     the exact EP gradient, reported standard errors equal to the empirical spread."""
-    from qeqprop.measurement.batched import batched_measured_gradients
-
     system, params, *_ = random_tfim_instance(5, seed=1, solver="jax")
     rng = np.random.default_rng(3)
     xs, ys = rng.normal(size=(3, system.n_inputs)), rng.uniform(-1, 1, (3, system.n_outputs))
     beta, shots, reps = 0.1, 20000, 300
-    solver = BatchedGroundStates(system)
-    exact = batched_ep_gradients(system, params, xs, ys, beta, estimator, solver=solver).grads
-    runs = [batched_measured_gradients(system, params, xs, ys, beta, shots, estimator, rng=k, solver=solver)
-            for k in range(reps)]
-    grads = np.array([r.grads for r in runs])  # (reps, B, P)
-    reported = np.array([r.stderr for r in runs]).mean(axis=0)
+    exact = flat_batch(ep_gradient(system, params, xs, ys, beta, estimator).grad)
+    runs = [ep_gradient(system, params, xs, ys, beta, estimator, readout=Shots(shots), rng=k) for k in range(reps)]
+    grads = np.array([flat_batch(r.grad) for r in runs])  # (reps, B, P)
+    reported = np.array([flat_batch(r.stderr) for r in runs]).mean(axis=0)
     empirical = grads.std(axis=0, ddof=1)
     assert np.all(np.abs(grads.mean(axis=0) - exact) < 4.5 * empirical / np.sqrt(reps))
     np.testing.assert_allclose(reported, empirical, rtol=0.15)
@@ -209,7 +221,7 @@ def test_selective_orthogonalisation_keeps_the_gap_where_plain_lanczos_ghosts(in
 def test_near_degenerate_gap_resolved_and_warned_on_the_selective_path():
     """A ferromagnet in a weak transverse field (no longitudinal field): ground doublet split by
     2.9e-5. The selectively orthogonalised free phase (8 qubits, blocks of 32 >= D / 8) resolves
-    the splitting like eigh and batched_ep_gradients warns that the gap is below gap_tol."""
+    the splitting like eigh and the batched EP call warns that the gap is below gap_tol."""
     from qeqprop import DegenerateGroundStateWarning
 
     system, params, *_ = random_tfim_instance(8, seed=3, solver="jax")
@@ -223,9 +235,9 @@ def test_near_degenerate_gap_resolved_and_warned_on_the_selective_path():
     result = batched_ground_states(structure, diagonal, factors, start, 1e-12, 96, True, "ground")
     np.testing.assert_allclose(result.gaps, values[1] - values[0], atol=1e-8)  # as for gapped spectra
     system.gap_tol = 1e-4
-    solver = BatchedGroundStates(system, free_steps=32, nudged_steps=32)
+    system.batched = dict(free_steps=32, nudged_steps=32)
     with pytest.warns(DegenerateGroundStateWarning, match="spectral gap 2.85"):
-        batched_ep_gradients(system, params, xs, np.zeros((2, system.n_outputs)), solver=solver)
+        ep_gradient(system, params, xs, np.zeros((2, system.n_outputs)))
 
 
 @pytest.mark.parametrize("steps", [8, 16])

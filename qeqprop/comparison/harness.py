@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..ep import check_estimator, flatten_grad, relative_error
+from ..rules import make_rule
 from ..train import batch_gradient, fit, targets_for
 from ..validation import check_beta
 from .systems import DESCRIPTIONS, SYSTEMS, Unsupported, build
@@ -82,15 +83,13 @@ class ComparisonReport:
 
 def probe_metrics(system, params, x, y, beta: float, estimator: str) -> dict:
     """Gradient fidelity and equilibration cost on the probe batch (x, y) (module docstring)."""
-    ep = flatten_grad(batch_gradient(system, params, x, y, "ep", beta, estimator))
-    exact = flatten_grad(batch_gradient(system, params, x, y, "reference", beta, estimator))
+    ep = flatten_grad(batch_gradient(system, params, x, y, make_rule("ep", estimator=estimator, beta=beta)))
+    exact = flatten_grad(batch_gradient(system, params, x, y, make_rule("reference")))
     norms = np.linalg.norm(ep) * np.linalg.norm(exact)
-    iterations, start = [], time.perf_counter()
-    for xi in x:
-        state = system.equilibrate(params, xi)
-        if getattr(state, "iterations", None) is not None:
-            iterations.append(state.iterations)
+    start = time.perf_counter()
+    iterations = [system.diagnostics(system.equilibrate(params, xi)).get("iterations") for xi in x]
     seconds = (time.perf_counter() - start) / len(x)
+    iterations = [i for i in iterations if i is not None]
     return {
         "cosine": float(ep @ exact / norms) if norms > 0 else None,  # both undefined for a zero gradient
         "relative_error": relative_error({"g": ep}, {"g": exact}) if np.any(exact) else None,

@@ -154,6 +154,14 @@ class ParametrizedHamiltonian:
             for name, shape in self.param_shapes.items()
         }
 
+    def unflatten_batch(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """(B, n_params) flat vectors -> {name: (B, *shape)}."""
+        flat = np.asarray(flat)
+        return {
+            name: flat[:, self._offsets[name] : self._offsets[name] + int(np.prod(shape, dtype=np.int64))].reshape((len(flat),) + shape)
+            for name, shape in self.param_shapes.items()
+        }
+
     # -- coefficients -----------------------------------------------------------------
     def check_inputs(self, xs) -> np.ndarray:
         """A batch of inputs, shape (B, n_inputs)."""

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ep import check_estimator, ep_gradient, relative_error
+from ..ep import ep_gradient, relative_error
+from ..estimators import ESTIMATORS, as_estimator
 from ..systems.spin import SpinSystem
 from .gradient import measurement_plan
-from .sampling import exact_term_moments
+from ..readout.sampling import exact_term_moments
 
 
 @dataclass
@@ -58,11 +59,12 @@ def optimal_beta(
     bias coefficients a, c from exact states at ``probe_beta``, shot variances V from the plan;
     beta* = (V_1 / a^2)^(1/4) or (V_2 / (2 c^2))^(1/6).
     """
-    check_estimator(estimator)
+    if not isinstance(estimator, str):
+        raise ValueError(f"optimal_beta models the named estimators {ESTIMATORS}, got {estimator!r}")
+    order = as_estimator(estimator, probe_beta).order
     free = system.equilibrate(params, x)
     reference = system.reference_grad(params, x, y, free=free)
     norm = np.sqrt(sum(float(np.sum(v**2)) for v in reference.values()))
-    order = 2 if estimator == "centered" else 1
     bias = relative_error(ep_gradient(system, params, x, y, probe_beta, estimator, free=free).grad, reference) * norm
     bias_coefficient = bias / probe_beta**order
     plan = measurement_plan(system, x, shots, allocation, state=free)

@@ -50,7 +50,7 @@ from scipy.special import expit
 from ..solvers.fock import check_quartic, fock_ground_state
 from ..solvers.gaussian import check_hbar, check_masses, gaussian_thermal_state, per_mode
 from ..validation import as_finite_array, check_index_list, check_params, check_temperature
-from .protocol import Params
+from .protocol import Params, SystemBase
 from .tfim import coupling_edges
 
 INPUT_MODES = ("weights", "clamped")
@@ -77,7 +77,7 @@ def _positive(name: str, value, n: int, allow_zero: bool = False, hint: str = ""
     return values
 
 
-class OscillatorNetwork:
+class OscillatorNetwork(SystemBase):
     """A QHO-network learner implementing the EnergySystem protocol (module docstring).
 
     Parameters
@@ -174,6 +174,9 @@ class OscillatorNetwork:
             shapes["W"] = (self.n_inputs, self.n_nodes)
         return shapes
 
+    def describe(self) -> dict:
+        return {"name": type(self).__name__, "units": self.n_nodes, "unit": "oscillators"}
+
     def init_params(self, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(rng)
         shapes = self.param_shapes
@@ -262,9 +265,6 @@ class OscillatorNetwork:
         y = as_finite_array("y", y, (self.n_outputs,))
         out = self.output_nodes
         return 0.5 * float(np.sum((state.mean[out] - y) ** 2 + np.diag(state.covariance)[out]))
-
-    def loss(self, params: Params, x, y) -> float:
-        return self.cost(self.equilibrate(params, x), y)
 
     def _contract(self, params: dict[str, np.ndarray], x: np.ndarray, first: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray]:
         """d/dtheta of 1/2 tr(K second) - f . first (K, f linear in k, kappa, b, W; chain rule

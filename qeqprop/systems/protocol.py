@@ -1,6 +1,6 @@
-"""The EnergySystem protocol shared by quantum and classical systems (shared/DESIGN.md).
+"""The EnergySystem protocol shared by quantum and classical systems, and its batch-first view.
 
-EP needs only these operations, so one set of estimators, one trainer and one benchmark
+EP needs only these operations, so one phase loop (qeqprop.ep), one trainer and one benchmark
 harness serve every system:
 
     params = system.init_params(rng)
@@ -10,11 +10,25 @@ harness serve every system:
     system.predict(s), system.cost(s, y)
     system.energy_grad(params, x, s)        # dE/dtheta at s, same pytree as params
     system.reference_grad(params, x, y)     # exact dL/dtheta
+
+Generic code may also ask (``SystemBase`` gives every one a default):
+
+    system.reflect(s0, sb)          start of the -beta phase (None: start from s0)
+    system.diagnostics(s)           {"gap", "iterations", "residual", ...} where known
+    system.describe()               {"name", "units", "unit"}: what the CLI and reports print
+    system.encode_targets(labels, n_classes)   class labels -> targets y
+    system.batch_view(B)            the batch-first view below: how this system solves B samples
+    system.pauli_measurement()      the ParametrizedHamiltonian a shot readout measures (None: none)
+
+The batch-first view (``BatchSystem``) has the same operations with a leading batch axis B on
+inputs, targets, outputs, costs and every gradient leaf. The system decides how a batch is solved:
+``LoopBatch`` loops over the per-sample methods (the default); spin systems on the JAX solver
+solve all samples, and all nudged phases, in one batched Lanczos call.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -45,6 +59,151 @@ class EnergySystem(Protocol):
 
     def energy_grad(self, params: Params, x: np.ndarray, state: Any) -> dict[str, np.ndarray]: ...
 
-    def reference_grad(self, params: Params, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]: ...
+    def reference_grad(self, params: Params, x: np.ndarray, y: np.ndarray, free: Any = None) -> dict[str, np.ndarray]: ...
 
     def loss(self, params: Params, x: np.ndarray, y: np.ndarray) -> float: ...
+
+    def reflect(self, free: Any, nudged: Any) -> Any: ...
+
+    def diagnostics(self, state: Any) -> dict[str, float]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def encode_targets(self, labels: np.ndarray, n_classes: int) -> np.ndarray: ...
+
+    def batch_view(self, batch_size: int) -> "BatchSystem": ...
+
+    def pauli_measurement(self) -> Any: ...
+
+
+@runtime_checkable
+class BatchSystem(Protocol):
+    """An EnergySystem's operations on a batch: X (B, n_inputs), Y (B, n_outputs), states of B
+    samples, gradients with a leading axis B.
+
+    ``joint_phases``: ``equilibrate`` accepts a tuple of betas and solves all those nudged phases
+    in one call (returning a tuple of states, one per beta), warm-started from ``init``.
+    """
+
+    joint_phases: bool
+
+    def equilibrate(self, params: Params, X: np.ndarray, nudge: Any = None, beta: Any = 0.0, init: Any = None) -> Any: ...
+
+    def reflect(self, free: Any, nudged: Any) -> Any: ...
+
+    def nudge(self, states: Any, Y: np.ndarray) -> Any: ...
+
+    def predict(self, states: Any) -> np.ndarray: ...
+
+    def cost(self, states: Any, Y: np.ndarray) -> np.ndarray: ...
+
+    def energy_grad(self, params: Params, X: np.ndarray, states: Any) -> dict[str, np.ndarray]: ...
+
+    def diagnostics(self, states: Any) -> dict[str, np.ndarray]: ...
+
+    def take(self, states: Any, index: int) -> Any: ...
+
+    def stack(self, states: Sequence[Any]) -> Any: ...
+
+
+class StateList(list):
+    """The states of a batch solved one sample at a time (``LoopBatch``)."""
+
+
+def stack_trees(trees: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """[{name: array}] * B -> {name: array with a leading axis B}."""
+    return {k: np.stack([np.asarray(t[k]) for t in trees]) for k in trees[0]}
+
+
+def stack_diagnostics(records: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:
+    """Per-sample diagnostics dicts -> arrays (B,); a key missing for some sample reads NaN."""
+    keys = sorted({k for r in records for k in r})
+    return {k: np.array([np.nan if r.get(k) is None else float(r[k]) for r in records]) for k in keys}
+
+
+class LoopBatch:
+    """The batch-first view of any EnergySystem: one per-sample call per sample (the fallback for
+    systems with no faster batch path). States are a ``StateList``.
+
+    Example:
+        >>> import numpy as np, qeqprop as qp
+        >>> from qeqprop.systems.protocol import LoopBatch
+        >>> net = qp.TFIMNetwork(3, "chain", n_inputs=1)
+        >>> view = LoopBatch(net)
+        >>> states = view.equilibrate(net.init_params(0), np.array([[0.1], [0.2]]))
+        >>> view.predict(states).shape
+        (2, 1)
+    """
+
+    joint_phases = False
+
+    def __init__(self, system: EnergySystem):
+        self.system = system
+
+    def equilibrate(self, params, X, nudge=None, beta=0.0, init=None) -> StateList:
+        inits = [None] * len(X) if init is None else init
+        nudges = [None] * len(X) if nudge is None else nudge
+        return StateList(self.system.equilibrate(params, x, nudge=n, beta=beta, init=s) for x, n, s in zip(X, nudges, inits))
+
+    def reflect(self, free, nudged) -> StateList | None:
+        starts = [self.system.reflect(s0, sb) for s0, sb in zip(free, nudged)]
+        return None if any(s is None for s in starts) else StateList(starts)
+
+    def nudge(self, states, Y) -> list:
+        return [self.system.nudge(s, y) for s, y in zip(states, Y)]
+
+    def predict(self, states) -> np.ndarray:
+        return np.array([self.system.predict(s) for s in states])
+
+    def cost(self, states, Y) -> np.ndarray:
+        return np.array([self.system.cost(s, y) for s, y in zip(states, Y)], dtype=float)
+
+    def energy_grad(self, params, X, states) -> dict[str, np.ndarray]:
+        return stack_trees([self.system.energy_grad(params, x, s) for x, s in zip(X, states)])
+
+    def diagnostics(self, states) -> dict[str, np.ndarray]:
+        return stack_diagnostics([self.system.diagnostics(s) for s in states])
+
+    def take(self, states, index: int):
+        return states[index]
+
+    def stack(self, states) -> StateList:
+        return StateList(states)
+
+
+class SystemBase:
+    """Defaults for the optional protocol members; every system in qeqprop and classical derives
+    from it, so generic code asks the protocol, never ``hasattr``."""
+
+    n_inputs: int
+    n_outputs: int
+
+    def reflect(self, free, nudged):
+        """Start of the -beta phase from the free and +beta states; None: start from ``free``."""
+        return None
+
+    def diagnostics(self, state) -> dict[str, float]:
+        """Solver facts about ``state`` (gap, iterations, residual) where the system knows them."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """{"name": what this system is, "units": how many degrees of freedom, "unit": their word}."""
+        return {"name": type(self).__name__, "units": None, "unit": "units"}
+
+    def encode_targets(self, labels: np.ndarray, n_classes: int) -> np.ndarray:
+        """Targets for class labels (one output: -1/+1 for two classes; one-hot +-1 otherwise)."""
+        from ..datasets import encode_targets
+
+        return encode_targets(labels, self.n_outputs, n_classes, "mse")
+
+    def batch_view(self, batch_size: int) -> BatchSystem:
+        """How this system solves a batch of ``batch_size`` samples (default: one at a time)."""
+        return LoopBatch(self)
+
+    def pauli_measurement(self):
+        """The Pauli model a shot readout measures; None: this system has no Pauli readout."""
+        return None
+
+    def loss(self, params, x, y) -> float:
+        """L(theta) = C(s*(theta, x), y)."""
+        return self.cost(self.equilibrate(params, x), y)

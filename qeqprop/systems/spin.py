@@ -19,10 +19,12 @@ from ..solvers import SOLVERS, GroundState, adjoint_state, ground_state, report_
 from ..solvers.thermal_krylov import krylov_gibbs_state
 from ..solvers.thermal import gibbs_state, thermal_expectations, thermal_response
 from ..validation import as_finite_array, check_state_memory, check_temperature
-from .protocol import Params
+from .protocol import Params, SystemBase
+from ..solvers.batched_lanczos import BatchedLanczos
+from .spin_batch import SpinBatch
 
 
-class SpinSystem:
+class SpinSystem(SystemBase):
     """Ground-state EP on ``hamiltonian``; its observables are the model outputs.
 
     Parameters
@@ -39,6 +41,8 @@ class SpinSystem:
         differentiates the free energy; degenerate ground states are harmless): exact by dense
         diagonalisation up to 8 qubits (solver="dense": any size that fits), above that from the lowest ``thermal_levels`` eigenpairs
         (solvers.thermal_krylov) with a rigorous error bound that must stay below ``thermal_tol``.
+    batched : options of the batched Lanczos solver that solves batches with solver="jax"
+        (solvers.batched_lanczos.BatchedLanczos: free_steps, nudged_steps, max_steps, max_blocks, workers).
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class SpinSystem:
         nudge_tol: float = 1e-5,
         thermal_levels: int = 32,
         thermal_tol: float = 1e-8,
+        batched: dict | None = None,
     ):
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -68,6 +73,8 @@ class SpinSystem:
         self.nudge_tol = float(nudge_tol)
         self.temperature = check_temperature(temperature)
         self.thermal_levels, self.thermal_tol = int(thermal_levels), float(thermal_tol)
+        self.batched = dict(batched or {})
+        BatchedLanczos(hamiltonian.table, **self.batched)  # bad options fail here, not in the first batch
 
     @property
     def n_qubits(self) -> int:
@@ -83,6 +90,28 @@ class SpinSystem:
 
     def init_params(self, rng=None) -> dict[str, np.ndarray]:
         return self.hamiltonian.init_params(rng)
+
+    def describe(self) -> dict:
+        return {"name": type(self).__name__, "units": self.n_qubits, "unit": "qubits"}
+
+    def encode_targets(self, labels, n_classes: int) -> np.ndarray:
+        """Class labels -> targets for this system's cost (one-hot for cross-entropy, +-1 otherwise)."""
+        from ..datasets import encode_targets
+
+        return encode_targets(labels, self.n_outputs, n_classes, self.cost_fn.name)
+
+    def diagnostics(self, state) -> dict[str, float]:
+        """Gap E1 - E0 (free phases), H applications and residual ||H psi - E psi|| where known."""
+        return {name: getattr(state, name, None) for name in ("gap", "iterations", "residual")}
+
+    def batch_view(self, batch_size: int) -> SpinBatch:
+        """Batched Lanczos for solver "jax" at T = 0 and more than one sample; else one solve per sample."""
+        joint = self.solver == "jax" and self.temperature == 0.0 and batch_size > 1
+        return SpinBatch(self, BatchedLanczos(self.hamiltonian.table, **self.batched) if joint else None)
+
+    def pauli_measurement(self):
+        """The ParametrizedHamiltonian whose Pauli strings a shot readout measures."""
+        return self.hamiltonian
 
     def phase_operator(self, params: Params, x, nudge=None, beta: float = 0.0):
         """(H(theta, x) + beta * sum_j nudge_j O_j, whether this is the free phase)."""
@@ -142,9 +171,6 @@ class SpinSystem:
         """<dH/dtheta> at ``state`` (params only fix the pytree; H is linear in theta)."""
         self.hamiltonian.check_params(params)
         return self.hamiltonian.energy_grad(x, state.expectations)
-
-    def loss(self, params: Params, x, y) -> float:
-        return self.cost(self.equilibrate(params, x), y)
 
     def reference_grad(self, params: Params, x, y, free: GroundState | None = None) -> dict[str, np.ndarray]:
         """Exact dL/dtheta: 2 Re <lam| dH/dtheta |psi> with the linear-response adjoint lam at

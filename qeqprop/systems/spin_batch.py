@@ -1,0 +1,176 @@
+"""The batch-first view of a spin system: B samples' phases as one object.
+
+States of a batch are ``SpinStates``: the expectations <P_s> of every Pauli string per sample
+(B, S) (all a spin system's outputs, nudges and local gradients need), the state vectors (B, D)
+where the states are pure, and the solver's gaps, iterations and residuals per sample. A measured
+batch (qeqprop.readout.Shots) is the same type with the expectations replaced by shot estimates
+and their covariance (B, S, S) attached, so ``nudge`` and ``energy_grad`` run unchanged on it.
+
+How a batch is solved:
+
+- ``joint=True`` (solver "jax" at T = 0, B > 1): the coefficients c(theta, x_b) of all samples are
+  stacked and every ground state of a phase comes from fixed-length batched Lanczos blocks
+  (solvers.batched_lanczos.BatchedLanczos); the free phase also yields the gaps; the nudged
+  phases (+beta and -beta, or any set of nudges) are stacked into one solve of len(betas) * B
+  Hamiltonians, warm-started from the free states.
+- otherwise one per-sample ``equilibrate`` per sample (dense, ARPACK, thick-restart JAX, Gibbs
+  states, variational circuits), packed into the same type.
+
+Local gradients g_b = J(x_b)^T <P>_b for the whole batch in one product (energy_grad_batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .._blas import one_blas_thread
+from ..solvers import GroundState, report_small_gap
+from ..solvers.batched_lanczos import BatchedLanczos
+
+if TYPE_CHECKING:
+    from .spin import SpinSystem
+
+
+@dataclass
+class SpinStates:
+    """The states of a batch of B samples (module docstring).
+
+    expectations : (B, S) <P_s> per sample (shot estimates on a measured batch).
+    vectors : (B, D) state vectors, or None (Gibbs states; a measured batch from records).
+    energies : (B,) energies of the phase Hamiltonians (NaN where not computed).
+    gaps, iterations, residuals : (B,) solver facts (NaN where not computed).
+    members : the per-sample state objects where the batch was solved one sample at a time.
+    covariance : (B, S, S) covariance of measured expectations; None for exact states.
+    """
+
+    expectations: np.ndarray
+    vectors: np.ndarray | None = None
+    energies: np.ndarray | None = None
+    gaps: np.ndarray | None = None
+    iterations: np.ndarray | None = None
+    residuals: np.ndarray | None = None
+    members: list | None = None
+    covariance: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.expectations)
+
+    def measured(self, expectations: np.ndarray, covariance: np.ndarray) -> "SpinStates":
+        """The same batch with shot estimates (B, S) and their covariance (B, S, S)."""
+        return replace(self, expectations=expectations, covariance=covariance)
+
+    @classmethod
+    def pack(cls, members: Sequence[Any]) -> "SpinStates":
+        """Per-sample states (GroundState, GibbsState, VariationalState, ...) as one batch."""
+        vectors = [getattr(s, "vector", None) for s in members]
+
+        def facts(name: str) -> np.ndarray:
+            return np.array([np.nan if getattr(s, name, None) is None else float(getattr(s, name)) for s in members])
+
+        return cls(np.array([s.expectations for s in members]),
+                   None if any(v is None for v in vectors) else np.array(vectors),
+                   facts("energy"), facts("gap"), facts("iterations"), facts("residual"), list(members))
+
+
+@dataclass
+class MeasuredState:
+    """One sample's measured phase: estimated <P_s> (S,) and their covariance (S, S). A spin
+    system's per-sample ``predict``, ``nudge`` and ``energy_grad`` read it like an exact state."""
+
+    expectations: np.ndarray
+    covariance: np.ndarray
+
+
+class SpinBatch:
+    """``BatchSystem`` of a SpinSystem (module docstring)."""
+
+    def __init__(self, system: "SpinSystem", solver: BatchedLanczos | None = None):
+        """``solver``: solve the batch jointly with it (a fresh one per EP call: block lengths adapt
+        within the call and results depend on the inputs only); None: one solve per sample."""
+        self.system = system
+        self.solver = solver
+        self.joint_phases = solver is not None
+
+    @one_blas_thread
+    def equilibrate(self, params, X, nudge=None, beta=0.0, init: SpinStates | None = None):
+        """Free states (``nudge`` None), or the nudged states of H + b sum_j nudge_bj O_j for a
+        float b, or (joint view) a tuple of b's solved together: a tuple of SpinStates."""
+        system = self.system
+        if not self.joint_phases:
+            if isinstance(beta, tuple):
+                raise ValueError("this batch view solves one nudge at a time (joint_phases is False)")
+            inits = [None] * len(X) if init is None else init.members
+            nudges = [None] * len(X) if nudge is None else nudge
+            return SpinStates.pack([system.equilibrate(params, x, nudge=n, beta=beta, init=s)
+                                    for x, n, s in zip(X, nudges, inits)])
+        ham = system.hamiltonian
+        coeffs = ham.coefficients_batch(params, X)
+        if nudge is None:
+            start = np.broadcast_to(np.random.default_rng(0).standard_normal(ham.table.dim), (len(coeffs), ham.table.dim))
+            free = self.solver.solve(coeffs, start, system.tol, with_gap=True)
+            report_small_gap(float(free.gaps.min()), system.gap_tol)
+            return self._states(free, len(X), with_gap=True)
+        betas = beta if isinstance(beta, tuple) else (float(beta),)
+        signs = np.repeat(np.asarray(betas, dtype=float), len(coeffs))
+        shifted = np.concatenate([coeffs] * len(betas))
+        np.add.at(shifted, (slice(None), ham.observable_index), signs[:, None] * np.concatenate([np.asarray(nudge)] * len(betas)))
+        tol = max(system.tol, system.nudge_tol * min(abs(b) for b in betas) ** 2)
+        solved = self._states(self.solver.solve(shifted, np.concatenate([init.vectors] * len(betas)), tol, with_gap=False),
+                              len(X) * len(betas), with_gap=False)
+        parts = tuple(self._slice(solved, k * len(X), (k + 1) * len(X)) for k in range(len(betas)))
+        return parts if isinstance(beta, tuple) else parts[0]
+
+    def _states(self, solve, count: int, with_gap: bool) -> SpinStates:
+        vectors = np.asarray(solve.vectors)
+        return SpinStates(self.system.hamiltonian.table.expectations(vectors), vectors, np.asarray(solve.energies),
+                          np.asarray(solve.gaps) if with_gap else np.full(count, np.nan),
+                          np.full(count, float(solve.applications)), np.asarray(solve.residuals))
+
+    @staticmethod
+    def _slice(states: SpinStates, start: int, stop: int) -> SpinStates:
+        part = slice(start, stop)
+        return SpinStates(states.expectations[part], states.vectors[part], states.energies[part], states.gaps[part],
+                          states.iterations[part], states.residuals[part])
+
+    def reflect(self, free: SpinStates, nudged: SpinStates) -> SpinStates | None:
+        if free.members is None or nudged.members is None:
+            return None
+        # a start for the loop, not a solved batch: only its members are read
+        return SpinStates(free.expectations, members=[self.system.reflect(s0, sb) for s0, sb in zip(free.members, nudged.members)])
+
+    def nudge(self, states: SpinStates, Y) -> np.ndarray:
+        cost = self.system.cost_fn
+        return np.array([cost.grad(o, y) for o, y in zip(self.predict(states), Y)])
+
+    def predict(self, states: SpinStates) -> np.ndarray:
+        return states.expectations[:, self.system.hamiltonian.observable_index]
+
+    def cost(self, states: SpinStates, Y) -> np.ndarray:
+        cost = self.system.cost_fn
+        return np.array([cost.value(o, y) for o, y in zip(self.predict(states), Y)], dtype=float)
+
+    @one_blas_thread
+    def energy_grad(self, params, X, states: SpinStates) -> dict[str, np.ndarray]:
+        ham = self.system.hamiltonian
+        ham.check_params(params)
+        return ham.unflatten_batch(ham.energy_grad_batch(X, states.expectations))
+
+    def diagnostics(self, states: SpinStates) -> dict[str, np.ndarray]:
+        return {"gap": states.gaps, "iterations": states.iterations, "residual": states.residuals}
+
+    def stack(self, states) -> SpinStates:
+        """Per-sample states as one batch."""
+        return SpinStates.pack(states)
+
+    def take(self, states: SpinStates, index: int):
+        """Sample ``index`` as a per-sample state (its own object where it was solved alone; a
+        MeasuredState for measured batches)."""
+        if states.covariance is not None:
+            return MeasuredState(states.expectations[index], states.covariance[index])
+        if states.members is not None:
+            return states.members[index]
+        return GroundState(states.vectors[index], float(states.energies[index]), float(states.gaps[index]), int(states.iterations[index]),
+                           float(states.residuals[index]), "batched lanczos", states.expectations[index])
