@@ -56,6 +56,16 @@ def load_dataset(
 
     with V_k, lambda_k the leading principal axes and variances of the standardized training
     split. ``n_features`` reduces the features by PCA (digits: 64). ``n_bits`` sets the parity width.
+
+    Returns:
+        Dataset with x_train, y_train, x_test, y_test (labels for classification, standardized
+        targets for regression) and n_classes (0 for regression).
+
+    Example:
+        >>> from qeqprop import load_dataset
+        >>> data = load_dataset("iris", seed=0)
+        >>> data.n_features, data.n_classes, len(data.x_train) + len(data.x_test)
+        (4, 3, 150)
     """
     from sklearn.datasets import load_diabetes, load_digits, load_iris
     from sklearn.decomposition import PCA

@@ -22,6 +22,15 @@ def random_tfim_instance(n_qubits: int, seed: int = 0, n_inputs: int = 2, n_outp
 
     E = chain (i, i+1) plus each longer pair with probability 1/2, Gamma_j ~ U(0.5, 1.5)
     (trainable), x ~ N(0, 1), targets y ~ U(-1, 1) on the last ``n_outputs`` qubits.
+
+    Returns:
+        (system, params, x, y).
+
+    Example:
+        >>> import qeqprop as qp
+        >>> net, params, x, y = qp.random_tfim_instance(5, seed=1)
+        >>> net.n_qubits, x.shape, y.shape
+        (5, (2,), (2,))
     """
     if n_qubits < 2:
         raise ValueError(f"n_qubits must be >= 2 for a gradient check, got {n_qubits}")
@@ -52,6 +61,16 @@ def gradcheck(system, params, x, y, betas=DEFAULT_BETAS, fd_step: float = 1e-4) 
         slopes[estimator]    = p in errors ~ A beta^p (log_slope; 1 one-sided, 2 centered),
         reference_vs_finite_difference = ||g_ref - g_FD|| / ||g_FD||,
         g_FD,k = (L(theta + h e_k) - L(theta - h e_k)) / (2h),   h = ``fd_step``.
+
+    Returns:
+        dict with "errors", "slopes", "betas", "gap" (free phase, where known) and
+        "reference_vs_finite_difference".
+
+    Example:
+        >>> import qeqprop as qp
+        >>> report = qp.gradcheck(*qp.random_tfim_instance(4))
+        >>> [round(report["slopes"][e]) for e in ("positive", "negative", "centered")]
+        [1, 1, 2]
     """
     reference = system.reference_grad(params, x, y)
     report = {

@@ -113,6 +113,27 @@ def fit(
     in any other rule.
     ``shots`` (spin systems) estimates every EP gradient from that many simulated shots per
     phase and sample (readout.Shots); step k of epoch e samples with seed (seed, e, k).
+
+    Args:
+        system: any EnergySystem; ``data``: a Dataset (qeqprop.load_dataset) with as many
+            features as ``system.n_inputs``; ``params``: a start (default ``init_params(seed)``).
+        epochs, batch_size, learning_rate, optimizer: the optax loop (Adam(learning_rate) unless
+            ``optimizer`` is given).
+        beta, estimator, gradient, shots: the gradient rule (above).
+        seed: shuffling (epoch e permutes with (seed, e)), init and shot sampling.
+        checkpoint, resume: atomic checkpoint path; continue from it.
+        progress: a tqdm bar over epochs; ``callback(epoch, metrics, params)`` after each epoch.
+
+    Returns:
+        FitResult: final ``params``, per-epoch ``history`` (train/test loss, accuracy, min gap,
+        grad norm, seconds) and ``final`` (the last epoch's metrics).
+
+    Example:
+        >>> import qeqprop as qp
+        >>> net = qp.TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2])
+        >>> result = qp.fit(net, qp.load_dataset("xor"), epochs=2, beta=0.05, progress=False)
+        >>> result.final["epoch"], 0.0 <= result.final["test_accuracy"] <= 1.0
+        (2, True)
     """
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")

@@ -97,6 +97,14 @@ class OscillatorNetwork(SystemBase):
     spring_init, init_std : init_params draws k_raw ~ softplus^-1(spring_init) + init_std N(0, 1),
         W ~ init_std N(0, 1), b ~ 0.1 init_std N(0, 1).
     max_cutoff, cutoff_tol : Fock-space convergence (solvers.fock.fock_ground_state).
+
+    Example:
+        >>> import numpy as np, qeqprop as qp
+        >>> net = qp.OscillatorNetwork(4, "chain", n_inputs=2, output_nodes=[3], hbar=1.0)
+        >>> params, x, y = net.init_params(0), np.array([0.2, -0.4]), np.array([0.3])
+        >>> r = qp.ep_gradient(net, params, x, y, beta=1e-3)
+        >>> qp.relative_error(r.grad, qp.reference_gradient(net, params, x, y)) < 1e-5
+        True
     """
 
     def __init__(

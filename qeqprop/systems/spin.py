@@ -208,11 +208,26 @@ def pauli_system(
 ) -> SpinSystem:
     """A SpinSystem from a list of Pauli-string terms (the general builder).
 
-    Example: a 3-qubit XX+YY+ZZX model with trainable couplings and an input field::
+    Args:
+        n_qubits: register size.
+        terms: Term(pauli string, weight, param name, param index, input index) list; each term
+            contributes weight * [theta[param][index]] * [x[input]] * P to H.
+        params: the trainable parameters, name -> ParamSpec (or a shape tuple).
+        outputs: the Pauli strings whose expectations are the model outputs.
+        n_inputs: input features.
+        **options: SpinSystem options (cost, solver, gap_tol, tol, temperature, ...).
 
-        terms = [Term("X0 X1", param="J", index=(0,)), Term("Y1 Y2", param="J", index=(1,)),
-                 Term("Z0 X1 Z2", weight=0.5), Term("Z0", input=0), Term("X0"), Term("X2")]
-        system = pauli_system(3, terms, {"J": ParamSpec((2,), std=0.5)}, outputs=["Z2"], n_inputs=1)
+    Example: a 3-qubit XX+YY+ZXZ model with trainable couplings and an input field:
+
+        >>> import numpy as np, qeqprop as qp
+        >>> from qeqprop import Term, ParamSpec, pauli_system
+        >>> terms = [Term("X0 X1", param="J", index=(0,)), Term("Y1 Y2", param="J", index=(1,)),
+        ...          Term("Z0 X1 Z2", weight=0.5), Term("Z0", input=0), Term("X0"), Term("X2")]
+        >>> system = pauli_system(3, terms, {"J": ParamSpec((2,), std=0.5)}, outputs=["Z2"], n_inputs=1)
+        >>> params = system.init_params(0)
+        >>> r = qp.ep_gradient(system, params, np.array([0.3]), np.array([0.5]), beta=1e-3)
+        >>> qp.relative_error(r.grad, qp.reference_gradient(system, params, np.array([0.3]), np.array([0.5]))) < 1e-5
+        True
     """
     hamiltonian = ParametrizedHamiltonian(n_qubits, terms, params, n_inputs=n_inputs, observables=outputs)
     return SpinSystem(hamiltonian, **options)

@@ -61,8 +61,30 @@ def coupling_edges(graph, n_qubits: int) -> list[tuple[int, int]]:
 
 
 class TFIMNetwork(SpinSystem):
-    """A TFIM learner, H = -sum_(ij) J_ij Z_i Z_j - sum_j h_j(x) Z_j - sum_j Gamma_j X_j. Parameters: ``J`` (one per edge), ``b`` (fields), ``W`` (input weights,
-    weights mode) and ``gamma`` (transverse fields, when ``train_gamma``)."""
+    """A TFIM learner, H = -sum_(ij) J_ij Z_i Z_j - sum_j h_j(x) Z_j - sum_j Gamma_j X_j.
+
+    Parameters: ``J`` (one per edge), ``b`` (fields), ``W`` (input weights, weights mode) and
+    ``gamma`` (transverse fields, when ``train_gamma``).
+
+    Args:
+        n_qubits: register size; ``graph``: "complete", "chain", an edge list, a networkx graph
+            or a symmetric coupling matrix's nonzero pattern.
+        n_inputs, input_mode, input_qubits, input_scale: how inputs enter (module docstring).
+        output_qubits: the qubits whose <Z> are the outputs (default: the last).
+        gamma, train_gamma: transverse fields (fixed, or trainable from that start).
+        init_std: scale of the random initial J, W (b: a tenth of it).
+        **options: SpinSystem options (cost, solver, gap_tol, tol, temperature, ...).
+
+    Example:
+        >>> import numpy as np, qeqprop as qp
+        >>> net = qp.TFIMNetwork(4, "chain", n_inputs=2, output_qubits=[3])
+        >>> params = net.init_params(0)
+        >>> {k: v.shape for k, v in params.items()}
+        {'J': (3,), 'b': (4,), 'W': (2, 4)}
+        >>> state = net.equilibrate(params, np.array([0.5, -0.5]))
+        >>> net.predict(state).shape, state.gap > 0
+        ((1,), True)
+    """
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ from ..solvers import GroundState, report_small_gap
 from ..solvers.variational import VariationalSolver, VariationalState
 from .protocol import Params
 from .spin import SpinSystem
+from .spin_batch import SpinBatch
 from .tfim import TFIMNetwork
 
 
@@ -34,8 +35,8 @@ class VariationalSpinSystem(SpinSystem):
     ----------
     hamiltonian : ParametrizedHamiltonian with one observable per output.
     ansatz, depth : the circuit ("hva" or "hardware_efficient", layers >= 1).
-    cost, solver, gap_tol, tol : as SpinSystem; ``solver`` ("auto", "dense" or "lanczos")
-        is the exact solver of the reference gradient.
+    cost, solver, gap_tol, tol : as SpinSystem; ``solver`` is the exact solver of the reference
+        gradient (batches are always solved sample by sample through the circuit: ``batch_view``).
     **variational : VariationalSolver options (per_term, entangler, optimizer,
         learning_rate, maxiter, gtol, ftol, seed, compare_exact).
     """
@@ -51,9 +52,6 @@ class VariationalSpinSystem(SpinSystem):
         tol: float = 1e-12,
         **variational,
     ):
-        if solver == "jax":
-            raise ValueError("solver='jax' would make the trainer solve exact ground states in batches, bypassing "
-                             "the circuit; use solver='auto', 'dense' or 'lanczos' for the exact reference")
         super().__init__(hamiltonian, cost=cost, solver=solver, gap_tol=gap_tol, tol=tol)
         self.variational = VariationalSolver(hamiltonian.table, ansatz, depth, **variational)
 
@@ -67,6 +65,10 @@ class VariationalSpinSystem(SpinSystem):
             report_small_gap(state.gap, self.gap_tol)
         state.expectations = self.hamiltonian.table.expectations(state.vector)
         return state
+
+    def batch_view(self, batch_size: int) -> SpinBatch:
+        """One circuit optimisation per sample and phase, whatever the exact solver."""
+        return SpinBatch(self, None)
 
     def reflect(self, free: VariationalState, plus: VariationalState) -> VariationalState:
         """Start for the -beta phase: circuit params 2 phi_0 - phi_beta = phi_-beta + O(beta^2)."""

@@ -1,0 +1,29 @@
+"""The Examples in the core names' docstrings run as printed (doctest), in the default test run."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "qeqprop.datasets",
+    "qeqprop.ep",
+    "qeqprop.errors",
+    "qeqprop.estimators",
+    "qeqprop.gradcheck",
+    "qeqprop.readout.exact",
+    "qeqprop.readout.shots",
+    "qeqprop.rules",
+    "qeqprop.systems.oscillators",
+    "qeqprop.systems.protocol",
+    "qeqprop.systems.spin",
+    "qeqprop.systems.tfim",
+    "qeqprop.train",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has no doctested example"
+    assert result.failed == 0
