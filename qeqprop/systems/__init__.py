@@ -1,7 +1,9 @@
-"""Energy systems: the protocol and the quantum spin systems."""
+"""Energy systems: the protocol, the quantum spin systems and the registry of every system."""
 
 from .protocol import EnergySystem
+from .registry import REGISTRY, SystemSpec
 from .spin import SpinSystem, pauli_system
 from .tfim import TFIMNetwork, coupling_edges
+from .xxz import XXZNetwork
 
-__all__ = ["EnergySystem", "SpinSystem", "TFIMNetwork", "coupling_edges", "pauli_system"]
+__all__ = ["REGISTRY", "EnergySystem", "SpinSystem", "SystemSpec", "TFIMNetwork", "XXZNetwork", "coupling_edges", "pauli_system"]

@@ -1,0 +1,211 @@
+"""One registry of EP systems, quantum and classical: what ``qeqprop train --system NAME``, the
+comparison harness (qeqprop.comparison) and the contract tests (tests/test_contract.py) build.
+
+    REGISTRY[name] = SystemSpec(name, builder, kind, description, options, hidden, rules, tasks, needs)
+
+A builder makes the system sized for a task,
+
+    spec.build(n_inputs, n_outputs, hidden, **options) -> EnergySystem,
+
+where ``hidden`` counts the units that are neither inputs nor outputs (hidden qubits, oscillators
+or spins; the neurons of the one hidden layer; the phase sensor's data-chain qubits) and
+``options`` are the knobs in ``spec.options`` (names from OPTIONS; the CLI passes them from its
+flags of the same names and from ``--option KEY=VALUE``). An option whose value is None counts as
+not given; an option given to a system that does not use it is refused (ValueError naming it),
+never silently dropped.
+
+Adding a system is its own file plus one ``SystemSpec`` line below: the CLI's ``--system``
+choices, ``compare(systems=[...])`` and every contract test pick it up from here. Builders
+import their system's module on first use, so ``import qeqprop`` and the CLI stay fast.
+
+Example:
+    >>> from qeqprop.systems.registry import REGISTRY, build
+    >>> net = build("xxz", n_inputs=2, n_outputs=1, hidden=2, gamma=0.8)
+    >>> net.describe()
+    {'name': 'XXZNetwork', 'units': 3, 'unit': 'qubits'}
+    >>> REGISTRY["hopfield"].kind, REGISTRY["hopfield"].rules
+    ('classical', ('ep', 'reference', 'contrastive', 'coupled'))
+    >>> build("hopfield", 2, 1, 4, gamma=0.8)
+    Traceback (most recent call last):
+    ...
+    ValueError: system 'hopfield' does not use option(s) ['gamma'] (it takes ['tol']); leave them out
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .protocol import EnergySystem
+
+KINDS = ("quantum", "classical")
+
+OPTIONS: dict[str, str] = {
+    "graph": "coupling graph: 'complete', 'chain' (phase oscillators also 'layered'), or an edge list",
+    "gamma": "transverse field Gamma (spin networks)",
+    "train_gamma": "train the transverse fields",
+    "delta": "XXZ anisotropy Delta (ZZ / XY exchange; 1 = Heisenberg)",
+    "train_delta": "train the ZZ exchange Jz = Delta J independently of J",
+    "temperature": "0: ground states; T > 0: Gibbs / Boltzmann states",
+    "hbar": "Planck constant of the oscillator network (0 = classical springs)",
+    "solver": "equilibrium solver ('auto', 'dense', 'lanczos', 'jax'; tfim also 'vqe'; oscillators 'gaussian', 'fock')",
+    "cost": "cost on the outputs ('mse', 'cross_entropy', 'pauli_mse')",
+    "ansatz": "variational circuit ('hva' or 'hardware_efficient')",
+    "depth": "variational circuit layers",
+    "per_term": "HVA with one angle per Hamiltonian term",
+    "tol": "solver tolerance (layered classical networks: largest unit change in a converged sweep)",
+}
+
+EP_RULES = ("ep", "reference")
+CLAMPING_RULES = EP_RULES + ("contrastive", "coupled")  # the classical rules hold outputs fixed: system.clamp
+VARIATIONAL = ("ansatz", "depth", "per_term")
+SPIN = ("graph", "gamma", "train_gamma", "temperature", "solver", "cost")
+
+
+def load(target: str) -> Callable[..., Any]:
+    """The object named "package.module:attribute", imported on first use."""
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def network(target: str, outputs: str = "output_qubits") -> Callable[..., EnergySystem]:
+    """Builder of a network of N = hidden + n_outputs nodes whose last n_outputs nodes are the
+    outputs: ``target(N, graph, n_inputs=..., <outputs>=[hidden, ..., N - 1], **options)``
+    (the TFIMNetwork signature; ``outputs`` names its output keyword)."""
+
+    def build(n_inputs: int, n_outputs: int, hidden: int, graph="complete", **options) -> EnergySystem:
+        n = hidden + n_outputs
+        return load(target)(n, graph, n_inputs=n_inputs, **{outputs: list(range(hidden, n))}, **options)
+
+    return build
+
+
+def layered(target: str) -> Callable[..., EnergySystem]:
+    """Builder of a layered network with one hidden layer: ``target(n_inputs, (hidden,), n_outputs, **options)``."""
+
+    def build(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
+        return load(target)(n_inputs, (hidden,), n_outputs, **options)
+
+    return build
+
+
+def _tfim(n_inputs: int, n_outputs: int, hidden: int, solver: str = "auto", **options) -> EnergySystem:
+    """TFIMNetwork; solver='vqe' builds the variational TFIM (what ``--solver vqe`` always did)."""
+    if solver == "vqe":
+        return REGISTRY["variational_tfim"].build(n_inputs, n_outputs, hidden, **options)
+    circuit = sorted(set(options) & set(VARIATIONAL))
+    if circuit:
+        raise ValueError(f"option(s) {circuit} configure variational circuits: add solver='vqe' (--solver vqe) "
+                         "or use system 'variational_tfim'")
+    return network("qeqprop.systems.tfim:TFIMNetwork")(n_inputs, n_outputs, hidden, solver=solver, **options)
+
+
+def _phase_oscillators(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
+    return load("classical:PhaseOscillatorNetwork")(n_inputs, hidden, n_outputs, **options)
+
+
+def _sensor(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
+    """The phase sensor: ``hidden`` data-chain qubits (>= 2), one sensor qubit per output."""
+    if n_inputs != 2:
+        raise ValueError(f"system 'sensor' takes the 2 inputs (J, g) of its TFIM data chain, got n_inputs={n_inputs}")
+    return load("qeqprop.comparison.phases:phase_sensor")(n_chain=hidden, n_sensors=n_outputs, **options)
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """How to build one registered system.
+
+    name : the registry key (CLI ``--system`` value).
+    builder : (n_inputs, n_outputs, hidden, **options) -> EnergySystem (module docstring).
+    kind : "quantum" or "classical".
+    description : one line for help texts and reports.
+    options : the OPTIONS this builder takes.
+    hidden : what ``hidden`` counts for this system.
+    rules : gradient rules (qeqprop.rules.RULES) it supports; contrastive and coupled learning
+        need a system that can clamp its outputs.
+    tasks : the only datasets it can learn (None: any with numeric features); ``needs`` says why.
+    """
+
+    name: str
+    builder: Callable[..., EnergySystem]
+    kind: str
+    description: str
+    options: tuple[str, ...] = ()
+    hidden: str = "hidden units"
+    rules: tuple[str, ...] = EP_RULES
+    tasks: tuple[str, ...] | None = None
+    needs: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind of system {self.name!r} must be one of {KINDS}, got {self.kind!r}")
+        unknown = sorted(set(self.options) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"system {self.name!r} declares unknown option(s) {unknown}; add them to OPTIONS with a help line")
+
+    def takes(self, task: str) -> bool:
+        """Whether this system can learn the dataset (task) named ``task``."""
+        return self.tasks is None or task in self.tasks
+
+    def build(self, n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
+        """The system for ``n_inputs`` features and ``n_outputs`` outputs with ``hidden`` hidden
+        units; ``options`` valued None are not given (module docstring)."""
+        for argument, value, least in (("n_inputs", n_inputs, 0), ("n_outputs", n_outputs, 1), ("hidden", hidden, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{argument} must be an integer >= {least}, got {value!r}")
+        given = {k: v for k, v in options.items() if v is not None}
+        unknown = sorted(set(given) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown} for system {self.name!r}; options are {sorted(OPTIONS)}")
+        unused = sorted(set(given) - set(self.options))
+        if unused:
+            raise ValueError(f"system {self.name!r} does not use option(s) {unused} (it takes {sorted(self.options)}); "
+                             "leave them out")
+        return self.builder(int(n_inputs), int(n_outputs), int(hidden), **given)
+
+
+_SPECS = (
+    SystemSpec("tfim", _tfim, "quantum", "transverse-field Ising network, inputs as trained fields", SPIN + VARIATIONAL,
+               "hidden qubits"),
+    SystemSpec("xxz", network("qeqprop.systems.xxz:XXZNetwork"), "quantum", "XXZ exchange network (XX + YY + Delta ZZ), transverse field",
+               SPIN + ("delta", "train_delta"), "hidden qubits"),
+    SystemSpec("variational_tfim", network("qeqprop.systems.variational:variational_tfim"), "quantum",
+               "TFIM network with variational (VQE circuit) ground states", ("graph", "gamma", "train_gamma", "cost", "solver") + VARIATIONAL,
+               "hidden qubits"),
+    SystemSpec("qho", network("qeqprop.systems.oscillators:OscillatorNetwork", "output_nodes"), "quantum",
+               "quantum harmonic oscillator network, hbar = 1 unless set (linear in x)", ("graph", "hbar", "temperature", "solver"),
+               "hidden oscillators"),
+    SystemSpec("sensor", _sensor, "quantum", "quantum sensor: TFIM data chain (J, g as Hamiltonian coefficients) + trained sensor qubits",
+               ("solver", "cost", "temperature"), "data-chain qubits", tasks=("phases",),
+               needs="learns from quantum data only: its inputs are the TFIM chain's Hamiltonian parameters (task 'phases')"),
+    SystemSpec("hopfield", layered("classical:HopfieldNetwork"), "classical", "layered Hopfield network, hard-sigmoid units", ("tol",),
+               "neurons in the hidden layer", CLAMPING_RULES),
+    SystemSpec("resistive", layered("classical:ResistiveNetwork"), "classical", "nonlinear resistive network (diode-bounded hidden voltages)",
+               ("tol",), "nodes in the hidden layer", CLAMPING_RULES),
+    SystemSpec("phase_oscillators", _phase_oscillators, "classical", "coupled phase oscillators (XY energy)", ("graph",),
+               "hidden oscillators", CLAMPING_RULES),
+    SystemSpec("ising", network("classical:IsingMachine", "output_spins"), "classical",
+               "classical Ising machine (TFIM at Gamma = 0), Boltzmann states at T = 1 unless set", ("graph", "temperature", "cost"),
+               "hidden spins", CLAMPING_RULES),
+    SystemSpec("elastic", network("classical.elastic:elastic_network", "output_nodes"), "classical",
+               "elastic spring network (QHO at hbar = 0; linear in x)", ("graph", "temperature"), "hidden nodes"),
+)
+
+REGISTRY: dict[str, SystemSpec] = {spec.name: spec for spec in _SPECS}
+QUANTUM = tuple(name for name, spec in REGISTRY.items() if spec.kind == "quantum")
+CLASSICAL = tuple(name for name, spec in REGISTRY.items() if spec.kind == "classical")
+
+
+def get_spec(name: str) -> SystemSpec:
+    """The spec of system ``name`` (ValueError listing the registered names otherwise)."""
+    if name not in REGISTRY:
+        raise ValueError(f"system must be one of {tuple(REGISTRY)}, got {name!r}")
+    return REGISTRY[name]
+
+
+def build(name: str, n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
+    """``REGISTRY[name].build(n_inputs, n_outputs, hidden, **options)``."""
+    return get_spec(name).build(n_inputs, n_outputs, hidden, **options)
