@@ -1,9 +1,9 @@
 """The comparison harness: every system on every task with one learning rule and budget.
 
-For each (task, system, seed): build the system at a comparable parameter count
-(comparison.systems), train it with ``qeqprop.train.fit`` (same estimator, beta, optimizer,
-learning rate, batch size and epochs for all), and after every epoch (and at
-initialisation) measure on a fixed probe batch B of training samples
+For each (task, system, seed): build the system from the registry (qeqprop.systems.registry)
+at a comparable parameter count (comparison.systems), train it with ``qeqprop.train.fit``
+(same estimator, beta, optimizer, learning rate, batch size and epochs for all), and after
+every epoch (and at initialisation) measure on a fixed probe batch B of training samples
 
     gradient fidelity   cos(g_EP, g_ref) = g_EP . g_ref / (|g_EP| |g_ref|),
                         rel_err = |g_EP - g_ref| / |g_ref|,
@@ -31,7 +31,7 @@ from ..ep import check_estimator, flatten_grad, relative_error
 from ..rules import make_rule
 from ..train import batch_gradient, fit, targets_for
 from ..validation import check_beta
-from .systems import DESCRIPTIONS, SYSTEMS, Unsupported, build
+from .systems import AVAILABLE, DESCRIPTIONS, SYSTEMS, Unsupported, build
 from .tasks import TASKS, check_names, load_task
 
 
@@ -120,12 +120,13 @@ def compare(
 ) -> ComparisonReport:
     """Train every system in ``systems`` on every task in ``tasks`` for each seed (an int K
     means seeds 0..K-1) with centered (or ``estimator``) EP at ``beta``, Adam at
-    ``learning_rate``, ``epochs`` epochs; returns a ComparisonReport. ``keep_params`` stores
-    the trained parameters (for phase-diagram plots; not written to JSON). ``threads`` caps BLAS threads during the runs (None: no cap).
+    ``learning_rate``, ``epochs`` epochs; returns a ComparisonReport. ``systems`` defaults to
+    comparison.systems.SYSTEMS; any registered system (AVAILABLE) may be named. ``keep_params``
+    stores the trained parameters (for phase-diagram plots; not written to JSON). ``threads`` caps BLAS threads during the runs (None: no cap).
 
     One ``epochs`` x ``batch_size`` budget, optimizer, ``beta`` and ``estimator`` serve every
     system; per-system hyperparameter tuning would break the comparison."""
-    systems = check_names("systems", systems, SYSTEMS)
+    systems = check_names("systems", systems, AVAILABLE)
     tasks = check_names("tasks", tasks, TASKS)
     if isinstance(seeds, (int, np.integer)):
         if seeds < 1:

@@ -1,24 +1,38 @@
-"""System registry of the comparison harness: every EP learner sized for a task.
+"""The comparison's systems: every EP learner of the registry (qeqprop.systems.registry) sized for a task.
 
-Each builder takes (n_inputs, n_outputs, hidden) and returns an EnergySystem; ``build`` picks
-the ``hidden`` size whose trainable parameter count is closest to the task's target
-(``TARGET_PARAMS``), so the systems compete at comparable parameter counts (the report
+``build`` picks the ``hidden`` size whose trainable parameter count is closest to the task's
+target (``TARGET_PARAMS``), so the systems compete at comparable parameter counts (the report
 states the actual counts). Systems that cannot take a task raise ``Unsupported`` with the
-reason, which the harness records instead of a result.
+reason, which the harness records instead of a result: a task the registry says the system
+cannot learn, or more qubits (spins) than the exact solvers here allow (``CAPS``).
+
+``SYSTEMS`` is the default line-up; every registered system (``AVAILABLE``) can be named.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
+from ..systems.registry import QUANTUM, REGISTRY, get_spec
+
 SYSTEMS = ("tfim", "qho", "hopfield", "resistive", "phase_oscillators", "ising", "elastic", "sensor")
-QUANTUM = ("tfim", "qho", "sensor")
+AVAILABLE = tuple(REGISTRY)
 TARGET_PARAMS = {"xor": 24, "parity": 32, "iris": 48, "digits": 240, "phases": 12}
 MAX_QUBITS = 8  # dense ground states: every quantum learner here stays in the fast exact regime
 MAX_SPINS = 12  # exact Boltzmann enumeration of the Ising machine
 MAX_HIDDEN = 64
+CAPS = {"qubit": MAX_QUBITS, "spin": MAX_SPINS}  # by the registry's unit; such systems have hidden + n_outputs of them
+SETTINGS = {  # options the comparison fixes (registry option names); the others keep their defaults
+    "tfim": {"solver": "dense"},
+    "sensor": {"solver": "dense"},
+    "hopfield": {"tol": 1e-10},
+    "resistive": {"tol": 1e-10},
+    "ising": {"temperature": 1.0},
+}
+SIZES = {"sensor": 4}  # fixed hidden size: the sensor's data chain is part of its task, not capacity to match
+DESCRIPTIONS = {name: f"{spec.description} ({spec.kind})" for name, spec in REGISTRY.items()}
+
+__all__ = ["AVAILABLE", "DESCRIPTIONS", "QUANTUM", "SYSTEMS", "Unsupported", "build", "count_params", "n_outputs_for"]
 
 
 class Unsupported(Exception):
@@ -30,96 +44,42 @@ def n_outputs_for(n_classes: int) -> int:
     return 1 if n_classes == 2 else n_classes
 
 
-def _nodes(kind: str, cap: int, n_outputs: int, hidden: int) -> int:
-    if n_outputs + 1 > cap:
-        raise Unsupported(f"needs {n_outputs} output {kind}s plus hidden ones, over the {cap}-{kind} limit of exact solvers")
-    if hidden + n_outputs > cap:
-        raise Unsupported(f"more than {cap} {kind}s")
-    return hidden + n_outputs
-
-
-def _tfim(n_inputs, n_outputs, hidden):
-    from ..systems.tfim import TFIMNetwork
-
-    n = _nodes("qubit", MAX_QUBITS, n_outputs, hidden)
-    return TFIMNetwork(n, "complete", n_inputs=n_inputs, output_qubits=list(range(hidden, n)), solver="dense")
-
-
-def _oscillators(hbar: float):
-    def build(n_inputs, n_outputs, hidden):
-        from ..systems.oscillators import OscillatorNetwork
-
-        n = hidden + n_outputs
-        return OscillatorNetwork(n, "complete", n_inputs=n_inputs, output_nodes=list(range(hidden, n)), hbar=hbar)
-
-    return build
-
-
-def _hopfield(n_inputs, n_outputs, hidden):
-    from classical import HopfieldNetwork
-
-    return HopfieldNetwork(n_inputs, (hidden,), n_outputs, tol=1e-10)
-
-
-def _resistive(n_inputs, n_outputs, hidden):
-    from classical import ResistiveNetwork
-
-    return ResistiveNetwork(n_inputs, (hidden,), n_outputs, tol=1e-10)
-
-
-def _phase_oscillators(n_inputs, n_outputs, hidden):
-    from classical import PhaseOscillatorNetwork
-
-    return PhaseOscillatorNetwork(n_inputs, hidden, n_outputs)
-
-
-def _ising(n_inputs, n_outputs, hidden):
-    from classical import IsingMachine
-
-    n = _nodes("spin", MAX_SPINS, n_outputs, hidden)
-    return IsingMachine(n, "complete", n_inputs=n_inputs, output_spins=list(range(hidden, n)), temperature=1.0)
-
-
-BUILDERS: dict[str, Callable] = {
-    "tfim": _tfim, "qho": _oscillators(1.0), "hopfield": _hopfield, "resistive": _resistive,
-    "phase_oscillators": _phase_oscillators, "ising": _ising, "elastic": _oscillators(0.0),
-}
-
-DESCRIPTIONS = {
-    "tfim": "TFIM network, complete graph, inputs as trained fields (quantum)",
-    "qho": "quantum harmonic oscillator network, hbar = 1 (quantum; linear in x)",
-    "hopfield": "layered Hopfield network, hard-sigmoid units",
-    "resistive": "nonlinear resistive network (diode-bounded hidden voltages)",
-    "phase_oscillators": "coupled phase oscillators (XY energy)",
-    "ising": "classical Ising machine at T = 1 (TFIM at Gamma = 0)",
-    "elastic": "elastic spring network (QHO at hbar = 0; linear in x)",
-    "sensor": "quantum sensor: TFIM data chain (J, g as Hamiltonian coefficients) + 1 trained sensor qubit",
-}
-
-
 def count_params(system) -> int:
     """Number of trainable scalars."""
     return int(sum(np.size(v) for v in system.init_params(0).values()))
 
 
+def _check_cap(name: str, n_outputs: int, hidden: int) -> None:
+    """Unsupported where ``hidden`` + ``n_outputs`` units exceed the exact solvers' cap."""
+    unit = get_spec(name).unit
+    if unit not in CAPS:
+        return
+    cap = CAPS[unit]
+    if n_outputs + 1 > cap:
+        raise Unsupported(f"needs {n_outputs} output {unit}s plus hidden ones, over the {cap}-{unit} limit of exact solvers")
+    if hidden + n_outputs > cap:
+        raise Unsupported(f"more than {cap} {unit}s")
+
+
 def build(name: str, task: str, n_inputs: int, n_classes: int):
     """(system, n_params) for system ``name`` on ``task``; Unsupported if it cannot take it."""
-    if name == "sensor":
-        if task != "phases":
-            raise Unsupported("learns from quantum data only: its inputs are the TFIM chain's Hamiltonian parameters (task 'phases')")
-        from .phases import phase_sensor
-
-        system = phase_sensor(n_chain=4, n_sensors=1, solver="dense")
+    spec = get_spec(name)
+    if not spec.takes(task):
+        raise Unsupported(spec.needs)
+    n_outputs = n_outputs_for(n_classes)
+    options = SETTINGS.get(name, {})
+    if name in SIZES:
+        system = spec.build(n_inputs, n_outputs, SIZES[name], **options)
         return system, count_params(system)
     target = TARGET_PARAMS[task]
-    n_outputs = n_outputs_for(n_classes)
     best, reason = None, None
     for hidden in range(1, MAX_HIDDEN + 1):
         try:
-            system = BUILDERS[name](n_inputs, n_outputs, hidden)
+            _check_cap(name, n_outputs, hidden)
         except Unsupported as exc:
             reason = str(exc)
             break
+        system = spec.build(n_inputs, n_outputs, hidden, **options)
         count = count_params(system)
         if best is None or abs(count - target) < abs(best[1] - target):
             best = (system, count)
