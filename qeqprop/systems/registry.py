@@ -1,7 +1,7 @@
 """One registry of EP systems, quantum and classical: what ``qeqprop train --system NAME``, the
 comparison harness (qeqprop.comparison) and the contract tests (tests/test_contract.py) build.
 
-    REGISTRY[name] = SystemSpec(name, builder, kind, description, options, hidden, rules, tasks, needs)
+    REGISTRY[name] = SystemSpec(name, builder, kind, description, options, unit, rules, tasks, needs)
 
 A builder makes the system sized for a task,
 
@@ -123,7 +123,8 @@ class SystemSpec:
     kind : "quantum" or "classical".
     description : one line for help texts and reports.
     options : the OPTIONS this builder takes.
-    hidden : what ``hidden`` counts for this system.
+    unit : what ``hidden`` counts, singular ("qubit", "oscillator", "spin", "neuron", "node"): hidden
+        units of that kind (the hidden layer's for layered networks; the data chain's for the sensor).
     rules : gradient rules (qeqprop.rules.RULES) it supports; contrastive and coupled learning
         need a system that can clamp its outputs.
     tasks : the only datasets it can learn (None: any with numeric features); ``needs`` says why.
@@ -134,7 +135,7 @@ class SystemSpec:
     kind: str
     description: str
     options: tuple[str, ...] = ()
-    hidden: str = "hidden units"
+    unit: str = "unit"
     rules: tuple[str, ...] = EP_RULES
     tasks: tuple[str, ...] | None = None
     needs: str = ""
@@ -169,29 +170,29 @@ class SystemSpec:
 
 _SPECS = (
     SystemSpec("tfim", _tfim, "quantum", "transverse-field Ising network, inputs as trained fields", SPIN + VARIATIONAL,
-               "hidden qubits"),
+               "qubit"),
     SystemSpec("xxz", network("qeqprop.systems.xxz:XXZNetwork"), "quantum", "XXZ exchange network (XX + YY + Delta ZZ), transverse field",
-               SPIN + ("delta", "train_delta"), "hidden qubits"),
+               SPIN + ("delta", "train_delta"), "qubit"),
     SystemSpec("variational_tfim", network("qeqprop.systems.variational:variational_tfim"), "quantum",
                "TFIM network with variational (VQE circuit) ground states", ("graph", "gamma", "train_gamma", "cost", "solver") + VARIATIONAL,
-               "hidden qubits"),
+               "qubit"),
     SystemSpec("qho", network("qeqprop.systems.oscillators:OscillatorNetwork", "output_nodes"), "quantum",
                "quantum harmonic oscillator network, hbar = 1 unless set (linear in x)", ("graph", "hbar", "temperature", "solver"),
-               "hidden oscillators"),
+               "oscillator"),
     SystemSpec("sensor", _sensor, "quantum", "quantum sensor: TFIM data chain (J, g as Hamiltonian coefficients) + trained sensor qubits",
-               ("solver", "cost", "temperature"), "data-chain qubits", tasks=("phases",),
+               ("solver", "cost", "temperature"), "qubit", tasks=("phases",),
                needs="learns from quantum data only: its inputs are the TFIM chain's Hamiltonian parameters (task 'phases')"),
     SystemSpec("hopfield", layered("classical:HopfieldNetwork"), "classical", "layered Hopfield network, hard-sigmoid units", ("tol",),
-               "neurons in the hidden layer", CLAMPING_RULES),
+               "neuron", CLAMPING_RULES),
     SystemSpec("resistive", layered("classical:ResistiveNetwork"), "classical", "nonlinear resistive network (diode-bounded hidden voltages)",
-               ("tol",), "nodes in the hidden layer", CLAMPING_RULES),
+               ("tol",), "node", CLAMPING_RULES),
     SystemSpec("phase_oscillators", _phase_oscillators, "classical", "coupled phase oscillators (XY energy)", ("graph",),
-               "hidden oscillators", CLAMPING_RULES),
+               "oscillator", CLAMPING_RULES),
     SystemSpec("ising", network("classical:IsingMachine", "output_spins"), "classical",
                "classical Ising machine (TFIM at Gamma = 0), Boltzmann states at T = 1 unless set", ("graph", "temperature", "cost"),
-               "hidden spins", CLAMPING_RULES),
+               "spin", CLAMPING_RULES),
     SystemSpec("elastic", network("classical.elastic:elastic_network", "output_nodes"), "classical",
-               "elastic spring network (QHO at hbar = 0; linear in x)", ("graph", "temperature"), "hidden nodes"),
+               "elastic spring network (QHO at hbar = 0; linear in x)", ("graph", "temperature"), "node"),
 )
 
 REGISTRY: dict[str, SystemSpec] = {spec.name: spec for spec in _SPECS}
