@@ -68,7 +68,7 @@ def as_batch(system: EnergySystem, x, y) -> tuple[np.ndarray, np.ndarray, bool]:
     single = y.ndim <= 1
     Y = as_finite_array("y", y.reshape(1, -1) if single else y)
     if Y.shape[1] != system.n_outputs:
-        raise ValueError(f"y must have {system.n_outputs} entries per sample (n_outputs), got shape {np.shape(y)}")
+        raise ValueError(f"y must have one target per output ({system.n_outputs} per sample), got shape {np.shape(y)}")
     if x is None:
         if system.n_inputs:
             raise ValueError(f"x is None but the system takes n_inputs={system.n_inputs}")

@@ -226,7 +226,8 @@ def gaussian_thermal_state(masses, stiffness, force, temperature: float, hbar: f
     scaled = v * np.sqrt(variances)
     static = float(constant) - 0.5 * float(force @ mean)
     energy = static + float(np.sum(w**2 * variances))
-    free_energy = static + float(np.sum(mode_free_energies(w, hbar, temperature)))
+    # F = E0 at T = 0 exactly: the two sums round differently (w^2 * hbar/2w against hbar w/2)
+    free_energy = energy if temperature == 0.0 else static + float(np.sum(mode_free_energies(w, hbar, temperature)))
     return GaussianState(mean, scaled @ scaled.T, energy, free_energy, w, v, hbar, temperature)
 
 
