@@ -1,11 +1,12 @@
 """Centered-EP gradient samples per second for learners as used in training.
 
 TFIM learners (complete graph, 4 inputs, 3 outputs) at N = 6..12: the per-sample path
-(ep.ep_gradient; solver "auto") and the batched path (qeqprop.batched: fixed-length batched
-Lanczos blocks, free phase with gaps, +-beta phases stacked and warm-started). A complex
-general Pauli model (10 qubits, XX+YY+ZZ chain couplings, three-body ZXZ, Y fields,
-~50 trainable terms) with exact expectations and with 10 shots per measurement basis
-(per sample, and batched: measurement.batched). Load averages are recorded with the numbers.
+(ep_gradient on one sample at a time; solver "auto") and the batched path (ep_gradient on the
+whole batch with solver "jax": fixed-length batched Lanczos blocks, free phase with gaps, +-beta
+phases stacked and warm-started; a fresh block-length schedule per call, as in training). A
+complex general Pauli model (10 qubits, XX+YY+ZZ chain couplings, three-body ZXZ, Y fields, ~50
+trainable terms) with exact expectations and with 10 shots per measurement basis (per sample,
+and batched: readout=Shots). Load averages are recorded with the numbers.
 
     python benchmarks/training_throughput.py --out benchmarks/results
 """
@@ -28,14 +29,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, write_json  # noqa: E402
 
 import qeqprop as qp  # noqa: E402
-from qeqprop.batched import BatchedGroundStates, batched_ep_gradients  # noqa: E402
-from qeqprop.measurement.batched import batched_measured_gradients  # noqa: E402
+from qeqprop.measurement import measured_ep_gradient, measurement_plan  # noqa: E402
+from qeqprop.readout import Shots  # noqa: E402
 
 
 def rate(fn, samples: int, budget: float = 5.0, warmup: int = 1) -> float:
     """Samples per second of fn() (which processes ``samples`` samples): ``samples`` over the median
-    call time of >= 3 calls or ``budget`` s, after ``warmup`` calls (compilation; the batched
-    solver settles its block lengths in its first calls)."""
+    call time of >= 3 calls or ``budget`` s, after ``warmup`` calls (compilation)."""
     for _ in range(warmup):
         fn()
     times, start = [], time.perf_counter()
@@ -75,26 +75,23 @@ def main(argv=None) -> int:
         params = per_sample.init_params(0)
         few = 8
         single_rate = rate(lambda: [qp.ep_gradient(per_sample, params, xs[i], ys[i]) for i in range(few)], few)
-        solver = BatchedGroundStates(batched)
-        batch_rate = rate(lambda: batched_ep_gradients(batched, params, xs, ys, solver=solver), args.batch, warmup=3)
-        rows["tfim"][n] = {"per_sample": single_rate, "batched": batch_rate, "block_steps": {"free": solver.steps[True], "nudged": solver.steps[False]},
-                           "load_average": os.getloadavg()[0]}
+        batch_rate = rate(lambda: qp.ep_gradient(batched, params, xs, ys), args.batch, warmup=3)
+        rows["tfim"][n] = {"per_sample": single_rate, "batched": batch_rate, "load_average": os.getloadavg()[0]}
         print(f"TFIM N={n:<3} per-sample {single_rate:8.1f}/s   batched {batch_rate:8.1f}/s  "
-              f"steps free/nudged {solver.steps[True]}/{solver.steps[False]}  load {os.getloadavg()[0]:.1f}", flush=True)
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
     system = general_model()
     params = system.init_params(0)
     xs, ys = rng.normal(size=(args.batch, 4)), rng.uniform(-1, 1, size=(args.batch, 2))
     n_params = system.hamiltonian.n_params
     few = 8
-    solver = BatchedGroundStates(system)
-    plan = qp.measurement_plan(system, xs[0], 1000)
+    plan = measurement_plan(system, xs[0], 1000)
     shots = 10 * len(plan.bases)
     general = {
         "n_params": n_params,
         "exact_per_sample": rate(lambda: [qp.ep_gradient(system, params, xs[i], ys[i]) for i in range(few)], few),
-        "exact_batched": rate(lambda: batched_ep_gradients(system, params, xs, ys, solver=solver), args.batch, warmup=3),
-        "shots_per_sample": rate(lambda: [qp.measured_ep_gradient(system, params, xs[i], ys[i], 0.1, shots, rng=i) for i in range(few)], few),
-        "shots_batched": rate(lambda: batched_measured_gradients(system, params, xs, ys, 0.1, shots, rng=0, solver=solver), args.batch),
+        "exact_batched": rate(lambda: qp.ep_gradient(system, params, xs, ys), args.batch, warmup=3),
+        "shots_per_sample": rate(lambda: [measured_ep_gradient(system, params, xs[i], ys[i], 0.1, shots, rng=i) for i in range(few)], few),
+        "shots_batched": rate(lambda: qp.ep_gradient(system, params, xs, ys, 0.1, readout=Shots(shots), rng=0), args.batch),
         "shots_per_phase": shots,
         "bases": len(plan.bases),
     }
