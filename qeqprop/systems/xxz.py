@@ -19,8 +19,12 @@ field couples the sectors (X_j changes M by +-2) and leaves no symmetry for gene
 symmetric (X X, Y Y, Z Z and the fields are real in the Z basis), and a real symmetric matrix
 with no symmetry needs two conditions to make two levels meet (von Neumann-Wigner): a generic
 one-parameter path, such as a training run or a sweep of one input, never hits a degeneracy.
-For ferromagnetic exchange (J_ij >= 0, every Gamma_j > 0, connected graph) H is moreover
-stoquastic and its ground state unique by Perron-Frobenius. The free phase still reports
+"Generic" includes no spatial symmetry: uniform couplings and fields on a symmetric graph
+(a uniform chain is mirror-symmetric) keep crossings between symmetry sectors even at
+Gamma > 0; random initial and trained parameters break such symmetries. With ferromagnetic
+XY exchange (every J_ij >= 0, any Jz) and every Gamma_j > 0, H is moreover stoquastic (all
+off-diagonal entries <= 0 in the Z basis) and irreducible (single spin flips connect all basis
+states), so its ground state is unique by Perron-Frobenius. The free phase still reports
 its gap, and a gap below ``gap_tol`` warns (DegenerateGroundStateWarning).
 """
 
@@ -57,8 +61,8 @@ class XXZNetwork(SpinSystem):
         graph: "complete", "chain", a networkx graph, an edge list or a symmetric matrix's pattern.
         n_inputs: input features; they enter as fields h_j = b_j + sum_i W_ij x_i.
         output_qubits: qubits whose <Z> are the outputs (default: the last one).
-        delta: anisotropy Delta (scalar or one per edge): fixed, or Jz's start Jz = Delta J
-            with ``train_delta``.
+        delta: anisotropy Delta (scalar or one per edge; default 1, the Heisenberg point): fixed,
+            or Jz's start Jz = Delta J with ``train_delta``.
         train_delta: train Jz independently of J.
         gamma: transverse field Gamma (scalar or per qubit); keep it nonzero (module docstring).
         train_gamma: train the transverse fields (they start at ``gamma``).
@@ -85,7 +89,7 @@ class XXZNetwork(SpinSystem):
         graph="complete",
         n_inputs: int = 0,
         output_qubits: Sequence[int] | None = None,
-        delta: float | Sequence[float] = 0.5,
+        delta: float | Sequence[float] = 1.0,
         train_delta: bool = False,
         gamma: float | Sequence[float] = 1.0,
         train_gamma: bool = False,
