@@ -31,11 +31,9 @@ def random_model(seed: int, n: int):
 @pytest.fixture(params=["full", "recurrence"])
 def reorthogonalisation(request, monkeypatch):
     """Run a test with full reorthogonalisation and with the recurrence-only path of large registers."""
-    if request.param == "recurrence":
+    if request.param == "recurrence":  # read per solve and passed to the jitted solve as a static argument
         monkeypatch.setattr(jax_lanczos, "FULL_REORTH_MAX_DIM", 0)
-    jax_lanczos.compiled_solver.cache_clear()
     yield request.param
-    jax_lanczos.compiled_solver.cache_clear()
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -111,9 +109,10 @@ def test_sizes_that_do_not_fit_are_refused_up_front(monkeypatch):
 
 
 def test_vmapped_solver_equals_dense_per_sample():
-    """compiled_solver(batched=True) is the same thick-restart Lanczos under jax.vmap: a batch of
-    models sharing one structure (different coefficients) gives every sample eigh's ground
-    energy and state to 1e-10 and its gap to GAP_TOL."""
+    """solve_states is the same thick-restart Lanczos under jax.vmap: a batch of models sharing
+    one structure (different coefficients), stacked as one pytree, gives every sample eigh's
+    ground energy and state to 1e-10 and its gap to GAP_TOL."""
+    import jax
     import jax.numpy as jnp
 
     from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator
@@ -124,11 +123,10 @@ def test_vmapped_solver_equals_dense_per_sample():
     operators = [table.operator(rng.normal(size=len(table))) for _ in range(3)]
     kernels = [JaxPauliOperator(op) for op in operators]
     m = 16
-    solve = jax_lanczos.compiled_solver(kernels[0].structure, m, 60, True)
     starts = jnp.asarray(np.broadcast_to(rng.standard_normal(table.dim), (3, table.dim)))
-    diagonals = jnp.stack([k.diagonal for k in kernels])
-    factors = tuple(jnp.stack(f) for f in zip(*(k.factors for k in kernels)))
-    psi, energy, gap, residual, _ = solve(diagonals, factors, starts, 1e-12, 1.0)
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *kernels)
+    assert stacked.structure == kernels[0].structure and stacked.diagonal.shape == (3, table.dim)
+    psi, energy, gap, residual, _ = jax_lanczos.solve_states(stacked, starts, 1e-12, 1.0, m=m, max_cycles=60)
     for b, op in enumerate(operators):
         exact = dense_ground_state(op)
         assert abs(float(energy[b]) - exact.energy) < 1e-10
@@ -141,7 +139,7 @@ def test_workspace_is_reused_and_released():
     """The Krylov basis of a solve is donated to the next solve of the same shape: at 2^15 (no
     full re-orthogonalisation, so stale rows are really read past) the results equal a fresh
     basis's bit for bit, also after a solve of another shape and a release."""
-    from qeqprop.solvers import lanczos_ground_state, release_workspace
+    from qeqprop.solvers import release_workspace
 
     rng = np.random.default_rng(11)
     n = 15
@@ -149,13 +147,13 @@ def test_workspace_is_reused_and_released():
     op = table.operator(rng.normal(size=len(table)))
     reference = lanczos_ground_state(op)
     first = jax_ground_state(op, options=LanczosOptions(krylov=16))
-    assert len(jax_lanczos._WORKSPACE) == 1 and jax_lanczos._WORKSPACE[0].shape == (16, 2**n)
+    assert jax_lanczos.WORKSPACE.shapes == [(16, 2**n)]
     again = jax_ground_state(op, options=LanczosOptions(krylov=16))
     small = PauliTable(4, ["X0", "Z0 Z1", "X3"]).operator(np.ones(3))
     other = jax_ground_state(small, options=LanczosOptions(krylov=8))
-    assert jax_lanczos._WORKSPACE[0].shape == (8, 16)
+    assert jax_lanczos.WORKSPACE.shapes == [(8, 16)]
     release_workspace()
-    assert jax_lanczos._WORKSPACE == []
+    assert jax_lanczos.WORKSPACE.shapes == []
     fresh = jax_ground_state(op, options=LanczosOptions(krylov=16))
     assert abs(first.energy - reference.energy) < 1e-10
     assert abs(abs(np.vdot(first.vector, reference.vector)) - 1.0) < 1e-10

@@ -1,7 +1,8 @@
 """The native FFI kernel (qeqprop/native/pauli_apply.cc) against dense matrices and the XLA
 kernel: real and complex models, scalar and vector factors, every size path (element by
 element, one thread, the thread pool), the fused Lanczos pass, the in-place restart, whole
-solves, the fallback without a compiler, and the checks on its operands."""
+solves, the fallback without a compiler, the checks on its operands, and the operator as a
+pytree whose structure keys jit's cache."""
 
 import shutil
 import warnings
@@ -13,19 +14,26 @@ import pytest
 
 from conftest import random_strings
 from qeqprop import LanczosOptions, PauliTable, dense_ground_state, jax_ground_state
-from qeqprop.hamiltonians import jax_kernel, native_kernel
-from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator, fast_lanczos_residual, lanczos_residual_of, matvec_kernel
-from qeqprop.solvers import jax_lanczos
+from qeqprop import native
+from qeqprop.config import compiler
+from qeqprop.errors import NativeKernelWarning
+from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator
+from qeqprop.hamiltonians.native_kernel import native_apply
+from qeqprop.solvers import jax_lanczos, lanczos_passes
 
-if shutil.which(native_kernel._compiler()[0]) is None:  # pragma: no cover (CI has a compiler)
+if shutil.which(compiler()[0]) is None:  # pragma: no cover (CI has a compiler)
     pytest.skip("no C++ compiler: the native kernel cannot be built here", allow_module_level=True)
 
 
 def reset_kernels():
-    """Forget the loaded library and every kernel and solver built from it."""
-    for cached in (native_kernel.native_library, native_kernel.native_kernels, jax_kernel.fast_matvec_kernel,
-                   jax_kernel.fast_lanczos_residual, jax_kernel.jitted_matvec, jax_lanczos.compiled_solver):
-        cached.cache_clear()
+    """Forget the loaded library (operators made afterwards ask again; compiled programs are keyed
+    on their operator's static ``native`` flag, so none of them needs forgetting)."""
+    native.native_library.cache_clear()
+
+
+def xla_apply(kernel, psi):
+    """H psi by the XLA kernel (half-block swaps), jitted."""
+    return jax.jit(JaxPauliOperator.xla_apply)(kernel, psi)
 
 
 @pytest.fixture
@@ -55,11 +63,41 @@ def state(rng, dim: int, dtype):
 
 
 def test_native_kernel_is_built_and_used():
-    assert native_kernel.native_library() is not None
+    assert native.native_library() is not None
     op, kernel = model(np.random.default_rng(0), 6, False)
-    assert jax_kernel.fast_matvec_kernel(kernel.structure) is not matvec_kernel(kernel.structure)
-    text = jax.jit(kernel._kernel).lower(kernel.diagonal, kernel.factors, jnp.zeros(op.dim)).as_text()
+    assert kernel.native and kernel.uses_native(jnp.zeros(op.dim))
+    text = jax.jit(JaxPauliOperator.apply).lower(kernel, jnp.zeros(op.dim)).as_text()
     assert "qeqprop_pauli_apply_f64" in text
+    assert "qeqprop_pauli_apply" not in jax.jit(JaxPauliOperator.xla_apply).lower(kernel, jnp.zeros(op.dim)).as_text()
+
+
+def test_operator_is_a_pytree_with_static_structure():
+    """The diagonal and factors are the leaves and the structure is static: a jitted function of
+    the operator compiles once per structure and is reused for new coefficients (with the same
+    result as a fresh operator's), while another structure compiles anew."""
+    rng = np.random.default_rng(12)
+    op, kernel = model(rng, 7, True)
+    leaves, treedef = jax.tree.flatten(kernel)
+    assert len(leaves) == 1 + len(kernel.factors) and leaves[0] is kernel.diagonal
+    rebuilt = jax.tree.unflatten(treedef, leaves)
+    assert rebuilt.structure == kernel.structure and rebuilt.native == kernel.native
+    traces = []
+
+    @jax.jit
+    def energy(operator, psi):
+        traces.append(operator.structure)
+        return jnp.real(jnp.vdot(psi, operator.apply(psi)))
+
+    psi = state(rng, op.dim, kernel.dtype)
+    other = op.table.operator(rng.normal(size=len(op.coeffs)))  # same table: same structure
+    for operator in (op, other):
+        got = float(energy(JaxPauliOperator(operator), psi))
+        expected = float(np.real(np.vdot(np.asarray(psi), operator.to_dense() @ np.asarray(psi))))
+        assert abs(got - expected) < 1e-12 * max(1.0, abs(expected))
+    assert len(traces) == 1
+    smaller, smaller_kernel = model(rng, 6, True)
+    energy(smaller_kernel, state(rng, smaller.dim, smaller_kernel.dtype))
+    assert len(traces) == 2
 
 
 @pytest.mark.parametrize("complex_terms", [False, True])
@@ -80,7 +118,7 @@ def test_native_apply_equals_xla_kernel(n, complex_terms):
     rng = np.random.default_rng(n + complex_terms)
     op, kernel = model(rng, n, complex_terms)
     psi = state(rng, op.dim, kernel.dtype)
-    xla = jax.jit(matvec_kernel(kernel.structure))(kernel.diagonal, kernel.factors, psi)
+    xla = xla_apply(kernel, psi)
     np.testing.assert_allclose(np.asarray(kernel.matvec(psi)), np.asarray(xla), rtol=0, atol=1e-12)
 
 
@@ -93,9 +131,9 @@ def test_fused_lanczos_pass_equals_xla_ops(n, complex_terms):
     rng = np.random.default_rng(3 * n + complex_terms)
     op, kernel = model(rng, n, complex_terms)
     v, v_prev = state(rng, op.dim, kernel.dtype), state(rng, op.dim, kernel.dtype)
-    native = jax.jit(fast_lanczos_residual(kernel.structure))
-    reference = jax.jit(lanczos_residual_of(matvec_kernel(kernel.structure)))
-    args = (kernel.diagonal, kernel.factors, v, v_prev, 0.37, -1.25)
+    native = jax.jit(lanczos_passes.lanczos_residual)
+    reference = jax.jit(lambda op, *rest: lanczos_passes.xla_lanczos_residual(op.xla_apply, *rest))
+    args = (kernel, v, v_prev, 0.37, -1.25)
     (w, overlap, squared, v_copy), (w_ref, overlap_ref, squared_ref, _) = native(*args), reference(*args)
     np.testing.assert_allclose(np.asarray(w), np.asarray(w_ref), rtol=0, atol=1e-12)
     assert abs(complex(overlap) - complex(overlap_ref)) < 1e-12 * max(1.0, abs(complex(overlap_ref)))
@@ -111,8 +149,8 @@ def test_lanczos_loop_carries_no_state_copies():
     """With the native pass the compiled 2^16 solver copies no state vector inside its Lanczos
     step (XLA inserted 3 copies per step for the (v, v_prev) shuffle before)."""
     op, kernel = model(np.random.default_rng(6), 16, False)
-    solve = jax_lanczos.compiled_solver(kernel.structure, 48, 60, False, 8)
-    text = solve.lower(kernel.diagonal, kernel.factors, None, 1e-12, 0.0, jnp.zeros((48, op.dim))).compile().as_text()
+    text = jax_lanczos.solve_state.lower(kernel, None, 1e-12, 0.0, jnp.zeros((48, op.dim)), keep=8, max_cycles=60,
+                                         full_reorth=False).compile().as_text()
     step = text[text.index("qeqprop_lanczos_residual_f64") - 4000:text.index("qeqprop_lanczos_residual_f64")]
     assert f"f64[{op.dim}]{{0}} copy(" not in step
 
@@ -134,8 +172,8 @@ def test_native_restart_equals_xla_ops(dtype, dim):
     operands = [jnp.asarray(a) for a in (weights, couplings)]
     buffers = [jnp.asarray(a, dtype) for a in (rows, v, v_prev)]
     finite = [jnp.asarray(np.nan_to_num(a), dtype) for a in (rows, v, v_prev)]
-    expected = jax_lanczos.xla_restart(*operands, False, *finite)
-    native = jax.jit(native_kernel.native_restart)
+    expected = lanczos_passes.xla_restart(*operands, False, *finite)
+    native = jax.jit(lanczos_passes.native_restart)
     got = native(*operands, jnp.asarray(False), *[b.copy() for b in buffers])
     for a, b in zip(got[1:], expected[1:]):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12)
@@ -168,9 +206,10 @@ def test_solves_agree_with_and_without_the_native_kernel(complex_terms, monkeypa
 
 
 def test_switched_off_kernel_falls_back_to_xla(xla_only):
-    _, kernel = model(np.random.default_rng(1), 5, True)
-    assert native_kernel.native_library() is None
-    assert jax_kernel.fast_matvec_kernel(kernel.structure) is matvec_kernel(kernel.structure)
+    op, kernel = model(np.random.default_rng(1), 5, True)
+    assert native.native_library() is None
+    assert not kernel.native and not kernel.uses_native(jnp.zeros(op.dim, kernel.dtype))
+    assert "qeqprop_pauli_apply" not in jax.jit(JaxPauliOperator.apply).lower(kernel, jnp.zeros(op.dim, kernel.dtype)).as_text()
     op = PauliTable(3, ["Z0 Z1", "X0", "X1", "X2"]).operator(np.array([-1.0, -0.5, -0.4, -0.3]))
     assert abs(jax_ground_state(op).energy - dense_ground_state(op).energy) < 1e-10
 
@@ -181,8 +220,8 @@ def test_failed_build_warns_and_falls_back(tmp_path, monkeypatch):
     monkeypatch.setenv("CXX", "false")
     reset_kernels()
     try:
-        with pytest.warns(native_kernel.NativeKernelWarning, match="QEQPROP_NATIVE=0"):
-            assert native_kernel.native_library() is None
+        with pytest.warns(NativeKernelWarning, match="QEQPROP_NATIVE=0"):
+            assert native.native_library() is None
         assert list(tmp_path.iterdir()) == []
         op = PauliTable(4, ["Z0 Z1", "Z2 Z3", "X0", "X3"]).operator(np.array([-1.0, -0.3, -0.6, -0.2]))
         with warnings.catch_warnings():
@@ -196,24 +235,24 @@ def test_failed_build_warns_and_falls_back(tmp_path, monkeypatch):
 
 def test_build_writes_only_the_target(tmp_path):
     target = tmp_path / "sub" / "kernel.so"
-    native_kernel.build(target)
+    native.build(target)
     assert [p.name for p in target.parent.iterdir()] == ["kernel.so"]
     assert target.stat().st_size > 0
 
 
 def test_build_key_follows_the_inputs(monkeypatch):
-    key = native_kernel._build_key()
-    assert key == native_kernel._build_key()
+    key = native.build_key()
+    assert key == native.build_key()
     monkeypatch.setenv("CXX", "g++-unheard-of")
-    assert native_kernel._build_key() != key
+    assert native.build_key() != key
 
 
 def test_native_apply_checks_its_operands():
     """The handler refuses operands of inconsistent lengths instead of reading out of bounds."""
     _, kernel = model(np.random.default_rng(2), 5, False)
-    apply = native_kernel.native_kernels(kernel.structure).apply
+    short = JaxPauliOperator.from_arrays(kernel.structure, kernel.diagonal[:16], kernel.factors)
     with pytest.raises(Exception, match="differ in length"):
-        jax.jit(apply)(kernel.diagonal[:16], kernel.factors, jnp.ones(32)).block_until_ready()
+        jax.jit(native_apply)(short, jnp.ones(32)).block_until_ready()
 
 
 def test_native_apply_under_vmap_and_in_single_precision():
@@ -234,12 +273,10 @@ def test_thick_restarts_through_the_native_pass(monkeypatch):
     op, _ = model(np.random.default_rng(5), 8, True)
     exact = dense_ground_state(op)
     monkeypatch.setattr(jax_lanczos, "FULL_REORTH_MAX_DIM", 0)
-    jax_lanczos.compiled_solver.cache_clear()
     try:
         state = jax_ground_state(op, options=LanczosOptions(krylov=12, keep=4))
     finally:
         monkeypatch.undo()
-        jax_lanczos.compiled_solver.cache_clear()
     assert state.iterations > 2 * 12
     assert abs(state.energy - exact.energy) < 1e-10
     assert abs(abs(np.vdot(state.vector, exact.vector)) - 1.0) < 1e-10

@@ -126,3 +126,166 @@ def test_degenerate_ground_state_is_reported():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateGroundStateWarning)
         assert system.equilibrate(params, np.zeros(0)).gap > 0.9
+
+
+# -- solver objects and the registry ------------------------------------------------------------
+
+
+def eigh_reference(strings, coeffs, n: int):
+    """E_0, the gap E_1 - E_0 and the ground state of sum_s coeffs[s] P_s by eigh of the matrix built
+    from Kronecker products (independent of PauliOperator and of every solver)."""
+    values, vectors = np.linalg.eigh(sum(c * kron_pauli(s, n) for c, s in zip(coeffs, strings)))
+    return values[0], values[1] - values[0], vectors[:, 0]
+
+
+def registered_model(seed: int, n: int):
+    """A random model of ZZ couplings, X and Z fields (and, for odd seeds, Y and three-body
+    strings), with its eigh reference."""
+    rng = np.random.default_rng(seed)
+    strings = [f"Z{i} Z{j}" for i in range(n) for j in range(i + 1, n)] + [f"X{q}" for q in range(n)]
+    strings += [f"Z{q}" for q in range(n)]
+    if seed % 2:
+        strings += [s for s in random_strings(rng, n, 6) if s not in strings]
+    coeffs = rng.normal(size=len(strings))
+    return PauliTable(n, strings).operator(coeffs), eigh_reference(strings, coeffs, n)
+
+
+@pytest.mark.parametrize("seed,n", [(0, 6), (1, 7), (2, 10), (3, 10)])
+def test_every_solver_object_equals_dense_eigh(seed, n):
+    """Dense, Arpack, JaxLanczos and Auto (both sides of its crossover), made by name or directly,
+    give the Kronecker-product matrix's ground energy, state and gap."""
+    from qeqprop.solvers import Arpack, Auto, Dense, JaxLanczos, make_solver
+
+    op, (energy, gap, vector) = registered_model(seed, n)
+    solvers = [make_solver(name) for name in ("auto", "dense", "lanczos", "jax")]
+    solvers += [Dense(), Arpack(), JaxLanczos(), Auto(dense_max_qubits=n - 1), Auto(dense_max_qubits=n, krylov=Arpack())]
+    for solver in solvers:
+        state = solver.solve(op, tol=1e-13 if solver.name == "lanczos" else 1e-12)
+        assert abs(state.energy - energy) < 1e-9, solver
+        assert abs(abs(np.vdot(state.vector, vector)) - 1.0) < 1e-7, solver
+        assert abs(state.gap - gap) < 1e-6, solver
+    assert make_solver("auto").solve(op).solver == ("dense" if n <= 8 else "jax")
+    assert Auto(dense_max_qubits=n - 1, krylov=Arpack()).solve(op).solver == "lanczos"
+
+
+def test_strings_are_sugar_for_the_registered_objects():
+    """ground_state with a name, with the registered object, and the solver's function give
+    bit-identical results, cold and warm-started; the objects compare equal by configuration."""
+    from qeqprop.solvers import Arpack, JaxLanczos, LanczosOptions, REGISTRY, ground_state, make_solver
+
+    op, (energy, _, vector) = registered_model(5, 10)
+    init = vector + 1e-3
+    for name, function in (("jax", lambda **kw: jax_ground_state(op, options=LanczosOptions(tol=1e-11), **kw)),
+                           ("lanczos", lambda **kw: lanczos_ground_state(op, tol=1e-11, **kw))):
+        assert make_solver(name) == REGISTRY[name]() == {"jax": JaxLanczos(), "lanczos": Arpack()}[name]
+        for start in (None, init):
+            by_name = ground_state(op, name, init=start, tol=1e-11, with_gap=start is None)
+            by_object = ground_state(op, make_solver(name), init=start, tol=1e-11, with_gap=start is None)
+            direct = function(init=start, with_gap=start is None)
+            for state in (by_object, direct):
+                np.testing.assert_array_equal(state.vector, by_name.vector)
+                assert (state.energy, state.gap, state.iterations) == (by_name.energy, by_name.gap, by_name.iterations)
+            assert abs(by_name.energy - energy) < 1e-9 and by_name.solver == name
+
+
+def test_make_solver_checks_its_argument():
+    from qeqprop.solvers import REGISTRY, SOLVERS, GroundStateSolver, JaxLanczos, make_solver
+
+    assert SOLVERS == ("auto", "dense", "lanczos", "jax") == tuple(REGISTRY)
+    for name in SOLVERS:
+        solver = make_solver(name)
+        assert isinstance(solver, GroundStateSolver) and solver.name == name
+    custom = JaxLanczos(precision="single")
+    assert make_solver(custom) is custom
+    with pytest.raises(ValueError, match=r"solver must be one of \('auto', 'dense', 'lanczos', 'jax'\) or a "
+                                         r"GroundStateSolver, got 'eigh'"):
+        make_solver("eigh")
+    with pytest.raises(ValueError, match="kind must be one of .* got 3"):
+        make_solver(3, argument="kind")
+    with pytest.raises(ValueError, match="precision must be 'double' or 'single'"):
+        JaxLanczos(precision="half")
+
+
+def test_a_user_defined_solver_plugs_in():
+    """Any GroundStateSolver works where a name does (here: power iteration on shift - H, a solver
+    the library does not have), checked against eigh."""
+    from qeqprop.solvers import GroundState, GroundStateSolver, ground_state, uses_dense, working_set_vectors
+
+    class PowerIteration(GroundStateSolver):
+        name = "power"
+
+        def solve(self, operator, init=None, tol=1e-12, with_gap=True):
+            shift = np.abs(operator.to_dense()).sum(axis=1).max()  # Gershgorin bound: -H + shift >= 0
+            psi = np.ones(operator.dim, operator.dtype) if init is None else np.asarray(init, operator.dtype)
+            for step in range(1, 20000):
+                psi = shift * psi - operator.matvec(psi)
+                psi /= np.linalg.norm(psi)
+                hpsi = operator.matvec(psi)
+                energy = float(np.real(np.vdot(psi, hpsi)))
+                residual = float(np.linalg.norm(hpsi - energy * psi))
+                if residual < tol:
+                    break
+            return GroundState(psi, energy, None, step, residual, self.name)
+
+        def working_set(self, n_qubits, itemsize=8):
+            return 3
+
+    strings = ["Z0 Z1", "Z1 Z2", "Z2 Z3", "X0", "X1", "X2", "X3", "Z0"]
+    coeffs = np.array([-1.0, -1.0, -1.0, -0.9, -0.9, -0.9, -0.9, -0.3])
+    op = PauliTable(4, strings).operator(coeffs)
+    energy, _, vector = eigh_reference(strings, coeffs, 4)
+    state = ground_state(op, PowerIteration(), tol=1e-8)
+    assert state.solver == "power" and abs(state.energy - energy) < 1e-9
+    assert abs(abs(np.vdot(state.vector, vector)) - 1.0) < 1e-8
+    assert working_set_vectors(PowerIteration(), 4) == 3 + 8 and not uses_dense(PowerIteration(), 4)
+
+
+def test_working_set_estimates_by_name_and_object():
+    """The up-front memory estimates: dense 3 x 2^n; ARPACK 24 + 8 EP vectors; JAX Lanczos its
+    basis, kept Ritz vectors and 8 solve vectors, + 8 EP vectors (31 at 2^24, where the basis is
+    capped at 12 rows); auto follows its crossover."""
+    from qeqprop.solvers import Arpack, Auto, Dense, JaxLanczos, LanczosOptions, uses_dense, working_set_vectors
+
+    assert working_set_vectors("dense", 10) == 3 << 10 == Dense().working_set(10)
+    assert working_set_vectors("lanczos", 16) == 32 and Arpack().working_set(16) == 24
+    assert working_set_vectors("jax", 24) == 31 and working_set_vectors("jax", 16) == 48 + 8 + 8 + 8
+    assert JaxLanczos(LanczosOptions(krylov=16)).working_set(12) == 16 + 3 + 8
+    assert working_set_vectors("auto", 8) == 3 << 8 and working_set_vectors("auto", 9) == working_set_vectors("jax", 9)
+    assert [uses_dense("auto", n) for n in (8, 9)] == [True, False] and uses_dense("dense", 12)
+    assert not uses_dense("jax", 4) and Auto(dense_max_qubits=10).uses_dense(10)
+    assert working_set_vectors(Auto(dense_max_qubits=10, krylov=Arpack()), 11) == 32
+
+
+def test_batched_lanczos_is_the_batch_member_of_the_family():
+    """BatchedLanczos implements BatchGroundStateSolver: a batch of coefficient vectors of one table
+    gives every sample the Kronecker-product matrix's ground energy, state and gap."""
+    from qeqprop.solvers import BatchGroundStateSolver
+    from qeqprop.solvers.batched_lanczos import BatchedLanczos
+
+    n, rng = 7, np.random.default_rng(21)
+    strings = [f"Z{i} Z{(i + 1) % n}" for i in range(n)] + [f"X{q}" for q in range(n)] + [f"Z{q}" for q in range(n)]
+    strings += ["Y0 Y1", "X2 Z3 X4"]
+    table = PauliTable(n, strings)
+    coeffs = rng.normal(size=(3, len(strings)))
+    solver = BatchedLanczos(table)
+    assert isinstance(solver, BatchGroundStateSolver) and solver.name == "batched"
+    assert solver.working_set(batch=3) > 3 * 10
+    starts = np.broadcast_to(rng.standard_normal(table.dim), (3, table.dim))
+    result = solver.solve(coeffs, starts, 1e-10, with_gap=True)
+    for b in range(3):
+        energy, gap, vector = eigh_reference(strings, coeffs[b], n)
+        assert abs(result.energies[b] - energy) < 1e-9
+        assert abs(abs(np.vdot(result.vectors[b], vector)) - 1.0) < 1e-8
+        assert abs(result.gaps[b] - gap) < 1e-6 * max(1.0, abs(energy))
+
+
+def test_solver_docstring_examples_run():
+    """The doctested examples of the solver interface, the registry and the JAX operator."""
+    import doctest
+
+    from qeqprop.hamiltonians import jax_kernel
+    from qeqprop.solvers import base, registry
+
+    for module in (base, registry, jax_kernel):
+        failed, attempted = doctest.testmod(module, raise_on_error=False)
+        assert attempted > 0 and failed == 0, module.__name__

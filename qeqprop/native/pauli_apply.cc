@@ -10,7 +10,8 @@
 // the output), which is what makes it 4-6x faster than XLA's fused rolled slices on CPU.
 // Chunks are split between the calling thread and XLA's intra-op thread pool.
 //
-// The Lanczos variant fuses a step's one pass over the state (jax_lanczos._extend):
+// The Lanczos variant fuses a step's one pass over the state (solvers/lanczos_passes.py, for
+// jax_lanczos._extend):
 //
 //     w = H v - shift v - b_prev v_prev,   sums = (Re <v, w>, Im <v, w>, <w, w>),
 //
@@ -18,7 +19,7 @@
 // result does not depend on which thread ran which task. A third handler does the thick restart
 // in place (lanczos_restart, further down).
 //
-// Compiled at first use by qeqprop/hamiltonians/native_kernel.py against the installed
+// Compiled, cached and registered at first use by qeqprop/native/build.py against the installed
 // jaxlib's FFI headers (-O3 -march=native).
 
 #include <algorithm>
@@ -356,7 +357,7 @@ ffi::Error lanczos_residual(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buff
   return ffi::Error::Success();
 }
 
-// The thick restart of jax_lanczos.thick_restart_lanczos, in place on the solver's buffers,
+// The thick restart of jax_lanczos.thick_restart_lanczos (solvers/lanczos_passes.py), in place on the solver's buffers,
 // for real weights Y (m, k) and couplings s (k):
 //
 //     u_i = sum_j Y[j, i] v_j   (written over basis rows 0..k-1),

@@ -31,7 +31,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import partial
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -40,8 +41,10 @@ from jax.scipy.linalg import eigh_tridiagonal
 
 from .. import _jax  # noqa: F401  (float64)
 from ..errors import NotConvergedError
-from ..hamiltonians.jax_kernel import matvec_kernel, structure_of
+from ..hamiltonians.jax_kernel import JaxPauliOperator, structure_of
+from .base import BatchGroundStateSolver
 from .jax_lanczos import GAP_TOL  # the same gap accuracy as the single-state solver
+
 STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilations)
 
 
@@ -171,10 +174,12 @@ def chunk_size(batch: int, steps: int, dim: int, itemsize: int) -> int:
     return min(batch, 1 << (fit.bit_length() - 1))
 
 
-@lru_cache(maxsize=64)
-def compiled_block(structure, steps: int, orthogonalize: str, with_gap: bool, chunk: int):
-    """jit(block(diagonals, factors, starts)) for one model structure (see module docstring);
-    the batch (a multiple of ``chunk``) runs as consecutive chunks of ``chunk`` samples.
+@partial(jax.jit, static_argnames=("steps", "orthogonalize", "with_gap", "chunk"))
+def solve_block(operators: JaxPauliOperator, starts, *, steps: int, orthogonalize: str, with_gap: bool, chunk: int):
+    """One block (see module docstring) for a stack of operators sharing one structure (leaves with
+    a leading batch axis) warm-started from ``starts`` (B, D); the batch (a multiple of ``chunk``)
+    runs as consecutive chunks of ``chunk`` samples. Compiled once per operator structure, batch
+    shape and static options by jit's own cache (the operator is a pytree with static structure).
 
     Returns (psi (B, D), energy, gap, residual, estimate, half_estimate, restart): ``residual`` the
     true ||H psi - E psi||, ``estimate`` the relative Ritz residual estimates (B, pairs) of the lowest
@@ -182,13 +187,13 @@ def compiled_block(structure, steps: int, orthogonalize: str, with_gap: bool, ch
     convergence rates), ``restart`` the start of a further block (with the gap, psi plus a tenth of
     the second Ritz vector).
     """
-    apply = jax.vmap(matvec_kernel(structure, vmapped=True))
+    apply = jax.vmap(partial(JaxPauliOperator.xla_apply, gather=True))
     half = steps // 2
     pairs = 2 if with_gap else 1  # Ritz pairs needed: the second only for the gap
 
     def block(args):
-        diagonal, factors, v0 = args
-        matvec = lambda v: apply(diagonal, factors, v)  # noqa: E731
+        operators, v0 = args
+        matvec = partial(apply, operators)
         alpha, beta, basis = _block(matvec, v0, steps, orthogonalize)
         values, vectors = _lowest_pairs(alpha, beta[:, :-1], pairs)
         estimate = beta[:, -1:] * jnp.abs(vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(values))
@@ -205,12 +210,9 @@ def compiled_block(structure, steps: int, orthogonalize: str, with_gap: bool, ch
             restart = psi + 0.1 * ritz[:, 1] / jnp.linalg.norm(ritz[:, 1], axis=1, keepdims=True)
         return psi, energy, gap, residual, estimate, half_estimate, restart
 
-    def chunked(diagonal, factors, v0):
-        split = lambda a: a.reshape((-1, chunk) + a.shape[1:])  # noqa: E731
-        out = jax.lax.map(block, (split(diagonal), tuple(split(f) for f in factors), split(v0)))
-        return tuple(a.reshape((-1,) + a.shape[2:]) for a in out)
-
-    return jax.jit(chunked)
+    split = lambda a: a.reshape((-1, chunk) + a.shape[1:])  # noqa: E731
+    out = jax.lax.map(block, jax.tree.map(split, (operators, starts)))
+    return tuple(a.reshape((-1,) + a.shape[2:]) for a in out)
 
 
 def default_workers() -> int:
@@ -226,15 +228,17 @@ def default_workers() -> int:
 _POOL: dict[int, ThreadPoolExecutor] = {}
 
 
-def _in_parts(block, parts: int, diagonal, factors, starts):
-    """block(diagonal, factors, starts) on ``parts`` equal slices of the batch at once (one
-    thread each; the slices hold whole chunks, so the numbers equal one call's), outputs as
-    numpy arrays concatenated along the batch."""
+def _in_parts(block, parts: int, operators, starts):
+    """block(operators, starts) on ``parts`` equal slices of the batch at once (one thread each;
+    the slices hold whole chunks, so the numbers equal one call's), outputs as numpy arrays
+    concatenated along the batch."""
     size = starts.shape[0] // parts
 
     def part(k):
         cut = slice(k * size, (k + 1) * size)
-        return [np.asarray(a) for a in block(diagonal[cut], tuple(f[cut] for f in factors), starts[cut])]
+        if parts == 1:
+            return [np.asarray(a) for a in block(operators, starts)]
+        return [np.asarray(a) for a in block(jax.tree.map(lambda a: a[cut], operators), starts[cut])]
 
     if parts == 1:
         outs = [part(0)]
@@ -315,13 +319,14 @@ def batched_ground_states(
     if pad:
         extend = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
         diagonal, factors, starts = extend(jnp.asarray(diagonal)), tuple(extend(jnp.asarray(f)) for f in factors), extend(starts)
-    block = compiled_block(structure, int(steps), str(orthogonalize), bool(with_gap), chunk)
+    operators = JaxPauliOperator.from_arrays(structure, jnp.asarray(diagonal), tuple(jnp.asarray(f) for f in factors))
+    block = partial(solve_block, steps=int(steps), orthogonalize=str(orthogonalize), with_gap=bool(with_gap), chunk=chunk)
     psi = jnp.asarray(starts)
     done = np.zeros(psi.shape[0], bool)
     vectors = energies = gaps = residuals = None
     applications, next_steps = 0, STEP_QUANTUM
     for block_index in range(max_blocks):
-        out = _in_parts(block, parts, diagonal, factors, psi)
+        out = _in_parts(block, parts, operators, psi)
         new_psi, new_energy, new_gap, new_residual, estimate, half_estimate = out[:6]
         applications += steps + 1
         if vectors is None:
@@ -354,11 +359,16 @@ def batched_ground_states(
 # inside the space need only selective orthogonalisation against the ground Ritz vector for the
 # gap (free phase) or none (nudged; the residual is still checked).
 PLAIN_RATIO = 8
+# State vectors a batched solve holds per sample besides its share of the Krylov bases and its
+# vector factors: diagonal, start, psi, restart vector, two Ritz vectors, H psi, and the step's v, v_prev, w.
+SAMPLE_VECTORS = 10
 
 
-class BatchedLanczos:
+class BatchedLanczos(BatchGroundStateSolver):
     """Batched Lanczos for one Pauli table (``table.compile`` gives the grouped form); block
-    lengths adapt to the measured convergence.
+    lengths adapt to the measured convergence. The batch member of the solver family
+    (``base.BatchGroundStateSolver``): ``solve`` takes the stacked coefficient vectors of many
+    Hamiltonians of this table and their warm starts and returns a ``BatchedSolve``.
 
     ``free_steps`` / ``nudged_steps`` are the first block lengths (multiples of 8) of solves with
     and without the gap; after every solve the next length is extrapolated from the Ritz residual
@@ -366,6 +376,8 @@ class BatchedLanczos:
     rounded up to a multiple of 8), capped at ``max_steps``. ``workers`` concurrent slices of the
     batch (None: the CPU cores; ``default_workers``) do not change the numbers.
     """
+
+    name: ClassVar[str] = "batched"
 
     def __init__(self, table, free_steps: int = 64, nudged_steps: int = 32, max_steps: int = 160,
                  max_blocks: int = 6, workers: int | None = None):
@@ -392,3 +404,18 @@ class BatchedLanczos:
         # follow the measured need (each new length compiles once; the margin damps flapping)
         self.steps[with_gap] = min(self.max_steps, result.next_steps)
         return result
+
+    def working_set(self, n_qubits: int | None = None, itemsize: int | None = None, batch: int = 1) -> int:
+        """State vectors (of 2^n amplitudes) a solve of ``batch`` samples holds at once: per sample
+        SAMPLE_VECTORS plus its vector factors, and the Krylov bases of the chunks solved at once
+        (``workers`` slices of ``chunk_size`` samples, ``max_steps`` rows each). ``n_qubits`` and
+        ``itemsize`` default to the table's (8 bytes real, 16 complex)."""
+        n_qubits = self.table.n_qubits if n_qubits is None else int(n_qubits)
+        itemsize = np.dtype(self.dtype).itemsize if itemsize is None else int(itemsize)
+        dim = 1 << n_qubits
+        vector_factors = sum(1 for x, members in self.table.groups.items()
+                             if x != 0 and np.any(self.table.z_masks[members] != 0))
+        chunk = chunk_size(batch, self.max_steps, dim, itemsize)
+        workers = default_workers() if self.workers is None else self.workers
+        concurrent = min(batch, chunk * min(workers, -(-batch // chunk)))
+        return batch * (SAMPLE_VECTORS + vector_factors) + concurrent * self.max_steps

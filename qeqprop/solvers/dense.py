@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
 from ..validation import check_state_memory
+from .base import GroundStateSolver
 from .state import GroundState
 
 DENSE_MAX_QUBITS = 14
@@ -25,3 +29,22 @@ def dense_ground_state(operator) -> GroundState:
     gap = float(energies[1] - energies[0]) if len(energies) > 1 else None
     residual = float(np.linalg.norm(matrix @ psi - energies[0] * psi))
     return GroundState(psi, float(energies[0]), gap, 0, residual, "dense")
+
+
+@dataclass(frozen=True)
+class Dense(GroundStateSolver):
+    """Dense ``eigh`` as a solver object, registered as "dense": exact energy, state and gap from
+    the full spectrum of the 2^n x 2^n matrix (``dense_ground_state``). No start vector and no
+    tolerance (``init`` and ``tol`` are ignored; the gap is always computed). Up to
+    DENSE_MAX_QUBITS; memory 3 x 2^n state vectors (the matrix, its eigenvectors, eigh's work)."""
+
+    name: ClassVar[str] = "dense"
+
+    def solve(self, operator, init=None, tol: float = 1e-12, with_gap: bool = True) -> GroundState:
+        return dense_ground_state(operator)
+
+    def working_set(self, n_qubits: int, itemsize: int = 8) -> int:
+        return 3 << n_qubits
+
+    def uses_dense(self, n_qubits: int) -> bool:
+        return True

@@ -27,12 +27,19 @@ cache); above ``FULL_REORTH_MAX_DIM`` only the recurrence runs (full reorthogona
 cost more than H psi), plus one projection of the restart vector against the kept Ritz
 vectors; the true residual keeps the result honest. Memory: m + k + 8 state vectors
 (``solve_vectors``).
+
+Compilation: ``solve_state`` is one jitted function of a ``JaxPauliOperator``, a pytree whose
+structure (flip masks, vector factors, native kernel) is static, so jit compiles it once per
+structure, dtype and basis shape and reuses it for every new coefficient vector. The step's
+pass and the restart are ``lanczos_passes``' (fused native passes on CPU). ``JaxLanczos`` is the
+solver object (``base.GroundStateSolver``); ``jax_ground_state`` the function behind it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache, partial
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -40,10 +47,10 @@ import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
 from ..errors import NotConvergedError
-from ..hamiltonians.jax_kernel import (JaxPauliOperator, fast_lanczos_residual, fast_matvec_kernel, lanczos_residual_of,
-                                       matvec_kernel)
-from ..hamiltonians.native_kernel import TARGETS, native_library, native_restart
+from ..hamiltonians.jax_kernel import JaxPauliOperator
 from ..validation import check_state_memory
+from .base import GroundStateSolver
+from .lanczos_passes import lanczos_residual, restart, xla_lanczos_residual, xla_restart
 from .state import GroundState
 
 _PUSH = 1e30  # diagonal value for rows not (yet) in the Krylov space
@@ -69,7 +76,7 @@ def _converged(b, vectors, values, row, tol, want_gap):
 def _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop):
     """Lanczos steps j0, j0+1, ... writing basis rows and T until the basis is full, the space
     closes (b = 0) or (``early_stop``) the Ritz estimates converge. ``step_pass(v, v_prev, shift,
-    b_prev)`` is the step's pass over the state (``lanczos_residual_of``). Returns the new
+    b_prev)`` is the step's pass over the state (``lanczos_passes``). Returns the new
     (basis, T, residual direction, last coupling b, rows filled)."""
     m = basis.shape[0]
     real = T.dtype
@@ -131,19 +138,28 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
     """Lowest eigenpair by thick-restart Lanczos (module docstring):
     (psi, energy, gap estimate theta_1 - theta_0, true residual, H applications, basis).
 
-    ``step_pass`` is the Lanczos step's pass (``_extend``), by default ``lanczos_residual_of(matvec)``,
-    and ``restart`` the restart (``xla_restart``'s signature), by default ``xla_restart``;
-    ``compiled_solver`` gives native ones on CPU.
-
-    ``basis`` (m, dim) is the Krylov workspace (zeros when None); its rows are overwritten
-    before they are read, and the filled workspace is returned so that a caller can donate it
-    to the next solve (``jax_ground_state``)."""
+    Args:
+        matvec: psi -> H psi (traceable).
+        v0: the start vector (normalised here).
+        m, keep: basis rows per cycle and Ritz vectors kept over a restart.
+        tol: residual tolerance relative to max(1, |E|).
+        max_cycles: cycle cap.
+        want_gap: > 0 asks for the second Ritz pair too (the gap estimate).
+        full_reorth: re-orthogonalise every step against the whole basis (small registers).
+        early_stop: check the Ritz estimates every CHECK_EVERY steps inside a cycle.
+        basis: the (m, dim) Krylov workspace (zeros when None); its rows are overwritten before
+            they are read, and the filled workspace is returned so that a caller can donate it
+            to the next solve (``jax_ground_state``).
+        step_pass: the Lanczos step's pass ``(v, v_prev, shift, b_prev) -> (w, <v, w>, <w, w>, v)``
+            (``lanczos_passes``), by default XLA ops on ``matvec``.
+        restart: the thick restart (``lanczos_passes.xla_restart``'s signature), by default XLA ops.
+    """
     dim = v0.shape[0]
     dtype = v0.dtype
     real = jnp.zeros((), dtype).real.dtype
     want_gap = jnp.asarray(want_gap) > 0
     empty = jnp.diag(jnp.full(m, _PUSH, real))
-    step_pass = lanczos_residual_of(matvec) if step_pass is None else step_pass
+    step_pass = partial(xla_lanczos_residual, matvec) if step_pass is None else step_pass
     restart = xla_restart if restart is None else restart
 
     def cycle(state):
@@ -154,7 +170,7 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap) | (b == 0.0)
         # rows >= rows hold an earlier cycle's or solve's vectors: their weights are zeroed
         vectors = jnp.where((jnp.arange(m) < rows)[:, None], vectors, 0.0)
-        psi = vectors[:, 0].astype(dtype) @ basis  # lowest Ritz vector (XLA's gemv: 13 ms at 48 x 2^20)
+        psi = vectors[:, 0].astype(dtype) @ basis  # lowest Ritz vector (XLA's gemv)
         psi = psi / jnp.linalg.norm(psi)
 
         def true_residual(psi):
@@ -192,74 +208,60 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
     return psi, energy, gap, residual, count, state[0]
 
 
-def xla_restart(weights, couplings, skip, basis, v, v_prev):
-    """The thick restart by XLA ops: the kept Ritz vectors u_i = sum_j weights[j, i] basis[j]
-    over basis rows 0..k-1, v orthogonalised against them and normalised, and
-    v_prev = sum_i couplings[i] u_i (H v_k's component along the u_i). ``skip`` (the final
-    cycle, whose results are not used) is ignored: the work is done anyway."""
-    kept = weights.astype(basis.dtype).T @ basis
-    v = v - kept.T @ (kept.conj() @ v)
-    v = v / jnp.maximum(jnp.linalg.norm(v), 1e-300)
-    return basis.at[:weights.shape[1]].set(kept), v, couplings.astype(basis.dtype) @ kept
-
-
-def fast_restart(weights, couplings, skip, basis, v, v_prev):
-    """``xla_restart``, by ``native_restart`` (in place, three passes, nothing for the final
-    cycle) on CPU for float64/complex128 states where the native kernel is available: at 2^20
-    a converged warm start (one cycle) took 41 ms instead of 70, and the solve's temporary
-    block shrank from 88 to 24 MB."""
-    # the handler takes at most 64 kept vectors and states of at least one register; tiny states
-    # (full reorthogonalisation anyway) keep the XLA ops
-    native = (native_library() is not None and jnp.dtype(basis.dtype) in TARGETS and weights.shape[1] <= 64
-              and basis.shape[1] >= 64)
-    if not native:
-        return xla_restart(weights, couplings, skip, basis, v, v_prev)
-    return jax.lax.platform_dependent(weights, couplings, skip, basis, v, v_prev, cpu=native_restart,
-                                      default=xla_restart)
-
-
 def default_keep(m: int) -> int:
     """Ritz vectors kept over a restart: a sixth of the basis but at least 3, and at most m - 2
-    (at least 1), so that 2 rows are left to extend. At 48 rows, 8 kept take as few H
-    applications as 12 (113 / 105 / 125 for the 16 / 18 / 20-qubit TFIM of
-    benchmarks/ground_state.py; 4 took 117 / 109 / 133). With ``xla_restart`` the kept vectors
-    are a temporary block page-faulted afresh by every solve, a third smaller than a quarter's:
-    20-qubit solve 4 % faster, 24.6k instead of 32.8k page faults (measured before the native
-    restart, which keeps them in the basis)."""
+    (at least 1), so that 2 rows are left to extend. Keeping more saves H applications only up to
+    a point (a sixth of 48 rows took as few applications as a quarter on the 16-20 qubit TFIMs of
+    benchmarks/ground_state.py, and fewer than 4), while every kept vector is one more pass of
+    the restart over the state."""
     return max(1, min(max(3, m // 6), m - 2))
-
-
-@lru_cache(maxsize=64)
-def compiled_solver(structure, m: int, max_cycles: int, batched: bool, keep: int | None = None):
-    """jit(solve(diagonal, factors, v0, tol, want_gap)) for one model structure (``want_gap`` > 0
-    asks for the gap estimate); ``batched`` vmaps over (diagonals, factors, starts) with shared
-    tol and want_gap. ``keep`` Ritz vectors survive a restart (default ``default_keep(m)``)."""
-    kernel = matvec_kernel(structure, vmapped=True) if batched else fast_matvec_kernel(structure)
-    step = None if batched else fast_lanczos_residual(structure)
-    restart = None if batched else fast_restart
-    full_reorth = (1 << structure[0]) <= FULL_REORTH_MAX_DIM
-    keep = default_keep(m) if keep is None else keep
-
-    def solve(diagonal, factors, v0, tol, want_gap, basis=None):
-        if v0 is None:  # the cold start, drawn in the program (jax_ground_state passes the workspace)
-            v0 = random_start(diagonal.shape[-1], basis.dtype)
-        out = thick_restart_lanczos(partial(kernel, diagonal, factors), v0, m, keep, tol, max_cycles, want_gap,
-                                    full_reorth, early_stop=not batched, basis=basis,
-                                    step_pass=None if step is None else partial(step, diagonal, factors),
-                                    restart=restart)
-        return out if basis is not None else out[:-1]
-
-    if batched:
-        return jax.jit(jax.vmap(solve, in_axes=(0, 0, 0, None, None)))
-    return jax.jit(solve, donate_argnums=(2, 5))  # the start vector's buffer and the workspace
 
 
 def random_start(dim: int, dtype):
     """The fixed cold start: uniform on [-1, 1) per amplitude from jax.random key 0 (reproducible,
-    with weight in every symmetry sector). Drawn inside the jitted solve: at 2^20 a host-drawn
-    normal start and its transfer cost 20-30 ms, this 6 ms."""
+    with weight in every symmetry sector). Drawn inside the jitted solve, which spares a host
+    draw and its transfer to the device."""
     real = jnp.zeros((), dtype).real.dtype
     return jax.random.uniform(jax.random.key(0), (dim,), real, -1.0, 1.0).astype(dtype)
+
+
+@partial(jax.jit, static_argnames=("keep", "max_cycles", "full_reorth"), donate_argnames=("v0", "basis"))
+def solve_state(operator: JaxPauliOperator, v0, tol, want_gap, basis, *, keep: int, max_cycles: int,
+                full_reorth: bool):
+    """One thick-restart solve (``thick_restart_lanczos``) on a ``JaxPauliOperator``, compiled once
+    per operator structure, dtype, basis shape and static options by jit's own cache (the
+    operator is a pytree whose structure is static). H is applied by ``operator.apply`` and the
+    step's pass and the restart are ``lanczos_passes``' (native on CPU where available).
+
+    ``v0`` None draws the fixed cold start (``random_start``) in the program; ``basis`` (m, dim) is
+    the Krylov workspace. Both are donated. ``want_gap`` > 0 asks for the gap estimate.
+    Returns (psi, energy, gap, residual, H applications, basis)."""
+    m = basis.shape[0]
+    if v0 is None:
+        v0 = random_start(operator.dim, basis.dtype)
+    return thick_restart_lanczos(operator.apply, v0, m, keep, tol, max_cycles, want_gap, full_reorth, early_stop=True,
+                                 basis=basis, step_pass=partial(lanczos_residual, operator),
+                                 restart=partial(restart, native=operator.native))
+
+
+@partial(jax.jit, static_argnames=("m", "keep", "max_cycles", "full_reorth"))
+def solve_states(operators: JaxPauliOperator, starts, tol, want_gap, *, m: int, keep: int | None = None,
+                 max_cycles: int = 60, full_reorth: bool | None = None):
+    """``solve_state`` under ``jax.vmap``: ``operators`` is a stack of operators sharing one
+    structure (leaves with a leading batch axis, e.g. ``jax.tree.map(jnp.stack, *ops)``), ``starts``
+    (B, dim); ``tol`` and ``want_gap`` are shared. Every sample runs whole cycles (no early stop
+    inside a cycle) on the XLA gather kernel and XLA passes. ``keep`` None: ``default_keep(m)``;
+    ``full_reorth`` None: dim <= FULL_REORTH_MAX_DIM. Returns (psi, energy, gap, residual,
+    applications), each with the batch axis."""
+    dim = starts.shape[-1]
+    keep = default_keep(m) if keep is None else keep
+    full_reorth = dim <= FULL_REORTH_MAX_DIM if full_reorth is None else full_reorth
+
+    def one(operator, v0):
+        matvec = partial(operator.xla_apply, gather=True)
+        return thick_restart_lanczos(matvec, v0, m, keep, tol, max_cycles, want_gap, full_reorth, early_stop=False)[:-1]
+
+    return jax.vmap(one)(operators, starts)
 
 
 @dataclass(frozen=True)
@@ -279,7 +281,7 @@ class LanczosOptions:
         """Basis rows: ``krylov``, or ``warm_krylov`` for a warm start up to FULL_REORTH_MAX_DIM
         (every step re-orthogonalises against the whole basis there, so a nudged phase, which
         converges within 24 rows, is cheaper in a short one); above, warm starts use ``krylov``
-        rows too and so reuse the free phase's workspace (``_take_workspace``). Capped by
+        rows too and so reuse the free phase's workspace (``KrylovWorkspace``). Capped by
         ``basis_bytes`` (at least 12: 1.5 GiB at 2^24 in float64) and the dimension."""
         fits = max(12, self.basis_bytes // (dim * itemsize))
         rows = self.warm_krylov if warm and dim <= FULL_REORTH_MAX_DIM else self.krylov
@@ -298,25 +300,47 @@ def solve_vectors(m: int, keep: int) -> int:
     return m + keep + 8
 
 
-# The Krylov basis of the latest solve, donated to the next one of the same shape and dtype: a
-# fresh (m, 2^n) buffer pays a page fault per 4 KiB on first write, which at 2^20 cost about
-# 4 ms per Lanczos step on top of a 12 ms step (measured on one core); reused, it costs nothing.
-_WORKSPACE: list = []
+class KrylovWorkspace:
+    """The Krylov basis of the latest solve, donated to the next solve of the same shape and dtype.
+
+    Why: a fresh (m, 2^n) buffer pays a page fault per 4 KiB page on its first write, on every
+    solve; at 2^20 and above that is a sizeable share of a Lanczos step (benchmarks/ep_gradient.py
+    measures the solves). Reused, the pages are already mapped. At most one basis is held: one of
+    another shape is dropped before a new one is made, so two never coexist.
+    """
+
+    def __init__(self):
+        self._held: list = []
+
+    def take(self, shape: tuple[int, int], dtype):
+        """The held basis if it has this shape and dtype (it is donated: the workspace lets go of
+        it), else zeros (the held one, of another shape, is dropped first)."""
+        held = self._held.pop() if self._held else None
+        if held is not None and held.shape == shape and held.dtype == np.dtype(dtype):
+            return held
+        del held
+        return jnp.zeros(shape, dtype)
+
+    def give(self, basis) -> None:
+        """Hold ``basis`` (a solve's returned workspace) for the next solve."""
+        self._held[:] = [basis]
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the held bases (none or one)."""
+        return [held.shape for held in self._held]
+
+    def release(self) -> None:
+        """Free the held basis (m state vectors)."""
+        self._held.clear()
 
 
-def _take_workspace(shape: tuple[int, int], dtype):
-    """The held basis if it has this shape and dtype (it is donated: the list lets go of it),
-    else zeros (the held one, of another shape, is dropped first so both never coexist)."""
-    held = _WORKSPACE.pop() if _WORKSPACE else None
-    if held is not None and held.shape == shape and held.dtype == np.dtype(dtype):
-        return held
-    del held
-    return jnp.zeros(shape, dtype)
+WORKSPACE = KrylovWorkspace()  # shared by every JAX Lanczos solve of this process
 
 
 def release_workspace() -> None:
     """Free the Krylov basis held between JAX Lanczos solves (m state vectors)."""
-    _WORKSPACE.clear()
+    WORKSPACE.release()
 
 
 def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptions(), with_gap: bool = True,
@@ -324,7 +348,17 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
     """Ground state of a PauliOperator by the jitted thick-restart Lanczos (see module docstring):
     lowest Ritz pair of H in Krylov spaces span{v, Hv, H^2 v, ...}, until ||H psi - E psi|| <= tol max(1, |E|).
 
-    The returned ``vector`` is a read-only view of the solver's output buffer (copy it to modify it)."""
+    Args:
+        operator: a ``PauliOperator``.
+        init: warm-start vector (dim,) or None (the fixed cold start ``random_start``).
+        options: Krylov size, kept vectors, tolerance and cycle cap (``LanczosOptions``).
+        with_gap: also estimate the gap theta_1 - theta_0 from the same Krylov space.
+        precision: "double" or "single" (float32 / complex64; tol must be >= SINGLE_TOL_MIN).
+
+    Returns:
+        A ``GroundState`` whose ``vector`` is a read-only view of the solver's output buffer (copy
+        it to modify it).
+    """
     kernel = JaxPauliOperator(operator, precision)
     if precision == "single" and not options.tol >= SINGLE_TOL_MIN:
         raise ValueError(f"LanczosOptions.tol = {options.tol:g} is below what float32 reaches; with precision='single' "
@@ -339,11 +373,11 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
         if np.shape(init) != (operator.dim,):
             raise ValueError(f"init must be a state vector of shape ({operator.dim},), got {np.shape(init)}")
         start = jnp.array(init, dtype=kernel.dtype, copy=True)  # donated to the solve
-    solve = compiled_solver(kernel.structure, m, options.max_cycles, False, keep)
-    basis = _take_workspace((m, operator.dim), kernel.dtype)
-    psi, energy, gap, residual, applications, basis = solve(kernel.diagonal, kernel.factors, start, options.tol,
-                                                            1.0 if with_gap else 0.0, basis)
-    _WORKSPACE[:] = [basis]
+    basis = WORKSPACE.take((m, operator.dim), kernel.dtype)
+    psi, energy, gap, residual, applications, basis = solve_state(
+        kernel, start, options.tol, 1.0 if with_gap else 0.0, basis, keep=keep, max_cycles=options.max_cycles,
+        full_reorth=operator.dim <= FULL_REORTH_MAX_DIM)
+    WORKSPACE.give(basis)
     del start
     residual = float(residual)
     if not residual <= options.tol * max(1.0, abs(float(energy))) * 10:
@@ -355,3 +389,36 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
     psi = np.asarray(psi, dtype=operator.dtype)
     return GroundState(psi, float(energy), float(gap) if with_gap else None,
                        int(applications), residual, "jax")
+
+
+TOL_FLOOR = 1e-12  # the smallest residual tolerance JaxLanczos.solve asks for (float64 rounding)
+
+
+@dataclass(frozen=True)
+class JaxLanczos(GroundStateSolver):
+    """The jitted thick-restart Lanczos (``jax_ground_state``) as a solver object, registered as "jax".
+
+    ``solve``'s ``tol`` bounds the relative residual ||H psi - E psi|| / max(1, |E|) (floored at
+    TOL_FLOOR) and replaces ``options.tol``; ``init`` warm-starts the first cycle (a warm start
+    uses ``options.warm_krylov`` rows on small registers). Memory: ``solve_vectors`` state vectors.
+
+    Args:
+        options: Krylov size, kept Ritz vectors, cycle cap, basis memory cap.
+        precision: "double" or "single".
+    """
+
+    options: LanczosOptions = field(default_factory=LanczosOptions)
+    precision: str = "double"
+    name: ClassVar[str] = "jax"
+
+    def __post_init__(self):
+        if self.precision not in ("double", "single"):
+            raise ValueError(f"precision must be 'double' or 'single', got {self.precision!r}")
+
+    def solve(self, operator, init=None, tol: float = 1e-12, with_gap: bool = True) -> GroundState:
+        options = replace(self.options, tol=max(tol, TOL_FLOOR))
+        return jax_ground_state(operator, init=init, options=options, with_gap=with_gap, precision=self.precision)
+
+    def working_set(self, n_qubits: int, itemsize: int = 8) -> int:
+        m = self.options.size(1 << n_qubits, itemsize)
+        return solve_vectors(m, self.options.kept(m))

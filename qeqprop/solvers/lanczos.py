@@ -3,11 +3,15 @@ LinearOperator wrapping the model's one Pauli-sum application, warm-startable.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from ..errors import NotConvergedError
 from ..validation import check_state_memory
+from .base import GroundStateSolver
 from .dense import dense_ground_state
 from .state import GroundState
 
@@ -60,3 +64,21 @@ def lanczos_ground_state(
     residual = float(np.linalg.norm(hpsi - energy * psi))
     gap = float(energies[1] - energies[0]) if k == 2 else None
     return GroundState(psi, energy, gap, count[0], residual, "lanczos")
+
+
+@dataclass(frozen=True)
+class Arpack(GroundStateSolver):
+    """scipy's ARPACK (``eigsh``, implicitly restarted Lanczos, ``which="SA"``) on a LinearOperator
+    wrapping the model's Pauli-sum application, as a solver object registered as "lanczos": the
+    reference Krylov path (``lanczos_ground_state``). ``tol`` is ARPACK's relative eigenvalue
+    tolerance; ``init`` is ARPACK's start vector ``v0``; ``maxiter`` its restart cap (None: ARPACK's).
+    Memory: KRYLOV_VECTORS state vectors (ncv = 20 Krylov vectors and work vectors)."""
+
+    maxiter: int | None = None
+    name: ClassVar[str] = "lanczos"
+
+    def solve(self, operator, init=None, tol: float = 1e-12, with_gap: bool = True) -> GroundState:
+        return lanczos_ground_state(operator, init=init, tol=tol, with_gap=with_gap, maxiter=self.maxiter)
+
+    def working_set(self, n_qubits: int, itemsize: int = 8) -> int:
+        return KRYLOV_VECTORS

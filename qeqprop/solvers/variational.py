@@ -75,7 +75,7 @@ from pennylane.devices.qubit import apply_operation, create_initial_state
 
 from .. import _jax  # noqa: F401  (float64 before any array is made)
 from ..errors import VariationalConvergenceWarning
-from ..hamiltonians.jax_kernel import JaxPauliOperator, matvec_kernel
+from ..hamiltonians.jax_kernel import JaxPauliOperator, xla_apply
 from ..hamiltonians.pauli import PauliOperator, PauliTable
 from . import ground_state
 from .state import GroundState
@@ -322,8 +322,7 @@ class VariationalSolver:
             self._transform = optax.lbfgs()
         elif optimizer == "adam":
             self._transform = optax.with_extra_args_support(optax.adam(learning_rate))
-        template = JaxPauliOperator(table.operator(np.zeros(len(table))))
-        self._apply_operator = matvec_kernel(template.structure)
+        self._structure = JaxPauliOperator(table.operator(np.zeros(len(table)))).structure
         self._statevector = jax.jit(self._state)
         self._minimize = jax.jit(self._run)
 
@@ -355,7 +354,7 @@ class VariationalSolver:
 
     def _energy(self, phi, diagonal, factors):
         psi = self._state(phi)
-        return jnp.real(jnp.vdot(psi, self._apply_operator(diagonal, factors, psi)))
+        return jnp.real(jnp.vdot(psi, xla_apply(self._structure, diagonal, factors, psi)))
 
     def _run(self, phi0, diagonal, factors):
         """The optimizer loop: (phi, energy, |grad|, |dE|, steps, stalled, psi)."""

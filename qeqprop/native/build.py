@@ -1,0 +1,129 @@
+"""Build, cache, load and register the native CPU kernels of ``pauli_apply.cc``.
+
+The C++ source next to this file holds three XLA FFI handlers, each for float64 and complex128
+states: ``pauli_apply`` (the grouped Pauli-sum application, used by
+``hamiltonians.native_kernel``), and the JAX Lanczos solver's ``lanczos_residual`` (a Lanczos
+step's one pass over the state) and ``lanczos_restart`` (the thick restart in place), used by
+``solvers.lanczos_passes``. They are registered with XLA under the names ``target_name`` gives.
+
+The source is compiled at first use with the C++ compiler of ``config.compiler()`` against the
+installed jaxlib's FFI headers, ``-O3 -march=native``, into ``config.cache_dir()``, keyed by the
+source, jaxlib version, compiler and CPU flags; the shared object is written under a temporary
+name and renamed into place, so concurrent processes never load a half-written file. Where it
+cannot be built (no compiler, a failed build, a jax without ``jax.ffi``) ``native_library`` says
+so with one ``NativeKernelWarning`` and returns None, and callers use their XLA kernels;
+``config.native_enabled()`` false (``QEQPROP_NATIVE=0``) switches it off without a warning.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shlex
+import subprocess
+import tempfile
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ..config import cache_dir, compiler, native_enabled
+from ..errors import NativeKernelWarning
+
+SOURCE = Path(__file__).resolve().parent / "pauli_apply.cc"
+FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-w")
+COMPILE_TIMEOUT_S = 300
+KERNELS = ("pauli_apply", "lanczos_residual", "lanczos_restart")
+# the state dtypes the handlers take, and the suffix of their target and symbol names
+DTYPES = {np.dtype(np.float64): "f64", np.dtype(np.complex128): "c128"}
+
+
+def supports(dtype) -> bool:
+    """Whether the handlers take states of ``dtype`` (float64 and complex128)."""
+    return np.dtype(dtype) in DTYPES
+
+
+def target_name(kernel: str, dtype) -> str:
+    """The XLA FFI target of ``kernel`` (one of KERNELS) for ``dtype`` states,
+    e.g. ``qeqprop_lanczos_residual_c128``."""
+    return f"qeqprop_{kernel}_{DTYPES[np.dtype(dtype)]}"
+
+
+def _symbol(kernel: str, suffix: str) -> str:
+    """The handler's C symbol in pauli_apply.cc: pauli_apply, f64 -> QeqpropPauliApplyF64."""
+    return "Qeqprop" + "".join(part.capitalize() for part in kernel.split("_")) + suffix.upper()
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags (what -march=native compiles for)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() + platform.machine()
+
+
+def build_key() -> str:
+    """Hash of what the shared object depends on: source, jaxlib version, compiler command, CPU flags."""
+    import jaxlib
+
+    parts = [SOURCE.read_bytes(), jaxlib.__version__.encode(), " ".join(compiler() + list(FLAGS)).encode(),
+             _cpu_flags().encode()]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def build(target: Path) -> None:
+    """Compile the kernels into ``target`` (atomically: a temporary file renamed into place).
+
+    Raises:
+        RuntimeError: the compiler failed (its command and the end of its error output).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    command = [*compiler(), *FLAGS, "-I", jax.ffi.include_dir(), str(SOURCE), "-o", tmp]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+        if done.returncode != 0:
+            raise RuntimeError(f"{shlex.join(command)} failed:\n{done.stderr[-2000:]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# An lru_cache, not a jit: loading and registering a shared library is a process-wide side
+# effect that happens once, not a computation that jit could trace and cache.
+@lru_cache(maxsize=1)
+def native_library() -> ctypes.CDLL | None:
+    """The compiled kernels, built if needed, loaded, and every handler registered with XLA
+    (platform "cpu"); None where they are switched off (``QEQPROP_NATIVE=0``) or cannot be
+    built (one NativeKernelWarning naming the reason). ``native_library.cache_clear()`` forgets
+    the answer (the next call asks again)."""
+    if not native_enabled():
+        return None
+    target = cache_dir() / f"pauli_apply-{build_key()}.so"
+    try:
+        if not target.exists():
+            build(target)
+        library = ctypes.cdll.LoadLibrary(str(target))
+        for kernel in KERNELS:
+            for dtype, suffix in DTYPES.items():
+                handler = jax.ffi.pycapsule(getattr(library, _symbol(kernel, suffix)))
+                jax.ffi.register_ffi_target(target_name(kernel, dtype), handler, platform="cpu")
+    except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as error:  # AttributeError: no jax.ffi
+        warnings.warn(f"qeqprop's native kernel is unavailable ({error}); using the XLA kernel "
+                      "(set QEQPROP_NATIVE=0 to skip the attempt)", NativeKernelWarning, stacklevel=2)
+        return None
+    return library
+
+
+def native_available() -> bool:
+    """Whether the native kernels are built, loaded and registered (``native_library``)."""
+    return native_library() is not None
