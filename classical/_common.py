@@ -206,11 +206,7 @@ class ClassicalSystemMixin(SystemBase):
     n_outputs: int
     param_shapes: dict[str, tuple[int, ...]]
     unit = "nodes"
-
-    @property
-    def n_units(self) -> int:
-        """Degrees of freedom: every node of the state, clamped inputs included."""
-        return int(sum(self.sizes))
+    n_units: int  # degrees of freedom: every node of the state, clamped inputs included
 
     def describe(self) -> dict:
         return {"name": type(self).__name__, "units": self.n_units, "unit": self.unit}
@@ -241,6 +237,10 @@ class LayeredSystem(ClassicalSystemMixin):
     max_iter: int
     quadratic: Callable[..., LayeredQuadratic]
     _input_layer: Callable[..., np.ndarray]
+
+    @property
+    def n_units(self) -> int:
+        return int(sum(self.sizes))
 
     @property
     def depth(self) -> int:

@@ -69,10 +69,6 @@ class IsingMachine(ClassicalSystemMixin):
 
     unit = "spins"
 
-    @property
-    def n_units(self) -> int:
-        return self.n_spins
-
     def __init__(
         self,
         n_spins: int,
@@ -83,7 +79,7 @@ class IsingMachine(ClassicalSystemMixin):
         cost: "str | Cost" = "mse",
         init_std: float = 0.5,
     ):
-        self.n_spins = check_positive_int("n_spins", n_spins)
+        self.n_spins = self.n_units = check_positive_int("n_spins", n_spins)
         if self.n_spins > MAX_SPINS:
             raise ValueError(f"n_spins={n_spins}: exact enumeration of 2^n configurations is limited to n <= {MAX_SPINS}")
         self.n_inputs = check_positive_int("n_inputs", n_inputs, minimum=0)

@@ -71,10 +71,6 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
 
     unit = "oscillators"
 
-    @property
-    def n_units(self) -> int:
-        return self.n_nodes
-
     def __init__(
         self,
         n_inputs: int,
@@ -91,7 +87,7 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         self.n_inputs = check_positive_int("n_inputs", n_inputs)
         self.n_hidden = check_positive_int("n_hidden", n_hidden, minimum=0)
         self.n_outputs = check_positive_int("n_outputs", n_outputs)
-        n = self.n_nodes = self.n_inputs + self.n_hidden + self.n_outputs
+        n = self.n_nodes = self.n_units = self.n_inputs + self.n_hidden + self.n_outputs
         inputs = np.arange(self.n_inputs)
         hidden = np.arange(self.n_inputs, self.n_inputs + self.n_hidden)
         outputs = np.arange(n - self.n_outputs, n)
