@@ -35,7 +35,7 @@ from scipy.sparse.csgraph import connected_components
 from qeqprop import _jax  # noqa: F401  (float64 JAX before any array is made)
 from qeqprop.errors import NotConvergedError
 from qeqprop.systems.protocol import SystemBase
-from qeqprop.validation import as_finite_array, check_params, check_positive_float  # noqa: F401  (re-exported for the systems)
+from qeqprop.validation import as_finite_array, check_int, check_params, check_positive_float  # noqa: F401  (re-exported for the systems)
 
 
 @dataclass
@@ -63,12 +63,6 @@ def raise_not_converged(what: str, iterations: int, residual: float, criterion: 
     """NotConvergedError (a ValueError) for a solver that stopped before meeting ``criterion``
     (e.g. "residual > tol 1e-12")."""
     raise NotConvergedError(f"{what} did not converge in {iterations} iterations: residual {residual:.3e} ({criterion}); {hint}")
-
-
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_targets(y, n_outputs: int, name: str = "y") -> np.ndarray:

@@ -32,7 +32,7 @@ from ._common import (
     LayeredQuadratic,
     LayeredSystem,
     check_positive_float,
-    check_positive_int,
+    check_int,
     check_targets,
     split_layers,
 )
@@ -76,13 +76,13 @@ class HopfieldNetwork(LayeredSystem):
         tol: float = 1e-12,
         max_iter: int = 100_000,
     ):
-        self.n_inputs = check_positive_int("n_inputs", n_inputs)
-        self.n_outputs = check_positive_int("n_outputs", n_outputs)
-        self.hidden = [check_positive_int("hidden layer size", h) for h in hidden]
+        self.n_inputs = check_int("n_inputs", n_inputs)
+        self.n_outputs = check_int("n_outputs", n_outputs)
+        self.hidden = [check_int("hidden layer size", h) for h in hidden]
         self.sizes = [self.n_inputs, *self.hidden, self.n_outputs]
         self.init_scale = check_positive_float("init_scale", init_scale)
         self.tol = check_positive_float("tol", tol)
-        self.max_iter = check_positive_int("max_iter", max_iter)
+        self.max_iter = check_int("max_iter", max_iter)
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -33,7 +33,7 @@ from qeqprop.costs import Cost, make_cost
 from qeqprop.systems.tfim import coupling_edges
 from qeqprop.validation import as_finite_array, check_index_list, check_state_memory
 
-from ._common import ClassicalSystemMixin, check_positive_float, check_positive_int, check_targets
+from ._common import ClassicalSystemMixin, check_positive_float, check_int, check_targets
 
 MAX_SPINS = 22
 
@@ -79,10 +79,10 @@ class IsingMachine(ClassicalSystemMixin):
         cost: "str | Cost" = "mse",
         init_std: float = 0.5,
     ):
-        self.n_spins = self.n_units = check_positive_int("n_spins", n_spins)
+        self.n_spins = self.n_units = check_int("n_spins", n_spins)
         if self.n_spins > MAX_SPINS:
             raise ValueError(f"n_spins={n_spins}: exact enumeration of 2^n configurations is limited to n <= {MAX_SPINS}")
-        self.n_inputs = check_positive_int("n_inputs", n_inputs, minimum=0)
+        self.n_inputs = check_int("n_inputs", n_inputs, minimum=0)
         self.edges = coupling_edges(graph, self.n_spins)
         self.output_spins = check_index_list("output_spins", output_spins, self.n_spins, default=[self.n_spins - 1], kind="spin")
         if not self.output_spins:

@@ -40,7 +40,7 @@ from ._common import (
     Equilibrium,
     check_connected,
     check_positive_float,
-    check_positive_int,
+    check_int,
     check_targets,
     ImplicitGradient,
     raise_not_converged,
@@ -84,9 +84,9 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         tol: float = 1e-12,
         max_iter: int = 200,
     ):
-        self.n_inputs = check_positive_int("n_inputs", n_inputs)
-        self.n_hidden = check_positive_int("n_hidden", n_hidden, minimum=0)
-        self.n_outputs = check_positive_int("n_outputs", n_outputs)
+        self.n_inputs = check_int("n_inputs", n_inputs)
+        self.n_hidden = check_int("n_hidden", n_hidden, minimum=0)
+        self.n_outputs = check_int("n_outputs", n_outputs)
         n = self.n_nodes = self.n_units = self.n_inputs + self.n_hidden + self.n_outputs
         inputs = np.arange(self.n_inputs)
         hidden = np.arange(self.n_inputs, self.n_inputs + self.n_hidden)
@@ -106,11 +106,11 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         self.outputs = outputs
         check_connected(n, self.edges, inputs, outputs, "output", "input oscillator")
         self.input_scale = check_positive_float("input_scale", input_scale)
-        self.restarts = check_positive_int("restarts", restarts, minimum=0)
+        self.restarts = check_int("restarts", restarts, minimum=0)
         self.seed = int(seed)
         self.init_std = float(init_std)
         self.tol = check_positive_float("tol", tol)
-        self.max_iter = check_positive_int("max_iter", max_iter)
+        self.max_iter = check_int("max_iter", max_iter)
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:

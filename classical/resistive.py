@@ -46,7 +46,7 @@ from ._common import (
     LayeredSystem,
     check_connected,
     check_positive_float,
-    check_positive_int,
+    check_int,
     check_targets,
     split_layers,
 )
@@ -96,9 +96,9 @@ class ResistiveNetwork(LayeredSystem):
         tol: float = 1e-12,
         max_iter: int = 100_000,
     ):
-        self.n_inputs = check_positive_int("n_inputs", n_inputs)
-        self.n_outputs = check_positive_int("n_outputs", n_outputs)
-        self.hidden = [check_positive_int("hidden layer size", h) for h in hidden]
+        self.n_inputs = check_int("n_inputs", n_inputs)
+        self.n_outputs = check_int("n_outputs", n_outputs)
+        self.hidden = [check_int("hidden layer size", h) for h in hidden]
         self.sizes = [2 * self.n_inputs, *self.hidden, self.n_outputs]
         self.input_gain = check_positive_float("input_gain", input_gain)
         self.bias_voltages = as_finite_array("bias_voltages", bias_voltages).reshape(-1)
@@ -111,7 +111,7 @@ class ResistiveNetwork(LayeredSystem):
         self.conductance_init = check_positive_float("conductance_init", conductance_init)
         self.init_std = float(init_std)
         self.tol = check_positive_float("tol", tol)
-        self.max_iter = check_positive_int("max_iter", max_iter)
+        self.max_iter = check_int("max_iter", max_iter)
         self.masks = {}
         for name, mask in (masks or {}).items():
             if name not in self.conductance_shapes:

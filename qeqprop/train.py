@@ -27,7 +27,7 @@ from .estimators import check_estimator
 from .readout import Shots
 from .rules import RULES, GradientRule, make_rule
 from .systems.protocol import EnergySystem
-from .validation import check_beta
+from .validation import check_beta, check_int
 
 if TYPE_CHECKING:
     from .estimators import LinearEstimator
@@ -135,10 +135,7 @@ def fit(
         >>> result.final["epoch"], 0.0 <= result.final["test_accuracy"] <= 1.0
         (2, True)
     """
-    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    epochs, batch_size = check_int("epochs", epochs, 0), check_int("batch_size", batch_size)
     check_estimator(estimator)
     beta = check_beta(beta)
     rule = make_rule(gradient, estimator=estimator, beta=beta)

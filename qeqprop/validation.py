@@ -22,6 +22,20 @@ def as_finite_array(name: str, value, shape: tuple[int, ...] | None = None) -> n
     return array
 
 
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def per_item(name: str, value, count: int, what: str) -> np.ndarray:
+    """A scalar broadcast to (count,), or an array of that shape (ValueError naming ``name``)."""
+    if np.ndim(value) == 0:
+        value = np.full(count, value, dtype=float)
+    return as_finite_array(f"{name} (one per {what})", value, (count,))
+
+
 def check_params(params: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
     """Check a parameter pytree (dict of arrays) against the expected names and shapes."""
     if not isinstance(params, Mapping):

@@ -171,7 +171,7 @@ def test_bad_input_names_the_argument(tmp_path, tiny_report):
         compare([], ["xor"])
     with pytest.raises(ValueError, match="seeds must be a positive count"):
         compare(["tfim"], ["xor"], seeds=0)
-    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
         compare(["tfim"], ["xor"], epochs=0)
     with pytest.raises(ValueError, match="beta"):
         compare(["tfim"], ["xor"], beta=float("nan"))

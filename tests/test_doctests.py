@@ -16,8 +16,10 @@ MODULES = [
     "qeqprop.rules",
     "qeqprop.systems.oscillators",
     "qeqprop.systems.protocol",
+    "qeqprop.systems.registry",
     "qeqprop.systems.spin",
     "qeqprop.systems.tfim",
+    "qeqprop.systems.xxz",
     "qeqprop.train",
 ]
 

@@ -99,7 +99,7 @@ def test_term_errors():
 
 def test_fit_arguments(system):
     data = load_dataset("xor")
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         fit(system, data, batch_size=0)
     wide = TFIMNetwork(4, n_inputs=3, output_qubits=[3])
     with pytest.raises(ValueError, match="data has 2 features but the system takes n_inputs=3"):

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ..ep import check_estimator, flatten_grad, relative_error
 from ..rules import make_rule
 from ..train import batch_gradient, fit, targets_for
-from ..validation import check_beta
+from ..validation import check_beta, check_int
 from .systems import AVAILABLE, DESCRIPTIONS, SYSTEMS, Unsupported, build
 from .tasks import TASKS, check_names, load_task
 
@@ -135,10 +135,7 @@ def compare(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one seed")
-    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not isinstance(probe_size, (int, np.integer)) or probe_size < 1:
-        raise ValueError(f"probe_size must be a positive integer, got {probe_size!r}")
+    epochs, probe_size = check_int("epochs", epochs), check_int("probe_size", probe_size)
     check_estimator(estimator)
     beta = check_beta(beta)
     if not learning_rate > 0:

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
-from ..validation import as_finite_array, check_index_list
+from ..validation import as_finite_array, check_index_list, per_item
 from .spin import SpinSystem
 
 INPUT_MODES = ("weights", "fields")
@@ -106,13 +106,12 @@ class TFIMNetwork(SpinSystem):
             raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
         self.edges = coupling_edges(graph, n_qubits)
         self.output_qubits = check_index_list("output_qubits", output_qubits, n_qubits, default=[n_qubits - 1])
-        if np.ndim(gamma) == 0:
-            gamma = np.full(n_qubits, gamma, dtype=float)
-        gamma = as_finite_array("gamma", gamma, (n_qubits,))
+        gamma = per_item("gamma", gamma, n_qubits, "qubit")
         self.input_mode = input_mode
         n = n_qubits
-        specs: dict[str, ParamSpec] = {"J": ParamSpec((len(self.edges),), std=init_std), "b": ParamSpec((n,), std=0.1 * init_std)}
-        terms = [Term(f"Z{i} Z{j}", -1.0, "J", (k,)) for k, (i, j) in enumerate(self.edges)]
+        specs = self.coupling_specs(init_std)
+        specs["b"] = ParamSpec((n,), std=0.1 * init_std)
+        terms = [term for k, (i, j) in enumerate(self.edges) for term in self.coupling_terms(k, i, j)]
         terms += [Term(f"Z{j}", -1.0, "b", (j,)) for j in range(n)]
         if input_mode == "weights" and n_inputs > 0:
             specs["W"] = ParamSpec((n_inputs, n), std=init_std)
@@ -133,6 +132,14 @@ class TFIMNetwork(SpinSystem):
             n, terms, specs, n_inputs=n_inputs, observables=[f"Z{q}" for q in self.output_qubits]
         )
         super().__init__(hamiltonian, **options)
+
+    def coupling_specs(self, init_std: float) -> dict[str, ParamSpec]:
+        """The coupling parameters: J, one per edge (subclasses add their own exchange terms)."""
+        return {"J": ParamSpec((len(self.edges),), std=init_std)}
+
+    def coupling_terms(self, k: int, i: int, j: int) -> list[Term]:
+        """The Terms of edge k = (i, j): -J_k Z_i Z_j."""
+        return [Term(f"Z{i} Z{j}", -1.0, "J", (k,))]
 
     def init_params(self, rng=None) -> dict[str, np.ndarray]:
         params = super().init_params(rng)

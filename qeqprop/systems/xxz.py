@@ -34,20 +34,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
-from ..validation import as_finite_array, check_index_list
-from .spin import SpinSystem
-from .tfim import coupling_edges
+from ..hamiltonians.parametrized import ParamSpec, Term
+from ..validation import per_item
+from .tfim import TFIMNetwork
 
 
-def per_item(name: str, value, count: int, what: str) -> np.ndarray:
-    """A scalar broadcast to (count,), or an array of that shape (ValueError naming ``name``)."""
-    if np.ndim(value) == 0:
-        value = np.full(count, value, dtype=float)
-    return as_finite_array(f"{name} (one per {what})", value, (count,))
-
-
-class XXZNetwork(SpinSystem):
+class XXZNetwork(TFIMNetwork):
     """An XXZ learner (module docstring): exchange X X + Y Y + Delta Z Z on the edges of ``graph``,
     trainable longitudinal fields and input weights, a transverse field.
 
@@ -57,17 +49,13 @@ class XXZNetwork(SpinSystem):
     than Delta itself), and with ``train_gamma`` the transverse fields ``gamma``.
 
     Args:
-        n_qubits: number of qubits N.
-        graph: "complete", "chain", a networkx graph, an edge list or a symmetric matrix's pattern.
-        n_inputs: input features; they enter as fields h_j = b_j + sum_i W_ij x_i.
-        output_qubits: qubits whose <Z> are the outputs (default: the last one).
+        n_qubits, graph: as TFIMNetwork (at least one edge).
         delta: anisotropy Delta (scalar or one per edge; default 1, the Heisenberg point): fixed,
             or Jz's start Jz = Delta J with ``train_delta``.
         train_delta: train Jz independently of J.
-        gamma: transverse field Gamma (scalar or per qubit); keep it nonzero (module docstring).
-        train_gamma: train the transverse fields (they start at ``gamma``).
-        init_std: init_params draws J, W ~ init_std N(0, 1) and b ~ 0.1 init_std N(0, 1).
-        **options: SpinSystem options (cost, solver, temperature, tol, nudge_tol, gap_tol, ...).
+        **options: TFIMNetwork options (n_inputs, output_qubits, input_mode, gamma (keep it
+            nonzero: module docstring), train_gamma, init_std) and SpinSystem options (cost,
+            solver, temperature, tol, nudge_tol, gap_tol, ...).
 
     Example:
         >>> import numpy as np
@@ -83,67 +71,35 @@ class XXZNetwork(SpinSystem):
         (True, (1,))
     """
 
-    def __init__(
-        self,
-        n_qubits: int,
-        graph="complete",
-        n_inputs: int = 0,
-        output_qubits: Sequence[int] | None = None,
-        delta: float | Sequence[float] = 1.0,
-        train_delta: bool = False,
-        gamma: float | Sequence[float] = 1.0,
-        train_gamma: bool = False,
-        init_std: float = 0.5,
-        **options,
-    ):
+    def __init__(self, n_qubits: int, graph="complete", *, delta: float | Sequence[float] = 1.0,
+                 train_delta: bool = False, **options):
         if not isinstance(n_qubits, (int, np.integer)) or n_qubits < 2:
             raise ValueError(f"n_qubits must be an integer >= 2 (exchange needs pairs), got {n_qubits!r}")
-        if not isinstance(n_inputs, (int, np.integer)) or n_inputs < 0:
-            raise ValueError(f"n_inputs must be a non-negative integer, got {n_inputs!r}")
-        n = int(n_qubits)
-        self.edges = coupling_edges(graph, n)
+        self._delta, self.train_delta = delta, bool(train_delta)
+        super().__init__(n_qubits, graph, **options)
+
+    def coupling_specs(self, init_std: float) -> dict[str, ParamSpec]:
+        """J per edge, and Jz per edge with ``train_delta`` (init_params sets Jz = Delta J)."""
         if not self.edges:
             raise ValueError("graph has no edges: an exchange network needs at least one coupled pair")
-        self.output_qubits = check_index_list("output_qubits", output_qubits, n, default=[n - 1])
-        self.delta = per_item("delta", delta, len(self.edges), "edge")
-        self.gamma = per_item("gamma", gamma, n, "qubit")
-        self.train_delta, self.train_gamma = bool(train_delta), bool(train_gamma)
-        terms, specs = self._terms(n, int(n_inputs), float(init_std))
-        hamiltonian = ParametrizedHamiltonian(n, terms, specs, n_inputs=int(n_inputs),
-                                              observables=[f"Z{q}" for q in self.output_qubits])
-        super().__init__(hamiltonian, **options)
-
-    def _terms(self, n: int, n_inputs: int, init_std: float) -> tuple[list[Term], dict[str, ParamSpec]]:
-        """The Terms of H (module docstring) and the ParamSpecs of their parameters."""
-        specs = {"J": ParamSpec((len(self.edges),), std=init_std)}
-        terms = []
-        for k, (i, j) in enumerate(self.edges):
-            terms += [Term(f"X{i} X{j}", -1.0, "J", (k,)), Term(f"Y{i} Y{j}", -1.0, "J", (k,))]
-            if self.train_delta:
-                terms.append(Term(f"Z{i} Z{j}", -1.0, "Jz", (k,)))
-            elif self.delta[k] != 0.0:
-                terms.append(Term(f"Z{i} Z{j}", -float(self.delta[k]), "J", (k,)))
+        self.delta = per_item("delta", self._delta, len(self.edges), "edge")
+        specs = super().coupling_specs(init_std)
         if self.train_delta:
-            specs["Jz"] = ParamSpec((len(self.edges),))  # init_params sets Jz = Delta J
-        specs["b"] = ParamSpec((n,), std=0.1 * init_std)
-        terms += [Term(f"Z{q}", -1.0, "b", (q,)) for q in range(n)]
-        if n_inputs:
-            specs["W"] = ParamSpec((n_inputs, n), std=init_std)
-            terms += [Term(f"Z{q}", -1.0, "W", (i, q), input=i) for i in range(n_inputs) for q in range(n)]
-        if self.train_gamma:
-            specs["gamma"] = ParamSpec((n,))  # init_params sets the given gamma
-            terms += [Term(f"X{q}", -1.0, "gamma", (q,)) for q in range(n)]
-        else:
-            terms += [Term(f"X{q}", -float(g)) for q, g in enumerate(self.gamma) if g != 0.0]
-        return terms, specs
+            specs["Jz"] = ParamSpec((len(self.edges),))
+        return specs
+
+    def coupling_terms(self, k: int, i: int, j: int) -> list[Term]:
+        """-J_k (X_i X_j + Y_i Y_j) - Jz_k Z_i Z_j, Jz_k = Delta_k J_k unless trained."""
+        terms = [Term(f"X{i} X{j}", -1.0, "J", (k,)), Term(f"Y{i} Y{j}", -1.0, "J", (k,))]
+        if self.train_delta:
+            return terms + [Term(f"Z{i} Z{j}", -1.0, "Jz", (k,))]
+        return terms + ([Term(f"Z{i} Z{j}", -float(self.delta[k]), "J", (k,))] if self.delta[k] != 0.0 else [])
 
     def init_params(self, rng=None) -> dict[str, np.ndarray]:
-        """J, W, b drawn (class docstring); Jz = Delta J and gamma = the given fields where trained."""
+        """J, W, b drawn (TFIMNetwork); Jz = Delta J where trained, gamma = the given fields where trained."""
         params = super().init_params(rng)
         if self.train_delta:
             params["Jz"] = self.delta * params["J"]
-        if self.train_gamma:
-            params["gamma"] = self.gamma.copy()
         return params
 
     def anisotropy(self, params) -> np.ndarray:
