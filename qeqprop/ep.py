@@ -56,10 +56,6 @@ class EPResult:
     covariance: np.ndarray | None = None
     measured: dict[float, Any] | None = None
 
-    def mean_grad(self) -> dict[str, np.ndarray]:
-        """The minibatch gradient 1/B sum_b grad_b (a single sample's gradient as it is)."""
-        return {k: np.asarray(v).mean(axis=0) for k, v in self.grad.items()} if np.ndim(self.loss) else dict(self.grad)
-
 
 def as_batch(system: EnergySystem, x, y) -> tuple[np.ndarray, np.ndarray, bool]:
     """(X (B, n_inputs), Y (B, n_outputs), single): a 1-D y is one sample (a batch of 1); x may be
