@@ -137,8 +137,9 @@ class JaxPauliOperator:
         return self.native and supports(psi.dtype) and jnp.ndim(psi) == 1
 
     def apply(self, psi):
-        """H psi, traceable: by the native kernel (4-6x faster) where the program runs on CPU and
-        ``uses_native(psi)``, else by the XLA kernel. Not differentiable."""
+        """H psi, traceable: by the native kernel (one pass over the state for all flip groups,
+        ``native_kernel``) where the program runs on CPU and ``uses_native(psi)``, else by the XLA
+        kernel. Not differentiable."""
         if not self.uses_native(psi):
             return self.xla_apply(psi)
         return on_cpu(native_apply, JaxPauliOperator.xla_apply, self, psi)

@@ -51,7 +51,7 @@ search); or after maxiter steps ("max_steps"). The last two warn
 (VariationalConvergenceWarning).
 
 Simulation: every rotation is a ``qml.PauliRot`` (RY(t) = PauliRot(t, "Y"), IsingZZ(t) =
-PauliRot(t, "ZZ"), ...): in PennyLane 0.45 its JAX backprop compiles about 4x faster than
+PauliRot(t, "ZZ"), ...): in PennyLane 0.45 its JAX backprop compiles faster than that of
 RX/RY/RZ. The state vector comes from PennyLane's default.qubit kernels
 (``pennylane.devices.qubit.apply_operation``) scanned over layers with ``jax.lax.scan``,
 so the compile time does not grow with depth; E(phi) = <psi|H psi> applies the model's
