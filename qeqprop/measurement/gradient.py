@@ -17,7 +17,7 @@ import numpy as np
 
 from ..ep import EPResult, as_batch, ep_gradient, stderr_of, unbatch
 from ..estimators import PHASE_NAMES, as_estimator
-from ..readout.shots import ShotMeasurement, Shots, batch_plan
+from ..readout.shots import ShotMeasurement, Shots, batch_plan, jacobians_of
 from ..systems.spin_batch import SpinStates
 from ..readout.plan import MeasurementPlan
 from ..readout.records import estimate_terms, parse_counts
@@ -37,7 +37,7 @@ def measurement_plan(system, x, shots: int, allocation: str = "uniform", state=N
     if allocation == "variance" and state is None:
         raise ValueError("allocation='variance' needs a state (e.g. the free phase) for the term variances")
     expectations = None if state is None else np.asarray(state.expectations)[None]
-    return batch_plan(ham, ham.check_input(x)[None], shots, allocation, expectations)
+    return batch_plan(ham, jacobians_of(ham, ham.check_input(x)[None]), shots, allocation, expectations)
 
 
 def gradient_from_counts(
@@ -78,7 +78,7 @@ def gradient_from_counts(
     measured = {b: SpinStates(estimates[phase][0][None], covariance=estimates[phase][1][None]) for phase, b in names.items()}
     view = system.batch_view(1)
     grad = rule.combine({b: view.energy_grad(params, X, measured[b]) for b in rule.weights})
-    covariance = ShotMeasurement(ham, X, plan).gradient_covariance(X, {a: measured[b] for b, a in rule.weights.items()})
+    covariance = ShotMeasurement(ham, jacobians_of(ham, X), plan).gradient_covariance(X, {a: measured[b] for b, a in rule.weights.items()})
     result = EPResult(grad, view.cost(measured[0.0], Y), view.predict(measured[0.0]), measured[0.0],
                       {b: s for b, s in measured.items() if b != 0.0}, rule.name, rule.beta,
                       stderr_of(grad, covariance), covariance, measured)

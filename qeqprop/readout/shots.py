@@ -31,15 +31,19 @@ from .records import count_moments, parity_values
 from .sampling import SAMPLERS, basis_probabilities, gaussian_term_estimates
 
 
-def batch_plan(hamiltonian, X: np.ndarray, shots: int, allocation: str = "uniform",
+def jacobians_of(hamiltonian, X: np.ndarray) -> np.ndarray:
+    """J(x_b) = dc/dtheta per sample, (B, S, P)."""
+    return np.array([hamiltonian.jacobian(x) for x in X])
+
+
+def batch_plan(hamiltonian, jacobians: np.ndarray, shots: int, allocation: str = "uniform",
                expectations: np.ndarray | None = None) -> MeasurementPlan:
     """The measurement plan of a batch (module docstring). Allocation "weights" scores a basis by
-    sum_b sum_p J_b,sp^2 (summed over the batch), "variance" also weighs by the mean over the
-    batch of Var(P_s) = 1 - <P_s>^2 from ``expectations`` (B, S); for one sample both are the
-    per-sample Neyman scores."""
+    sum_b sum_p J_b,sp^2 (summed over the batch of ``jacobians`` (B, S, P)), "variance" also
+    weighs by the mean over the batch of Var(P_s) = 1 - <P_s>^2 from ``expectations`` (B, S); for
+    one sample both are the per-sample Neyman scores."""
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
-    jacobians = np.array([hamiltonian.jacobian(x) for x in X])  # (B, S, P)
     needed = np.union1d(gradient_rows(np.abs(jacobians).sum(axis=0)), hamiltonian.observable_index)
     variances = None
     if allocation == "variance":
@@ -69,10 +73,10 @@ def multinomial_estimates(strings, plan: MeasurementPlan, vectors: np.ndarray, r
 class ShotMeasurement:
     """A shot readout bound to one EP call: the Pauli model, the inputs and the plan."""
 
-    def __init__(self, hamiltonian, X: np.ndarray, plan: MeasurementPlan, sampler: str = "multinomial",
+    def __init__(self, hamiltonian, jacobians: np.ndarray, plan: MeasurementPlan, sampler: str = "multinomial",
                  rng: np.random.Generator | None = None):
         self.hamiltonian = hamiltonian
-        self.X = X
+        self.jacobians = jacobians
         self.plan = plan
         self.sampler = sampler
         self.rng = rng
@@ -92,12 +96,10 @@ class ShotMeasurement:
         return states.measured(*self.estimates(np.asarray(states.vectors)))
 
     def gradient_covariance(self, X, weighted: Mapping[float, Any]) -> np.ndarray:
-        """sum_k a_k^2 J(x_b)^T C_{k,b} J(x_b) per sample, (B, P, P)."""
-        jacobians = np.array([self.hamiltonian.jacobian(x) for x in X])  # (B, S, P)
-        total = 0.0
-        for a, measured in weighted.items():
-            total = total + a**2 * np.einsum("bsp,bst,btq->bpq", jacobians, measured.covariance, jacobians, optimize=True)
-        return total
+        """sum_k a_k^2 J(x_b)^T C_{k,b} J(x_b) per sample, (B, P, P) (X: the inputs the jacobians
+        were taken at)."""
+        covariance = sum(a**2 * measured.covariance for a, measured in weighted.items())
+        return np.swapaxes(self.jacobians, 1, 2) @ covariance @ self.jacobians
 
 
 @dataclass(frozen=True)
@@ -139,5 +141,7 @@ class Shots:
             raise ValueError(f"readout=Shots(...) measures Pauli strings; {system.describe()['name']} has no Pauli "
                              "measurement model (spin systems do): use readout=Exact()")
         rng = np.random.default_rng(self.seed if rng is None else rng)
-        plan = batch_plan(hamiltonian, X, int(self.shots), self.allocation, free.expectations)
-        return ShotMeasurement(hamiltonian, X, plan, self.sampler, rng)
+        jacobians = jacobians_of(hamiltonian, X)
+        expectations = free.expectations if self.allocation == "variance" else None
+        plan = batch_plan(hamiltonian, jacobians, int(self.shots), self.allocation, expectations)
+        return ShotMeasurement(hamiltonian, jacobians, plan, self.sampler, rng)

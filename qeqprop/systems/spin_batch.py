@@ -21,7 +21,7 @@ Local gradients g_b = J(x_b)^T <P>_b for the whole batch in one product (energy_
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -34,11 +34,12 @@ if TYPE_CHECKING:
     from .spin import SpinSystem
 
 
-@dataclass
 class SpinStates:
     """The states of a batch of B samples (module docstring).
 
-    expectations : (B, S) <P_s> per sample (shot estimates on a measured batch).
+    expectations : (B, S) <P_s> per sample (shot estimates on a measured batch); computed from
+        ``vectors`` with ``table`` on first use when not given (a shot readout never reads the
+        exact values of its nudged phases).
     vectors : (B, D) state vectors, or None (Gibbs states; a measured batch from records).
     energies : (B,) energies of the phase Hamiltonians (NaN where not computed).
     gaps, iterations, residuals : (B,) solver facts (NaN where not computed).
@@ -46,21 +47,34 @@ class SpinStates:
     covariance : (B, S, S) covariance of measured expectations; None for exact states.
     """
 
-    expectations: np.ndarray
-    vectors: np.ndarray | None = None
-    energies: np.ndarray | None = None
-    gaps: np.ndarray | None = None
-    iterations: np.ndarray | None = None
-    residuals: np.ndarray | None = None
-    members: list | None = None
-    covariance: np.ndarray | None = None
+    def __init__(self, expectations: np.ndarray | None = None, vectors: np.ndarray | None = None,
+                 energies: np.ndarray | None = None, gaps: np.ndarray | None = None, iterations: np.ndarray | None = None,
+                 residuals: np.ndarray | None = None, members: list | None = None, covariance: np.ndarray | None = None,
+                 table=None):
+        if expectations is None and (vectors is None or table is None):
+            raise ValueError("SpinStates needs expectations, or vectors and the Pauli table to compute them")
+        self._expectations, self.vectors, self.energies, self.gaps = expectations, vectors, energies, gaps
+        self.iterations, self.residuals, self.members, self.covariance, self.table = iterations, residuals, members, covariance, table
+
+    @property
+    def expectations(self) -> np.ndarray:
+        if self._expectations is None:
+            self._expectations = self.table.expectations(self.vectors)
+        return self._expectations
 
     def __len__(self) -> int:
-        return len(self.expectations)
+        return len(self.vectors) if self._expectations is None else len(self._expectations)
 
     def measured(self, expectations: np.ndarray, covariance: np.ndarray) -> "SpinStates":
         """The same batch with shot estimates (B, S) and their covariance (B, S, S)."""
-        return replace(self, expectations=expectations, covariance=covariance)
+        return SpinStates(expectations, self.vectors, self.energies, self.gaps, self.iterations, self.residuals,
+                          self.members, covariance)
+
+    def part(self, start: int, stop: int) -> "SpinStates":
+        """Samples start..stop-1 of a batch solved jointly (expectations only if already computed)."""
+        cut = slice(start, stop)
+        return SpinStates(None if self._expectations is None else self._expectations[cut], self.vectors[cut],
+                          self.energies[cut], self.gaps[cut], self.iterations[cut], self.residuals[cut], table=self.table)
 
     @classmethod
     def pack(cls, members: Sequence[Any]) -> "SpinStates":
@@ -120,20 +134,13 @@ class SpinBatch:
         tol = max(system.tol, system.nudge_tol * min(abs(b) for b in betas) ** 2)
         solved = self._states(self.solver.solve(shifted, np.concatenate([init.vectors] * len(betas)), tol, with_gap=False),
                               len(X) * len(betas), with_gap=False)
-        parts = tuple(self._slice(solved, k * len(X), (k + 1) * len(X)) for k in range(len(betas)))
+        parts = tuple(solved.part(k * len(X), (k + 1) * len(X)) for k in range(len(betas)))
         return parts if isinstance(beta, tuple) else parts[0]
 
     def _states(self, solve, count: int, with_gap: bool) -> SpinStates:
         vectors = np.asarray(solve.vectors)
-        return SpinStates(self.system.hamiltonian.table.expectations(vectors), vectors, np.asarray(solve.energies),
-                          np.asarray(solve.gaps) if with_gap else np.full(count, np.nan),
-                          np.full(count, float(solve.applications)), np.asarray(solve.residuals))
-
-    @staticmethod
-    def _slice(states: SpinStates, start: int, stop: int) -> SpinStates:
-        part = slice(start, stop)
-        return SpinStates(states.expectations[part], states.vectors[part], states.energies[part], states.gaps[part],
-                          states.iterations[part], states.residuals[part])
+        return SpinStates(None, vectors, np.asarray(solve.energies), np.asarray(solve.gaps) if with_gap else np.full(count, np.nan),
+                          np.full(count, float(solve.applications)), np.asarray(solve.residuals), table=self.system.hamiltonian.table)
 
     def reflect(self, free: SpinStates, nudged: SpinStates) -> SpinStates | None:
         if free.members is None or nudged.members is None:
