@@ -42,7 +42,7 @@ def measure(n: int, beta: float, solver: str) -> dict:
     params = system.init_params(0)
     x, y = np.array([0.4, -0.7]), np.array([0.5])
     operator = system.hamiltonian.operator(params, x)
-    cold = lambda: qp.ground_state(operator, solver, with_gap=False)  # noqa: E731
+    cold = lambda: qp.solvers.ground_state(operator, solver, with_gap=False)  # noqa: E731
     gradient = lambda: qp.ep_gradient(system, params, x, y, beta=beta)  # noqa: E731
     warm = n <= WARM_MAX_QUBITS
     if warm:  # compile both paths first: the ratio compares solves, not XLA compilations

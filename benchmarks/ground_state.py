@@ -47,15 +47,15 @@ def qeqprop_operator(n, couplings, fields):
             coeffs.append(-couplings[i, j])
     strings += [f"Z{i}" for i in range(n)] + [f"X{i}" for i in range(n)]
     coeffs += list(-fields) + [-1.0] * n
-    return qp.PauliTable(n, strings).operator(np.array(coeffs))
+    return qp.hamiltonians.PauliTable(n, strings).operator(np.array(coeffs))
 
 
 def run_qeqprop_jax(n, couplings, fields):
-    return qp.jax_ground_state(qeqprop_operator(n, couplings, fields), with_gap=False).energy
+    return qp.solvers.jax_ground_state(qeqprop_operator(n, couplings, fields), with_gap=False).energy
 
 
 def run_qeqprop_scipy(n, couplings, fields):
-    return qp.lanczos_ground_state(qeqprop_operator(n, couplings, fields), with_gap=False).energy
+    return qp.solvers.lanczos_ground_state(qeqprop_operator(n, couplings, fields), with_gap=False).energy
 
 
 def run_quspin(n, couplings, fields):

@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, write_json  # noqa: E402
 
-from qeqprop import ep_gradient, measured_ep_gradient, optimal_beta, random_tfim_instance  # noqa: E402
+from qeqprop import ep_gradient, random_tfim_instance
+from qeqprop.measurement import measured_ep_gradient, optimal_beta  # noqa: E402
 from qeqprop.ep import flatten_grad  # noqa: E402
 from qeqprop.gradcheck import log_slope  # noqa: E402
 

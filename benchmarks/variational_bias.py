@@ -36,7 +36,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import pennylane as qml  # noqa: E402
 
-from qeqprop import ep_gradient, random_tfim_instance, relative_error, to_pennylane  # noqa: E402
+from qeqprop import ep_gradient, random_tfim_instance, relative_error
+from qeqprop.hamiltonians import to_pennylane  # noqa: E402
 from qeqprop.ep import flatten_grad  # noqa: E402
 from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator  # noqa: E402
 from qeqprop.solvers.variational import VariationalConvergenceWarning, circuit_ops  # noqa: E402

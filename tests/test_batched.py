@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import random_general_system
-from qeqprop import ESTIMATORS, ep_gradient, random_tfim_instance
+from qeqprop import ep_gradient, random_tfim_instance
+from qeqprop.estimators import ESTIMATORS
 from qeqprop.hamiltonians.jax_kernel import structure_of
 from qeqprop.readout import Shots
 from qeqprop.solvers.batched_lanczos import BatchedLanczos, batched_ground_states

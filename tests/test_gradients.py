@@ -5,16 +5,10 @@ import numpy as np
 import pytest
 
 from conftest import random_general_system
-from qeqprop import (
-    ESTIMATORS,
-    FunctionCost,
-    TFIMNetwork,
-    ep_gradient,
-    finite_difference_gradient,
-    random_tfim_instance,
-    reference_gradient,
-    relative_error,
-)
+from qeqprop import TFIMNetwork, ep_gradient, random_tfim_instance, reference_gradient, relative_error
+from qeqprop.costs import FunctionCost
+from qeqprop.ep import finite_difference_gradient
+from qeqprop.estimators import ESTIMATORS
 from qeqprop.gradcheck import gradcheck, log_slope
 
 BETAS = (1e-1, 1e-2, 1e-3)

@@ -5,16 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import random_strings
-from qeqprop import (
-    LanczosOptions,
-    PauliTable,
-    TFIMNetwork,
-    dense_ground_state,
-    ep_gradient,
-    jax_ground_state,
-    lanczos_ground_state,
-    relative_error,
-)
+from qeqprop import TFIMNetwork, ep_gradient, relative_error
+from qeqprop.hamiltonians import PauliTable
+from qeqprop.solvers import LanczosOptions, dense_ground_state, jax_ground_state, lanczos_ground_state
 from qeqprop.solvers import jax_lanczos
 
 

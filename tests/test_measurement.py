@@ -5,7 +5,8 @@ import pennylane as qml
 import pytest
 
 from conftest import kron_pauli, random_general_system, random_strings
-from qeqprop import PauliTable, TFIMNetwork, ep_gradient, fit, load_dataset, random_tfim_instance
+from qeqprop import TFIMNetwork, ep_gradient, fit, load_dataset, random_tfim_instance
+from qeqprop.hamiltonians import PauliTable
 from qeqprop.ep import flatten_grad
 from qeqprop.measurement import (
     basis_probabilities,

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import random_strings
-from qeqprop import LanczosOptions, PauliTable, dense_ground_state, jax_ground_state
+from qeqprop.hamiltonians import PauliTable
+from qeqprop.solvers import LanczosOptions, dense_ground_state, jax_ground_state
 from qeqprop import native
 from qeqprop.config import compiler
 from qeqprop.errors import NativeKernelWarning

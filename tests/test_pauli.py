@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import kron_pauli, random_strings
-from qeqprop import PauliString, PauliTable
+from qeqprop.hamiltonians import PauliString, PauliTable
 from qeqprop.hamiltonians.pauli import WalshSplit
 
 

@@ -121,9 +121,14 @@ def test_plot_helpers_refuse_bad_input():
         gradient_error_plot(betas, {"a": [1.0, 2.0]}, fit_range=(1.0, 2.0))
 
 
-def test_plot_helpers_are_reexported():
+def test_plot_helpers_live_in_the_plots_namespace():
+    """The curated top level: qeqprop.plots (loaded on first use) holds the helpers; the old
+    top-level names say where they moved."""
     import qeqprop
     from qeqprop import plots
 
+    assert qeqprop.plots is plots
     for name in ("coupling_graph", "coupling_heatmap", "gradient_error_plot", "history_figure"):
-        assert getattr(qeqprop, name) is getattr(plots, name) and name in qeqprop.__all__
+        assert callable(getattr(plots, name)) and name not in qeqprop.__all__
+        with pytest.raises(AttributeError, match=f"use qeqprop.plots.{name}"):
+            getattr(qeqprop, name)

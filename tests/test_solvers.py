@@ -9,18 +9,9 @@ import pytest
 import qutip
 
 from conftest import kron_pauli, random_strings
-from qeqprop import (
-    DegenerateGroundStateWarning,
-    PauliTable,
-    TFIMNetwork,
-    dense_ground_state,
-    jax_ground_state,
-    from_pennylane,
-    lanczos_ground_state,
-    to_pennylane,
-    to_qutip,
-    to_sparse,
-)
+from qeqprop import DegenerateGroundStateWarning, TFIMNetwork
+from qeqprop.hamiltonians import PauliTable, from_pennylane, to_pennylane, to_qutip, to_sparse
+from qeqprop.solvers import dense_ground_state, jax_ground_state, lanczos_ground_state
 
 
 def random_instance(seed: int):

@@ -6,17 +6,9 @@ import numpy as np
 import pytest
 import qutip
 
-from qeqprop import (
-    DegenerateGroundStateWarning,
-    TFIMNetwork,
-    ep_gradient,
-    finite_difference_gradient,
-    fit,
-    load_dataset,
-    random_tfim_instance,
-    relative_error,
-    to_qutip,
-)
+from qeqprop import DegenerateGroundStateWarning, TFIMNetwork, ep_gradient, fit, load_dataset, random_tfim_instance, relative_error
+from qeqprop.ep import finite_difference_gradient
+from qeqprop.hamiltonians import to_qutip
 from qeqprop.gradcheck import gradcheck
 
 

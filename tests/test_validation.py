@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from qeqprop import PauliTable, TFIMNetwork, ep_gradient, load_dataset, pauli_system, Term
+from qeqprop import TFIMNetwork, ep_gradient, load_dataset, pauli_system, Term
+from qeqprop.hamiltonians import PauliTable
 from qeqprop.train import fit
 
 

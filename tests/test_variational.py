@@ -8,7 +8,8 @@ import pytest
 from scipy.linalg import expm
 
 from conftest import kron_pauli
-from qeqprop import TFIMNetwork, ep_gradient, finite_difference_gradient, fit, load_dataset, random_tfim_instance, relative_error
+from qeqprop import TFIMNetwork, ep_gradient, fit, load_dataset, random_tfim_instance, relative_error
+from qeqprop.ep import finite_difference_gradient
 from qeqprop.datasets import Dataset
 from qeqprop.ep import flatten_grad
 from qeqprop.hamiltonians.parametrized import ParametrizedHamiltonian, Term

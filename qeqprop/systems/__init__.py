@@ -1,9 +1,10 @@
 """Energy systems: the protocol, the quantum spin systems and the registry of every system."""
 
+from .oscillators import OscillatorNetwork
 from .protocol import EnergySystem
 from .registry import REGISTRY, SystemSpec
 from .spin import SpinSystem, pauli_system
 from .tfim import TFIMNetwork, coupling_edges
 from .xxz import XXZNetwork
 
-__all__ = ["REGISTRY", "EnergySystem", "SpinSystem", "SystemSpec", "TFIMNetwork", "XXZNetwork", "coupling_edges", "pauli_system"]
+__all__ = ["REGISTRY", "EnergySystem", "OscillatorNetwork", "SpinSystem", "SystemSpec", "TFIMNetwork", "XXZNetwork", "coupling_edges", "pauli_system"]

@@ -15,7 +15,7 @@ import numpy as np
 from .._blas import one_blas_thread
 from ..costs import Cost, make_cost
 from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term, gradient_rows
-from ..solvers import SOLVERS, GroundState, adjoint_state, ground_state, report_small_gap, uses_dense, working_set_vectors
+from ..solvers import GroundState, JaxLanczos, adjoint_state, ground_state, make_solver, report_small_gap, uses_dense, working_set_vectors
 from ..solvers.thermal_krylov import krylov_gibbs_state
 from ..solvers.thermal import gibbs_state, thermal_expectations, thermal_response
 from ..validation import as_finite_array, check_state_memory, check_temperature
@@ -31,7 +31,9 @@ class SpinSystem(SystemBase):
     ----------
     hamiltonian : ParametrizedHamiltonian with one observable per output.
     cost : "mse" (on expectations), "cross_entropy", "pauli_mse" (observable C(y)) or a Cost.
-    solver : "auto" (dense up to 8 qubits, JAX Lanczos above), "dense", "lanczos" (scipy) or "jax".
+    solver : "auto" (dense up to 8 qubits, JAX Lanczos above), "dense", "lanczos" (scipy), "jax",
+        or a GroundStateSolver object (qeqprop.solvers); with the JAX Lanczos solver, batches are
+        solved jointly by batched Lanczos (``batch_view``).
     gap_tol : a free-phase gap below this warns DegenerateGroundStateWarning.
     tol : Lanczos tolerance (solvers.ground_state). Nudged phases use the EP-suited
         max(tol, nudge_tol * beta^2): a residual r shifts the EP estimate by ~ r / (beta gap),
@@ -58,8 +60,7 @@ class SpinSystem(SystemBase):
         thermal_tol: float = 1e-8,
         batched: dict | None = None,
     ):
-        if solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        make_solver(solver)  # a bad name fails here, naming the choices
         if len(hamiltonian.observable_index) == 0:
             raise ValueError("hamiltonian needs at least one output observable (observables=[...])")
         itemsize = 8 if hamiltonian.table.is_real else 16
@@ -106,7 +107,7 @@ class SpinSystem(SystemBase):
 
     def batch_view(self, batch_size: int) -> SpinBatch:
         """Batched Lanczos for solver "jax" at T = 0 and more than one sample; else one solve per sample."""
-        joint = self.solver == "jax" and self.temperature == 0.0 and batch_size > 1
+        joint = isinstance(make_solver(self.solver), JaxLanczos) and self.temperature == 0.0 and batch_size > 1
         return SpinBatch(self, BatchedLanczos(self.hamiltonian.table, **self.batched) if joint else None)
 
     def pauli_measurement(self):
