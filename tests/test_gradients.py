@@ -121,3 +121,26 @@ def test_batched_gradients_equal_per_sample(make):
         assert np.abs(got - expected).max() < 1e-6 * np.abs(expected).max()
         assert result.loss[b] == pytest.approx(single.loss, abs=1e-10)
         assert result.free.gaps[b] == pytest.approx(single.free.gap, rel=1e-6)
+
+
+def test_a_new_linear_estimator_needs_no_library_edit():
+    """A five-point stencil written by the user, {2b: -1/12b, b: 8/12b, -b: -8/12b, -2b: 1/12b},
+    runs through the same phase loop (four nudged phases) and converges as beta^4; weights that
+    do not estimate d/dbeta are refused."""
+    from qeqprop.estimators import LinearEstimator
+
+    def five_point(b):
+        return LinearEstimator({2 * b: -1 / (12 * b), b: 8 / (12 * b), -b: -8 / (12 * b), -2 * b: 1 / (12 * b)}, "five-point", 4)
+
+    system, params, x, y = random_tfim_instance(4, seed=0)  # dense: no solver floor under the bias
+    reference = reference_gradient(system, params, x, y)
+    betas = (0.2, 0.1, 0.05)
+    results = [ep_gradient(system, params, x, y, estimator=five_point(b)) for b in betas]
+    assert sorted(results[0].nudged) == [-0.4, -0.2, 0.2, 0.4]
+    errors = [relative_error(r.grad, reference) for r in results]
+    assert abs(log_slope(betas, errors) - 4.0) < 0.15
+    assert errors[-1] < 1e-2 * relative_error(ep_gradient(system, params, x, y, 0.05, "centered").grad, reference)
+    with pytest.raises(ValueError, match="sum to 0"):
+        LinearEstimator({0.1: 10.0})
+    with pytest.raises(ValueError, match="sum_b a_b"):
+        LinearEstimator({0.1: 1.0, -0.1: -1.0})
