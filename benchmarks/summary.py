@@ -47,12 +47,14 @@ def rows(folder: Path) -> list[tuple[str, str, str]]:
     if throughput:
         for n, row in throughput["rows"]["tfim"].items():
             out.append(("training_throughput.py", f"TFIM N={n} EP gradients/s",
-                        f"per sample {row['per_sample']:.0f}, batched {row['batched']:.0f}"))
+                        f"per sample {row['per_sample']:.0f}, batched {row['batched']:.0f} "
+                        f"(block lengths kept across calls: {row['batched_kept']:.0f})"))
         general = throughput["rows"]["general_complex_10q"]
         out.append(("training_throughput.py", f"complex Pauli 10q, {general['n_params']} params",
-                    f"exact: per sample {general['exact_per_sample']:.0f}/s, batched {general['exact_batched']:.0f}/s; "
-                    f"{general['shots_per_phase']:.0f} shots/phase: per sample {general['shots_per_sample']:.0f}/s, "
-                    f"batched {general['shots_batched']:.0f}/s"))
+                    f"exact: per sample {general['exact_per_sample']:.0f}/s, batched {general['exact_batched']:.0f}/s "
+                    f"(kept {general['exact_batched_kept']:.0f}/s); {general['shots_per_phase']:.0f} shots/phase: per sample "
+                    f"{general['shots_per_sample']:.0f}/s, batched {general['shots_batched']:.0f}/s "
+                    f"(kept {general['shots_batched_kept']:.0f}/s)"))
     shots = load(folder, "shots_beta")
     if shots:
         slopes = ", ".join(f"{k} {v:+.2f}" for k, v in shots["slopes"].items())

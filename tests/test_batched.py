@@ -256,3 +256,22 @@ def test_selective_orthogonalisation_short_blocks_and_restarts(steps):
         values = np.linalg.eigvalsh(ham.table.operator(coeffs[b]).to_dense())
         assert result.energies[b] == pytest.approx(values[0], abs=1e-11)
         assert result.gaps[b] == pytest.approx(values[1] - values[0], abs=1e-8)
+
+
+def test_block_lengths_start_afresh_unless_kept():
+    """By default every batched EP call starts from the same block lengths (bitwise repeatable);
+    keep_block_lengths carries the learned ones over, with the same gradients to solver accuracy."""
+    system, params = tfim_model()
+    tight(system)
+    rng = np.random.default_rng(11)
+    xs, ys = rng.normal(size=(4, system.n_inputs)), rng.uniform(-1, 1, (4, system.n_outputs))
+    fresh = on_jax(system)
+    first, second = (flat_batch(ep_gradient(fresh, params, xs, ys, 1e-2).grad) for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    kept = copy.deepcopy(fresh)
+    kept.keep_block_lengths = True
+    assert kept.batch_view(4).solver is kept.batch_view(4).solver  # one solver across calls
+    ep_gradient(kept, params, xs, ys, 1e-2)
+    assert kept.batch_view(4).solver.steps != {True: 64, False: 32}  # learned from the measured convergence
+    again = flat_batch(ep_gradient(kept, params, xs, ys, 1e-2).grad)
+    np.testing.assert_allclose(again, first, rtol=0, atol=1e-8 * np.abs(first).max())

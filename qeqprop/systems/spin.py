@@ -45,6 +45,11 @@ class SpinSystem(SystemBase):
         (solvers.thermal_krylov) with a rigorous error bound that must stay below ``thermal_tol``.
     batched : options of the batched Lanczos solver that solves batches with solver="jax"
         (solvers.batched_lanczos.BatchedLanczos: free_steps, nudged_steps, max_steps, max_blocks, workers).
+    keep_block_lengths : False (default): every EP call starts the batched solver's block lengths
+        afresh, so results depend on the inputs only and a resumed training run is bitwise equal to
+        a straight one. True: the block lengths learned from the measured convergence carry over
+        between calls (fewer restarted blocks once they settle); results then depend on the calls
+        before at the solver-tolerance level, and a resumed run is not bitwise equal.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class SpinSystem(SystemBase):
         thermal_levels: int = 32,
         thermal_tol: float = 1e-8,
         batched: dict | None = None,
+        keep_block_lengths: bool = False,
     ):
         make_solver(solver)  # a bad name fails here, naming the choices
         if len(hamiltonian.observable_index) == 0:
@@ -75,7 +81,9 @@ class SpinSystem(SystemBase):
         self.temperature = check_temperature(temperature)
         self.thermal_levels, self.thermal_tol = int(thermal_levels), float(thermal_tol)
         self.batched = dict(batched or {})
-        BatchedLanczos(hamiltonian.table, **self.batched)  # bad options fail here, not in the first batch
+        # bad options fail here, not in the first batch; the solver is kept only with keep_block_lengths
+        self._block_solver = BatchedLanczos(hamiltonian.table, **self.batched)
+        self.keep_block_lengths = bool(keep_block_lengths)
 
     @property
     def n_qubits(self) -> int:
@@ -108,7 +116,11 @@ class SpinSystem(SystemBase):
     def batch_view(self, batch_size: int) -> SpinBatch:
         """Batched Lanczos for solver "jax" at T = 0 and more than one sample; else one solve per sample."""
         joint = isinstance(make_solver(self.solver), JaxLanczos) and self.temperature == 0.0 and batch_size > 1
-        return SpinBatch(self, BatchedLanczos(self.hamiltonian.table, **self.batched) if joint else None)
+        if not joint:
+            return SpinBatch(self, None)
+        if not self.keep_block_lengths:
+            return SpinBatch(self, BatchedLanczos(self.hamiltonian.table, **self.batched))
+        return SpinBatch(self, self._block_solver)
 
     def pauli_measurement(self):
         """The ParametrizedHamiltonian whose Pauli strings a shot readout measures."""
