@@ -60,7 +60,7 @@ class EPResult:
 def as_batch(system: EnergySystem, x, y) -> tuple[np.ndarray, np.ndarray, bool]:
     """(X (B, n_inputs), Y (B, n_outputs), single): a 1-D y is one sample (a batch of 1); x may be
     None for systems without inputs."""
-    y = np.asarray(y, dtype=float) if not isinstance(y, np.ndarray) else y
+    y = np.asarray(y)
     single = y.ndim <= 1
     Y = as_finite_array("y", y.reshape(1, -1) if single else y)
     if Y.shape[1] != system.n_outputs:
@@ -70,7 +70,7 @@ def as_batch(system: EnergySystem, x, y) -> tuple[np.ndarray, np.ndarray, bool]:
             raise ValueError(f"x is None but the system takes n_inputs={system.n_inputs}")
         X = np.zeros((len(Y), 0))
     else:
-        X = np.asarray(x, dtype=float) if not isinstance(x, np.ndarray) else x
+        X = np.asarray(x)
         if single:
             X = X.reshape(1, -1)
         if X.ndim != 2 or X.shape != (len(Y), system.n_inputs):
