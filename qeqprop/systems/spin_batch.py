@@ -102,8 +102,8 @@ class SpinBatch:
     """``BatchSystem`` of a SpinSystem (module docstring)."""
 
     def __init__(self, system: "SpinSystem", solver: BatchedLanczos | None = None):
-        """``solver``: solve the batch jointly with it (a fresh one per EP call: block lengths adapt
-        within the call and results depend on the inputs only); None: one solve per sample."""
+        """``solver``: solve the batch jointly with it (SpinSystem.batch_view passes a fresh one per
+        EP call, or its kept one with keep_block_lengths); None: one solve per sample."""
         self.system = system
         self.solver = solver
         self.joint_phases = solver is not None
