@@ -141,7 +141,7 @@ def ep_gradient(
     states = solve_phases(view, params, X, nudge, rule.nudged_betas, free_states)
     measured.update({b: measurement.measure(s) for b, s in states.items()})
     grad = rule.combine({b: view.energy_grad(params, X, measured[b]) for b in rule.weights})
-    covariance = measurement.gradient_covariance(X, {a: measured[b] for b, a in rule.weights.items()})
+    covariance = measurement.gradient_covariance({a: measured[b] for b, a in rule.weights.items()})
     result = EPResult(grad, view.cost(measured[0.0], Y), view.predict(measured[0.0]), free_states, states,
                       rule.name, rule.beta, stderr_of(grad, covariance), covariance,
                       None if readout is None or isinstance(readout, Exact) else measured)

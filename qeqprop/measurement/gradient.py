@@ -78,7 +78,7 @@ def gradient_from_counts(
     measured = {b: SpinStates(estimates[phase][0][None], covariance=estimates[phase][1][None]) for phase, b in names.items()}
     view = system.batch_view(1)
     grad = rule.combine({b: view.energy_grad(params, X, measured[b]) for b in rule.weights})
-    covariance = ShotMeasurement(ham, jacobians_of(ham, X), plan).gradient_covariance(X, {a: measured[b] for b, a in rule.weights.items()})
+    covariance = ShotMeasurement(ham, jacobians_of(ham, X), plan).gradient_covariance({a: measured[b] for b, a in rule.weights.items()})
     result = EPResult(grad, view.cost(measured[0.0], Y), view.predict(measured[0.0]), measured[0.0],
                       {b: s for b, s in measured.items() if b != 0.0}, rule.name, rule.beta,
                       stderr_of(grad, covariance), covariance, measured)

@@ -10,7 +10,7 @@ gradient it leads to:
 
 ``readout.start(system, X, free, rng)`` binds a readout to one EP call (the measurement plan is
 fixed from the inputs and, for variance allocation, the free states) and returns a
-``Measurement`` with ``measure(states)`` and ``gradient_covariance(X, {weight: measured})``.
+``Measurement`` with ``measure(states)`` and ``gradient_covariance({weight: measured})``.
 """
 
 from .exact import Exact, ExactMeasurement, Measurement, Readout

@@ -15,7 +15,7 @@ class Measurement(Protocol):
         """The measured version of a batch of states (same type)."""
         ...
 
-    def gradient_covariance(self, X: np.ndarray, weighted: Mapping[float, Any]) -> np.ndarray | None:
+    def gradient_covariance(self, weighted: Mapping[float, Any]) -> np.ndarray | None:
         """Cov of sum_k a_k g(measured_k) per sample, (B, P, P) over the flat parameters, for
         {a_k: measured states}; None for exact readouts."""
         ...
@@ -34,7 +34,7 @@ class ExactMeasurement:
     def measure(self, states):
         return states
 
-    def gradient_covariance(self, X, weighted):
+    def gradient_covariance(self, weighted):
         return None
 
 

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..hamiltonians.parametrized import gradient_rows
+from ..validation import check_int
 from .plan import ALLOCATIONS, MeasurementPlan, build_plan
 from .records import count_moments, parity_values
 from .sampling import SAMPLERS, basis_probabilities, gaussian_term_estimates
@@ -95,9 +96,8 @@ class ShotMeasurement:
                              "(Gibbs states at temperature > 0): use readout=Exact()")
         return states.measured(*self.estimates(np.asarray(states.vectors)))
 
-    def gradient_covariance(self, X, weighted: Mapping[float, Any]) -> np.ndarray:
-        """sum_k a_k^2 J(x_b)^T C_{k,b} J(x_b) per sample, (B, P, P) (X: the inputs the jacobians
-        were taken at)."""
+    def gradient_covariance(self, weighted: Mapping[float, Any]) -> np.ndarray:
+        """sum_k a_k^2 J(x_b)^T C_{k,b} J(x_b) per sample, (B, P, P), with the Jacobians bound at start."""
         covariance = sum(a**2 * measured.covariance for a, measured in weighted.items())
         return np.swapaxes(self.jacobians, 1, 2) @ covariance @ self.jacobians
 
@@ -128,8 +128,7 @@ class Shots:
     sampler: str = "multinomial"
 
     def __post_init__(self):
-        if not isinstance(self.shots, (int, np.integer)) or isinstance(self.shots, bool) or self.shots < 1:
-            raise ValueError(f"shots must be a positive integer (shots per phase and sample), got {self.shots!r}")
+        check_int("shots", self.shots)
         if self.allocation not in ALLOCATIONS:
             raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {self.allocation!r}")
         if self.sampler not in SAMPLERS:

@@ -29,6 +29,7 @@ import numpy as np
 from .._blas import one_blas_thread
 from ..solvers import GroundState, report_small_gap
 from ..solvers.batched_lanczos import BatchedLanczos
+from .protocol import LoopBatch
 
 if TYPE_CHECKING:
     from .spin import SpinSystem
@@ -116,10 +117,8 @@ class SpinBatch:
         if not self.joint_phases:
             if isinstance(beta, tuple):
                 raise ValueError("this batch view solves one nudge at a time (joint_phases is False)")
-            inits = [None] * len(X) if init is None else init.members
-            nudges = [None] * len(X) if nudge is None else nudge
-            return SpinStates.pack([system.equilibrate(params, x, nudge=n, beta=beta, init=s)
-                                    for x, n, s in zip(X, nudges, inits)])
+            starts = None if init is None else init.members
+            return SpinStates.pack(LoopBatch(system).equilibrate(params, X, nudge=nudge, beta=beta, init=starts))
         ham = system.hamiltonian
         coeffs = ham.coefficients_batch(params, X)
         if nudge is None:
@@ -145,8 +144,9 @@ class SpinBatch:
     def reflect(self, free: SpinStates, nudged: SpinStates) -> SpinStates | None:
         if free.members is None or nudged.members is None:
             return None
+        starts = LoopBatch(self.system).reflect(free.members, nudged.members)
         # a start for the loop, not a solved batch: only its members are read
-        return SpinStates(free.expectations, members=[self.system.reflect(s0, sb) for s0, sb in zip(free.members, nudged.members)])
+        return None if starts is None else SpinStates(free.expectations, members=list(starts))
 
     def nudge(self, states: SpinStates, Y) -> np.ndarray:
         cost = self.system.cost_fn
