@@ -9,9 +9,49 @@ a bad argument has its own class here, so callers can catch exactly what they me
     DegenerateGroundStateWarning   the free-phase gap is below ``gap_tol``: EP is undefined there.
     NativeKernelWarning            the native CPU kernel could not be built; the XLA kernel runs.
     VariationalConvergenceWarning  a variational phase stopped before its tolerance.
+
+Warnings are emitted by ``warn``, which attributes them to the caller's line (the first frame
+outside the qeqprop package), however deep inside qeqprop they arise.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _internal(filename: str) -> bool:
+    """Frames a warning must not point at: qeqprop's own files, and the import machinery
+    (a warning raised while a module is imported belongs to the importing line)."""
+    return filename.startswith((PACKAGE_DIR, "<frozen importlib"))
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """``warnings.warn(message, category)`` attributed to the caller's line: the innermost frame
+    outside the qeqprop package (Python 3.12's ``skip_file_prefixes``, which 3.11 lacks). A
+    fixed ``stacklevel`` cannot do it: the depth between the user's call and the code that
+    warns differs per entry point (decorators, batch views, solver objects).
+
+    Example:
+        >>> import warnings
+        >>> from qeqprop.errors import DegenerateGroundStateWarning, warn
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn("gap below gap_tol", DegenerateGroundStateWarning)
+        >>> caught[0].filename.startswith("<doctest")  # this example's line, not errors.py
+        True
+    """
+    frame = sys._getframe(1)
+    while frame.f_back is not None and _internal(frame.f_code.co_filename):
+        frame = frame.f_back
+    scope = frame.f_globals
+    # what warnings.warn does with the frame it picks: the same filters, registry and source lookup
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
+                           module=scope.get("__name__", "<string>"),
+                           registry=scope.setdefault("__warningregistry__", {}), module_globals=scope)
 
 
 class NotConvergedError(RuntimeError, ValueError):
@@ -38,4 +78,10 @@ class VariationalConvergenceWarning(UserWarning):
     energy criterion was met: the state may be far from the ansatz's minimum."""
 
 
-__all__ = ["DegenerateGroundStateWarning", "NativeKernelWarning", "NotConvergedError", "VariationalConvergenceWarning"]
+__all__ = [
+    "DegenerateGroundStateWarning",
+    "NativeKernelWarning",
+    "NotConvergedError",
+    "VariationalConvergenceWarning",
+    "warn",
+]

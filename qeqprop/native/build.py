@@ -24,7 +24,6 @@ import platform
 import shlex
 import subprocess
 import tempfile
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import jax
 import numpy as np
 
 from ..config import cache_dir, compiler, native_enabled
-from ..errors import NativeKernelWarning
+from ..errors import NativeKernelWarning, warn
 
 SOURCE = Path(__file__).resolve().parent / "pauli_apply.cc"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-w")
@@ -118,8 +117,8 @@ def native_library() -> ctypes.CDLL | None:
                 handler = jax.ffi.pycapsule(getattr(library, _symbol(kernel, suffix)))
                 jax.ffi.register_ffi_target(target_name(kernel, dtype), handler, platform="cpu")
     except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as error:  # AttributeError: no jax.ffi
-        warnings.warn(f"qeqprop's native kernel is unavailable ({error}); using the XLA kernel "
-                      "(set QEQPROP_NATIVE=0 to skip the attempt)", NativeKernelWarning, stacklevel=2)
+        warn(f"qeqprop's native kernel is unavailable ({error}); using the XLA kernel "
+             "(set QEQPROP_NATIVE=0 to skip the attempt)", NativeKernelWarning)
         return None
     return library
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import DegenerateGroundStateWarning
+from ..errors import DegenerateGroundStateWarning, warn
 
 
 @dataclass
@@ -37,13 +36,13 @@ class GroundState:
 
 
 def report_small_gap(gap: float | None, gap_tol: float) -> None:
-    """Warn when the gap is below ``gap_tol``: the ground state is (nearly) degenerate."""
+    """Warn when the gap is below ``gap_tol``: the ground state is (nearly) degenerate. The
+    warning points at the caller's line (``errors.warn``)."""
     if gap is not None and gap < gap_tol:
-        warnings.warn(
+        warn(
             f"spectral gap {gap:.3e} is below gap_tol={gap_tol:.1e}: the ground state is (nearly) "
             "degenerate and EP gradients are undefined there; break the symmetry (e.g. nonzero "
             f"fields) or train at a finite temperature, e.g. temperature={max(10 * gap_tol, 0.05):g} "
             "(SpinSystem(temperature=...), --temperature)",
             DegenerateGroundStateWarning,
-            stacklevel=3,
         )

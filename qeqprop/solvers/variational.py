@@ -62,7 +62,6 @@ with shots).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -74,7 +73,7 @@ import pennylane as qml
 from pennylane.devices.qubit import apply_operation, create_initial_state
 
 from .. import _jax  # noqa: F401  (float64 before any array is made)
-from ..errors import VariationalConvergenceWarning
+from ..errors import VariationalConvergenceWarning, warn
 from ..hamiltonians.jax_kernel import JaxPauliOperator, xla_apply
 from ..hamiltonians.pauli import PauliOperator, PauliTable
 from . import ground_state
@@ -466,12 +465,11 @@ class VariationalSolver:
             reason = "energy"
         else:
             reason = "stalled" if bool(stalled) else "max_steps"
-            warnings.warn(
+            warn(
                 f"variational solver {reason} after {steps} steps with |grad| = {grad_norm:.2e} > gtol={self.gtol:.1e} "
                 f"(optimizer={self.optimizer!r}); raise maxiter or loosen gtol"
                 + ("" if self.optimizer == "newton" else ", or use optimizer='newton'"),
                 VariationalConvergenceWarning,
-                stacklevel=2,
             )
         h_psi = operator.matvec(psi)
         energy = float(np.real(np.vdot(psi, h_psi)))
