@@ -12,25 +12,46 @@ The top level holds the names a session starts with; the rest lives in sub-names
 scipy/QuTiP/PennyLane), ``qeqprop.costs``, ``qeqprop.datasets``, ``qeqprop.train``,
 ``qeqprop.comparison``, ``qeqprop.plots``, ``qeqprop.errors``, ``qeqprop.config``.
 
-``import qeqprop`` switches JAX to float64 for the whole process (qeqprop.config says why).
+Every name and sub-namespace is loaded on first use (PEP 562), so ``import qeqprop`` is fast and
+imports neither JAX nor PennyLane, QuTiP or matplotlib. JAX runs in float64 for the whole process
+from the moment qeqprop loads a module that uses it (qeqprop.config says why and when).
 """
 
-from . import _jax  # noqa: F401  (float64 JAX before anything makes arrays)
-from . import config, costs, datasets, errors, estimators, hamiltonians, measurement, readout, rules, solvers, systems, train  # noqa: F401  (sub-namespaces)
-from .comparison import compare
-from .datasets import load_dataset
-from .ep import EPResult, ep_gradient, reference_gradient, relative_error
-from .errors import DegenerateGroundStateWarning, NotConvergedError
-from .gradcheck import gradcheck, random_tfim_instance
-from .hamiltonians.parametrized import ParamSpec, Term
-from .readout import Exact, Shots
-from .systems import OscillatorNetwork, SpinSystem, TFIMNetwork, XXZNetwork, pauli_system
-from .train import fit
+import importlib as _importlib
+import sys as _sys
+import types as _types
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
-# Loaded on first use (PEP 562): PennyLane and matplotlib are slow to import.
-_LAZY = {"variational_tfim": "qeqprop.systems.variational", "plots": "qeqprop.plots"}
+# Top-level names: where each is defined. Adding a name is one line here (``__all__`` follows).
+_EXPORTS = {
+    "DegenerateGroundStateWarning": "qeqprop.errors",
+    "EPResult": "qeqprop.ep",
+    "Exact": "qeqprop.readout",
+    "NotConvergedError": "qeqprop.errors",
+    "OscillatorNetwork": "qeqprop.systems",
+    "ParamSpec": "qeqprop.hamiltonians.parametrized",
+    "Shots": "qeqprop.readout",
+    "SpinSystem": "qeqprop.systems",
+    "TFIMNetwork": "qeqprop.systems",
+    "Term": "qeqprop.hamiltonians.parametrized",
+    "XXZNetwork": "qeqprop.systems",
+    "compare": "qeqprop.comparison",
+    "ep_gradient": "qeqprop.ep",
+    "fit": "qeqprop.train",
+    "gradcheck": "qeqprop.gradcheck",
+    "load_dataset": "qeqprop.datasets",
+    "pauli_system": "qeqprop.systems",
+    "random_tfim_instance": "qeqprop.gradcheck",
+    "reference_gradient": "qeqprop.ep",
+    "relative_error": "qeqprop.ep",
+    "variational_tfim": "qeqprop.systems.variational",
+}
+
+# Sub-namespaces reachable as attributes (``qeqprop.solvers``) without importing them by name.
+_SUBMODULES = ("comparison", "config", "costs", "datasets", "ep", "errors", "estimators", "hamiltonians",
+               "measurement", "plots", "readout", "rules", "solvers", "systems", "train")
 
 # Names that were top-level before the API was curated: where they live now.
 _MOVED = {
@@ -51,20 +72,41 @@ _MOVED = {
     "evaluate": "qeqprop.train", "VariationalSpinSystem": "qeqprop.systems.variational",
 }
 
+__all__ = list(_EXPORTS)
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+if "jax" in _sys.modules:  # JAX is loaded already (cheap to reach): float64 now, as before any qeqprop array
+    from . import _jax  # noqa: F401
 
-        module = importlib.import_module(_LAZY[name])
-        return module if name == "plots" else getattr(module, name)
-    if name in _MOVED:
+
+def __getattr__(name: str) -> _Any:
+    """Load a top-level name or sub-namespace on first use (PEP 562) and keep it in the module."""
+    if name in _EXPORTS:
+        value = getattr(_importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = _importlib.import_module(f"{__name__}.{name}")
+    elif name in _MOVED:
         raise AttributeError(f"qeqprop.{name} moved: use {_MOVED[name]}.{name}")
-    raise AttributeError(f"module 'qeqprop' has no attribute {name!r}")
+    else:
+        raise AttributeError(f"module 'qeqprop' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
-__all__ = [
-    "DegenerateGroundStateWarning", "EPResult", "Exact", "NotConvergedError", "OscillatorNetwork", "ParamSpec", "Shots",
-    "SpinSystem", "TFIMNetwork", "Term", "XXZNetwork", "compare", "ep_gradient", "fit", "gradcheck", "load_dataset",
-    "pauli_system", "random_tfim_instance", "reference_gradient", "relative_error", "variational_tfim",
-]
+def __dir__() -> list[str]:
+    return sorted({n for n in globals() if not n.startswith("_")} | set(_EXPORTS) | set(_SUBMODULES) | {"__version__"})
+
+
+class _Package(_types.ModuleType):
+    """The package's module type: a submodule loaded later must not hide the export of the same name.
+
+    Loading a submodule binds it on its package (``qeqprop.gradcheck`` the module, once anything
+    imports it), which would shadow the lazily loaded top-level function ``qeqprop.gradcheck``.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _EXPORTS and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package

@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from . import _jax  # noqa: F401  (float64 before FunctionCost runs jax.grad)
 from .validation import as_finite_array
 
 

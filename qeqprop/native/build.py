@@ -30,6 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from .. import _jax  # noqa: F401  (float64)
 from ..config import cache_dir, compiler, native_enabled
 from ..errors import NativeKernelWarning, warn
 
