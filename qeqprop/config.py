@@ -7,11 +7,15 @@ Environment variables (read when first asked, so a test or script may set them a
                             (default: $XDG_CACHE_HOME/qeqprop, else ~/.cache/qeqprop)
     CXX                     the C++ compiler for the native kernel (default ``c++``)
 
-What ``import qeqprop`` changes in JAX: it calls ``enable_float64()``, which sets
-``jax_enable_x64`` for the whole process. EP gradients are differences of expectation values at
-small beta; in float32 they drown in rounding (an error ~1e-7 / beta). JAX has no per-library
-precision switch, so this is global: code that needs float32 JAX arrays in the same process
-should ask for ``dtype=jnp.float32`` explicitly.
+What qeqprop changes in JAX: ``enable_float64()`` sets ``jax_enable_x64`` for the whole process.
+It runs when qeqprop first loads a module that uses JAX (every such module imports
+``qeqprop._jax``), i.e. on first use of ``qeqprop.TFIMNetwork``, ``qeqprop.ep_gradient`` and the
+like, and at ``import qeqprop`` itself when JAX is already imported; ``import qeqprop`` alone loads
+no JAX (it is lazy, to start fast). EP gradients are differences of expectation values at small
+beta; in float32 they drown in rounding (an error ~1e-7 / beta). JAX has no per-library precision
+switch, so this is global: code that needs float32 JAX arrays in the same process should ask for
+``dtype=jnp.float32`` explicitly, and code that makes its own JAX arrays before using qeqprop
+should call ``qeqprop.config.enable_float64()`` first.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 
 
 def enable_float64() -> None:
-    """Switch JAX to float64 (``jax_enable_x64``); idempotent, called by ``import qeqprop``."""
+    """Switch JAX to float64 (``jax_enable_x64``); idempotent, called by ``import qeqprop._jax``."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
