@@ -1,13 +1,35 @@
-"""The ``qeqprop`` command line: ``train``, ``gradcheck`` and ``compare``."""
+"""The ``qeqprop`` command line: ``train``, ``presets``, ``predict``, ``gradcheck`` and ``compare``.
+
+``qeqprop train`` writes into ``--out``::
+
+    checkpoint.npz   params, optimizer state and history after every epoch (qeqprop.checkpoint)
+    metrics.jsonl    one JSON object per epoch, appended as training goes (a killed run keeps its curve)
+    metrics.json     {"qeqprop_version", "command", "config", "system", "final", "history"}
+    config.toml      every setting the run used: ``qeqprop train --config OUT/config.toml`` reruns it
+    learning_curve.png
+
+Errors in the arguments, the config or the files end as ``qeqprop: error: ...`` with exit
+status 2; Ctrl-C ends with one line saying what the checkpoint holds and exit status 130.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
+import shlex
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 
+from . import __version__
+from .checkpoint import CheckpointMismatchError, load_checkpoint
+from .cli_config import dump_toml, presets, read_config, read_preset, settings_for
 from .costs import COSTS
 from .datasets import DATASETS, load_dataset
 from .ep import ESTIMATORS
@@ -20,9 +42,97 @@ from .train import fit
 SYSTEMS = tuple(REGISTRY)
 TRAIN_DATASETS = DATASETS + ("phases",)  # phases: the comparison's quantum-data task (comparison.phases)
 SOLVER_CHOICES = SOLVERS + ("vqe", "gaussian", "fock")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")  # optax optimizers by name, each at --lr
 # flags that set a registry option; None (not given) leaves the system's default
 OPTION_FLAGS = ("graph", "gamma", "train_gamma", "temperature", "hbar", "cost", "solver", "ansatz", "depth", "per_term")
+# train flags that say where and how to run, not what: left out of the recorded config
+NOT_RECORDED = ("config", "preset", "out", "resume", "overwrite", "json", "quiet", "save_model")
+CHECKPOINT, LOG, METRICS, CONFIG, CURVE = "checkpoint.npz", "metrics.jsonl", "metrics.json", "config.toml", "learning_curve.png"
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT (128 + 2)
 
+log = logging.getLogger("qeqprop")
+
+
+# ----------------------------------------------------------------------------- argument types
+# Each raises argparse.ArgumentTypeError, so argparse prints "argument --flag: <message>".
+
+def integer(minimum: int) -> Callable[[str], int]:
+    """Type of an integer flag >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def number(minimum: float | None = None, *, positive: bool = False) -> Callable[[str], float]:
+    """Type of a finite float flag, > 0 with ``positive``, >= ``minimum`` when given."""
+    what = "must be a finite number" + (" > 0" if positive else f" >= {minimum:g}" if minimum is not None else "")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what}, got {text!r}") from None
+        if not math.isfinite(value) or (positive and value <= 0) or (minimum is not None and value < minimum):
+            raise argparse.ArgumentTypeError(f"{what}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+class SlopeBetas(argparse.Action):
+    """``--betas``: at least two distinct values (a slope is fitted to log error vs log beta)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if len(set(values)) < 2:
+            raise argparse.ArgumentError(self, f"a slope needs at least 2 distinct betas, got {values}")
+        setattr(namespace, self.dest, values)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" after each flag's help, unless the help already says its default or
+    the default is None/False (a flag that is off unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+# ----------------------------------------------------------------------------- logging
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def configure_logging(quiet: bool) -> None:
+    """The "qeqprop" logger prints to stderr at INFO (WARNING with ``--quiet``); idempotent."""
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+# ----------------------------------------------------------------------------- train
 
 def parse_option(text: str) -> tuple[str, object]:
     """KEY=VALUE of ``--option``: VALUE as JSON (numbers, true/false, lists), else as a string."""
@@ -42,7 +152,7 @@ def system_options(args) -> dict:
     """The registry options given on the command line (flags and ``--option KEY=VALUE``)."""
     given = vars(args)
     options = {name: given[name] for name in OPTION_FLAGS}
-    options = {k: v for k, v in options.items() if v is not None and v is not False}  # store_true flags: only when set
+    options = {k: v for k, v in options.items() if v is not None and v is not False}  # boolean flags: only when set
     for text in args.option or ():
         key, value = parse_option(text)
         if key in options:
@@ -66,8 +176,74 @@ def build_system(args, n_inputs: int, n_classes: int):
     """The learner named by ``--system`` (qeqprop.systems.registry) sized for the dataset: ``--hidden``
     hidden units, ``--outputs`` outputs (default one per class, one for two classes or regression)."""
     spec = get_spec(args.system)
-    n_outputs = args.outputs or (1 if n_classes in (0, 2) else n_classes)
+    n_outputs = args.outputs if args.outputs is not None else (1 if n_classes in (0, 2) else n_classes)
     return spec.build(n_inputs, n_outputs, args.hidden, **system_options(args))
+
+
+def apply_config(top: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace) -> argparse.Namespace:
+    """Reparse ``argv`` with the ``--preset`` then ``--config`` settings as defaults (flags given
+    on the command line still win); qeqprop.cli_config describes the files."""
+    if args.preset is None and args.config is None:
+        return args
+    train = top.subcommands["train"]
+    merged: dict[str, Any] = {}
+    if args.preset is not None:
+        merged.update(settings_for(train, read_preset(args.preset), f"preset {args.preset!r}", ignore=("config", "preset")))
+    if args.config is not None:
+        merged.update(settings_for(train, read_config(args.config), f"--config {args.config}", ignore=("config", "preset")))
+    train.set_defaults(**merged)
+    return top.parse_args(argv)
+
+
+def prepare_out(args) -> Path | None:
+    """Check ``--out`` before anything trains: a writable folder (made if missing); ``--resume``
+    needs its checkpoint, a fresh run refuses to replace one unless ``--overwrite``."""
+    if args.out is None:
+        if args.resume:
+            raise ValueError("--resume needs --out: the folder whose checkpoint.npz to continue")
+        return None
+    out = Path(args.out)
+    checkpoint = out / CHECKPOINT
+    if args.resume and not checkpoint.exists():
+        raise ValueError(f"--resume: there is no checkpoint at {checkpoint}; check --out, or leave out --resume to start afresh")
+    if not args.resume and checkpoint.exists():
+        if not args.overwrite:
+            raise ValueError(f"{checkpoint} holds an earlier run: add --resume to continue it, --overwrite to start "
+                             "afresh over it, or choose another --out")
+        for name in (CHECKPOINT, LOG, METRICS, CONFIG, CURVE):
+            (out / name).unlink(missing_ok=True)
+    writable_folder(out, "--out")
+    return out
+
+
+def writable_folder(out: Path, flag: str) -> None:
+    """Make ``out`` (and parents) and prove a file can be written there (ValueError naming ``flag``)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out} is a file, not a folder; choose a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".qeqprop-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"{flag} {out}: cannot write there ({exc.strerror or exc}); choose a writable folder") from None
+
+
+def recorded_config(args, train: argparse.ArgumentParser, n_outputs: int) -> dict[str, Any]:
+    """Every train setting this run used (defaults, preset, config and flags merged), ``outputs``
+    resolved; what metrics.json and config.toml record."""
+    given = vars(args)
+    config = {action.dest: given[action.dest] for action in train._actions
+              if action.option_strings and action.dest not in NOT_RECORDED + ("help",)}
+    config["outputs"] = n_outputs
+    return config
+
+
+def jsonable(value):
+    """json.dumps fallback: numpy scalars and arrays as Python numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def cmd_train(args) -> int:
@@ -79,16 +255,27 @@ def cmd_train(args) -> int:
                             if args.gradient in ("contrastive", "coupled") else ""))
     if not spec.takes(args.dataset):
         raise ValueError(f"--system {args.system} {spec.needs}: use --dataset {' or '.join(spec.tasks)}")
+    out = prepare_out(args)
     data = load_training_data(args)
     system = build_system(args, data.n_features, data.n_classes)
-    out = Path(args.out) if args.out else None
-    result = fit(
-        system, data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, beta=args.beta,
-        estimator=args.estimator, gradient=args.gradient, seed=args.seed, shots=args.shots,
-        checkpoint=out / "checkpoint.pkl" if out else None, resume=args.resume, progress=not args.json,
-    )
-    final = dict(result.final)
+    config = recorded_config(args, args.subparser, system.n_outputs)
+    checkpoint = out / CHECKPOINT if out else None
+    if args.resume:
+        log.info("resuming from %s", checkpoint)
+    try:
+        result = fit(
+            system, data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, optimizer=args.optimizer,
+            beta=args.beta, estimator=args.estimator, gradient=args.gradient, seed=args.seed, shots=args.shots,
+            checkpoint=checkpoint, resume=args.resume, log=out / LOG if out else None, progress=not (args.json or args.quiet),
+        )
+    except CheckpointMismatchError as exc:
+        raise ValueError(f"{exc}\n(command line: resume with the settings the checkpoint names, or start afresh with "
+                         "another --out or --overwrite)") from None
+    except KeyboardInterrupt:
+        print(f"qeqprop: {interrupt_message(checkpoint)}", file=sys.stderr)
+        return INTERRUPTED
     size = system.describe()
+    final = dict(result.final)
     final.update({"system": args.system, "kind": spec.kind, "model": size["name"], "dataset": args.dataset,
                   "units": size["units"], "unit": size["unit"], "gradient": args.gradient, "estimator": args.estimator,
                   "beta": args.beta, "shots": args.shots})
@@ -96,20 +283,81 @@ def cmd_train(args) -> int:
         final["n_qubits"] = size["units"]
     rule = f"{args.estimator} EP" if args.gradient == "ep" else f"{args.gradient} gradient"
     if out:
-        from .plots import plot_history
+        write_run(out, args, config, size, final, result.history, f"{args.system} ({size['units']} {size['unit']}) on {args.dataset}, {rule}")
+    if args.save_model:
+        from .serialization import save_model
 
-        (out / "metrics.json").write_text(json.dumps({"final": final, "history": result.history}, indent=2))
-        plot_history(result.history, out / "learning_curve.png",
-                     f"{args.system} ({size['units']} {size['unit']}) on {args.dataset}, {rule}")
+        save_model(args.save_model, system, result.params, metadata={"config": config, "final": final})
+        log.info("saved the model to %s", args.save_model)
     if args.json:
-        print(json.dumps(final))
+        print(json.dumps(final, default=jsonable))
+    elif not result.history:
+        print(f"nothing trained (--epochs {args.epochs}): {args.system} ({size['name']}, {size['units']} {size['unit']}) "
+              f"on {args.dataset} keeps its initial parameters")
     else:
         accuracy = f"test accuracy {final['test_accuracy']:.3f}, " if "test_accuracy" in final else ""
         print(f"{args.system} ({size['name']}, {size['units']} {size['unit']}) on "
               f"{args.dataset} by {rule}: {accuracy}test loss {final['test_loss']:.4f} after {len(result.history)} epochs "
               f"({final['seconds']:.1f} s)")
-        if out:
-            print(f"wrote {out / 'metrics.json'}, {out / 'learning_curve.png'}, {out / 'checkpoint.pkl'}")
+    return 0
+
+
+def interrupt_message(checkpoint: Path | None) -> str:
+    """The one line Ctrl-C prints: what the checkpoint holds and how to continue."""
+    if checkpoint is None:
+        return "interrupted; nothing was saved (no --out)"
+    if not checkpoint.exists():
+        return f"interrupted before the first checkpoint; nothing was written to {checkpoint}"
+    saved = load_checkpoint(checkpoint)
+    within = f" and {saved['step']} minibatches of epoch {saved['epoch'] + 1}" if saved["step"] else ""
+    return f"interrupted; the checkpoint at {checkpoint} holds epoch {saved['epoch']}{within}; rerun with --resume"
+
+
+def write_run(out: Path, args, config: dict, size: dict, final: dict, history: list[dict], title: str) -> None:
+    """metrics.json (version, command, config, system, final, history), config.toml and the curve."""
+    command = shlex.join(["qeqprop", *args.argv])
+    record = {"qeqprop_version": __version__, "command": command, "config": config, "system": size,
+              "final": final, "history": history}
+    (out / METRICS).write_text(json.dumps(record, indent=2, default=jsonable))
+    (out / CONFIG).write_text(dump_toml(config, f"qeqprop {__version__}: {command}\nrerun: qeqprop train --config {out / CONFIG}"))
+    written = [out / METRICS, out / CONFIG, out / CHECKPOINT, out / LOG]
+    if history:
+        from .plots import plot_history
+
+        written.append(plot_history(history, out / CURVE, title))
+    log.info("wrote %s", ", ".join(str(p) for p in written))
+
+
+# ----------------------------------------------------------------------------- other commands
+
+def cmd_presets(args) -> int:
+    for name, description in presets().items():
+        print(f"{name:<16} {description}")
+    return 0
+
+
+def read_inputs(path: str) -> np.ndarray:
+    """Samples from a .npy file or a comma-separated text file (one sample per row)."""
+    try:
+        x = np.load(path) if str(path).endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--input {path}: cannot read samples ({exc}); give a .npy array or a CSV file, one sample per row") from None
+    return np.atleast_2d(x)
+
+
+def cmd_predict(args) -> int:
+    from .serialization import load_model
+
+    model = load_model(args.model)
+    outputs = np.asarray(model.predict(read_inputs(args.input)))
+    if args.out:
+        if args.out.endswith(".npy"):
+            np.save(args.out, outputs)
+        else:
+            np.savetxt(args.out, outputs.reshape(len(outputs), -1), delimiter=",")
+        log.info("wrote %d predictions to %s", len(outputs), args.out)
+    else:
+        np.savetxt(sys.stdout, outputs.reshape(len(outputs), -1), delimiter=",")
     return 0
 
 
@@ -118,7 +366,7 @@ def cmd_gradcheck(args) -> int:
     report = gradcheck(system, params, x, y, betas=args.betas)
     report.update({"n_qubits": args.qubits, "seed": args.seed})
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(report, default=jsonable))
         return 0
     print(f"random TFIM, {args.qubits} qubits, seed {args.seed}, gap {report['gap']:.4f}")
     print(f"reference vs central finite differences: {report['reference_vs_finite_difference']:.2e}")
@@ -131,110 +379,175 @@ def cmd_gradcheck(args) -> int:
 QUICK = {"seeds": 2, "epochs": 6, "tasks": ("xor", "phases")}
 
 
+def compare_out(args) -> Path:
+    """``--out`` of compare (default: a fresh timestamped folder); an existing non-empty folder is
+    refused unless ``--overwrite``, so tracked results are never replaced by accident."""
+    out = Path(args.out or time.strftime("qeqprop-compare-%Y%m%d-%H%M%S"))
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise ValueError(f"--out {out} is not empty; choose a new folder or add --overwrite to replace its results")
+    writable_folder(out, "--out")
+    return out
+
+
 def cmd_compare(args) -> int:
     from .comparison import compare
     from .comparison.report import readme_block, update_readme, write_report
     from .comparison.systems import SYSTEMS as COMPARE_SYSTEMS
     from .comparison.tasks import TASKS
 
-    def chosen(value, quick, default):  # None: not given (0 is passed on and refused by compare)
+    def chosen(value, quick, default):  # None: not given
         return value if value is not None else (quick if args.quick else default)
 
+    out = compare_out(args)
     tasks = chosen(args.tasks, QUICK["tasks"], TASKS)
     seeds = chosen(args.seeds, QUICK["seeds"], 3)
     epochs = chosen(args.epochs, QUICK["epochs"], 15)
     report = compare(args.systems or COMPARE_SYSTEMS, tasks, seeds, epochs=epochs, beta=args.beta, estimator=args.estimator,
-                     learning_rate=args.lr, batch_size=args.batch_size, progress=not args.json)
-    paths = write_report(report, args.out)
+                     learning_rate=args.lr, batch_size=args.batch_size, progress=not (args.json or args.quiet))
+    paths = write_report(report, out)
     if args.readme:
         update_readme(args.readme, readme_block(report, "qeqprop " + " ".join(args.argv)))
         paths["readme"] = Path(args.readme)
     if args.json:
         print(json.dumps({"summary": report.summary(), "skipped": report.skipped, "files": {k: str(v) for k, v in paths.items()}}))
     else:
-        print(paths["markdown"].read_text())
+        if not args.quiet:
+            print(paths["markdown"].read_text())
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="qeqprop", description="Quantum equilibrium propagation.")
-    sub = top.add_subparsers(dest="command", required=True)
+# ----------------------------------------------------------------------------- parser
 
+def add_output_flags(command: argparse.ArgumentParser, what: str) -> None:
+    """--json and --quiet, shared by the commands that train."""
+    command.add_argument("--json", action="store_true", help=f"print {what} as one JSON object (no progress bars)")
+    command.add_argument("--quiet", action="store_true", help="no progress bars or log lines, only the final line")
+
+
+def add_train_parser(sub) -> argparse.ArgumentParser:
     systems = "; ".join(f"{name}: {spec.description} ({spec.kind}; --hidden counts {spec.unit}s)" for name, spec in REGISTRY.items())
-    train = sub.add_parser("train", help="train a learner by EP and print test accuracy")
+    train = sub.add_parser("train", help="train a learner by EP and print test accuracy", formatter_class=HelpFormatter,
+                           description="Train a learner by EP. Settings merge in this order, later wins: flag defaults, "
+                                       "--preset, --config, the flags given.")
+    train.add_argument("--config", default=None, metavar="FILE",
+                       help="TOML file of settings (keys: these flags without dashes), or a run's metrics.json")
+    train.add_argument("--preset", default=None, metavar="NAME", help="a shipped preset (qeqprop presets lists them)")
     train.add_argument("--system", choices=SYSTEMS, default="tfim", help=systems)
-    train.add_argument("--dataset", choices=TRAIN_DATASETS, default="iris")
-    train.add_argument("--features", type=int, default=None, help="PCA features (default: all)")
-    train.add_argument("--hidden", type=int, default=3, help="hidden units (see --system for what they are)")
-    train.add_argument("--outputs", type=int, default=None, help="outputs (default: one per class, 1 for 2 classes)")
+    train.add_argument("--dataset", choices=TRAIN_DATASETS, default="iris", help="training data ('phases': the quantum-data task)")
+    train.add_argument("--features", type=integer(1), default=None, help="PCA features (default: all)")
+    train.add_argument("--hidden", type=integer(0), default=3, help="hidden units (see --system for what they are)")
+    train.add_argument("--outputs", type=integer(1), default=None, help="outputs (default: one per class, 1 for 2 classes)")
     # system options: None (not given) keeps the system's default; given to a system that cannot use it, an error
     train.add_argument("--graph", default=None, choices=("complete", "chain", "layered"),
                        help="coupling graph (default: complete; phase_oscillators: layered)")
-    train.add_argument("--gamma", type=float, default=None, help="transverse field (default 1.0)")
-    train.add_argument("--train-gamma", action="store_true", help="make transverse fields trainable")
-    train.add_argument("--temperature", type=float, default=None, help="0: ground states; T > 0: Gibbs states (default 0; ising: 1)")
-    train.add_argument("--hbar", type=float, default=None, help="qho: Planck constant (default 1; 0 = classical spring network)")
+    train.add_argument("--gamma", type=number(), default=None, help="transverse field (default 1.0)")
+    train.add_argument("--train-gamma", action=argparse.BooleanOptionalAction, default=False,
+                       help="make transverse fields trainable (default: fixed)")
+    train.add_argument("--temperature", type=number(0.0), default=None,
+                       help="0: ground states; T > 0: Gibbs states (default 0; ising: 1)")
+    train.add_argument("--hbar", type=number(0.0), default=None, help="qho: Planck constant (default 1; 0 = classical spring network)")
     train.add_argument("--cost", choices=sorted(COSTS), default=None, help="cost on the outputs (default: mse)")
     train.add_argument("--solver", choices=SOLVER_CHOICES, default=None,
                        help="equilibrium solver (default: auto); tfim: 'vqe' for variational circuits (PennyLane)")
     train.add_argument("--ansatz", choices=("hva", "hardware_efficient"), default=None, help="vqe ansatz (default: hva)")
-    train.add_argument("--depth", type=int, default=None, help="vqe circuit layers (default 2)")
-    train.add_argument("--per-term", action="store_true", help="vqe HVA: one angle per Hamiltonian term")
+    train.add_argument("--depth", type=integer(1), default=None, help="vqe circuit layers (default 2)")
+    train.add_argument("--per-term", action=argparse.BooleanOptionalAction, default=False,
+                       help="vqe HVA: one angle per Hamiltonian term (default: one per layer)")
     train.add_argument("--option", action="append", default=None, metavar="KEY=VALUE",
                        help="any other system option, repeatable (e.g. --option delta=1.0 --option train_delta=true for xxz); "
                             "options: " + ", ".join(sorted(OPTIONS)))
-    train.add_argument("--beta", type=float, default=1e-2)
-    train.add_argument("--estimator", choices=ESTIMATORS, default="centered")
+    train.add_argument("--beta", type=number(positive=True), default=1e-2, help="EP nudge strength")
+    train.add_argument("--estimator", choices=ESTIMATORS, default="centered", help="EP estimator (centered: O(beta^2) bias)")
     train.add_argument("--gradient", choices=tuple(RULES), default="ep",
                        help="'reference' trains with the exact gradient; 'contrastive' and 'coupled' are classical learning rules")
-    train.add_argument("--shots", type=int, default=None, help="simulated shots per EP phase (default: exact expectations)")
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--lr", type=float, default=0.03)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", default=None, help="folder for metrics.json, learning_curve.png, checkpoint.pkl")
-    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl")
-    train.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
-    train.set_defaults(func=cmd_train)
+    train.add_argument("--shots", type=integer(1), default=None, help="simulated shots per EP phase (default: exact expectations)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optax optimizer at learning rate --lr")
+    train.add_argument("--epochs", type=integer(0), default=20, help="epochs in total (a resumed run counts the ones done)")
+    train.add_argument("--batch-size", type=integer(1), default=16, help="samples per minibatch (one optimizer step)")
+    train.add_argument("--lr", type=number(positive=True), default=0.03, help="learning rate")
+    train.add_argument("--seed", type=integer(0), default=0, help="seed of the data split, init, shuffling and shots")
+    train.add_argument("--out", default=None, metavar="FOLDER",
+                       help="folder for checkpoint.npz, metrics.jsonl, metrics.json, config.toml, learning_curve.png")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz (its settings must match)")
+    train.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds an earlier run")
+    train.add_argument("--save-model", default=None, metavar="FILE", help="save the trained model there (qeqprop predict reads it)")
+    add_output_flags(train, "the final metrics")
+    train.set_defaults(func=cmd_train, subparser=train)
+    return train
 
-    check = sub.add_parser("gradcheck", help="EP estimators vs the exact gradient on a random instance")
-    check.add_argument("--qubits", type=int, default=6)
-    check.add_argument("--seed", type=int, default=0)
-    check.add_argument("--solver", choices=SOLVERS, default="auto")
-    check.add_argument("--betas", type=float, nargs="+", default=list(DEFAULT_BETAS))
-    check.add_argument("--json", action="store_true")
-    check.set_defaults(func=cmd_gradcheck)
+
+def parser() -> argparse.ArgumentParser:
+    """The ``qeqprop`` parser; ``parser().subcommands[name]`` is each subcommand's."""
+    top = argparse.ArgumentParser(prog="qeqprop", description="Quantum equilibrium propagation.", formatter_class=HelpFormatter)
+    top.add_argument("--version", action="version", version=f"qeqprop {__version__}", help="print the version and exit")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    top.subcommands = {"train": add_train_parser(sub)}
+
+    listing = sub.add_parser("presets", help="list the shipped presets (qeqprop train --preset NAME)", formatter_class=HelpFormatter)
+    listing.set_defaults(func=cmd_presets)
+    top.subcommands["presets"] = listing
+
+    predict = sub.add_parser("predict", help="outputs of a saved model (train --save-model) on samples", formatter_class=HelpFormatter)
+    predict.add_argument("--model", required=True, metavar="FILE", help="a model written by qeqprop train --save-model")
+    predict.add_argument("--input", required=True, metavar="FILE", help="samples, one per row: a .npy array or a CSV file")
+    predict.add_argument("--out", default=None, metavar="FILE", help="write the outputs there (.npy, else CSV); default: print CSV")
+    predict.set_defaults(func=cmd_predict, quiet=False)
+    top.subcommands["predict"] = predict
+
+    check = sub.add_parser("gradcheck", help="EP estimators vs the exact gradient on a random instance", formatter_class=HelpFormatter)
+    check.add_argument("--qubits", type=integer(2), default=6, help="qubits of the random TFIM instance")
+    check.add_argument("--seed", type=integer(0), default=0, help="seed of the random instance")
+    check.add_argument("--solver", choices=SOLVERS, default="auto", help="ground-state solver")
+    check.add_argument("--betas", type=number(positive=True), nargs="+", action=SlopeBetas, default=list(DEFAULT_BETAS),
+                       help="nudge strengths (>= 2 distinct; the error-vs-beta slope is fitted over them)")
+    check.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    check.set_defaults(func=cmd_gradcheck, quiet=False)
+    top.subcommands["gradcheck"] = check
 
     from .comparison.systems import AVAILABLE
     from .comparison.tasks import TASKS
 
-    comp = sub.add_parser("compare", help="quantum vs classical EP: every system on every task, same rule and budget")
+    comp = sub.add_parser("compare", help="quantum vs classical EP: every system on every task, same rule and budget",
+                          formatter_class=HelpFormatter)
     comp.add_argument("--systems", nargs="+", choices=AVAILABLE, default=None,
                       help="default: the standard line-up (comparison.systems.SYSTEMS); any registered system")
     comp.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="default: all (quick: xor phases)")
-    comp.add_argument("--seeds", type=int, default=None, help="seeds 0..K-1 (default 3; quick 2)")
-    comp.add_argument("--epochs", type=int, default=None, help="default 15 (quick 6)")
-    comp.add_argument("--beta", type=float, default=0.05)
-    comp.add_argument("--estimator", choices=ESTIMATORS, default="centered")
-    comp.add_argument("--lr", type=float, default=0.05)
-    comp.add_argument("--batch-size", type=int, default=16)
+    comp.add_argument("--seeds", type=integer(1), default=None, help="seeds 0..K-1 (default 3; quick 2)")
+    comp.add_argument("--epochs", type=integer(1), default=None, help="epochs per run (default 15; quick 6)")
+    comp.add_argument("--beta", type=number(positive=True), default=0.05, help="EP nudge strength")
+    comp.add_argument("--estimator", choices=ESTIMATORS, default="centered", help="EP estimator")
+    comp.add_argument("--lr", type=number(positive=True), default=0.05, help="learning rate (Adam)")
+    comp.add_argument("--batch-size", type=integer(1), default=16, help="samples per minibatch")
     comp.add_argument("--quick", action="store_true", help="CI settings: xor and phases, 2 seeds, 6 epochs (< 2 min)")
-    comp.add_argument("--out", default="benchmarks/results/compare", help="folder for compare.json, compare.md, PNGs")
-    comp.add_argument("--readme", default=None, help="rewrite this README's compare block with the table")
-    comp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    comp.add_argument("--out", default=None, metavar="FOLDER",
+                      help="folder for compare.json, compare.md, PNGs (default: a new ./qeqprop-compare-<time>); "
+                           "a non-empty folder needs --overwrite")
+    comp.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its results")
+    comp.add_argument("--readme", default=None, metavar="FILE", help="rewrite this README's compare block with the table")
+    add_output_flags(comp, "the summary")
     comp.set_defaults(func=cmd_compare)
+    top.subcommands["compare"] = comp
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    args.argv = sys.argv[1:] if argv is None else list(argv)  # compare --readme records the command
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    top = parser()
+    args = top.parse_args(argv)
     try:
+        if args.command == "train":
+            args = apply_config(top, argv, args)
+        args.argv = argv  # recorded in metrics.json; compare --readme quotes it
+        configure_logging(getattr(args, "quiet", False))
         return args.func(args)
     except ValueError as exc:
         print(f"qeqprop: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("qeqprop: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

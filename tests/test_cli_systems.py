@@ -50,7 +50,7 @@ def test_system_options_reach_the_builder(tmp_path, capsys):
     out = tmp_path / "xxz"
     train(capsys, "--system", "xxz", "--dataset", "xor", "--hidden", "1", "--epochs", "1", "--gamma", "0.7",
           "--option", "train_delta=true", "--option", "delta=0.5", "--out", str(out))
-    params = load_checkpoint(out / "checkpoint.pkl")["params"]
+    params = load_checkpoint(out / "checkpoint.npz")["params"]
     assert set(params) == {"J", "Jz", "b", "W"}
 
 

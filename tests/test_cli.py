@@ -1,0 +1,349 @@
+"""The ``qeqprop`` command line: resume (also after SIGKILL), refusals that name the flag, the
+setting or the path, configs and presets, --version, help for every flag, compare's --out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qeqprop
+from qeqprop import cli
+from qeqprop.checkpoint import load_checkpoint
+from qeqprop.cli import main
+from qeqprop.cli_config import presets, tomllib
+
+XOR = ["train", "--dataset", "xor", "--hidden", "1"]  # 2 qubits: about 0.5 s an epoch
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+def timeless(history: list[dict]) -> list[dict]:
+    """A history without its wall-clock entries (the only part two equal runs may differ in)."""
+    return [{k: v for k, v in record.items() if "second" not in k} for record in history]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Two run folders hold bit-equal final parameters and histories (up to wall-clock times)."""
+    pa, pb = load_checkpoint(a / "checkpoint.npz")["params"], load_checkpoint(b / "checkpoint.npz")["params"]
+    assert sorted(pa) == sorted(pb)
+    for name in pa:
+        assert np.array_equal(pa[name], pb[name]), name
+    assert timeless(metrics(a)["history"]) == timeless(metrics(b)["history"])
+
+
+# ----------------------------------------------------------------------------- D1: resume
+
+def test_resume_continues_and_writes_every_epoch(tmp_path, capsys):
+    """D1: the resumed run used to die writing metrics.json (ndarray not JSON serializable)."""
+    out, straight = tmp_path / "r", tmp_path / "straight"
+    assert run(capsys, *XOR, "--epochs", "1", "--out", str(out))[0] == 0
+    (out / "learning_curve.png").unlink()
+    code, stdout, _ = run(capsys, *XOR, "--epochs", "2", "--out", str(out), "--resume")
+    assert code == 0 and "after 2 epochs" in stdout
+    record = metrics(out)
+    assert [r["epoch"] for r in record["history"]] == [1, 2] and record["final"]["epoch"] == 2
+    assert (out / "learning_curve.png").stat().st_size > 0
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert run(capsys, *XOR, "--epochs", "2", "--out", str(straight))[0] == 0
+    assert_same_run(out, straight)
+
+
+def test_resume_after_sigkill_mid_epoch_equals_an_uninterrupted_run(tmp_path, capsys):
+    """Kill -9 right after the first checkpoint lands (inside epoch 2), resume, compare bit for bit."""
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    argv = [*XOR, "--epochs", "4", "--quiet"]
+    process = subprocess.Popen([sys.executable, "-m", "qeqprop.cli", *argv, "--out", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(killed / "checkpoint.npz", process)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert load_checkpoint(killed / "checkpoint.npz")["epoch"] < 4, "the run ended before the kill: nothing tested"
+    assert run(capsys, *argv, "--out", str(killed), "--resume")[0] == 0
+    assert [r["epoch"] for r in metrics(killed)["history"]] == [1, 2, 3, 4]
+    assert run(capsys, *argv, "--out", str(straight))[0] == 0
+    assert_same_run(killed, straight)
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Poll until ``path`` exists (the run's first checkpoint); fail if the process ends first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, f"the run ended (status {process.returncode}) before {path} appeared: " \
+                                       f"{process.stderr.read().decode()}"
+        assert time.monotonic() < deadline, f"no {path} after {timeout} s"
+        time.sleep(0.02)
+
+
+def test_sigint_prints_one_line_and_exits_130(tmp_path):
+    """D4: Ctrl-C used to print a traceback; now one line says what the checkpoint holds."""
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "qeqprop.cli", *XOR, "--epochs", "50", "--quiet", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(out / "checkpoint.npz", process)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    err = err.decode()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    saved, line = load_checkpoint(out / "checkpoint.npz"), err.strip().splitlines()[-1]
+    assert line.startswith(f"qeqprop: interrupted; the checkpoint at {out / 'checkpoint.npz'} holds epoch {saved['epoch']}")
+    assert line.endswith("; rerun with --resume") and saved["epoch"] >= 1
+
+
+# ----------------------------------------------------------------------------- D3: refused resumes
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory) -> Path:
+    """A one-epoch xor run to resume from."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main([*XOR, "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("change, setting", [
+    (["--gamma", "0.5"], "gamma"), (["--temperature", "0.2"], "temperature"), (["--cost", "cross_entropy"], "cost"),
+    (["--lr", "0.1"], "learning_rate"), (["--optimizer", "sgd"], "optimizer"), (["--beta", "0.05"], "beta"),
+])
+def test_resume_with_a_changed_setting_is_refused_naming_it(one_epoch, change, setting, capsys):
+    before = one_epoch.joinpath("checkpoint.npz").read_bytes()
+    code, _, err = run(capsys, *XOR, "--epochs", "2", "--out", str(one_epoch), "--resume", *change)
+    assert code == 2 and err.startswith("qeqprop: error: ") and setting in err, err
+    assert one_epoch.joinpath("checkpoint.npz").read_bytes() == before
+
+
+def test_corrupt_checkpoint_is_a_clear_error_naming_the_path(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    code, _, err = run(capsys, *XOR, "--epochs", "2", "--out", str(out), "--resume")
+    assert code == 2 and str(out / "checkpoint.npz") in err and "Traceback" not in err
+
+
+def test_resume_from_a_folder_without_checkpoint_names_the_path(tmp_path, capsys, monkeypatch):
+    """A mistyped --out used to start from scratch silently."""
+    monkeypatch.setattr(cli, "fit", refuse_to_train)
+    code, _, err = run(capsys, *XOR, "--out", str(tmp_path / "typo"), "--resume")
+    assert code == 2 and f"no checkpoint at {tmp_path / 'typo' / 'checkpoint.npz'}" in err
+    assert run(capsys, *XOR, "--resume")[0] == 2  # no --out at all
+
+
+def test_fresh_run_over_an_earlier_one_needs_overwrite(one_epoch, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "fit", refuse_to_train)
+    code, _, err = run(capsys, *XOR, "--epochs", "1", "--out", str(one_epoch))
+    assert code == 2 and "--resume" in err and "--overwrite" in err
+
+
+def refuse_to_train(*args, **kwargs):
+    raise AssertionError("fit was called: the check did not come first")
+
+
+# ----------------------------------------------------------------------------- D4
+
+def test_zero_epochs_trains_nothing_and_writes_empty_metrics(tmp_path, capsys):
+    out = tmp_path / "zero"
+    code, stdout, _ = run(capsys, *XOR, "--epochs", "0", "--out", str(out))
+    assert code == 0 and stdout.startswith("nothing trained (--epochs 0)")
+    assert metrics(out)["history"] == [] and metrics(out)["config"]["epochs"] == 0
+
+
+def test_out_that_is_a_file_or_unwritable_fails_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "fit", refuse_to_train)
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    code, _, err = run(capsys, *XOR, "--out", str(afile))
+    assert code == 2 and f"--out {afile} is a file" in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: every folder is writable")
+        code, _, err = run(capsys, *XOR, "--out", str(locked / "run"))
+        assert code == 2 and f"--out {locked / 'run'}: cannot write there" in err
+    finally:
+        locked.chmod(0o700)
+
+
+# ----------------------------------------------------------------------------- D8: flags
+
+@pytest.mark.parametrize("argv, flag", [
+    (["train", "--hidden", "-1"], "--hidden"), (["train", "--outputs", "0"], "--outputs"),
+    (["train", "--outputs", "-2"], "--outputs"), (["train", "--seed", "-1"], "--seed"),
+    (["train", "--epochs", "-1"], "--epochs"), (["train", "--batch-size", "0"], "--batch-size"),
+    (["train", "--shots", "0"], "--shots"), (["train", "--features", "0"], "--features"),
+    (["train", "--lr", "nan"], "--lr"), (["train", "--lr", "inf"], "--lr"), (["train", "--lr", "-0.1"], "--lr"),
+    (["train", "--lr", "0"], "--lr"), (["train", "--beta", "nan"], "--beta"), (["train", "--beta", "-0.01"], "--beta"),
+    (["train", "--temperature", "-1"], "--temperature"), (["train", "--hidden", "two"], "--hidden"),
+    (["gradcheck", "--betas", "0.1"], "--betas"), (["gradcheck", "--betas", "0.1", "0.1"], "--betas"),
+    (["gradcheck", "--betas"], "--betas"), (["gradcheck", "--betas", "0", "0.1"], "--betas"),
+    (["gradcheck", "--betas", "0.1", "-0.01"], "--betas"), (["gradcheck", "--qubits", "1"], "--qubits"),
+    (["compare", "--seeds", "0"], "--seeds"), (["compare", "--lr", "nan"], "--lr"),
+])
+def test_bad_values_are_refused_naming_the_flag(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: " in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"qeqprop {qeqprop.__version__}"
+
+
+def test_every_flag_of_every_command_has_help_and_shows_its_default():
+    top = cli.parser()
+    for name, command in {"qeqprop": top, **top.subcommands}.items():
+        text = " ".join(command.format_help().split())
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"{name} {action.option_strings} has no help"
+            if action.default not in (None, False, argparse.SUPPRESS) and "default" not in action.help:
+                assert f"(default: {action.default})" in text, f"{name} {action.option_strings} hides its default"
+
+
+def test_quiet_prints_only_the_final_line_and_logs_without_it(tmp_path, capsys):
+    code, stdout, err = run(capsys, *XOR, "--epochs", "1", "--quiet", "--out", str(tmp_path / "q"))
+    assert code == 0 and len(stdout.splitlines()) == 1 and "test accuracy" in stdout
+    assert "it/s" not in err and "qeqprop: wrote" not in err
+    code, stdout, err = run(capsys, *XOR, "--epochs", "1", "--out", str(tmp_path / "loud"))
+    assert code == 0 and f"qeqprop: wrote {tmp_path / 'loud' / 'metrics.json'}" in err
+
+
+def test_compare_never_writes_into_a_non_empty_folder_unless_asked(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = cli.parser().parse_args(["compare"])
+    default = cli.compare_out(args)
+    assert default.parent == Path(".") and default.name.startswith("qeqprop-compare-") and default.is_dir()
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "compare.md").write_text("tracked table")
+    monkeypatch.setattr("qeqprop.comparison.compare", refuse_to_train)
+    code, _, err = run(capsys, "compare", "--quick", "--out", str(results))
+    assert code == 2 and f"--out {results} is not empty" in err and "--overwrite" in err
+    assert (results / "compare.md").read_text() == "tracked table"
+    assert cli.compare_out(cli.parser().parse_args(["compare", "--out", str(results), "--overwrite"])) == results
+
+
+# ----------------------------------------------------------------------------- configs and presets
+
+def test_config_file_sets_the_run_and_flags_override_it(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('dataset = "xor"\nhidden = 1\nepochs = 3\nbatch-size = 8\nlr = 0.05\noption = {gamma = 0.8}\n')
+    out = tmp_path / "run"
+    assert run(capsys, "train", "--config", str(config), "--epochs", "1", "--quiet", "--out", str(out))[0] == 0
+    recorded = metrics(out)["config"]
+    assert (recorded["dataset"], recorded["hidden"], recorded["batch_size"], recorded["lr"]) == ("xor", 1, 8, 0.05)
+    assert recorded["epochs"] == 1 and recorded["option"] == ["gamma=0.8"]
+    assert len(metrics(out)["history"]) == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("hiden = 1\n", "unknown setting(s) ['hiden']"),
+    ("hidden = -1\n", "hidden: must be an integer >= 0"),
+    ("lr = nan\n", "lr: must be a finite number > 0"),
+    ('dataset = "mnist"\n', "dataset: 'mnist' is not one of"),
+    ("resume = 1\n", "resume must be true or false"),
+    ("hidden = 1.5\n", "hidden: must be an integer"),
+    ("hidden = \n", "not valid TOML"),
+])
+def test_bad_config_is_refused_naming_the_key(tmp_path, text, message, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "fit", refuse_to_train)
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    code, _, err = run(capsys, "train", "--config", str(config))
+    assert code == 2 and f"--config {config}" in err and message in err, err
+
+
+def test_metrics_record_the_run_and_its_config_reruns_it(tmp_path, capsys):
+    """metrics.json holds version, command line and every setting; OUT/config.toml alone reruns the run."""
+    first, again, from_json = tmp_path / "first", tmp_path / "again", tmp_path / "json"
+    argv = ["train", "--system", "xxz", "--dataset", "xor", "--hidden", "1", "--epochs", "2", "--lr", "0.07",
+            "--gamma", "0.9", "--option", "delta=0.5", "--quiet", "--out", str(first)]
+    assert run(capsys, *argv)[0] == 0
+    record = metrics(first)
+    assert record["qeqprop_version"] == qeqprop.__version__ and record["command"] == "qeqprop " + " ".join(argv[:-1]) + f" {first}"
+    config = tomllib.loads((first / "config.toml").read_text())
+    assert config["gamma"] == 0.9 and config["option"] == ["delta=0.5"] and config["outputs"] == 1
+    assert {k.replace("-", "_"): v for k, v in config.items()} == {k: v for k, v in record["config"].items() if v is not None}
+    assert run(capsys, "train", "--config", str(first / "config.toml"), "--quiet", "--out", str(again))[0] == 0
+    assert run(capsys, "train", "--config", str(first / "metrics.json"), "--quiet", "--out", str(from_json))[0] == 0
+    assert_same_run(first, again)
+    assert_same_run(first, from_json)
+    assert timeless([metrics(first)["final"]]) == timeless([metrics(again)["final"]])
+
+
+def test_presets_are_listed_with_descriptions(capsys):
+    code, stdout, _ = run(capsys, "presets")
+    shipped = presets()
+    assert code == 0 and set(shipped) >= {"iris", "xor-quick", "sensor-phases", "xor-shots"}
+    for name, description in shipped.items():
+        assert description and f"{name:<16} {description}" in stdout
+
+
+# small overrides keep the default run fast; test_every_preset_runs_as_shipped runs them unchanged (slow)
+SMALL = {"iris": ["--features", "2", "--hidden", "1"], "sensor-phases": ["--hidden", "2"], "xor-shots": ["--shots", "100"]}
+
+
+@pytest.mark.parametrize("name", sorted(presets()))
+def test_every_preset_runs(name, tmp_path, capsys):
+    out = tmp_path / name
+    code, _, err = run(capsys, "train", "--preset", name, "--epochs", "1", *SMALL.get(name, []), "--quiet", "--out", str(out))
+    assert code == 0, err
+    assert len(metrics(out)["history"]) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(presets()))
+def test_every_preset_runs_as_shipped(name, tmp_path, capsys):
+    code, stdout, err = run(capsys, "train", "--preset", name, "--quiet", "--out", str(tmp_path / name))
+    assert code == 0 and "test accuracy" in stdout, err
+
+
+def test_unknown_preset_lists_the_presets(capsys):
+    code, _, err = run(capsys, "train", "--preset", "nope")
+    assert code == 2 and "--preset nope: no such preset" in err and "xor-quick" in err
+
+
+# ----------------------------------------------------------------------------- save and predict
+
+def test_saved_model_predicts_from_the_command_line(tmp_path, capsys):
+    from qeqprop.serialization import load_model
+
+    model_path = tmp_path / "model.npz"
+    assert run(capsys, *XOR, "--epochs", "1", "--quiet", "--save-model", str(model_path))[0] == 0
+    x = np.array([[0.5, -1.0], [1.0, 1.0], [-1.0, 0.25]])
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",")
+    code, stdout, _ = run(capsys, "predict", "--model", str(model_path), "--input", str(tmp_path / "x.csv"))
+    model = load_model(model_path)
+    assert code == 0
+    np.testing.assert_array_equal(np.loadtxt(stdout.splitlines(), delimiter=",", ndmin=2),
+                                  np.asarray(model.predict(x)).reshape(len(x), -1))
+    assert model.metadata["config"]["dataset"] == "xor" and model.metadata["final"]["epoch"] == 1
