@@ -31,7 +31,7 @@ from _common import machine_info, write_json  # noqa: E402
 
 from qeqprop import TFIMNetwork, fit, load_dataset, relative_error  # noqa: E402
 from qeqprop.ep import flatten_grad  # noqa: E402
-from qeqprop.train import batch_gradient, targets_for  # noqa: E402
+from qeqprop.train import minibatch_gradient, targets_for  # noqa: E402
 
 
 def learner(temperature: float) -> TFIMNetwork:
@@ -45,8 +45,8 @@ def cosine(a: dict, b: dict) -> float:
 
 def fidelity(system: TFIMNetwork, params: dict, x: np.ndarray, y: np.ndarray, zero_reference: dict, beta: float) -> dict:
     """Minibatch-mean thermal EP gradient against the T = 0 and the thermal reference gradients."""
-    ep = batch_gradient(system, params, x, y, "ep", beta, "centered")
-    thermal = batch_gradient(system, params, x, y, "reference", beta, "centered")
+    ep = minibatch_gradient(system, params, x, y, beta=beta, task="regression")[0]  # y: cost targets, unchanged
+    thermal = minibatch_gradient(system, params, x, y, gradient="reference", task="regression")[0]
     return {
         "cosine_vs_zero_T_reference": cosine(ep, zero_reference),
         "relative_error_vs_zero_T_reference": relative_error(ep, zero_reference),
@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     points = {"initial": ground.init_params(np.random.default_rng(args.seed))}
     points["trained_at_T0"] = fit(ground, data, epochs=args.epochs, learning_rate=args.learning_rate,
                                   beta=args.beta, seed=args.seed, progress=False).params
-    zero_reference = {name: batch_gradient(ground, p, x, y, "reference", args.beta, "centered") for name, p in points.items()}
+    zero_reference = {name: minibatch_gradient(ground, p, x, y, gradient="reference", task="regression")[0]
+                      for name, p in points.items()}
 
     rows = []
     for temperature in args.temperatures:

@@ -8,7 +8,8 @@ d/dbeta <dH/dtheta>_beta at beta = 0 equals dL/dtheta.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class SquaredError:
 class SoftmaxCrossEntropy:
     """c(o, y) = -sum_j y_j log softmax(scale * o)_j for one-hot (or probability) y.
 
-    dc/do = scale * (softmax(scale * o) sum_j y_j - y). Outputs are expectations in [-1, 1], so
+    dc/do = scale * (softmax(scale * o) - y) (sum_j y_j = 1; other targets are refused). Outputs are expectations in [-1, 1], so
     ``scale`` sets how confident the readout can be.
     """
 
@@ -63,13 +64,23 @@ class SoftmaxCrossEntropy:
         shifted = logits - logits.max()
         return shifted - np.log(np.exp(shifted).sum())
 
-    def value(self, outputs, y) -> float:
+    @staticmethod
+    def _check_probabilities(outputs, y):
+        """Targets must be a probability vector (y_j >= 0, sum_j y_j = 1): otherwise -sum_j y_j log p_j
+        is not a cross-entropy and can go negative."""
         outputs, y = _check(outputs, y)
+        if np.any(y < 0) or abs(float(y.sum()) - 1.0) > 1e-9:
+            raise ValueError(f"cross_entropy targets y must be probabilities (non-negative, summing to 1), got {y}; "
+                             "pass class labels (fit encodes them one-hot) or use cost='mse' for other targets")
+        return outputs, y
+
+    def value(self, outputs, y) -> float:
+        outputs, y = self._check_probabilities(outputs, y)
         return -float(y @ self._log_softmax(outputs))
 
     def grad(self, outputs, y) -> np.ndarray:
-        outputs, y = _check(outputs, y)
-        return self.scale * (np.exp(self._log_softmax(outputs)) * y.sum() - y)
+        outputs, y = self._check_probabilities(outputs, y)
+        return self.scale * (np.exp(self._log_softmax(outputs)) - y)
 
 
 class PauliSquaredError:
@@ -116,7 +127,7 @@ class FunctionCost:
 COSTS = {"mse": SquaredError, "cross_entropy": SoftmaxCrossEntropy, "pauli_mse": PauliSquaredError}
 
 
-def make_cost(cost: "str | Cost") -> Cost:
+def make_cost(cost: str | Cost) -> Cost:
     if isinstance(cost, str):
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {sorted(COSTS)} or a Cost object, got {cost!r}")

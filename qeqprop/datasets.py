@@ -10,6 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 DATASETS = ("xor", "parity", "iris", "digits", "diabetes")
+TASKS = ("classification", "regression")
+ACCEPTED = ("class labels 0..K-1 (integers, every class present in the training set), +-1 labels (two classes), "
+            "one-hot rows (0/1, one 1 per row), or real regression targets (task='regression')")
 
 
 @dataclass
@@ -127,3 +130,108 @@ def decode_outputs(outputs: np.ndarray) -> np.ndarray:
     if outputs.shape[1] == 1:
         return (outputs[:, 0] > 0).astype(int)
     return np.argmax(outputs, axis=1)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Targets as read from what the user gave.
+
+    ``given``: the array exactly as given (what custom metrics receive); ``labels``: integer class
+    labels (n,) for classification, None for regression; ``n_classes``: K (0 for regression);
+    ``form``: "labels" (0..K-1), "pm1" (-1 -> class 0, +1 -> class 1), "onehot" or "regression".
+    """
+
+    given: np.ndarray
+    labels: np.ndarray | None
+    n_classes: int
+    form: str
+
+    def __len__(self) -> int:
+        return len(self.given)
+
+    def take(self, index) -> Targets:
+        """The targets of the samples ``index`` (same form and classes)."""
+        labels = None if self.labels is None else self.labels[index]
+        return Targets(self.given[index], labels, self.n_classes, self.form)
+
+
+def labels_from_targets(y, *, task: str | None = None, n_classes: int | None = None, name: str = "y") -> Targets:
+    """Read targets ``y`` into class labels or regression targets, refusing anything ambiguous.
+
+    Accepted forms (``task=None`` tells them apart; "classification"/"regression" forces one):
+
+        labels   1-D whole numbers 0..K-1                 class k
+        pm1      1-D values in {-1, +1}                    -1 -> class 0, +1 -> class 1 (K = 2)
+        onehot   2-D rows of 0/1 with one 1 per row        class argmax (K = columns)
+        regress  real values (n,) or (n, k)                passed on unchanged
+
+    ``n_classes`` None (a training set): K = max label + 1 and every class 0..K-1 must occur (labels
+    {1, 2, 3} are refused: class 0 is absent). Given (validation sets, minibatches): labels must lie
+    in 0..n_classes-1. Refused with a ValueError naming ``name``: NaN/inf, complex or non-numeric
+    values, 0-d or >2-d arrays, negative labels other than -1/+1, near-integer floats (labels with
+    rounding noise), 0/1 rows that are not one-hot, non-integers with task="classification".
+
+    Example:
+        >>> import numpy as np
+        >>> labels_from_targets(np.array([-1, 1, 1])).labels
+        array([0, 1, 1])
+        >>> labels_from_targets(np.eye(3)[[2, 0]]).labels, labels_from_targets([0.5, -1.2]).form
+        (array([2, 0]), 'regression')
+    """
+    if isinstance(y, Targets):
+        return y
+    if task not in (None, *TASKS):
+        raise ValueError(f"task must be None (inferred), 'classification' or 'regression', got {task!r}")
+    given = np.asarray(y)
+    if given.dtype.kind not in "biuf":
+        what = "complex" if given.dtype.kind == "c" else f"of dtype {given.dtype}"
+        raise ValueError(f"{name} must hold real numbers, got values {what}; accepted: {ACCEPTED}")
+    if given.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D (one label or target per sample) or 2-D (n, k), got shape {given.shape}")
+    values = given.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} contains NaN or inf; pass finite {ACCEPTED}")
+    if task == "regression" or len(values) == 0:
+        return Targets(given, None, 0, "regression")
+    if values.ndim == 2 and values.shape[1] > 1:
+        return _onehot(given, values, task, n_classes, name)
+    flat = values.reshape(-1)
+    whole = np.all(flat == np.round(flat))
+    if not whole:
+        near = np.all(np.abs(flat - np.round(flat)) < 1e-6)
+        if task == "classification" or near:
+            raise ValueError(f"{name} has non-integer values (e.g. {flat[flat != np.round(flat)][0]!r}) that "
+                             f"{'look like labels with rounding noise' if near else 'cannot be class labels'}; "
+                             f"round them, or pass task='regression' for real targets. Accepted: {ACCEPTED}")
+        return Targets(given, None, 0, "regression")
+    present = np.unique(flat)
+    if present.min() < 0:
+        if not set(present) <= {-1.0, 1.0}:
+            raise ValueError(f"{name} has negative labels {present[present < 0][:5].tolist()}: accepted are {ACCEPTED}")
+        return _classes(given, (flat > 0).astype(int), 2, n_classes, "pm1", name)
+    return _classes(given, flat.astype(int), None, n_classes, "labels", name)
+
+
+def _onehot(given, values, task, n_classes, name) -> Targets:
+    binary = np.all((values == 0) | (values == 1))
+    if binary and np.all(values.sum(axis=1) == 1):
+        return _classes(given, np.argmax(values, axis=1), values.shape[1], n_classes, "onehot", name)
+    if binary or task == "classification":
+        raise ValueError(f"{name} has {values.shape[1]} columns but its rows are not one-hot (one 1, zeros elsewhere; "
+                         f"{int(np.sum(values.sum(axis=1) != 1))} rows are not); accepted: {ACCEPTED}")
+    return Targets(given, None, 0, "regression")
+
+
+def _classes(given, labels, implied: int | None, n_classes: int | None, form: str, name: str) -> Targets:
+    """Check labels against the number of classes: the form's (``implied``), the caller's or max + 1."""
+    if n_classes is None:
+        n_classes = implied if implied is not None else int(labels.max()) + 1
+        absent = sorted(set(range(n_classes)) - set(labels.tolist()))
+        if form == "labels" and absent:
+            raise ValueError(f"{name} has labels {sorted(set(labels.tolist()))[:10]} but class(es) {absent[:10]} never "
+                             f"occur: labels must be 0..K-1 with every class present (e.g. subtract 1 from labels "
+                             f"1..K), or pass task='regression' for numeric targets")
+    elif implied is not None and implied != n_classes or labels.max() >= n_classes:
+        raise ValueError(f"{name} holds classes up to {max(int(labels.max()), (implied or 0) - 1)} but the training "
+                         f"labels have {n_classes} classes (0..{n_classes - 1}); use the same label form for every split")
+    return Targets(given, labels, int(n_classes), form)

@@ -1,19 +1,29 @@
-"""Training by EP on any EnergySystem: minibatches, optax optimizers, metrics, checkpoints.
+"""Training by EP on any EnergySystem: data in, minibatch gradients, optax, metrics, logs, checkpoints.
 
 Each step averages per-sample gradients over a minibatch,
 
     g = 1/|B| sum_{(x, y) in B} grad_theta L(x, y)     (EP estimate, or the reference gradient),
 
-and applies an optax update (Adam by default). Epoch e shuffles with the seed sequence
-(seed, e), so a run resumed from its checkpoint continues exactly as if never stopped.
+and applies an optax update (Adam by default). Epoch e of a fixed dataset shuffles with the seed
+sequence (seed, e); minibatch k of epoch e measures shots with (seed, e, k), so a run resumed from
+its checkpoint (written at every evaluation) continues bit for bit as if never stopped.
+
+Data: a Dataset (``load_dataset``), arrays ``(X, y)``, or a stream of minibatches (a callable
+``stream(step) -> (X_batch, y_batch)`` or an iterator of them). Targets ``y`` are read by
+``datasets.labels_from_targets`` (class labels 0..K-1, +-1, one-hot rows, or regression targets)
+and turned into what the system's cost compares outputs with by ``cost_targets``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optax
@@ -21,25 +31,32 @@ from tqdm.auto import tqdm
 
 from . import _jax  # noqa: F401  (float64 before optax makes arrays)
 from .checkpoint import load_checkpoint, save_checkpoint, to_numpy
-from .datasets import Dataset, decode_outputs
-from .ep import flatten_grad
+from .costs import COSTS
+from .datasets import Dataset, Targets, decode_outputs, labels_from_targets
+from .ep import ep_gradient, flatten_grad
 from .estimators import check_estimator
+from .inference import check_inputs, equilibrate_chunks
 from .readout import Shots
-from .rules import RULES, GradientRule, make_rule
+from .rules import EP, RULES, GradientRule, make_rule
 from .systems.protocol import EnergySystem
-from .validation import check_beta, check_int
+from .validation import check_beta, check_int, check_positive_float
 
 if TYPE_CHECKING:
     from .estimators import LinearEstimator
 
 GRADIENTS = tuple(RULES)
 EVAL_CHUNK = 128  # samples per batched equilibration in ``evaluate``
+BUILTIN_METRICS = ("loss", "accuracy", "min_gap")
+logger = logging.getLogger(__name__)
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
 @dataclass
 class FitResult:
-    """Trained parameters, one metrics dict per epoch (train/test loss = mean C(s_0, y), accuracy,
-    min gap, grad norm, seconds), and the final metrics."""
+    """Trained parameters, the evaluation records (``history``: one dict per evaluation, at every
+    epoch end and every ``eval_every`` minibatches), the training seconds, and ``final`` (the last
+    record; ``{}`` when nothing was trained)."""
 
     params: dict[str, np.ndarray]
     history: list[dict[str, float]] = field(default_factory=list)
@@ -50,83 +67,391 @@ class FitResult:
         return self.history[-1] if self.history else {}
 
 
+def _cost(system: EnergySystem):
+    """The system's Cost object where it has one (spin systems, Ising machines), else None."""
+    return getattr(system, "cost_fn", None)
+
+
+def cost_targets(system: EnergySystem, targets: Targets) -> np.ndarray:
+    """What the system's cost compares its outputs with, (n, n_outputs), from read targets.
+
+        regression targets        unchanged (one column per output)
+        class labels (0..K-1, +-1) system.encode_targets(labels, K): +-1 for one output and two
+                                  classes; one-hot (cross-entropy) or +-1 one-hot (other costs)
+        one-hot rows              unchanged for a custom cost (not in costs.COSTS) with one output
+                                  per class; otherwise encoded from their labels like integer labels
+
+    so a custom cost receives regression and one-hot targets exactly as given, and one data set
+    written as 0/1, +-1 or one-hot trains identically under the built-in costs.
+    """
+    if targets.labels is None:
+        values = np.asarray(targets.given, dtype=np.float64)
+        if values.size != len(values) * system.n_outputs:
+            raise ValueError(f"y has shape {values.shape} but the system has n_outputs={system.n_outputs}: regression "
+                             f"targets need one column per output")
+        return values.reshape(len(values), system.n_outputs)
+    k, m = targets.n_classes, system.n_outputs
+    if not (k == m or (m == 1 and k == 2)):
+        raise ValueError(f"y holds {k} classes but the system has n_outputs={m}: classification needs one output per "
+                         f"class (or one output for two classes); for numeric targets pass task='regression'")
+    cost = _cost(system)
+    if targets.form == "onehot" and cost is not None and getattr(cost, "name", None) not in COSTS and k == m:
+        return np.asarray(targets.given, dtype=np.float64)
+    return np.asarray(system.encode_targets(targets.labels, k), dtype=np.float64)
+
+
 def targets_for(system: EnergySystem, data: Dataset, labels: np.ndarray) -> np.ndarray:
-    """Targets per sample: the system's encoding of class labels, or regression targets as they are."""
-    if data.n_classes == 0:
-        return np.asarray(labels, dtype=float).reshape(len(labels), system.n_outputs)
-    return system.encode_targets(labels, data.n_classes)
+    """Cost targets for labels (or regression targets) of a Dataset's split: ``cost_targets``."""
+    task = "classification" if data.n_classes else "regression"
+    return cost_targets(system, labels_from_targets(labels, task=task, n_classes=data.n_classes or None))
 
 
-def evaluate(system: EnergySystem, params, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
-    """Mean loss L = 1/n sum_i C(s_0(x_i), y_i), accuracy (classification) and the smallest
-    free-phase gap over a dataset, equilibrated in batches of up to EVAL_CHUNK samples."""
+def _classes_of(system: EnergySystem) -> int:
+    """Classes the outputs tell apart: two for one output (its sign), else one per output."""
+    return 2 if system.n_outputs == 1 else system.n_outputs
+
+
+def _check_rows(X: np.ndarray, targets: Targets, name: str) -> None:
+    if len(targets) != len(X):
+        raise ValueError(f"{name} has {len(targets)} rows but X has {len(X)}: one target per sample")
+
+
+def check_metrics(metrics: Mapping[str, Metric] | None) -> dict[str, Metric]:
+    """``metrics``: {name: fn(outputs, targets) -> float}, names not clashing with loss/accuracy/min_gap."""
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping):
+        raise ValueError(f"metrics must be a dict {{name: fn(outputs, targets) -> float}}, got {type(metrics).__name__}")  # noqa: TRY004
+    for name, fn in metrics.items():
+        if not isinstance(name, str) or name in BUILTIN_METRICS or not callable(fn):
+            raise ValueError(f"metrics[{name!r}] must map a str name other than {BUILTIN_METRICS} to a callable "
+                             f"fn(outputs, targets) -> float")
+    return dict(metrics)
+
+
+def evaluate(system: EnergySystem, params, X, y, *, metrics: Mapping[str, Metric] | None = None,
+             task: str | None = None, n_classes: int | None = None, batch_size: int = EVAL_CHUNK) -> dict[str, float]:
+    """Metrics of ``params`` on a data set, from free phases equilibrated in chunks (``inference``):
+
+        loss      1/n sum_i C(s_0(x_i), y_i)                       (the system's cost)
+        accuracy  1/n sum_i [decode(o(x_i)) == label_i]            (classification targets only)
+        min_gap   min_i gap(s_0(x_i))                              (where the system reports gaps)
+        NAME      metrics[NAME](outputs, targets)                  (each custom metric)
+
+    Custom metrics get ``outputs``, the predictions (n, n_outputs) (``inference.predict``), and
+    ``targets``, ``y`` exactly as given (np.asarray(y): labels, +-1, one-hot rows or regression
+    values; a Dataset's split: its integer labels or standardized targets).
+
+    Args:
+        X, y: inputs (n, n_inputs) and targets in any form ``datasets.labels_from_targets`` reads
+            (``task``, ``n_classes`` as there; ``n_classes`` defaults to what the outputs tell apart).
+        metrics: {name: fn(outputs, targets) -> float}.
+        batch_size: samples equilibrated together.
+    """
+    X = check_inputs(system, X)
+    if not len(X):
+        raise ValueError("X is empty: evaluation needs at least one sample")
+    targets = labels_from_targets(y, task=task, n_classes=n_classes if n_classes is not None else _classes_of(system))
+    _check_rows(X, targets, "y")
+    Y = cost_targets(system, targets)
     losses, outputs, gaps = [], [], []
-    for begin in range(0, len(x), EVAL_CHUNK):
-        chunk = slice(begin, begin + EVAL_CHUNK)
-        view = system.batch_view(len(x[chunk]))
-        states = view.equilibrate(params, x[chunk])
-        losses.append(view.cost(states, targets[chunk]))
+    for view, states, chunk in equilibrate_chunks(system, params, X, batch_size):
+        losses.append(view.cost(states, Y[chunk]))
         outputs.append(view.predict(states))
-        gaps.append(view.diagnostics(states).get("gap", np.full(len(x[chunk]), np.nan)))
-    metrics = {"loss": float(np.mean(np.concatenate(losses)))}
-    if labels is not None:
-        metrics["accuracy"] = float(np.mean(decode_outputs(np.concatenate(outputs)) == labels))
-    gaps = np.concatenate(gaps)
+        gaps.append(view.diagnostics(states).get("gap", np.full(chunk.stop - chunk.start, np.nan)))
+    outputs = np.concatenate(outputs)
+    result = {"loss": float(np.mean(np.concatenate(losses)))}
+    if targets.labels is not None:
+        result["accuracy"] = float(np.mean(decode_outputs(outputs) == targets.labels))
+    gaps = np.asarray(np.concatenate(gaps), dtype=float)
     if np.any(np.isfinite(gaps)):
-        metrics["min_gap"] = float(np.nanmin(gaps))
-    return metrics
+        result["min_gap"] = float(np.nanmin(gaps))
+    for name, fn in check_metrics(metrics).items():
+        try:
+            result[name] = float(fn(outputs, targets.given))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"metrics[{name!r}] must return one number from fn(outputs, targets): {exc}") from exc
+    return result
 
 
-def batch_gradient(system: EnergySystem, params, x, y, rule: GradientRule, readout=None,
-                   rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-    """The minibatch gradient 1/|B| sum_b g_b of a rule's per-sample estimates g_b (with
-    ``readout`` Shots(...), EP phases are measured with shots drawn from ``rng``)."""
-    return {k: np.asarray(v).mean(axis=0) for k, v in rule.gradients(system, params, x, y, readout=readout, rng=rng).items()}
+def _readout(rule: GradientRule, system: EnergySystem, shots: int | None):
+    if shots is None:
+        return None
+    if rule.name != "ep" or system.pauli_measurement() is None:
+        raise ValueError("shots needs gradient='ep' on a quantum spin system")
+    return Shots(shots)
+
+
+def minibatch_gradient(
+    system: EnergySystem,
+    params,
+    X,
+    y,
+    *,
+    gradient: str | GradientRule | Callable = "ep",
+    beta: float = 1e-2,
+    estimator: str | LinearEstimator = "centered",
+    shots: int | None = None,
+    rng: np.random.Generator | int | None = None,
+    task: str | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The minibatch gradient g = 1/|B| sum_b g_b of a gradient rule's per-sample estimates g_b: the
+    step ``fit`` takes, for a training loop of your own.
+
+    Args:
+        system, params: the EnergySystem and its parameter pytree.
+        X, y: the minibatch (B, n_inputs) and its targets in any form ``datasets.labels_from_targets``
+            reads (class labels 0..K-1, +-1, one-hot rows, regression targets; ``task`` forces one),
+            turned into cost targets by ``cost_targets``.
+        gradient: "ep" (``estimator`` at ``beta``), "reference", "contrastive", "coupled", a
+            GradientRule or a per-sample callable (qeqprop.rules).
+        shots: measure every EP phase with this many shots per sample (readout.Shots), drawn from ``rng``.
+
+    Returns:
+        (grad, info): ``grad`` a dict like params; ``info`` with "grad_norm" (||g||), and for EP the
+        minibatch's mean free-phase "loss" and smallest free-phase "min_gap" (where known).
+
+    Example:
+        >>> import numpy as np, qeqprop as qp
+        >>> from qeqprop.train import minibatch_gradient
+        >>> net = qp.TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2])
+        >>> grad, info = minibatch_gradient(net, net.init_params(0), np.ones((4, 2)), [0, 1, 1, 0], beta=0.05)
+        >>> grad["J"].shape == net.init_params(0)["J"].shape, sorted(info)
+        (True, ['grad_norm', 'loss', 'min_gap'])
+    """
+    rule = make_rule(gradient, estimator=check_estimator(estimator), beta=check_beta(beta))
+    readout = _readout(rule, system, shots)
+    X = check_inputs(system, X)
+    targets = labels_from_targets(y, task=task, n_classes=_classes_of(system))
+    _check_rows(X, targets, "y")
+    Y = cost_targets(system, targets)
+    info: dict[str, float] = {}
+    if isinstance(rule, EP):  # the EP rule itself, keeping the free phases it solved for loss and gap
+        result = ep_gradient(system, params, X, Y, estimator=rule.estimator, readout=readout, rng=rng)
+        per_sample = result.grad
+        info["loss"] = float(np.mean(result.loss))
+        gaps = np.asarray(system.batch_view(len(X)).diagnostics(result.free).get("gap", np.nan), dtype=float)
+        if np.any(np.isfinite(gaps)):
+            info["min_gap"] = float(np.nanmin(gaps))
+    else:
+        per_sample = rule.gradients(system, params, X, Y, readout=readout, rng=rng)
+    grad = {k: np.asarray(v).mean(axis=0) for k, v in per_sample.items()}
+    info["grad_norm"] = float(np.linalg.norm(flatten_grad(grad)))
+    return grad, info
+
+
+def _fingerprint(*arrays) -> str:
+    """sha256 over the shapes, dtypes and bytes of arrays: identifies a data set in a checkpoint."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}{array.dtype.str}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+class _Fixed:
+    """Minibatches of a fixed training set: epoch e permutes with (seed, e); ceil(n / batch_size) steps."""
+
+    def __init__(self, X: np.ndarray, targets: Targets, batch_size: int, seed: int):
+        self.X, self.targets, self.batch_size, self.seed = X, targets, batch_size, int(seed)
+        self.steps = -(-len(X) // batch_size)
+        self._epoch, self._order = None, None
+
+    def skip(self, done: int) -> None:
+        """Nothing to skip: batches are a function of (epoch, k)."""
+
+    def batch(self, epoch: int, k: int) -> tuple[np.ndarray, Targets]:
+        if epoch != self._epoch:
+            self._epoch, self._order = epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.X))
+        index = self._order[k * self.batch_size : (k + 1) * self.batch_size]
+        return self.X[index], self.targets.take(index)
+
+
+class _Stream:
+    """Minibatches from ``stream(step)`` (step = global minibatch index) or from an iterator."""
+
+    def __init__(self, system: EnergySystem, stream, steps: int, task: str | None):
+        self.system, self.steps, self.task = system, steps, task
+        self.call = stream if callable(stream) else None
+        self.iterator = None if callable(stream) else stream
+
+    def skip(self, done: int) -> None:
+        """A resumed run skips the ``done`` minibatches an iterator yielded before (a callable is asked by step)."""
+        for _ in range(done if self.iterator is not None else 0):
+            next(self.iterator)
+
+    def batch(self, epoch: int, k: int) -> tuple[np.ndarray, Targets]:
+        step = epoch * self.steps + k
+        try:
+            pair = self.call(step) if self.call is not None else next(self.iterator)
+        except StopIteration:
+            raise ValueError(f"the data iterator ran out at minibatch {step}; fit needs epochs * steps_per_epoch "
+                             f"= {step}+ minibatches") from None
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise ValueError(f"a data stream must give (X_batch, y_batch) pairs, got {type(pair).__name__} at step {step}")
+        X = check_inputs(self.system, pair[0], f"X of minibatch {step}")
+        targets = labels_from_targets(pair[1], task=self.task, n_classes=_classes_of(self.system),
+                                      name=f"y of minibatch {step}")
+        _check_rows(X, targets, f"y of minibatch {step}")
+        if not len(X):
+            raise ValueError(f"minibatch {step} from the data stream is empty")
+        self.task = self.task or ("classification" if targets.labels is not None else "regression")
+        return X, targets
+
+
+def _split(system: EnergySystem, X, y, name: str, task: str | None, n_classes: int | None) -> tuple[np.ndarray, Targets]:
+    """A fixed data split (X, y) checked: non-empty, real, finite, one target per row."""
+    X = check_inputs(system, X, f"{name} X")
+    if not len(X):
+        raise ValueError(f"the {name} set is empty: pass at least one sample")
+    targets = labels_from_targets(y, task=task, n_classes=n_classes, name=f"{name} y")
+    _check_rows(X, targets, f"{name} y")
+    return X, targets
+
+
+def _is_pair(data) -> bool:
+    return isinstance(data, (tuple, list)) and len(data) == 2
+
+
+def _sources(system, data, validation, batch_size: int, steps_per_epoch, task, seed):
+    """(training minibatches, evaluated splits [(prefix, X, Targets)], identity of the data for the run spec)."""
+    splits = []
+    if isinstance(data, Dataset) or _is_pair(data):
+        if steps_per_epoch is not None:
+            raise ValueError("steps_per_epoch is for data streams; an epoch of a fixed data set is one pass, "
+                             "ceil(n / batch_size) minibatches")
+        if isinstance(data, Dataset):
+            if data.n_features != system.n_inputs:
+                raise ValueError(f"data has {data.n_features} features but the system takes n_inputs={system.n_inputs}")
+            task = "classification" if data.n_classes else "regression"
+            X, targets = _split(system, data.x_train, data.y_train, "training", task, data.n_classes or None)
+            test = _split(system, data.x_test, data.y_test, "test", task, data.n_classes or None)
+            identity = {"dataset": data.name, "sha256": _fingerprint(data.x_train, data.y_train, data.x_test, data.y_test)}
+        else:
+            X, targets = _split(system, *data, "training", task, None)
+            test, identity = None, {"shape": list(X.shape), "sha256": _fingerprint(X, targets.given)}
+        splits.append(("train", X, targets))
+        if test is not None:
+            splits.append(("test", *test))
+        n_classes = targets.n_classes or None
+        task = "classification" if n_classes else "regression"
+        source = _Fixed(X, targets, batch_size, seed)
+    elif callable(data) or isinstance(data, Iterator):
+        if steps_per_epoch is None:
+            raise ValueError("a data stream needs steps_per_epoch (minibatches per epoch: how often fit evaluates, "
+                             "checkpoints and calls back)")
+        source = _Stream(system, data, check_int("steps_per_epoch", steps_per_epoch), task)
+        n_classes = _classes_of(system)
+        identity = {"stream": getattr(data, "__qualname__", type(data).__name__)}
+    else:
+        raise ValueError(f"data must be a Dataset (qeqprop.load_dataset), a pair (X, y), a callable stream(step) -> "
+                         f"(X_batch, y_batch) or an iterator of such pairs; got {type(data).__name__}")
+    if validation is not None:
+        if not _is_pair(validation):
+            raise ValueError(f"validation must be a pair (X_val, y_val), got {type(validation).__name__}")
+        X_val, targets_val = _split(system, *validation, "validation", task, n_classes)
+        splits.append(("val", X_val, targets_val))
+        identity["validation_sha256"] = _fingerprint(X_val, targets_val.given)
+    return source, splits, identity
+
+
+def _optimizer(optimizer, learning_rate: float) -> tuple[optax.GradientTransformation, str]:
+    """(the optax transformation, its name in the run spec): Adam(learning_rate) by default, an optax
+    name such as "adam" or "sgd" called with ``learning_rate``, or a GradientTransformation."""
+    if optimizer is None or isinstance(optimizer, str):
+        name = optimizer or "adam"
+        factory = getattr(optax, name, None)
+        if not callable(factory) or name.startswith("_"):
+            raise ValueError(f"optimizer must be an optax optimizer name (e.g. 'adam', 'sgd', 'adamw') or an "
+                             f"optax.GradientTransformation, got {optimizer!r}")
+        return factory(learning_rate), name
+    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        raise ValueError(f"optimizer must be an optax.GradientTransformation or an optax name, got {optimizer!r}")
+    # a custom optimizer is identified by its type (its closures' addresses change per process)
+    return optimizer, f"custom:{type(optimizer).__module__}.{type(optimizer).__qualname__}"
+
+
+def _write_log(path: Path, records: list[dict], mode: str) -> None:
+    """JSON lines: one evaluation record per line (``mode`` "w" rewrites, "a" appends)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, mode) as handle:
+        handle.writelines(json.dumps(record) + "\n" for record in records)
+        handle.flush()
 
 
 def fit(
     system: EnergySystem,
-    data: Dataset,
+    data: Dataset | tuple | Callable | Iterator,
     params: dict[str, np.ndarray] | None = None,
     *,
+    validation: tuple | None = None,
     epochs: int = 30,
     batch_size: int = 16,
     learning_rate: float = 0.05,
-    optimizer: optax.GradientTransformation | None = None,
+    optimizer: optax.GradientTransformation | str | None = None,
     beta: float = 1e-2,
-    estimator: "str | LinearEstimator" = "centered",
-    gradient: "str | GradientRule | Callable" = "ep",
+    estimator: str | LinearEstimator = "centered",
+    gradient: str | GradientRule | Callable = "ep",
     seed: int = 0,
     shots: int | None = None,
+    task: str | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    eval_every: int | None = None,
+    steps_per_epoch: int | None = None,
     checkpoint: str | Path | None = None,
     resume: bool = False,
+    log: str | Path | None = None,
     progress: bool = True,
     callback: Callable[[int, dict[str, float], dict[str, np.ndarray]], Any] | None = None,
 ) -> FitResult:
-    """Train ``system`` on ``data`` by EP; returns parameters and per-epoch metrics.
+    """Train ``system`` on ``data`` by EP (or another gradient rule); returns parameters and metrics.
 
-    ``checkpoint`` is written atomically after every epoch; with ``resume=True`` an existing
-    checkpoint is loaded (its run settings must match) and training continues exactly.
-    ``gradient`` names the rule (qeqprop.rules): "ep" (``estimator`` at ``beta``), "reference"
-    (the exact gradient, a baseline), "contrastive" or "coupled" (classical learning rules); a
-    GradientRule object or a per-sample callable ``gradient(system, params, x, y) -> grad`` plugs
-    in any other rule.
-    ``shots`` (spin systems) estimates every EP gradient from that many simulated shots per
-    phase and sample (readout.Shots); step k of epoch e samples with seed (seed, e, k).
+    Data:
+        * a Dataset (``load_dataset``): its train split trains, train and test splits are evaluated
+          ("train_*", "test_*" metrics);
+        * ``(X, y)`` arrays: train only ("train_*"), plus ``validation=(X_val, y_val)`` ("val_*");
+        * a stream: a callable ``stream(step) -> (X_batch, y_batch)`` (step = 0, 1, ... the global
+          minibatch index) or an iterator of such pairs, with ``steps_per_epoch`` minibatches per
+          epoch; only ``validation`` is evaluated. A resumed run asks a callable from the next step
+          and skips the iterator's first ``step`` pairs.
+        Targets y: class labels 0..K-1, +-1 labels, one-hot rows or regression targets
+        (``datasets.labels_from_targets``; ``task`` "classification"/"regression" forces one;
+        anything ambiguous is refused). Built-in costs train identically on one data set's 0/1, +-1
+        and one-hot labels; a custom cost receives one-hot and regression targets as given
+        (``cost_targets``).
+
+    Each record in ``history`` (at every epoch end and every ``eval_every`` minibatches) holds
+    "epoch" (the epoch it belongs to, 1-based; at an epoch end the epochs done), "step" (minibatches
+    done), "grad_norm" (mean ||g|| since the last record), "batch_loss"/"batch_min_gap" (mean loss and
+    smallest gap of the minibatches' free phases since the last record, EP only), per evaluated split
+    "<split>_loss", "<split>_accuracy" (classification), "<split>_min_gap" and each custom metric
+    "<split>_<name>" (``evaluate``), and "seconds" (training time so far).
+
+    Progress: a tqdm bar over minibatches (loss and min gap of the last one); every record is
+    logged at INFO on the "qeqprop.train" logger and, with ``log=PATH``, appended to a JSON-lines
+    file as it is made (a killed run keeps its curve; a fresh run starts the file anew, a resumed run
+    rewrites it to the checkpoint's history).
+
+    Checkpoints: ``checkpoint=PATH`` (qeqprop.checkpoint: .npz + JSON, no pickle) is written
+    atomically at every record with params, optimizer state, history, epochs done, minibatches done
+    in the current epoch and the run spec (every setting that shapes the run, and
+    ``serialization.run_identity(system)``); ``resume=True`` continues from it, refusing a missing
+    file or a checkpoint whose run spec differs (naming the setting). ``callback(epoch, record,
+    params)`` runs after each epoch's record.
 
     Args:
-        system: any EnergySystem; ``data``: a Dataset (qeqprop.load_dataset) with as many
-            features as ``system.n_inputs``; ``params``: a start (default ``init_params(seed)``).
-        epochs, batch_size, learning_rate, optimizer: the optax loop (Adam(learning_rate) unless
-            ``optimizer`` is given).
-        beta, estimator, gradient, shots: the gradient rule (above).
-        seed: shuffling (epoch e permutes with (seed, e)), init and shot sampling.
-        checkpoint, resume: atomic checkpoint path; continue from it.
-        progress: a tqdm bar over epochs; ``callback(epoch, metrics, params)`` after each epoch.
+        system: any EnergySystem; params: a start (default ``init_params(seed)``).
+        epochs, batch_size, learning_rate, optimizer: the optax loop: Adam(learning_rate) unless
+            ``optimizer`` is an optax name ("sgd", "adamw", ... called with learning_rate) or an
+            optax GradientTransformation. ``epochs`` may be 0 (nothing trained, empty history).
+        beta, estimator, gradient, shots: the gradient rule (``minibatch_gradient``).
+        seed: init, shuffling (epoch e permutes with (seed, e)) and shots (step k of epoch e: (seed, e, k)).
+        metrics: {name: fn(outputs, targets) -> float} evaluated on every split (``evaluate``).
+        eval_every: also evaluate (and checkpoint) every this many minibatches.
 
     Returns:
-        FitResult: final ``params``, per-epoch ``history`` (train/test loss, accuracy, min gap,
-        grad norm, seconds) and ``final`` (the last epoch's metrics).
+        FitResult: final ``params``, ``history``, ``seconds`` and ``final`` (the last record, or {}).
 
     Example:
         >>> import qeqprop as qp
@@ -135,59 +460,81 @@ def fit(
         >>> result.final["epoch"], 0.0 <= result.final["test_accuracy"] <= 1.0
         (2, True)
     """
+    from .serialization import run_identity
+
     epochs, batch_size = check_int("epochs", epochs, 0), check_int("batch_size", batch_size)
+    learning_rate = check_positive_float("learning_rate", learning_rate)
+    eval_every = None if eval_every is None else check_int("eval_every", eval_every)
     check_estimator(estimator)
     beta = check_beta(beta)
     rule = make_rule(gradient, estimator=estimator, beta=beta)
-    if shots is not None and (rule.name != "ep" or system.pauli_measurement() is None):
-        raise ValueError("shots needs gradient='ep' on a quantum spin system")
-    readout = Shots(shots) if shots is not None else None
-    if data.n_features != system.n_inputs:
-        raise ValueError(f"data has {data.n_features} features but the system takes n_inputs={system.n_inputs}")
-    optimizer = optimizer if optimizer is not None else optax.adam(learning_rate)
-    settings = {
-        "dataset": data.name, "batch_size": int(batch_size), "beta": beta,
-        "estimator": estimator if isinstance(estimator, str) else repr(estimator), "gradient": rule.name, "seed": int(seed), "learning_rate": float(learning_rate),
-        "shots": None if shots is None else int(shots),
+    _readout(rule, system, shots)
+    metrics = check_metrics(metrics)
+    optimizer, optimizer_name = _optimizer(optimizer, learning_rate)
+    source, splits, identity = _sources(system, data, validation, batch_size, steps_per_epoch, task, seed)
+    cost = _cost(system)
+    run = {
+        "data": identity, "task": task, "batch_size": batch_size, "beta": beta,
+        "estimator": estimator if isinstance(estimator, str) else repr(estimator), "gradient": rule.name,
+        "seed": int(seed), "learning_rate": learning_rate, "optimizer": optimizer_name,
+        "shots": None if shots is None else int(shots), "cost": None if cost is None else getattr(cost, "name", type(cost).__name__),
+        "metrics": sorted(metrics), "eval_every": eval_every, "steps_per_epoch": steps_per_epoch,
+        "system": run_identity(system),
     }
     params = to_numpy(params if params is not None else system.init_params(np.random.default_rng(seed)))
     opt_state = optimizer.init(params)
     history: list[dict[str, float]] = []
-    start = 0
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        saved = load_checkpoint(checkpoint)
-        if saved["settings"] != settings:
-            raise ValueError(
-                f"checkpoint {checkpoint} was written with settings {saved['settings']}, not {settings}; "
-                "use another checkpoint path or resume=False"
-            )
-        params, opt_state, history, start = saved["params"], saved["opt_state"], saved["history"], saved["epoch"]
+    done = 0
+    if resume:
+        if checkpoint is None:
+            raise ValueError("resume=True needs checkpoint=PATH (the checkpoint to continue from)")
+        # a missing, foreign or corrupt file, or another run's checkpoint: CheckpointError naming the path/setting
+        saved = load_checkpoint(checkpoint, run=run, params_template=params, opt_state_template=opt_state)
+        params, opt_state, history = saved["params"], saved["opt_state"], list(saved["history"])
+        done = saved["epoch"] * source.steps + saved["step"]
+    log = Path(log) if log is not None else None
+    if log is not None:
+        _write_log(log, history, "w")
 
-    y_train = targets_for(system, data, data.y_train)
-    y_test = targets_for(system, data, data.y_test)
-    labels = (data.y_train, data.y_test) if data.n_classes else (None, None)
+    steps, total = source.steps, epochs * source.steps
+    source.skip(done)
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    bar = tqdm(range(start, epochs), disable=not progress, desc="epochs", initial=start, total=epochs)
-    for epoch in bar:
-        order = np.random.default_rng([int(seed), epoch]).permutation(len(data.x_train))
-        norms = []
-        for step, begin in enumerate(range(0, len(order), batch_size)):
-            idx = order[begin : begin + batch_size]
-            rng = np.random.default_rng([int(seed), epoch, step])
-            grad = batch_gradient(system, params, data.x_train[idx], y_train[idx], rule, readout, rng)
-            norms.append(float(np.linalg.norm(flatten_grad(grad))))
+    since: dict[str, list[float]] = {"grad_norm": [], "loss": [], "min_gap": []}
+    with tqdm(total=total, initial=min(done, total), disable=not progress, desc="training", unit="batch") as bar:
+        for step in range(done, total):
+            epoch, k = divmod(step, steps)
+            X, targets = source.batch(epoch, k)
+            grad, info = minibatch_gradient(system, params, X, targets, gradient=rule, beta=beta, shots=shots,
+                                            rng=np.random.default_rng([int(seed), epoch, k]))
             updates, opt_state = optimizer.update(grad, opt_state, params)
             params = to_numpy(optax.apply_updates(params, updates))
-        train = evaluate(system, params, data.x_train, y_train, labels[0])
-        test = evaluate(system, params, data.x_test, y_test, labels[1])
-        record = {"epoch": epoch + 1, "grad_norm": float(np.mean(norms)), "seconds": time.perf_counter() - t0}
-        record.update({f"train_{k}": v for k, v in train.items()})
-        record.update({f"test_{k}": v for k, v in test.items()})
-        history.append(record)
-        bar.set_postfix({k: round(record[k], 4) for k in ("train_loss", "test_accuracy") if k in record})
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, {"params": params, "opt_state": opt_state, "history": history,
-                                         "epoch": epoch + 1, "settings": settings})
-        if callback is not None:
-            callback(epoch + 1, record, params)
+            for key, values in since.items():
+                if key in info:
+                    values.append(info[key])
+            bar.update(1)
+            bar.set_postfix({key: f"{info[key]:.4g}" for key in ("loss", "min_gap") if key in info}, refresh=False)
+            end_of_epoch = k == steps - 1
+            if not (end_of_epoch or (eval_every and (step + 1) % eval_every == 0)):
+                continue
+            record: dict[str, Any] = {"epoch": epoch + 1, "step": step + 1, "grad_norm": float(np.mean(since["grad_norm"]))}
+            if since["loss"]:
+                record["batch_loss"] = float(np.mean(since["loss"]))
+            if since["min_gap"]:
+                record["batch_min_gap"] = float(np.min(since["min_gap"]))
+            for values in since.values():
+                values.clear()
+            for prefix, X_split, targets_split in splits:
+                scores = evaluate(system, params, X_split, targets_split, metrics=metrics)
+                record.update({f"{prefix}_{name}": value for name, value in scores.items()})
+            record["seconds"] = time.perf_counter() - t0
+            history.append(record)
+            logger.info("epoch %d, step %d: %s", epoch + 1, step + 1,
+                        ", ".join(f"{key} {value:.4g}" for key, value in record.items() if key not in ("epoch", "step")))
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, {"params": params, "opt_state": opt_state, "history": history,
+                                             "epoch": (step + 1) // steps, "step": (step + 1) % steps, "run": run})
+            if log is not None:
+                _write_log(log, [record], "a")
+            if end_of_epoch and callback is not None:
+                callback(epoch + 1, record, params)
     return FitResult(params, history, history[-1]["seconds"] if history else 0.0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qeqprop import TFIMNetwork, fit, load_dataset
-from qeqprop.checkpoint import load_checkpoint
+from qeqprop.checkpoint import CheckpointMismatchError, load_checkpoint
 from qeqprop.cli import main
 from qeqprop.datasets import DATASETS, decode_outputs, encode_targets
 
@@ -44,7 +44,7 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
         np.testing.assert_array_equal(straight.params[key], resumed.params[key])
     assert [h["test_loss"] for h in resumed.history] == [h["test_loss"] for h in straight.history]
     assert not [f for f in os.listdir(path.parent) if f.endswith(".tmp")]
-    with pytest.raises(ValueError, match="was written with settings"):
+    with pytest.raises(CheckpointMismatchError, match="learning_rate: saved 0.05, now 0.1"):
         fit(system, data, checkpoint=path, resume=True, **{**options, "learning_rate": 0.1})
 
 

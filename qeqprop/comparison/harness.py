@@ -28,8 +28,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..ep import check_estimator, flatten_grad, relative_error
-from ..rules import make_rule
-from ..train import batch_gradient, fit, targets_for
+from ..train import fit, minibatch_gradient, targets_for
 from ..validation import check_beta, check_int
 from .systems import AVAILABLE, DESCRIPTIONS, SYSTEMS, Unsupported, build
 from .tasks import TASKS, check_names, load_task
@@ -83,8 +82,9 @@ class ComparisonReport:
 
 def probe_metrics(system, params, x, y, beta: float, estimator: str) -> dict:
     """Gradient fidelity and equilibration cost on the probe batch (x, y) (module docstring)."""
-    ep = flatten_grad(batch_gradient(system, params, x, y, make_rule("ep", estimator=estimator, beta=beta)))
-    exact = flatten_grad(batch_gradient(system, params, x, y, make_rule("reference")))
+    # y: cost targets already (targets_for); task="regression" passes them on unchanged
+    ep = flatten_grad(minibatch_gradient(system, params, x, y, estimator=estimator, beta=beta, task="regression")[0])
+    exact = flatten_grad(minibatch_gradient(system, params, x, y, gradient="reference", task="regression")[0])
     norms = np.linalg.norm(ep) * np.linalg.norm(exact)
     start = time.perf_counter()
     iterations = [system.diagnostics(system.equilibrate(params, xi)).get("iterations") for xi in x]
