@@ -12,6 +12,13 @@ partner, error O(b^2), where the system offers ``reflect``; all nudged phases in
 the system's batch view has ``joint_phases``). A readout (qeqprop.readout) turns each phase's
 exact states into measured ones, so the same loop gives shot-noise gradients with standard errors.
 This module knows nothing of physics beyond the protocol.
+
+Two checks guard against silent wrong answers: a ``free`` state passed in must be the equilibrium
+of this call's params and x (the system's ``check_free``), and beta must stay inside the radius
+where the nudged state is analytic in beta. For a ground state with gap Delta and a nudge
+V = sum_j w_j O_j the perturbation series converges for |beta| ||V|| < Delta / 2 (Kato); past it
+the nudged state can saturate (e.g. beta = 1e6 gives an all-zero gradient), so
+max_k |b_k| ||V|| >= Delta / 2 warns LargeNudgeWarning (||V|| bounded by the system's ``nudge_norm``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from .errors import LargeNudgeWarning, warn
 from .estimators import ESTIMATORS, LinearEstimator, as_estimator, check_estimator
 from .systems.protocol import BatchSystem, EnergySystem
 from .validation import as_finite_array
@@ -112,7 +120,8 @@ def ep_gradient(
         beta: nudge strength for an estimator given by name.
         estimator: "positive", "negative", "centered" or a LinearEstimator (its own nudges).
         readout: Exact() (default) or Shots(...): how each phase is read.
-        free: the free states, if already solved (one sample's state or a batch's states).
+        free: the free states, if already solved (one sample's state or a batch's states) for
+            these params and x; one solved for other params or inputs raises ValueError.
         rng: seed or Generator of a shot readout (overrides its ``seed``).
 
     Returns:
@@ -134,10 +143,11 @@ def ep_gradient(
     rule = as_estimator(estimator, beta)
     X, Y, single = as_batch(system, x, y)
     view = system.batch_view(len(X))
-    free_states = view.equilibrate(params, X) if free is None else (view.stack([free]) if single else free)
+    free_states = view.equilibrate(params, X) if free is None else checked_free(system, view, params, X, free, single)
     measurement = (readout if readout is not None else Exact()).start(system, X, free_states, rng)
     measured = {0.0: measurement.measure(free_states)}
     nudge = view.nudge(measured[0.0], Y)
+    check_nudge_size(system, view.diagnostics(free_states).get("gap"), nudge, rule)
     states = solve_phases(view, params, X, nudge, rule.nudged_betas, free_states)
     measured.update({b: measurement.measure(s) for b, s in states.items()})
     grad = rule.combine({b: view.energy_grad(params, X, measured[b]) for b in rule.weights})
@@ -146,6 +156,30 @@ def ep_gradient(
                       rule.name, rule.beta, stderr_of(grad, covariance), covariance,
                       None if readout is None or isinstance(readout, Exact) else measured)
     return unbatch(view, result) if single else result
+
+
+def checked_free(system: EnergySystem, view: BatchSystem, params, X: np.ndarray, free, single: bool):
+    """``free`` as the view's batch of states, refused (ValueError naming ``free``) when its size
+    is not the batch's or the system finds it is not the equilibrium of ``params`` and X."""
+    states = view.stack([free]) if single else free
+    if len(states) != len(X):
+        raise ValueError(f"free holds {len(states)} states but x has {len(X)} samples; pass the free states of this batch")
+    system.check_free(params, X, states)
+    return states
+
+
+def check_nudge_size(system: EnergySystem, gaps, nudge, rule: LinearEstimator) -> None:
+    """Warn LargeNudgeWarning where max_k |b_k| * ||V_b|| >= gap_b / 2 (module docstring); silent
+    where the system bounds no nudge norm or knows no gap (NaN)."""
+    norms = system.nudge_norm(nudge)
+    if norms is None or gaps is None or not rule.nudged_betas:
+        return
+    size = max(abs(b) for b in rule.nudged_betas) * np.asarray(norms, dtype=float)
+    over = size >= np.asarray(gaps, dtype=float) / 2.0
+    if np.any(over):
+        warn(f"beta={max(abs(b) for b in rule.nudged_betas):g} is too large: beta * ||nudge|| reaches half the free "
+             "gap (the nudged ground state is then no longer a small perturbation, and the EP estimate can saturate, "
+             "e.g. to zero); use a smaller beta (e.g. beta < gap / (2 ||nudge||))", LargeNudgeWarning)
 
 
 def stderr_of(grad: Mapping[str, np.ndarray], covariance: np.ndarray | None) -> dict[str, np.ndarray] | None:
@@ -213,11 +247,29 @@ def finite_difference_gradient(system: EnergySystem, params, x, y, step: float =
 
 def flatten_grad(grad: Mapping[str, np.ndarray]) -> np.ndarray:
     """Concatenate a gradient pytree (sorted by name) into one vector."""
+    if not isinstance(grad, Mapping):
+        raise ValueError(f"a gradient must be a dict of arrays (like params), got {type(grad).__name__}")
     return np.concatenate([np.ravel(grad[k]) for k in sorted(grad)]) if grad else np.zeros(0)
 
 
+def check_same_tree(estimate: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> None:
+    """Refuse two gradient pytrees with different names or shapes (ValueError naming them)."""
+    for name, tree in (("estimate", estimate), ("reference", reference)):
+        if not isinstance(tree, Mapping):
+            raise ValueError(f"{name} must be a dict of arrays (like params), got {type(tree).__name__}")
+    missing, extra = sorted(set(reference) - set(estimate)), sorted(set(estimate) - set(reference))
+    if missing or extra:
+        raise ValueError(f"estimate and reference must have the same parameter names: estimate lacks {missing} "
+                         f"and has extra {extra}")
+    for k in reference:
+        if np.shape(estimate[k]) != np.shape(reference[k]):
+            raise ValueError(f"estimate[{k!r}] has shape {np.shape(estimate[k])} but reference[{k!r}] has shape "
+                             f"{np.shape(reference[k])}")
+
+
 def relative_error(estimate: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> float:
-    """||estimate - reference|| / ||reference|| over all parameters (sorted by name).
+    """||estimate - reference|| / ||reference|| over all parameters (sorted by name); both must
+    have the same names and shapes (ValueError otherwise). A zero reference gives the absolute error.
 
     Example:
         >>> import numpy as np
@@ -225,6 +277,7 @@ def relative_error(estimate: Mapping[str, np.ndarray], reference: Mapping[str, n
         >>> relative_error({"J": np.array([3.0, 5.0])}, {"J": np.array([3.0, 4.0])})
         0.2
     """
+    check_same_tree(estimate, reference)
     a, b = flatten_grad(estimate), flatten_grad(reference)
     norm = np.linalg.norm(b)
     if norm == 0.0:

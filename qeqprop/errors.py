@@ -7,6 +7,7 @@ a bad argument has its own class here, so callers can catch exactly what they me
                                    and classical solver); a subclass of both RuntimeError and
                                    ValueError, so code written against either keeps working.
     DegenerateGroundStateWarning   the free-phase gap is below ``gap_tol``: EP is undefined there.
+    LargeNudgeWarning              beta times the nudge's norm reaches half the free gap (qeqprop.ep).
     NativeKernelWarning            the native CPU kernel could not be built; the XLA kernel runs.
     VariationalConvergenceWarning  a variational phase stopped before its tolerance.
 
@@ -69,6 +70,12 @@ class DegenerateGroundStateWarning(UserWarning):
     """The spectral gap above the ground state is below the threshold: EP is undefined there."""
 
 
+class LargeNudgeWarning(UserWarning):
+    """beta is too large for the free state: beta * ||sum_j w_j O_j|| >= gap / 2, past the radius
+    where the nudged ground state is an analytic (perturbative) function of beta, so the EP
+    estimate no longer approximates d/dbeta at 0 (e.g. a saturated, all-zero gradient)."""
+
+
 class NativeKernelWarning(UserWarning):
     """The native kernel could not be built or loaded; the XLA kernel is used instead."""
 
@@ -80,6 +87,7 @@ class VariationalConvergenceWarning(UserWarning):
 
 __all__ = [
     "DegenerateGroundStateWarning",
+    "LargeNudgeWarning",
     "NativeKernelWarning",
     "NotConvergedError",
     "VariationalConvergenceWarning",

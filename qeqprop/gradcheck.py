@@ -11,6 +11,7 @@ import numpy as np
 
 from .ep import ESTIMATORS, ep_gradient, finite_difference_gradient, relative_error
 from .systems.tfim import TFIMNetwork
+from .validation import check_positive_float
 
 DEFAULT_BETAS = (1e-1, 1e-2, 1e-3)
 
@@ -54,6 +55,20 @@ def log_slope(betas, errors) -> float:
     return float(np.polyfit(np.log(betas), np.log(errors), 1)[0])
 
 
+def check_betas(betas) -> list[float]:
+    """At least two distinct finite betas > 0: a slope needs two points (ValueError naming ``betas``)."""
+    try:
+        values = [float(b) for b in betas]
+    except (TypeError, ValueError):
+        raise ValueError(f"betas must be a list of positive numbers, e.g. {list(DEFAULT_BETAS)}, got {betas!r}") from None
+    for b in values:
+        check_positive_float("betas", b, hint=f" (each beta; e.g. {list(DEFAULT_BETAS)})")
+    if len(set(values)) < 2:
+        raise ValueError(f"betas must hold at least two distinct values to fit the error slope, got {values}; "
+                         f"e.g. {list(DEFAULT_BETAS)}")
+    return values
+
+
 def gradcheck(system, params, x, y, betas=DEFAULT_BETAS, fd_step: float = 1e-4) -> dict:
     """Errors of every estimator at every beta, fitted slopes, and reference-vs-FD error.
 
@@ -72,10 +87,12 @@ def gradcheck(system, params, x, y, betas=DEFAULT_BETAS, fd_step: float = 1e-4) 
         >>> [round(report["slopes"][e]) for e in ("positive", "negative", "centered")]
         [1, 1, 2]
     """
+    betas = check_betas(betas)
+    fd_step = check_positive_float("fd_step", fd_step, hint=" (the finite-difference step h, e.g. 1e-4)")
     reference = system.reference_grad(params, x, y)
     report = {
         "reference_vs_finite_difference": relative_error(reference, finite_difference_gradient(system, params, x, y, fd_step)),
-        "betas": list(map(float, betas)),
+        "betas": betas,
         "errors": {},
         "slopes": {},
     }

@@ -9,11 +9,19 @@ import numpy as np
 
 
 def as_finite_array(name: str, value, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Return ``value`` as a float64 array after checking its shape and finiteness."""
+    """Return ``value`` as a float64 array after checking that it is real, its shape and finiteness.
+
+    Complex input is refused (numpy would drop the imaginary part with only a ComplexWarning):
+    parameters, inputs and targets of an energy-based model are real numbers.
+    """
     try:
-        array = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        array = None if raw.dtype.kind == "c" else np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a real numeric array: {exc}") from None
+    if array is None:
+        raise ValueError(f"{name} is complex (dtype {raw.dtype}); it must be real: pass np.real({name}) "
+                         "if its imaginary part is meant to be zero")
     if shape is not None and array.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
     if not np.all(np.isfinite(array)):

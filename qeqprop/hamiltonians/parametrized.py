@@ -11,8 +11,10 @@ which covers fixed fields, input fields, trainable couplings and trainable input
     dH/dtheta_p   = sum_s J_{s p}(x) P_s,     J_{s p}(x) = sum_{t: s_t = s, p_t = p} w_t x_{i_t},
 
 so every local gradient <dH/dtheta> = J(x)^T <P> comes from one pass of Pauli
-expectations. Extra observables (model outputs) share the same Pauli table, so their
-expectations come from the same pass and nudges are just extra coefficients.
+expectations. The model outputs are observables O_j = sum_s M_{j s} P_s (Pauli words, weighted
+sums, projectors: qeqprop.hamiltonians.observables) on the same Pauli table, so their
+expectations <O_j> = M <P> come from the same pass and a nudge beta sum_j w_j O_j is just the
+extra coefficients beta M^T w.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..validation import as_finite_array, check_params
+from .observables import format_pauli_sum, format_sum, pauli_sum
 from .pauli import PauliString, PauliTable
 
 
@@ -51,18 +54,34 @@ class Term:
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """Shape and initial distribution (normal with ``mean``, ``std``) of one parameter array."""
+    """Shape and initial distribution of one parameter array: theta = mean + std * N(0, 1) per
+    entry; ``mean`` is a number or a (nested) tuple broadcastable to ``shape`` (one mean per entry)."""
 
     shape: tuple[int, ...]
-    mean: float = 0.0
+    mean: float | tuple = 0.0
     std: float = 0.0
+
+    def __post_init__(self):
+        try:
+            np.broadcast_to(np.asarray(self.mean, dtype=np.float64), tuple(self.shape))
+        except ValueError:
+            raise ValueError(f"ParamSpec mean {self.mean!r} does not broadcast to shape {tuple(self.shape)}") from None
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """mean + std * N(0, 1), shape ``shape`` (a fresh array)."""
+        return np.asarray(self.mean, dtype=np.float64) + self.std * rng.standard_normal(tuple(self.shape))
 
 
 class ParametrizedHamiltonian:
     """H(theta, x) on ``n_qubits`` with named parameter arrays and ``n_inputs`` inputs.
 
-    ``observables`` are extra Pauli strings (outputs, cost terms) kept in the same table,
-    at indices ``observable_index``; they carry no coefficient in H itself.
+    ``observables`` are the model outputs O_j, each a Pauli word or any Pauli sum
+    (qeqprop.hamiltonians.observables.pauli_sum: {word: coefficient}, (coefficient, word)
+    pairs, ``projector(...)``, a PennyLane operator). Their strings share the table (at indices
+    ``observable_index``) and carry no coefficient in H itself; ``output_matrix`` M gives
+    <O_j> = sum_s M_{j s} <P_s> (``outputs``) and the nudge coefficients M^T w (``nudge_coefficients``).
+
+    ``str(h)`` is the Pauli sum, e.g. "-1.0 * J[0] * (Z0 Z1) + 0.5 * X2 + -1.0 * W[0, 1] * x[0] * (Z1)".
     """
 
     def __init__(
@@ -71,12 +90,13 @@ class ParametrizedHamiltonian:
         terms: Sequence[Term],
         params: Mapping[str, ParamSpec | tuple[int, ...]],
         n_inputs: int = 0,
-        observables: Sequence[PauliString | str] = (),
+        observables: Sequence = (),
     ):
         if not isinstance(n_inputs, (int, np.integer)) or n_inputs < 0:
             raise ValueError(f"n_inputs must be a non-negative integer, got {n_inputs!r}")
         self.n_qubits = int(n_qubits)
         self.n_inputs = int(n_inputs)
+        self.terms = terms = tuple(terms)  # as given (qeqprop.serialization saves them)
         self.param_specs = {
             name: spec if isinstance(spec, ParamSpec) else ParamSpec(tuple(spec)) for name, spec in params.items()
         }
@@ -109,8 +129,13 @@ class ParametrizedHamiltonian:
                 raise ValueError(f"term {term} uses input {term.input} but n_inputs={self.n_inputs}")
             inputs.append(-1 if term.input is None else int(term.input))
         self.n_hamiltonian_strings = len(strings)
-        self.observable_index = np.array([slot(o) for o in observables], dtype=np.int64)
+        self.output_sums = [pauli_sum(o, f"observables[{j}]") for j, o in enumerate(observables)]
+        entries = [(j, slot(p), a) for j, pairs in enumerate(self.output_sums) for p, a in pairs]
+        self.observable_index = np.array(list(dict.fromkeys(s for _, s, _ in entries)), dtype=np.int64)
         self.table = PauliTable(self.n_qubits, strings)
+        self.output_matrix = np.zeros((len(self.output_sums), len(strings)))
+        for j, s, a in entries:
+            self.output_matrix[j, s] += a
         self._rows = np.array(rows, dtype=np.int64)
         self._weights = np.array(weights, dtype=np.float64)
         self._params = np.array(flat_params, dtype=np.int64)
@@ -133,9 +158,7 @@ class ParametrizedHamiltonian:
     # -- parameters -------------------------------------------------------------------
     def init_params(self, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(rng)
-        return {
-            name: spec.mean + spec.std * rng.standard_normal(spec.shape) for name, spec in self.param_specs.items()
-        }
+        return {name: spec.draw(rng) for name, spec in self.param_specs.items()}
 
     def check_params(self, params) -> dict[str, np.ndarray]:
         return check_params(params, self.param_shapes)
@@ -165,7 +188,7 @@ class ParametrizedHamiltonian:
     # -- coefficients -----------------------------------------------------------------
     def check_inputs(self, xs) -> np.ndarray:
         """A batch of inputs, shape (B, n_inputs)."""
-        xs = np.asarray(xs, dtype=np.float64)
+        xs = as_finite_array("xs", xs)
         if xs.ndim != 2:
             raise ValueError(f"xs must have shape (batch, {self.n_inputs}), got {xs.shape}")
         return as_finite_array("xs", xs, (xs.shape[0], self.n_inputs))
@@ -210,5 +233,49 @@ class ParametrizedHamiltonian:
         """Matrix-free H(theta, x) [+ sum_j nudge_j O_j] as a PauliOperator."""
         coeffs = self.coefficients(params, x)
         if nudge is not None:
-            np.add.at(coeffs, self.observable_index, nudge)
+            coeffs = coeffs + self.nudge_coefficients(nudge)
         return self.table.operator(coeffs)
+
+    # -- outputs ----------------------------------------------------------------------
+    @property
+    def n_outputs(self) -> int:
+        return len(self.output_sums)
+
+    def outputs(self, expectations: np.ndarray) -> np.ndarray:
+        """<O_j> = sum_s M_{j s} <P_s> from the table's expectations (..., S) -> (..., n_outputs)."""
+        return np.real(expectations) @ self.output_matrix.T
+
+    def nudge_coefficients(self, weights: np.ndarray) -> np.ndarray:
+        """Table coefficients of sum_j w_j O_j: w (..., n_outputs) -> M^T w (..., S)."""
+        return np.asarray(weights, dtype=np.float64) @ self.output_matrix
+
+    def output_norms(self) -> np.ndarray:
+        """||O_j - (identity part)|| <= sum_{s: P_s != I} |M_{j s}| per output (Pauli strings have norm 1)."""
+        identity = np.array([not s.ops for s in self.table.strings])
+        return np.abs(self.output_matrix[:, ~identity]).sum(axis=1)
+
+    # -- text ---------------------------------------------------------------------------
+    def term_text(self) -> list[tuple[str, str]]:
+        """(coefficient, factor) text per term: "0.5", "X2" for a fixed term; "-1.0 * W[0, 1] *
+        x[0]", "(Z1)" for a trainable input weight (weight 1 omitted)."""
+        flat_names = []
+        for name, shape in self.param_shapes.items():
+            flat_names += [f"{name}[{', '.join(map(str, i))}]" if shape else name for i in np.ndindex(shape)]
+        parts = []
+        for row, weight, param, inp in zip(self._rows, self._weights, self._params, self._inputs):
+            factors = ([flat_names[param]] if param >= 0 else []) + ([f"x[{inp}]"] if inp >= 0 else [])
+            word = str(self.table.strings[row])
+            if not factors:
+                parts.append((repr(float(weight)), word))
+            else:
+                coeff = " * ".join(([] if weight == 1.0 else [repr(float(weight))]) + factors)
+                parts.append((coeff, f"({word})"))
+        return parts
+
+    def __str__(self) -> str:
+        return format_sum(self.term_text())
+
+    def __repr__(self) -> str:
+        outputs = [format_pauli_sum(pairs) for pairs in self.output_sums]
+        return (f"ParametrizedHamiltonian(n_qubits={self.n_qubits}, n_inputs={self.n_inputs}, "
+                f"params={self.param_shapes}, outputs={outputs}): H = {self}")

@@ -383,6 +383,15 @@ class PauliOperator:
 
     __matmul__ = matvec
 
+    def __str__(self) -> str:
+        """The Pauli sum with its nonzero terms, e.g. "-1.0 * Z0 Z1 + 0.5 * X2"."""
+        from .observables import format_sum
+
+        return format_sum([(repr(float(c)), str(p)) for c, p in zip(self.coeffs, self.table.strings) if c != 0.0])
+
+    def __repr__(self) -> str:
+        return f"PauliOperator(n_qubits={self.n_qubits}: {self})"
+
     def to_dense(self) -> np.ndarray:
         """The 2^n x 2^n matrix, built by applying H to the identity (small n only)."""
         return self.matvec(np.eye(self.dim, dtype=self.dtype))

@@ -182,6 +182,15 @@ class SystemBase:
         """Start of the -beta phase from the free and +beta states; None: start from ``free``."""
         return None
 
+    def check_free(self, params, X, states) -> None:
+        """Refuse free states (a batch) not solved for ``params`` and X (ValueError naming ``free``);
+        the default checks nothing."""
+
+    def nudge_norm(self, nudge):
+        """Per-sample bound on the norm of the nudge term (qeqprop.ep warns where beta times it
+        reaches half the free gap); None: no bound known."""
+        return None
+
     def diagnostics(self, state) -> dict[str, float]:
         """Solver facts about ``state`` (gap, iterations, residual) where the system knows them."""
         return {}

@@ -24,6 +24,11 @@ from ..solvers.batched_lanczos import BatchedLanczos
 from .spin_batch import SpinBatch
 
 
+# A free state passed to EP whose eigen-residual under the given params and x exceeds this
+# (relative to sum_s |c_s|) was solved for other params or inputs (SpinSystem.check_free).
+STALE_TOL = 1e-6
+
+
 class SpinSystem(SystemBase):
     """Ground-state EP on ``hamiltonian``; its observables are the model outputs.
 
@@ -67,7 +72,7 @@ class SpinSystem(SystemBase):
         keep_block_lengths: bool = False,
     ):
         make_solver(solver)  # a bad name fails here, naming the choices
-        if len(hamiltonian.observable_index) == 0:
+        if hamiltonian.n_outputs == 0:
             raise ValueError("hamiltonian needs at least one output observable (observables=[...])")
         itemsize = 8 if hamiltonian.table.is_real else 16
         check_state_memory(hamiltonian.n_qubits, itemsize, working_set_vectors(solver, hamiltonian.n_qubits, itemsize),
@@ -95,13 +100,63 @@ class SpinSystem(SystemBase):
 
     @property
     def n_outputs(self) -> int:
-        return len(self.hamiltonian.observable_index)
+        return self.hamiltonian.n_outputs
 
     def init_params(self, rng=None) -> dict[str, np.ndarray]:
         return self.hamiltonian.init_params(rng)
 
     def describe(self) -> dict:
         return {"name": type(self).__name__, "units": self.n_qubits, "unit": "qubits"}
+
+    def repr_fields(self) -> dict:
+        """What ``repr`` shows: qubits, inputs, outputs (as Pauli sums), solver, cost, temperature."""
+        from ..hamiltonians.observables import format_pauli_sum
+
+        fields = {"n_qubits": self.n_qubits, "n_inputs": self.n_inputs,
+                  "outputs": [format_pauli_sum(pairs) for pairs in self.hamiltonian.output_sums],
+                  "solver": self.solver if isinstance(self.solver, str) else type(self.solver).__name__,
+                  "cost": self.cost_fn.name}
+        if self.temperature > 0.0:
+            fields["temperature"] = self.temperature
+        return fields
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.repr_fields().items())})"
+
+    def __str__(self) -> str:
+        return f"{self!r}\n  H(theta, x) = {self.hamiltonian}"
+
+    def nudge_norm(self, nudge) -> np.ndarray:
+        """Per-sample bound sum_j |w_j| ||O_j|| >= ||sum_j w_j O_j|| (identity parts dropped: they
+        shift every level alike) of nudges w (B, n_outputs): qeqprop.ep compares beta times it with
+        the free gap."""
+        return np.abs(np.asarray(nudge, dtype=float)) @ self.hamiltonian.output_norms()
+
+    def check_free(self, params: Params, X, states) -> None:
+        """Refuse free states (a batch, SpinStates) not solved for ``params`` and inputs X (B, n_inputs).
+
+        A pure state must be an eigenvector of H(theta, x_b): r_b = ||H psi_b - <H>_b psi_b|| must
+        not exceed STALE_TOL * max(1, sum_s |c_s|) (sum_s |c_s| bounds ||H||; solvers reach
+        ~1e-14 of it). Gibbs states must have the mean energy sum_s c_s <P_s> they were solved
+        with. One H application per sample.
+        """
+        ham = self.hamiltonian
+        coeffs = ham.coefficients_batch(params, X)
+        scale = np.maximum(1.0, np.abs(coeffs).sum(axis=1))
+        if getattr(states, "vectors", None) is not None:
+            residual = np.zeros(len(coeffs))
+            for b, (c, psi) in enumerate(zip(coeffs, states.vectors)):
+                h_psi = ham.table.operator(c).matvec(psi)
+                residual[b] = np.linalg.norm(h_psi - np.vdot(psi, h_psi).real * psi)
+        else:
+            residual = np.abs(np.sum(coeffs * states.expectations, axis=1) - states.energies)
+        stale = np.flatnonzero(~(residual <= max(STALE_TOL, 100.0 * self.tol) * scale))
+        if stale.size:
+            raise ValueError(
+                f"free: the free state of sample {int(stale[0])} is not the equilibrium of these params and x "
+                f"(residual {residual[stale[0]]:.2e}; {stale.size} of {len(coeffs)} samples): it was solved for "
+                "other params or inputs; pass free=None to solve it, or the free state of this call's params and x"
+            )
 
     def encode_targets(self, labels, n_classes: int) -> np.ndarray:
         """Class labels -> targets for this system's cost (one-hot for cross-entropy, +-1 otherwise)."""
@@ -170,7 +225,7 @@ class SpinSystem(SystemBase):
 
     def predict(self, state: GroundState) -> np.ndarray:
         """Model outputs <O_j>."""
-        return state.expectations[self.hamiltonian.observable_index]
+        return self.hamiltonian.outputs(state.expectations)
 
     def cost(self, state: GroundState, y) -> float:
         return self.cost_fn.value(self.predict(state), y)
@@ -190,8 +245,7 @@ class SpinSystem(SystemBase):
         T = 0; the thermal response (solvers.thermal) at T > 0."""
         state = free if free is not None else self.equilibrate(params, x)
         ham = self.hamiltonian
-        weights = np.zeros(len(ham.table))
-        np.add.at(weights, ham.observable_index, self.nudge(state, y))
+        weights = ham.nudge_coefficients(self.nudge(state, y))
         if self.temperature > 0.0:
             if not uses_dense(self.solver, self.n_qubits):
                 raise ValueError(

@@ -129,7 +129,7 @@ class SpinBatch:
         betas = beta if isinstance(beta, tuple) else (float(beta),)
         signs = np.repeat(np.asarray(betas, dtype=float), len(coeffs))
         shifted = np.concatenate([coeffs] * len(betas))
-        np.add.at(shifted, (slice(None), ham.observable_index), signs[:, None] * np.concatenate([np.asarray(nudge)] * len(betas)))
+        shifted += signs[:, None] * ham.nudge_coefficients(np.concatenate([np.asarray(nudge)] * len(betas)))
         tol = max(system.tol, system.nudge_tol * min(abs(b) for b in betas) ** 2)
         solved = self._states(self.solver.solve(shifted, np.concatenate([init.vectors] * len(betas)), tol, with_gap=False),
                               len(X) * len(betas), with_gap=False)
@@ -153,7 +153,7 @@ class SpinBatch:
         return np.array([cost.grad(o, y) for o, y in zip(self.predict(states), Y)])
 
     def predict(self, states: SpinStates) -> np.ndarray:
-        return states.expectations[:, self.system.hamiltonian.observable_index]
+        return self.system.hamiltonian.outputs(states.expectations)
 
     def cost(self, states: SpinStates, Y) -> np.ndarray:
         cost = self.system.cost_fn

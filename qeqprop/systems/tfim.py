@@ -133,6 +133,12 @@ class TFIMNetwork(SpinSystem):
         )
         super().__init__(hamiltonian, **options)
 
+    def repr_fields(self) -> dict:
+        """SpinSystem's fields with the graph (its edges, or their count past 8) and the input mode."""
+        fields = super().repr_fields()
+        graph = self.edges if len(self.edges) <= 8 else f"<{len(self.edges)} edges>"
+        return {"n_qubits": fields.pop("n_qubits"), "graph": graph, **fields, "input_mode": self.input_mode}
+
     def coupling_specs(self, init_std: float) -> dict[str, ParamSpec]:
         """The coupling parameters: J, one per edge (subclasses add their own exchange terms)."""
         return {"J": ParamSpec((len(self.edges),), std=init_std)}
