@@ -28,7 +28,8 @@ solve all samples, and all nudged phases, in one batched Lanczos call.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -71,7 +72,7 @@ class EnergySystem(Protocol):
 
     def encode_targets(self, labels: np.ndarray, n_classes: int) -> np.ndarray: ...
 
-    def batch_view(self, batch_size: int) -> "BatchSystem": ...
+    def batch_view(self, batch_size: int) -> BatchSystem: ...
 
     def pauli_measurement(self) -> Any: ...
 
@@ -173,14 +174,25 @@ class LoopBatch:
 
 class SystemBase:
     """Defaults for the optional protocol members; every system in qeqprop and classical derives
-    from it, so generic code asks the protocol, never ``hasattr``."""
+    from it, so generic code asks the protocol, never ``hasattr``.
+
+    It also records the arguments the system was constructed with (``_init_arguments``, the
+    outermost constructor call's ``(args, kwargs)``, before ``__init__`` runs), so
+    ``qeqprop.serialization.system_spec`` can save any system and rebuild an identical one
+    without a per-class spec method. Attributes changed after construction are not recorded.
+    """
 
     n_inputs: int
     n_outputs: int
 
+    def __new__(cls, *args, **kwargs):
+        system = super().__new__(cls)
+        system._init_arguments = (args, kwargs)
+        return system
+
     def reflect(self, free, nudged):
         """Start of the -beta phase from the free and +beta states; None: start from ``free``."""
-        return None
+        return
 
     def check_free(self, params, X, states) -> None:
         """Refuse free states (a batch) not solved for ``params`` and X (ValueError naming ``free``);
@@ -211,7 +223,7 @@ class SystemBase:
 
     def pauli_measurement(self):
         """The Pauli model a shot readout measures; None: this system has no Pauli readout."""
-        return None
+        return
 
     def loss(self, params, x, y) -> float:
         """L(theta) = C(s*(theta, x), y)."""
