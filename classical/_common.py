@@ -42,13 +42,15 @@ from qeqprop.validation import as_finite_array, check_int, check_params, check_p
 class Equilibrium:
     """A classical equilibrium with its solver diagnostics.
 
-    state : every node's value, clamped nodes included (a flat vector).
-    energy : E at the state (nudge term included for nudged phases).
-    iterations : solver sweeps / Newton steps.
-    residual : KKT residual max |s - clip(s - dE/ds, lo, hi)| over free coordinates
-        (the plain gradient norm where there are no bounds).
-    beta : nudge strength the state was found with.
-    info : solver-specific extras (minimum Hessian eigenvalue, restarts, ...).
+    Fields::
+
+        state : every node's value, clamped nodes included (a flat vector).
+        energy : E at the state (nudge term included for nudged phases).
+        iterations : solver sweeps / Newton steps.
+        residual : KKT residual max |s - clip(s - dE/ds, lo, hi)| over free coordinates
+            (the plain gradient norm where there are no bounds).
+        beta : nudge strength the state was found with.
+        info : solver-specific extras (minimum Hessian eigenvalue, restarts, ...).
     """
 
     state: np.ndarray

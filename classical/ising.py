@@ -61,7 +61,7 @@ class IsingMachine(ClassicalSystemMixin):
     Parameters
     ----------
     n_spins, graph ("complete", "chain", networkx graph, edge list or coupling pattern),
-    n_inputs, output_spins (default: the last spin) : as TFIMNetwork.
+        n_inputs, output_spins (default: the last spin) : as TFIMNetwork.
     temperature : T > 0 of the Boltzmann distribution (the smoothing; module docstring).
     cost : "mse", "cross_entropy", "pauli_mse" or a qeqprop Cost on the outputs <s_o>.
     init_std : init_params draws J, W ~ init_std N(0, 1) and b ~ 0.1 init_std N(0, 1).

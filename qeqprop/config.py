@@ -1,6 +1,6 @@
 """Process-wide settings, read in one place.
 
-Environment variables (read when first asked, so a test or script may set them after import):
+Environment variables (read when first asked, so a test or script may set them after import)::
 
     QEQPROP_NATIVE=0        do not build or load the native CPU kernel (the XLA kernel runs)
     QEQPROP_CACHE_DIR=PATH  where the compiled native kernel is cached

@@ -3,7 +3,7 @@
 With g(s) = dE/dtheta evaluated at state s and s_b the equilibrium nudged by b * C(y), an
 estimator (qeqprop.estimators) is a linear combination over signed nudges b_k,
 
-    grad = sum_k a_k g(s_{b_k}),    e.g. centered  (g(s_beta) - g(s_-beta)) / (2 beta)   bias O(beta^2),
+    ``grad = sum_k a_k g(s_{b_k})``,    e.g. centered  ``(g(s_beta) - g(s_-beta)) / (2 beta)``   bias O(beta^2),
 
 and every one estimates dL/dtheta = d/dbeta g(s_beta) at beta = 0. ``ep_gradient`` runs the
 phases for a whole batch: the free states s_0, the nudge from the (measured) free states, then

@@ -1,7 +1,7 @@
 """The exceptions and warnings qeqprop raises, in one place.
 
 Bad input raises ``ValueError`` naming the argument and the fix (qeqprop.validation). What is not
-a bad argument has its own class here, so callers can catch exactly what they mean:
+a bad argument has its own class here, so callers can catch exactly what they mean::
 
     NotConvergedError              an equilibrium solver stopped before its tolerance (every quantum
                                    and classical solver); a subclass of both RuntimeError and

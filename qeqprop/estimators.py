@@ -104,13 +104,13 @@ def positive(beta: float) -> LinearEstimator:
 
 
 def negative(beta: float) -> LinearEstimator:
-    """(g(s_0) - g(s_-beta)) / beta, bias O(beta)."""
+    """``(g(s_0) - g(s_-beta)) / beta``, bias O(beta)."""
     beta = check_beta(beta)
     return LinearEstimator({0.0: 1.0 / beta, -beta: -1.0 / beta}, "negative", 1)
 
 
 def centered(beta: float) -> LinearEstimator:
-    """(g(s_beta) - g(s_-beta)) / (2 beta), bias O(beta^2)."""
+    """``(g(s_beta) - g(s_-beta)) / (2 beta)``, bias O(beta^2)."""
     beta = check_beta(beta)
     return LinearEstimator({beta: 0.5 / beta, -beta: -0.5 / beta}, "centered", 2)
 

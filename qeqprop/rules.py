@@ -27,7 +27,7 @@ from .systems.protocol import stack_trees
 @runtime_checkable
 class GradientRule(Protocol):
     """Per-sample gradient estimates for a minibatch: X (B, n_inputs), Y (B, n_outputs) ->
-    {name: (B, *shape)}. ``readout``/``rng`` matter to rules that measure phases (EP)."""
+    ``{name: (B, *shape)}``. ``readout``/``rng`` matter to rules that measure phases (EP)."""
 
     name: str
 

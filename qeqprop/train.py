@@ -73,7 +73,7 @@ def _cost(system: EnergySystem):
 
 
 def cost_targets(system: EnergySystem, targets: Targets) -> np.ndarray:
-    """What the system's cost compares its outputs with, (n, n_outputs), from read targets.
+    """What the system's cost compares its outputs with, (n, n_outputs), from read targets, by kind::
 
         regression targets        unchanged (one column per output)
         class labels (0..K-1, +-1) system.encode_targets(labels, K): +-1 for one output and two
@@ -415,6 +415,7 @@ def fit(
           minibatch index) or an iterator of such pairs, with ``steps_per_epoch`` minibatches per
           epoch; only ``validation`` is evaluated. A resumed run asks a callable from the next step
           and skips the iterator's first ``step`` pairs.
+
         Targets y: class labels 0..K-1, +-1 labels, one-hot rows or regression targets
         (``datasets.labels_from_targets``; ``task`` "classification"/"regression" forces one;
         anything ambiguous is refused). Built-in costs train identically on one data set's 0/1, +-1

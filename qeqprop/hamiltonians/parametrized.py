@@ -178,7 +178,7 @@ class ParametrizedHamiltonian:
         }
 
     def unflatten_batch(self, flat: np.ndarray) -> dict[str, np.ndarray]:
-        """(B, n_params) flat vectors -> {name: (B, *shape)}."""
+        """(B, n_params) flat vectors -> ``{name: (B, *shape)}``."""
         flat = np.asarray(flat)
         return {
             name: flat[:, self._offsets[name] : self._offsets[name] + int(np.prod(shape, dtype=np.int64))].reshape((len(flat),) + shape)

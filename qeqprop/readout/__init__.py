@@ -2,7 +2,7 @@
 
 A readout turns the exact states of a batch into measured ones of the same type, so a system's
 ``nudge`` and ``energy_grad`` run unchanged on either, and reports the standard error of the
-gradient it leads to:
+gradient it leads to::
 
     Exact()                         the identity: exact expectation values, no error
     Shots(shots, seed=None, ...)    every planned Pauli string estimated from ``shots`` simulated

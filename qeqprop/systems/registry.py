@@ -118,16 +118,18 @@ def _sensor(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySyst
 class SystemSpec:
     """How to build one registered system.
 
-    name : the registry key (CLI ``--system`` value).
-    builder : (n_inputs, n_outputs, hidden, **options) -> EnergySystem (module docstring).
-    kind : "quantum" or "classical".
-    description : one line for help texts and reports.
-    options : the OPTIONS this builder takes.
-    unit : what ``hidden`` counts, singular ("qubit", "oscillator", "spin", "neuron", "node"): hidden
-        units of that kind (the hidden layer's for layered networks; the data chain's for the sensor).
-    rules : gradient rules (qeqprop.rules.RULES) it supports; contrastive and coupled learning
-        need a system that can clamp its outputs.
-    tasks : the only datasets it can learn (None: any with numeric features); ``needs`` says why.
+    Fields::
+
+        name : the registry key (CLI ``--system`` value).
+        builder : (n_inputs, n_outputs, hidden, **options) -> EnergySystem (module docstring).
+        kind : "quantum" or "classical".
+        description : one line for help texts and reports.
+        options : the OPTIONS this builder takes.
+        unit : what ``hidden`` counts, singular ("qubit", "oscillator", "spin", "neuron", "node"): hidden
+            units of that kind (the hidden layer's for layered networks; the data chain's for the sensor).
+        rules : gradient rules (qeqprop.rules.RULES) it supports; contrastive and coupled learning
+            need a system that can clamp its outputs.
+        tasks : the only datasets it can learn (None: any with numeric features); ``needs`` says why.
     """
 
     name: str

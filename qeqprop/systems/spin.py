@@ -215,7 +215,7 @@ class SpinSystem(SystemBase):
     @one_blas_thread
     def reflect(self, free: GroundState, plus: GroundState) -> GroundState:
         """Start vector for the -beta phase: 2 psi_0 - psi_beta (psi_beta phase-aligned to
-        psi_0), which is psi_-beta up to O(beta^2). Gibbs states need no start: ``free``."""
+        psi_0), which is ``psi_-beta`` up to O(beta^2). Gibbs states need no start: ``free``."""
         if self.temperature > 0.0:
             return free
         overlap = np.vdot(free.vector, plus.vector)
