@@ -34,7 +34,7 @@ def test_iris_centered_ep_reaches_93_percent():
 def test_resume_from_checkpoint_is_exact(tmp_path):
     data = load_dataset("xor", seed=1)
     system = TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2])
-    options = dict(epochs=4, batch_size=32, learning_rate=0.05, seed=3, progress=False)
+    options = {"epochs": 4, "batch_size": 32, "learning_rate": 0.05, "seed": 3, "progress": False}
     straight = fit(system, data, **options)
     path = tmp_path / "run" / "checkpoint.pkl"
     fit(system, data, checkpoint=path, **{**options, "epochs": 2})

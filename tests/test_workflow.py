@@ -9,13 +9,14 @@ import pytest
 from sklearn.datasets import make_moons
 
 from qeqprop import TFIMNetwork
+from qeqprop.checkpoint import CheckpointMismatchError
 from qeqprop.costs import SoftmaxCrossEntropy, SquaredError
 from qeqprop.datasets import labels_from_targets
 from qeqprop.ep import ep_gradient
 from qeqprop.inference import predict
 from qeqprop.train import cost_targets, evaluate, fit, minibatch_gradient
 
-OPTIONS = dict(batch_size=16, beta=0.05, seed=3, progress=False)
+OPTIONS = {"batch_size": 16, "beta": 0.05, "seed": 3, "progress": False}
 
 
 @pytest.fixture(scope="module")
@@ -186,10 +187,30 @@ def test_resume_mid_epoch_is_bit_equal(moons, net, tmp_path):
     json.dumps(resumed.history)  # plain floats and ints, also after a resume
 
 
-def test_resume_refuses_a_missing_checkpoint(moons, net, tmp_path):
+def test_resume_refuses_a_missing_checkpoint_and_other_runs(moons, net, tmp_path):
+    """A mistyped path does not start afresh; a changed setting, data set or system is named."""
     X, y = moons
     with pytest.raises(ValueError, match="no checkpoint at .*nowhere"):
-        fit(net, (X, y), epochs=1, checkpoint=tmp_path / "nowhere.pkl", resume=True, progress=False)
+        fit(net, (X, y), epochs=1, checkpoint=tmp_path / "nowhere.npz", resume=True, progress=False)
+    path = tmp_path / "checkpoint.npz"
+    fit(net, (X, y), epochs=1, checkpoint=path, **OPTIONS)
+    other = TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2], solver="dense", gamma=0.7)
+    for change, match in [({"optimizer": "sgd"}, "optimizer"), ({"data": (X + 0.5, y)}, "data.sha256"),
+                          ({"system": other}, "system"), ({"eval_every": 2}, "eval_every")]:
+        arguments = {"system": net, "data": (X, y), **OPTIONS, "epochs": 2, **change}
+        with pytest.raises(CheckpointMismatchError, match=match):
+            fit(arguments.pop("system"), arguments.pop("data"), checkpoint=path, resume=True, **arguments)
+
+
+def test_stream_resume_skips_the_batches_an_iterator_gave(moons, net, tmp_path):
+    X, y = moons
+    batches = [(X[16 * k : 16 * k + 16], y[16 * k : 16 * k + 16]) for k in range(3)] * 2
+    straight = fit(net, iter(batches), epochs=2, steps_per_epoch=3, **OPTIONS)
+    path = tmp_path / "stream.npz"
+    fit(net, iter(batches), epochs=1, steps_per_epoch=3, checkpoint=path, **OPTIONS)
+    resumed = fit(net, iter(batches), epochs=2, steps_per_epoch=3, checkpoint=path, resume=True, **OPTIONS)
+    assert same_params(resumed.params, straight.params)
+    assert without_seconds(resumed.history) == without_seconds(straight.history)
 
 
 def test_zero_epochs_and_empty_sets(moons, net):
