@@ -127,8 +127,8 @@ def write_archive(path: str | os.PathLike, file_format: str, meta: Mapping[str, 
     """Atomically write ``arrays`` and ``meta`` (JSON data) as the container of the module docstring.
 
     The archive goes to a temporary file in the same folder, is flushed and fsynced, then renamed
-    over ``path`` (os.replace): a process killed at any moment leaves the old file or the new one,
-    never half of one."""
+    over ``path`` (os.replace, then the folder is fsynced): a process killed at any moment leaves the
+    old file or the new one, never half of one."""
     from . import __version__
 
     path = Path(path)
@@ -146,6 +146,12 @@ def write_archive(path: str | os.PathLike, file_format: str, meta: Mapping[str, 
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+            folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

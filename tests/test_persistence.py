@@ -23,6 +23,7 @@ from qeqprop.checkpoint import (
 from qeqprop.costs import FunctionCost, SoftmaxCrossEntropy
 from qeqprop.hamiltonians.observables import projector
 from qeqprop.hamiltonians.parametrized import ParamSpec, Term
+from qeqprop.inference import predict
 from qeqprop.serialization import (
     FileFormatError,
     load_model,
@@ -52,16 +53,10 @@ REGISTERED = {
 }
 
 
-def predict(system, params, X):
-    """Outputs (B, n_outputs) through the system's batch view."""
-    view = system.batch_view(len(X))
-    return view.predict(view.equilibrate(params, X))
-
-
 def assert_round_trip(system, tmp_path, n_inputs):
     params = system.init_params(3)
     X = np.random.default_rng(1).uniform(0.2, 1.5, size=(3, n_inputs))
-    expected = predict(system, params, X)
+    expected = predict(system, params, X, batch_size=2)
     path = save_model(tmp_path / "model.npz", system, params, metadata={"epochs": 3, "loss": np.float64(0.25)})
     model = load_model(path)
     assert type(model.system) is type(system)
@@ -69,7 +64,7 @@ def assert_round_trip(system, tmp_path, n_inputs):
     assert model.params.keys() == params.keys()
     assert all(np.array_equal(model.params[k], params[k]) and model.params[k].dtype == params[k].dtype for k in params)
     assert model.metadata == {"epochs": 3, "loss": 0.25} and type(model.metadata["loss"]) is float
-    assert np.array_equal(predict(model.system, model.params, X), expected)
+    assert np.array_equal(model.predict(X, batch_size=2), expected)
 
 
 def test_every_registered_system_is_covered():
