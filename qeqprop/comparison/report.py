@@ -1,7 +1,7 @@
-"""Reports of a ComparisonReport: JSON, a Markdown table (mean +- std over seeds), PNG
-figures (learning curves with +-1 std bands, accuracy bars, gradient fidelity over training,
-phase-diagram predictions), and the README block between ``<!-- compare:start -->`` and
-``<!-- compare:end -->``."""
+"""Reports of a ComparisonReport: JSON, a Markdown table (mean +- std over seeds), figures as
+PNG and PDF (learning curves with +-1 std bands, accuracy bars, gradient fidelity over training,
+phase-diagram predictions; paper defaults of qeqprop.plots, the settings in each title), and the
+README block between ``<!-- compare:start -->`` and ``<!-- compare:end -->``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plots import plt
 from ..datasets import decode_outputs
 from ..markdown import replace_block
+from ..plots import (
+    PAGE_WIDTH,
+    band,
+    panel_grid,
+    paper_style,
+    plt,
+    save_figure,
+    shared_legend,
+)
 from .harness import ComparisonReport
 from .phases import PARAMETER_RANGE
 from .systems import QUANTUM, build
@@ -36,8 +44,8 @@ def markdown_table(report: ComparisonReport) -> str:
     and median relative error of EP vs the exact gradient, iterations and time per equilibrium."""
     s = report.settings
     lines = [
-        f"{s['estimator']} EP, beta = {s['beta']}, Adam lr = {s['learning_rate']}, {s['epochs']} epochs, "
-        f"batch {s['batch_size']}, seeds {s['seeds']} (mean ± std over seeds).",
+        (f"{s['estimator']} EP, beta = {s['beta']}, Adam lr = {s['learning_rate']}, {s['epochs']} epochs, "
+         f"batch {s['batch_size']}, seeds {s['seeds']} (mean ± std over seeds)."),
         "",
         "| task | system | params | train acc | test acc | cos(EP, exact) | rel. error | iterations | ms / equilibrium |",
         "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |",
@@ -73,32 +81,47 @@ def _curves(report: ComparisonReport, task: str, system: str, key: str, source: 
     return epochs[defined], np.nanmean(values, axis=0), np.nanstd(values, axis=0)
 
 
-def _panels(report: ComparisonReport, path: Path, key: str, source: str, ylabel: str, yscale: str = "linear") -> Path:
+def settings_caption(report: ComparisonReport) -> str:
+    """The training settings every figure of the report states (mathtext beta)."""
+    s = report.settings
+    return (f"{s['estimator']} EP, $\\beta$ = {s['beta']}, Adam lr {s['learning_rate']}, {s['epochs']} epochs, "
+            f"batch {s['batch_size']}, {len(s['seeds'])} seed(s): mean $\\pm$ std")
+
+
+@paper_style
+def panels_figure(report: ComparisonReport, key: str, source: str, ylabel: str, yscale: str = "linear"):
+    """One panel per task of ``key`` (a per-epoch record of each run's ``source`` list) against the
+    epoch, mean +- std over seeds per system (a band, kept positive on a log axis); one legend."""
     tasks = report.settings["tasks"]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = panel_grid(len(tasks))
+    for ax, task in zip(axes, tasks):
+        ax.set(title=task, xlabel="epoch", ylabel=ylabel, yscale=yscale)
         for system in report.settings["systems"]:
             curve = _curves(report, task, system, key, source)
             if curve is None:
                 continue
             epochs, mean, std = curve
-            ax.plot(epochs, mean, marker="o", ms=3, lw=2 if system in QUANTUM else 1, label=system)
-            ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
-        ax.set(title=task, xlabel="epoch", ylabel=ylabel, yscale=yscale)
-        ax.grid(alpha=0.3)
-    axes[0, -1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+            line, = ax.plot(epochs, mean, marker="o", lw=2 if system in QUANTUM else 1, label=system)
+            band(ax, epochs, mean, std, color=line.get_color())
+    shared_legend(fig)
+    fig.suptitle(settings_caption(report))
+    return fig
 
 
-def plot_accuracy_bars(report: ComparisonReport, path: Path) -> Path:
-    """Final test accuracy per system and task, mean ± std over seeds."""
+def _save(fig, path: Path) -> Path:
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+@paper_style
+def accuracy_figure(report: ComparisonReport):
+    """Final test accuracy per system and task, mean ± std over seeds (page width, one legend)."""
     rows = report.summary()
     tasks, systems = report.settings["tasks"], report.settings["systems"]
     width = 0.8 / len(systems)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(tasks) * len(systems) / 4), 3.8))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 2.8), layout="constrained")
     for k, system in enumerate(systems):
         xs, means, stds = [], [], []
         for t, task in enumerate(tasks):
@@ -110,12 +133,15 @@ def plot_accuracy_bars(report: ComparisonReport, path: Path) -> Path:
         ax.bar(xs, means, width, yerr=stds, capsize=2, label=system, hatch="//" if system in QUANTUM else None)
     ax.set_xticks(range(len(tasks)), tasks)
     ax.set(ylabel="test accuracy", ylim=(0, 1.05))
-    ax.legend(fontsize=7, ncol=4, loc="lower right")
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    ax.grid(False, axis="x")
+    shared_legend(fig, ncols=min(len(systems), 6))
+    fig.suptitle(settings_caption(report))
+    return fig
+
+
+def plot_accuracy_bars(report: ComparisonReport, path: Path) -> Path:
+    """accuracy_figure saved at ``path`` (.png, with the .pdf beside it)."""
+    return _save(accuracy_figure(report), path)
 
 
 def phase_predictions(report: ComparisonReport, system: str, resolution: int = 21, seed: int | None = None):
@@ -135,32 +161,32 @@ def phase_predictions(report: ComparisonReport, system: str, resolution: int = 2
     return J, g, decode_outputs(predicted).reshape(J.shape)
 
 
-def plot_phase_diagram(report: ComparisonReport, path: Path, systems=None, resolution: int = 21) -> Path:
+@paper_style
+def phase_figure(report: ComparisonReport, systems=None, resolution: int = 21):
     """Predicted phase (ferro / para) over the (J, g) plane for each system, true line g = J."""
     trained = {r["system"] for r in report.runs if r["task"] == "phases" and "params" in r}
     systems = [s for s in (systems or report.settings["systems"]) if s in trained]
     if not systems:
         raise ValueError("systems: no run on task 'phases' with trained parameters to plot")
-    cols = min(4, len(systems))
-    rows = int(np.ceil(len(systems) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    for ax in axes.ravel()[len(systems):]:
-        ax.axis("off")
-    for ax, system in zip(axes.ravel(), systems):
+    fig, axes = panel_grid(len(systems), panel_height=2.0)
+    for ax, system in zip(axes, systems):
         J, g, classes = phase_predictions(report, system, resolution)
         ax.contourf(J, g, classes, levels=[-0.5, 0.5, 1.5], colors=["#9ecae1", "#fdae6b"], alpha=0.8)
-        ax.plot(PARAMETER_RANGE, PARAMETER_RANGE, "k--", lw=1.5, label="exact g = J")
-        ax.set(title=system, xlabel="J", ylabel="g")
-    axes[0, 0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("predicted phase: orange ferromagnet, blue paramagnet")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        ax.plot(PARAMETER_RANGE, PARAMETER_RANGE, "k--", lw=1.5, label="exact $g = J$")
+        ax.set(title=system, xlabel="$J$", ylabel="$g$")
+    shared_legend(fig)
+    fig.suptitle("predicted phase: orange ferromagnet, blue paramagnet\n" + settings_caption(report))
+    return fig
+
+
+def plot_phase_diagram(report: ComparisonReport, path: Path, systems=None, resolution: int = 21) -> Path:
+    """phase_figure saved at ``path`` (.png, with the .pdf beside it)."""
+    return _save(phase_figure(report, systems, resolution), path)
 
 
 def write_report(report: ComparisonReport, out: str | Path) -> dict[str, Path]:
-    """Write compare.json, compare.md and the PNG figures into ``out``; returns the paths."""
+    """Write compare.json, compare.md and the figures (each .png with its .pdf) into ``out``;
+    returns the paths (the PNGs for figures)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = report.to_dict()
@@ -169,10 +195,13 @@ def write_report(report: ComparisonReport, out: str | Path) -> dict[str, Path]:
     paths = {"json": out / "compare.json", "markdown": out / "compare.md"}
     paths["json"].write_text(json.dumps(data, indent=1))
     paths["markdown"].write_text(markdown_table(report))
-    paths["learning_curves"] = _panels(report, out / "learning_curves.png", "test_accuracy", "history", "test accuracy")
-    paths["loss_curves"] = _panels(report, out / "loss_curves.png", "train_loss", "history", "train loss", "log")
-    paths["fidelity"] = _panels(report, out / "gradient_fidelity.png", "relative_error", "fidelity",
-                                "|g_EP - g_exact| / |g_exact|", "log")
+    panels = {"learning_curves": ("test_accuracy", "history", "test accuracy", "linear"),
+              "loss_curves": ("train_loss", "history", "train loss", "log"),
+              "gradient_fidelity": ("relative_error", "fidelity",
+                                    r"$\|g_\mathrm{EP} - g_\mathrm{exact}\| \,/\, \|g_\mathrm{exact}\|$", "log")}
+    for name, (key, source, ylabel, yscale) in panels.items():
+        paths["fidelity" if name == "gradient_fidelity" else name] = _save(
+            panels_figure(report, key, source, ylabel, yscale), out / f"{name}.png")
     paths["accuracy"] = plot_accuracy_bars(report, out / "accuracy.png")
     if any(r["task"] == "phases" and "params" in r for r in report.runs):
         paths["phase_diagram"] = plot_phase_diagram(report, out / "phase_diagram.png")
