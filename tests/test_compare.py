@@ -188,4 +188,6 @@ def test_bad_input_names_the_argument(tmp_path, tiny_report):
     with pytest.raises(SystemExit):
         main(["compare", "--systems", "spring"])
     for flag in ("--seeds", "--epochs"):  # an explicit 0 is refused, not replaced by the default
-        assert main(["compare", "--quick", flag, "0", "--out", str(tmp_path / "zero")]) == 2
+        with pytest.raises(SystemExit) as exit_info:
+            main(["compare", "--quick", flag, "0", "--out", str(tmp_path / "zero")])
+        assert exit_info.value.code == 2

@@ -110,12 +110,13 @@ def test_cli_train_writes_outputs(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["history"]) == 3
     assert (out / "learning_curve.png").stat().st_size > 1000
-    assert (out / "checkpoint.pkl").exists()
+    assert (out / "checkpoint.npz").exists()
 
 
 def test_cli_reports_bad_input(capsys):
-    assert main(["train", "--beta", "0", "--epochs", "1", "--json"]) == 2
-    assert "beta must be a finite number > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it, naming the flag
+        main(["train", "--beta", "0", "--epochs", "1", "--json"])
+    assert exit_info.value.code == 2 and "argument --beta: must be a finite number > 0" in capsys.readouterr().err
 
 
 def test_cli_trains_with_variational_ground_states(capsys):
