@@ -22,8 +22,8 @@ System spec (``system_spec`` / ``system_from_spec``): the constructor call that 
     {"class": "qeqprop.systems.tfim:TFIMNetwork", "args": {"n_qubits": 3, "graph": "chain", ...}}
 
 Every system derives from ``SystemBase``, which records its constructor's arguments; the spec holds
-all of them (defaults included, so a file keeps its meaning when a default changes). Argument values
-are JSON, with these tagged objects for what JSON lacks:
+all of them, with the defaults of the class's own signature filled in (so a file keeps its meaning
+when such a default changes). Argument values are JSON, with these tagged objects for what JSON lacks:
 
     {"__tuple__": [...]}                                           a tuple
     {"__ndarray__": [...nested lists...], "dtype": "float64", "shape": [...]}
@@ -39,9 +39,8 @@ are JSON, with these tagged objects for what JSON lacks:
 
 Pauli strings are saved as text ("Z0 X1"), an output observable as its word or its Pauli sum
 [[coefficient, "word"], ...] (projectors and PennyLane operators included), graph objects
-(networkx) as edge lists. What has no data
-form (a function or lambda cost, a user-defined class or solver object) is refused with a ValueError
-naming the argument. Loading imports only classes of the ``qeqprop`` and ``classical`` packages
+(networkx) as edge lists. What has no data form (a function or lambda cost, a user-defined class
+or solver object) is refused with a ValueError naming the argument. Loading imports only classes of the ``qeqprop`` and ``classical`` packages
 (systems must derive from SystemBase), so a file cannot make the loader run other code.
 
 Example:
@@ -272,7 +271,7 @@ def _encode(value: Any, where: str) -> Any:
                   "observables": observables}
         return {"__hamiltonian__": {k: _encode(v, f"{where}.{k}") for k, v in fields.items()}}
     if type(value) in COSTS.values():
-        return _encode_cost(value, where, COSTS)
+        return _encode_cost(value, where)
     if hasattr(value, "edges") and hasattr(value, "nodes") and not isinstance(value, type):  # a networkx graph
         return [[_encode(i, where), _encode(j, where)] for i, j in value.edges()]
     path = _class_path(type(value))
@@ -286,14 +285,18 @@ def _encode(value: Any, where: str) -> Any:
     raise _unsaveable(where, value, f"no saved form for {path}")
 
 
-def _encode_cost(cost: Any, where: str, costs: Mapping[str, type]) -> Any:
-    """A registered cost: its name if it equals the default one, else {"__cost__": name, "args": vars}."""
+def _encode_cost(cost: Any, where: str) -> Any:
+    """A registered cost: its name if it equals the default one, else {"__cost__": name, "args": vars}
+    (checked: the class rebuilt from those arguments has the same settings)."""
     settings = {k: _encode(v, f"{where}.{k}") for k, v in vars(cost).items()}
     if settings == {k: _encode(v, where) for k, v in vars(type(cost)()).items()}:
         return cost.name
-    rebuilt = type(cost)(**_decode(settings, where))
-    if {k: _encode(v, where) for k, v in vars(rebuilt).items()} != settings:
-        raise _unsaveable(where, cost, f"{type(cost).__name__}'s settings do not match its constructor arguments")
+    try:
+        rebuilt = vars(type(cost)(**_decode(settings, where)))
+    except TypeError:
+        rebuilt = None
+    if rebuilt is None or {k: _encode(v, where) for k, v in rebuilt.items()} != settings:
+        raise _unsaveable(where, cost, f"{type(cost).__name__}'s settings are not its constructor arguments")
     return {"__cost__": cost.name, "args": settings}
 
 

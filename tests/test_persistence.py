@@ -21,6 +21,7 @@ from qeqprop.checkpoint import (
     save_checkpoint,
 )
 from qeqprop.costs import FunctionCost, SoftmaxCrossEntropy
+from qeqprop.hamiltonians import learner
 from qeqprop.hamiltonians.observables import projector
 from qeqprop.hamiltonians.parametrized import ParamSpec, Term
 from qeqprop.inference import predict
@@ -89,6 +90,14 @@ def test_model_round_trip_pauli_system(tmp_path):
     assert hamiltonian["terms"][2]["fields"]["string"] == "Z0 X2"
     assert hamiltonian["observables"] == ["Z2", [[0.25, "I"], [0.25, "Z0"], [-0.25, "Z1"], [-0.25, "Z0 Z1"]]]
     assert_round_trip(system, tmp_path, 2)
+
+
+def test_model_round_trip_hamiltonian_learner(tmp_path):
+    H = {"Z0 Z1": -1.0, "Z1 Z2": -1.0, "X0": -0.8, "X1": -0.8, "X2": -0.7, "Z0": 0.3}
+    system = learner(H, trainable={"J": ["Z0 Z1", "Z1 Z2"], "h": ["X0", "X1", "X2"]}, inputs={0: ["Z0"]},
+                     outputs=["Z2", projector("10", (1, 2))], input_weights="w")
+    assert_round_trip(system, tmp_path, 1)
+    assert str(load_model(tmp_path / "model.npz").system.hamiltonian) == str(system.hamiltonian)
 
 
 def test_model_round_trip_user_tfim_with_options(tmp_path):
