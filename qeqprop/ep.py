@@ -18,7 +18,7 @@ of this call's params and x (the system's ``check_free``), and beta must stay in
 where the nudged state is analytic in beta. For a ground state with gap Delta and a nudge
 V = sum_j w_j O_j the perturbation series converges for |beta| ||V|| < Delta / 2 (Kato); past it
 the nudged state can saturate (e.g. beta = 1e6 gives an all-zero gradient), so
-max_k |b_k| ||V|| >= Delta / 2 warns LargeNudgeWarning (||V|| bounded by the system's ``nudge_norm``).
+max_k |b_k| >= Delta / (2 ||V||) warns LargeNudgeWarning (the system's ``nudge_limit``).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def ep_gradient(
     measurement = (readout if readout is not None else Exact()).start(system, X, free_states, rng)
     measured = {0.0: measurement.measure(free_states)}
     nudge = view.nudge(measured[0.0], Y)
-    check_nudge_size(system, view.diagnostics(free_states).get("gap"), nudge, rule)
+    check_nudge_size(system.nudge_limit(free_states, nudge), rule)
     states = solve_phases(view, params, X, nudge, rule.nudged_betas, free_states)
     measured.update({b: measurement.measure(s) for b, s in states.items()})
     grad = rule.combine({b: view.energy_grad(params, X, measured[b]) for b in rule.weights})
@@ -168,18 +168,18 @@ def checked_free(system: EnergySystem, view: BatchSystem, params, X: np.ndarray,
     return states
 
 
-def check_nudge_size(system: EnergySystem, gaps, nudge, rule: LinearEstimator) -> None:
-    """Warn LargeNudgeWarning where max_k |b_k| * ||V_b|| >= gap_b / 2 (module docstring); silent
-    where the system bounds no nudge norm or knows no gap (NaN)."""
-    norms = system.nudge_norm(nudge)
-    if norms is None or gaps is None or not rule.nudged_betas:
+def check_nudge_size(limits, rule: LinearEstimator) -> None:
+    """Warn LargeNudgeWarning where max_k |b_k| reaches a sample's limit (the system's
+    ``nudge_limit``: gap / (2 ||V||) for ground states, module docstring); silent where the
+    system knows no limit (None, NaN)."""
+    if limits is None or not rule.nudged_betas:
         return
-    size = max(abs(b) for b in rule.nudged_betas) * np.asarray(norms, dtype=float)
-    over = size >= np.asarray(gaps, dtype=float) / 2.0
-    if np.any(over):
-        warn(f"beta={max(abs(b) for b in rule.nudged_betas):g} is too large: beta * ||nudge|| reaches half the free "
-             "gap (the nudged ground state is then no longer a small perturbation, and the EP estimate can saturate, "
-             "e.g. to zero); use a smaller beta (e.g. beta < gap / (2 ||nudge||))", LargeNudgeWarning)
+    beta = max(abs(b) for b in rule.nudged_betas)
+    limits = np.asarray(limits, dtype=float)
+    if np.any(beta >= limits):
+        warn(f"beta={beta:g} is too large: beta * ||nudge|| reaches half the free gap (the nudged ground state is "
+             "then no longer a small perturbation, and the EP estimate can saturate, e.g. to zero); use a beta below "
+             "gap / (2 ||nudge||) (system.nudge_limit)", LargeNudgeWarning)
 
 
 def stderr_of(grad: Mapping[str, np.ndarray], covariance: np.ndarray | None) -> dict[str, np.ndarray] | None:

@@ -91,13 +91,25 @@ def test_large_nudge_criterion(instance):
     """The warning fires exactly where beta * sum_j |w_j| reaches half the free gap."""
     net, params, x, y = instance
     free = net.equilibrate(params, x)
-    threshold = free.gap / 2 / net.nudge_norm(net.nudge(free, y)[None])[0]
+    threshold = net.nudge_limit(net.batch_view(1).stack([free]), net.nudge(free, y)[None])[0]
+    assert threshold == pytest.approx(free.gap / 2 / np.abs(net.nudge(free, y)).sum())
     with warnings.catch_warnings():
         warnings.simplefilter("error", LargeNudgeWarning)
         qp.ep_gradient(net, params, x, y, beta=0.99 * threshold)
         qp.ep_gradient(net, params, np.stack([x, x]), np.stack([y, y]), beta=1e-2)  # batch path
     with pytest.warns(LargeNudgeWarning):
         qp.ep_gradient(net, params, x, y, beta=1.01 * threshold)
+
+
+def test_large_nudge_at_finite_temperature():
+    """A degenerate ground state (Gamma = 0) is harmless at T > 0: the scale is max(gap, T)."""
+    net = qp.TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2], gamma=0.0, temperature=0.3)
+    params, x, y = net.init_params(0), np.zeros(2), np.array([1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LargeNudgeWarning)
+        qp.ep_gradient(net, params, x, y, beta=1e-2)
+    with pytest.warns(LargeNudgeWarning):
+        qp.ep_gradient(net, params, x, y, beta=10.0)
 
 
 # -- D8: a stale free state ------------------------------------------------------------------------

@@ -198,9 +198,9 @@ class SystemBase:
         """Refuse free states (a batch) not solved for ``params`` and X (ValueError naming ``free``);
         the default checks nothing."""
 
-    def nudge_norm(self, nudge):
-        """Per-sample bound on the norm of the nudge term (qeqprop.ep warns where beta times it
-        reaches half the free gap); None: no bound known."""
+    def nudge_limit(self, states, nudge):
+        """Per-sample largest |beta| at which an EP estimate from these free states (a batch) and
+        nudges is still meaningful (qeqprop.ep warns beyond it); None: no limit known."""
         return None
 
     def diagnostics(self, state) -> dict[str, float]:
