@@ -45,6 +45,7 @@ def test_report_files_cover_every_system(tiny_report, tmp_path):
         assert row["seconds_per_equilibrium"] > 0.0
     for key in ("learning_curves", "loss_curves", "fidelity", "accuracy", "phase_diagram"):
         assert paths[key].read_bytes()[:8] == PNG_MAGIC, key
+        assert paths[key].with_suffix(".pdf").read_bytes()[:5] == b"%PDF-", key
     assert all("params" not in run for run in data["runs"])
 
 
