@@ -1,7 +1,7 @@
 """Training checkpoints that record the run: atomic, versioned, no pickle.
 
 File format "qeqprop-checkpoint", version 1: the container of qeqprop.serialization (one ``.npz``
-zip archive, ``np.load(path, allow_pickle=False)`` opens it) with
+zip archive, ``np.load(path, allow_pickle=False)`` opens it) with::
 
     params/<name>.npy   the parameters (np.load key "params/<name>")
     opt_state/<i>.npy   the optimizer state's leaves, i = 0, 1, ... in jax.tree_util order

@@ -3,27 +3,27 @@ and checkpoints (qeqprop.checkpoint) share. No pickle anywhere: a saved file hol
 
 File container (``write_archive`` / ``read_archive``): one ``.npz`` (zip) archive that
 ``np.load(path, allow_pickle=False)`` opens; every array is one ``<key>.npy`` member, and the member
-``meta.json`` is a UTF-8 JSON document (read it with ``unzip -p FILE meta.json``) that starts with
+``meta.json`` is a UTF-8 JSON document (read it with ``unzip -p FILE meta.json``) that starts with::
 
     {"format": "qeqprop-model" | "qeqprop-checkpoint", "version": 1, "qeqprop_version": "0.1.0", ...}
 
 A reader refuses another format, a newer version, a pickle file, a corrupt or truncated archive and
 a missing file with a ``FileFormatError`` (a ValueError) naming the path.
 
-Model file (``save_model`` / ``load_model``), format "qeqprop-model", version 1:
+Model file (``save_model`` / ``load_model``), format "qeqprop-model", version 1::
 
     params/<name>.npy   one array per trained parameter (np.load key "params/<name>")
     meta.json           {"format", "version", "qeqprop_version",
                          "system": <system spec>, "params": {name: {"shape": [...], "dtype": "float64"}},
                          "metadata": {...}}   (free JSON: training settings, final metrics, ...)
 
-System spec (``system_spec`` / ``system_from_spec``): the constructor call that rebuilds the system,
+System spec (``system_spec`` / ``system_from_spec``): the constructor call that rebuilds the system::
 
     {"class": "qeqprop.systems.tfim:TFIMNetwork", "args": {"n_qubits": 3, "graph": "chain", ...}}
 
 Every system derives from ``SystemBase``, which records its constructor's arguments; the spec holds
 all of them, with the defaults of the class's own signature filled in (so a file keeps its meaning
-when such a default changes). Argument values are JSON, with these tagged objects for what JSON lacks:
+when such a default changes). Argument values are JSON, with these tagged objects for what JSON lacks::
 
     {"__tuple__": [...]}                                           a tuple
     {"__ndarray__": [...nested lists...], "dtype": "float64", "shape": [...]}
