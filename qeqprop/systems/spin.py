@@ -142,7 +142,7 @@ class SpinSystem(SystemBase):
         """Refuse free states (a batch, SpinStates) not solved for ``params`` and inputs X (B, n_inputs).
 
         With c_b = c(theta, x_b) and the tolerance t_b = STALE_TOL * max(1, sum_s |c_bs|)
-        (sum_s |c_s| bounds ||H||), a state solved for these params and x has
+        (sum_s |c_s| bounds ||H||), a state solved for these params and x has::
 
             | sum_s c_bs <P_s>_b - E_b | <= t_b             (its recorded energy is its <H>), and
             || H_b psi_b - <H>_b psi_b || <= t_b + 2 r_b    (pure states: as much an eigenvector as
