@@ -202,7 +202,8 @@ def minibatch_gradient(
         system, params: the EnergySystem and its parameter pytree.
         X, y: the minibatch (B, n_inputs) and its targets in any form ``datasets.labels_from_targets``
             reads (class labels 0..K-1, +-1, one-hot rows, regression targets; ``task`` forces one),
-            turned into cost targets by ``cost_targets``.
+            turned into cost targets by ``cost_targets``; ``task="regression"`` passes y to the cost
+            unchanged (e.g. targets already encoded by ``targets_for``).
         gradient: "ep" (``estimator`` at ``beta``), "reference", "contrastive", "coupled", a
             GradientRule or a per-sample callable (qeqprop.rules).
         shots: measure every EP phase with this many shots per sample (readout.Shots), drawn from ``rng``.

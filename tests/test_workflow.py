@@ -11,7 +11,7 @@ from sklearn.datasets import make_moons
 from qeqprop import TFIMNetwork
 from qeqprop.checkpoint import CheckpointMismatchError
 from qeqprop.costs import SoftmaxCrossEntropy, SquaredError
-from qeqprop.datasets import labels_from_targets
+from qeqprop.datasets import Dataset, labels_from_targets
 from qeqprop.ep import ep_gradient
 from qeqprop.inference import predict
 from qeqprop.train import cost_targets, evaluate, fit, minibatch_gradient
@@ -221,6 +221,8 @@ def test_zero_epochs_and_empty_sets(moons, net):
         fit(net, (X[:0], y[:0]), epochs=1, progress=False)
     with pytest.raises(ValueError, match="validation set is empty"):
         fit(net, (X, y), validation=(X[:0], y[:0]), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="test set is empty"):  # today: "argmax of an empty sequence"
+        fit(net, Dataset("moons", X, y, X[:0], y[:0], 2), epochs=1, progress=False)
 
 
 def test_predict_is_batched_and_checks_x(moons, net):
