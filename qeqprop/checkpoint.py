@@ -51,6 +51,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from . import _jax  # noqa: F401  (float64)
 from .serialization import (
     FileFormatError,
     array_layout,
