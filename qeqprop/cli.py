@@ -259,6 +259,11 @@ def cmd_train(args) -> int:
     data = load_training_data(args)
     system = build_system(args, data.n_features, data.n_classes)
     config = recorded_config(args, args.subparser, system.n_outputs)
+    if args.save_model:  # refuse a system without a saved form, or an unwritable path, before training
+        from .serialization import system_spec
+
+        system_spec(system)
+        writable_folder(Path(args.save_model).parent, "--save-model's folder")
     checkpoint = out / CHECKPOINT if out else None
     if args.resume:
         log.info("resuming from %s", checkpoint)

@@ -192,6 +192,12 @@ def test_out_that_is_a_file_or_unwritable_fails_before_training(tmp_path, capsys
     assert code == 2 and f"--out {afile} is a file" in err
     code, _, err = run(capsys, *XOR, "--out", str(afile / "run"))  # a folder that cannot be made, even by root
     assert code == 2 and f"--out {afile / 'run'}: cannot write there" in err
+    code, _, err = run(capsys, *XOR, "--save-model", str(afile / "model.npz"))
+    assert code == 2 and f"--save-model's folder {afile} is a file" in err
+
+
+def test_read_only_out_fails_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "fit", refuse_to_train)
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
