@@ -206,14 +206,17 @@ def prepare_out(args) -> Path | None:
     checkpoint = out / CHECKPOINT
     if args.resume and not checkpoint.exists():
         raise ValueError(f"--resume: there is no checkpoint at {checkpoint}; check --out, or leave out --resume to start afresh")
-    if not args.resume and checkpoint.exists():
-        if not args.overwrite:
-            raise ValueError(f"{checkpoint} holds an earlier run: add --resume to continue it, --overwrite to start "
-                             "afresh over it, or choose another --out")
-        for name in (CHECKPOINT, LOG, METRICS, CONFIG, CURVE):
-            (out / name).unlink(missing_ok=True)
+    if not args.resume and checkpoint.exists() and not args.overwrite:
+        raise ValueError(f"{checkpoint} holds an earlier run: add --resume to continue it, --overwrite to start "
+                         "afresh over it, or choose another --out")
     writable_folder(out, "--out")
     return out
+
+
+def clear_run(out: Path) -> None:
+    """Remove an earlier run's files from ``out`` (``--overwrite``, once every check has passed)."""
+    for name in (CHECKPOINT, LOG, METRICS, CONFIG, CURVE):
+        (out / name).unlink(missing_ok=True)
 
 
 def writable_folder(out: Path, flag: str) -> None:
@@ -239,13 +242,6 @@ def recorded_config(args, train: argparse.ArgumentParser, n_outputs: int) -> dic
     return config
 
 
-def jsonable(value):
-    """json.dumps fallback: numpy scalars and arrays as Python numbers and lists."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
 def cmd_train(args) -> int:
     spec = get_spec(args.system)
     if args.gradient not in spec.rules:
@@ -267,6 +263,8 @@ def cmd_train(args) -> int:
     checkpoint = out / CHECKPOINT if out else None
     if args.resume:
         log.info("resuming from %s", checkpoint)
+    elif out and args.overwrite:
+        clear_run(out)
     try:
         result = fit(
             system, data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, optimizer=args.optimizer,
@@ -280,12 +278,7 @@ def cmd_train(args) -> int:
         print(f"qeqprop: {interrupt_message(checkpoint)}", file=sys.stderr)
         return INTERRUPTED
     size = system.describe()
-    final = dict(result.final)
-    final.update({"system": args.system, "kind": spec.kind, "model": size["name"], "dataset": args.dataset,
-                  "units": size["units"], "unit": size["unit"], "gradient": args.gradient, "estimator": args.estimator,
-                  "beta": args.beta, "shots": args.shots})
-    if size["unit"] == "qubits":
-        final["n_qubits"] = size["units"]
+    final = final_metrics(args, spec.kind, size, result.final)
     rule = f"{args.estimator} EP" if args.gradient == "ep" else f"{args.gradient} gradient"
     if out:
         write_run(out, args, config, size, final, result.history, f"{args.system} ({size['units']} {size['unit']}) on {args.dataset}, {rule}")
@@ -295,7 +288,7 @@ def cmd_train(args) -> int:
         save_model(args.save_model, system, result.params, metadata={"config": config, "final": final})
         log.info("saved the model to %s", args.save_model)
     if args.json:
-        print(json.dumps(final, default=jsonable))
+        print(json.dumps(final))
     elif not result.history:
         print(f"nothing trained (--epochs {args.epochs}): {args.system} ({size['name']}, {size['units']} {size['unit']}) "
               f"on {args.dataset} keeps its initial parameters")
@@ -305,6 +298,17 @@ def cmd_train(args) -> int:
               f"{args.dataset} by {rule}: {accuracy}test loss {final['test_loss']:.4f} after {len(result.history)} epochs "
               f"({final['seconds']:.1f} s)")
     return 0
+
+
+def final_metrics(args, kind: str, size: dict, metrics: dict) -> dict:
+    """The last epoch's metrics and what ran: system, model, units, dataset, rule (``--json`` prints it)."""
+    final = dict(metrics)
+    final.update({"system": args.system, "kind": kind, "model": size["name"], "dataset": args.dataset,
+                  "units": size["units"], "unit": size["unit"], "gradient": args.gradient, "estimator": args.estimator,
+                  "beta": args.beta, "shots": args.shots})
+    if size["unit"] == "qubits":
+        final["n_qubits"] = size["units"]
+    return final
 
 
 def interrupt_message(checkpoint: Path | None) -> str:
@@ -323,7 +327,7 @@ def write_run(out: Path, args, config: dict, size: dict, final: dict, history: l
     command = shlex.join(["qeqprop", *args.argv])
     record = {"qeqprop_version": __version__, "command": command, "config": config, "system": size,
               "final": final, "history": history}
-    (out / METRICS).write_text(json.dumps(record, indent=2, default=jsonable))
+    (out / METRICS).write_text(json.dumps(record, indent=2))
     (out / CONFIG).write_text(dump_toml(config, f"qeqprop {__version__}: {command}\nrerun: qeqprop train --config {out / CONFIG}"))
     written = [out / METRICS, out / CONFIG, out / CHECKPOINT, out / LOG]
     if history:
@@ -371,7 +375,7 @@ def cmd_gradcheck(args) -> int:
     report = gradcheck(system, params, x, y, betas=args.betas)
     report.update({"n_qubits": args.qubits, "seed": args.seed})
     if args.json:
-        print(json.dumps(report, default=jsonable))
+        print(json.dumps(report))
         return 0
     print(f"random TFIM, {args.qubits} qubits, seed {args.seed}, gap {report['gap']:.4f}")
     print(f"reference vs central finite differences: {report['reference_vs_finite_difference']:.2e}")
@@ -497,7 +501,7 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, metavar="FILE", help="a model written by qeqprop train --save-model")
     predict.add_argument("--input", required=True, metavar="FILE", help="samples, one per row: a .npy array or a CSV file")
     predict.add_argument("--out", default=None, metavar="FILE", help="write the outputs there (.npy, else CSV); default: print CSV")
-    predict.set_defaults(func=cmd_predict, quiet=False)
+    predict.set_defaults(func=cmd_predict)
     top.subcommands["predict"] = predict
 
     check = sub.add_parser("gradcheck", help="EP estimators vs the exact gradient on a random instance", formatter_class=HelpFormatter)
@@ -507,7 +511,7 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--betas", type=number(positive=True), nargs="+", action=SlopeBetas, default=list(DEFAULT_BETAS),
                        help="nudge strengths (>= 2 distinct; the error-vs-beta slope is fitted over them)")
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    check.set_defaults(func=cmd_gradcheck, quiet=False)
+    check.set_defaults(func=cmd_gradcheck)
     top.subcommands["gradcheck"] = check
 
     from .comparison.systems import AVAILABLE

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -169,6 +170,14 @@ def test_fresh_run_over_an_earlier_one_needs_overwrite(one_epoch, tmp_path, caps
     monkeypatch.setattr(cli, "fit", refuse_to_train)
     code, _, err = run(capsys, *XOR, "--epochs", "1", "--out", str(one_epoch))
     assert code == 2 and "--resume" in err and "--overwrite" in err
+
+
+def test_overwrite_starts_afresh_over_an_earlier_run(one_epoch, tmp_path, capsys):
+    out = tmp_path / "again"
+    shutil.copytree(one_epoch, out)
+    code, stdout, _ = run(capsys, *XOR, "--epochs", "0", "--out", str(out), "--overwrite")
+    assert code == 0 and stdout.startswith("nothing trained")
+    assert metrics(out)["history"] == [] and not (out / "checkpoint.npz").exists()
 
 
 def refuse_to_train(*args, **kwargs):
