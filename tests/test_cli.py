@@ -282,6 +282,9 @@ def test_compare_never_writes_into_a_non_empty_folder_unless_asked(tmp_path, cap
     assert code == 2 and f"--out {results} is not empty" in err and "--overwrite" in err
     assert (results / "compare.md").read_text() == "tracked table"
     assert cli.compare_out(cli.parser().parse_args(["compare", "--out", str(results), "--overwrite"])) == results
+    fresh = tmp_path / "fresh"  # .ci/run passes an empty mktemp -d folder
+    fresh.mkdir()
+    assert cli.compare_out(cli.parser().parse_args(["compare", "--out", str(fresh)])) == fresh
 
 
 # ----------------------------------------------------------------------------- configs and presets
