@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import shlex
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,17 @@ import numpy as np
 
 from . import __version__
 from .checkpoint import CheckpointMismatchError, load_checkpoint
-from .cli_config import dump_toml, presets, read_config, read_preset, settings_for
+from .cli_config import (
+    HelpFormatter,
+    SlopeBetas,
+    dump_toml,
+    integer,
+    number,
+    presets,
+    read_config,
+    read_preset,
+    settings_for,
+)
 from .costs import COSTS
 from .datasets import DATASETS, load_dataset
 from .ep import ESTIMATORS
@@ -51,62 +59,6 @@ CHECKPOINT, LOG, METRICS, CONFIG, CURVE = "checkpoint.npz", "metrics.jsonl", "me
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT (128 + 2)
 
 log = logging.getLogger("qeqprop")
-
-
-# ----------------------------------------------------------------------------- argument types
-# Each raises argparse.ArgumentTypeError, so argparse prints "argument --flag: <message>".
-
-def integer(minimum: int) -> Callable[[str], int]:
-    """Type of an integer flag >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
-
-
-def number(minimum: float | None = None, *, positive: bool = False) -> Callable[[str], float]:
-    """Type of a finite float flag, > 0 with ``positive``, >= ``minimum`` when given."""
-    what = "must be a finite number" + (" > 0" if positive else f" >= {minimum:g}" if minimum is not None else "")
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what}, got {text!r}") from None
-        if not math.isfinite(value) or (positive and value <= 0) or (minimum is not None and value < minimum):
-            raise argparse.ArgumentTypeError(f"{what}, got {text}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
-
-
-class SlopeBetas(argparse.Action):
-    """``--betas``: at least two distinct values (a slope is fitted to log error vs log beta)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if len(set(values)) < 2:
-            raise argparse.ArgumentError(self, f"a slope needs at least 2 distinct betas, got {values}")
-        setattr(namespace, self.dest, values)
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows "(default: X)" after each flag's help, unless the help already says its default or
-    the default is None/False (a flag that is off unless given)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if action.default is None or action.default is False or "default" in text:
-            return text
-        return super()._get_help_string(action)
 
 
 # ----------------------------------------------------------------------------- logging

@@ -1,5 +1,7 @@
-"""Run configurations of ``qeqprop train``: TOML config files, the presets shipped in
-``qeqprop/presets/``, and the config a run records so that the file alone reruns it.
+"""Settings of the ``qeqprop`` command line: the flag types (``integer``, ``number``, ``SlopeBetas``:
+a bad value is refused naming the flag), the help formatter, and the run configurations of
+``qeqprop train``: TOML config files, the presets shipped in ``qeqprop/presets/``, and the config
+a run records so that the file alone reruns it.
 
 A config is a flat TOML table whose keys are the ``train`` flags without the leading dashes
 (``batch-size`` or ``batch_size``); values have the flag's type (``option`` is a list of
@@ -25,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -168,3 +170,58 @@ def _toml_value(value: Any, key: str) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v, key) for v in value) + "]"
     raise ValueError(f"setting {key} = {value!r}: a config holds strings, numbers, booleans and lists")
+
+
+# -- flag types: each raises argparse.ArgumentTypeError, so argparse prints "argument --flag: <message>";
+# a config value goes through the same function (settings_for)
+def integer(minimum: int) -> Callable[[str], int]:
+    """Type of an integer flag >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def number(minimum: float | None = None, *, positive: bool = False) -> Callable[[str], float]:
+    """Type of a finite float flag, > 0 with ``positive``, >= ``minimum`` when given."""
+    what = "must be a finite number" + (" > 0" if positive else f" >= {minimum:g}" if minimum is not None else "")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what}, got {text!r}") from None
+        if not math.isfinite(value) or (positive and value <= 0) or (minimum is not None and value < minimum):
+            raise argparse.ArgumentTypeError(f"{what}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+class SlopeBetas(argparse.Action):
+    """``--betas``: at least two distinct values (a slope is fitted to log error vs log beta)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if len(set(values)) < 2:
+            raise argparse.ArgumentError(self, f"a slope needs at least 2 distinct betas, got {values}")
+        setattr(namespace, self.dest, values)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" after each flag's help, unless the help already says its default or
+    the default is None/False (a flag that is off unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text:
+            return text
+        return super()._get_help_string(action)
