@@ -263,3 +263,13 @@ def test_cross_entropy_refuses_non_probability_targets():
             cost.value(np.array([0.1, 0.2]), np.array(y))
         with pytest.raises(ValueError, match="probabilities"):
             cost.grad(np.array([0.1, 0.2]), np.array(y))
+
+
+def test_cross_entropy_systems_get_one_hot_targets():
+    """Every system with a cross-entropy cost encodes labels one-hot (the Ising machine got +-1 rows,
+    which the cost now refuses)."""
+    from classical import IsingMachine
+
+    for system in (IsingMachine(5, n_inputs=2, output_spins=[2, 3, 4], cost="cross_entropy"),
+                   TFIMNetwork(5, n_inputs=2, output_qubits=[2, 3, 4], cost="cross_entropy")):
+        np.testing.assert_array_equal(system.encode_targets(np.array([0, 2]), 3), [[1, 0, 0], [0, 0, 1]])

@@ -212,10 +212,11 @@ class SystemBase:
         return {"name": type(self).__name__, "units": None, "unit": "units"}
 
     def encode_targets(self, labels: np.ndarray, n_classes: int) -> np.ndarray:
-        """Targets for class labels (one output: -1/+1 for two classes; one-hot +-1 otherwise)."""
+        """Targets for class labels under this system's cost (``cost_fn`` where it has one): one
+        output: -1/+1 for two classes; else one-hot for cross-entropy, one-hot +-1 otherwise."""
         from ..datasets import encode_targets
 
-        return encode_targets(labels, self.n_outputs, n_classes, "mse")
+        return encode_targets(labels, self.n_outputs, n_classes, getattr(getattr(self, "cost_fn", None), "name", "mse"))
 
     def batch_view(self, batch_size: int) -> BatchSystem:
         """How this system solves a batch of ``batch_size`` samples (default: one at a time)."""

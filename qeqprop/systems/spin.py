@@ -172,12 +172,6 @@ class SpinSystem(SystemBase):
                 "params and x"
             )
 
-    def encode_targets(self, labels, n_classes: int) -> np.ndarray:
-        """Class labels -> targets for this system's cost (one-hot for cross-entropy, +-1 otherwise)."""
-        from ..datasets import encode_targets
-
-        return encode_targets(labels, self.n_outputs, n_classes, self.cost_fn.name)
-
     def diagnostics(self, state) -> dict[str, float]:
         """Gap E1 - E0 (free phases), H applications and residual ||H psi - E psi|| where known."""
         return {name: getattr(state, name, None) for name in ("gap", "iterations", "residual")}
