@@ -9,7 +9,8 @@ vectors that will take. Solvers differ in how they find the lowest eigenpair
 (dense ``eigh`` of the 2^n x 2^n matrix, or Krylov methods that only apply H) and in what they
 offer on the way: a warm start (a Krylov space started from a nearby state, which is how EP's
 nudged phases converge in a fraction of a cold solve's applications) and the gap E_1 - E_0
-(exact from ``eigh``, from the same Krylov space otherwise).
+(exact from ``eigh``; from a deflated second solve for Krylov methods, since one Krylov space
+cannot see a degenerate ground state: ``deflation``).
 
 ``GroundStateSolver`` is the single-state interface; ``BatchGroundStateSolver`` is its batch
 member (``batched_lanczos.BatchedLanczos``): one Pauli table, many coefficient vectors,
@@ -58,7 +59,8 @@ class GroundStateSolver(ABC):
             init: a warm-start state vector of shape (dim,), or None for the solver's fixed cold
                 start; solvers without a start vector (dense) ignore it.
             tol: the solver's convergence tolerance (each solver says which quantity it bounds).
-            with_gap: also compute the gap E_1 - E_0 (the free phase's degeneracy check).
+            with_gap: also compute the gap E_1 - E_0, counting multiplicity (the free phase's
+                degeneracy check: a degenerate ground state reads gap 0 on every solver).
 
         Returns:
             A ``GroundState`` (vector, energy, gap or None, H applications, residual, solver name).

@@ -9,9 +9,13 @@ leading axis of every array:
 then one batched eigh of the (B, m, m) tridiagonal matrices gives the Ritz pairs
 (theta_{b,k}, y_{b,k}), the ground state psi_b = V_b^T y_{b,0} is assembled once and its
 true residual ||H_b psi_b - E_b psi_b|| (E_b = <psi_b|H_b|psi_b>) is measured with one
-more H application. The free phase also needs the gap theta_{b,1} - theta_{b,0} from the
-same Krylov space; it is accepted when the second pair's residual estimate
-beta_{b,m} |y_{b,1}[m]| / max(1, |theta_{b,1}|) is below ``GAP_TOL``.
+more H application. ``with_gap`` also gives the Krylov estimate theta_{b,1} - theta_{b,0} from
+the same space, accepted when the second pair's residual estimate
+beta_{b,m} |y_{b,1}[m]| / max(1, |theta_{b,1}|) is below ``GAP_TOL``; it cannot see a
+degenerate ground state, so the free phase's gap (``BatchedLanczos.solve``) comes instead from
+a second batched solve with ``deflate`` = the ground states: every Krylov vector projected
+orthogonal to psi_b, from a fresh random start, whose lowest eigenvalue is E_{b,1} counting
+multiplicity (``deflation``).
 
 Beyond the three-term recurrence each new vector is orthogonalised ("full": against the
 whole basis, one classical Gram-Schmidt pass as batched matrix-vector products; "ground":
@@ -43,7 +47,7 @@ from .. import _jax  # noqa: F401  (float64)
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, structure_of
 from .base import BatchGroundStateSolver
-from .jax_lanczos import GAP_TOL  # the same gap accuracy as the single-state solver
+from .deflation import GAP_TOL, certified_gap, gap_start
 
 STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilations)
 
@@ -174,12 +178,21 @@ def chunk_size(batch: int, steps: int, dim: int, itemsize: int) -> int:
     return min(batch, 1 << (fit.bit_length() - 1))
 
 
+def _projected(p, matvec, v):
+    """Q matvec(v) (Q v for ``matvec`` None), Q = 1 - |p><p| per sample (p (B, D) unit vectors)."""
+    w = v if matvec is None else matvec(v)
+    return w - p * jnp.sum(jnp.conj(p) * w, axis=1, keepdims=True)
+
+
 @partial(jax.jit, static_argnames=("steps", "orthogonalize", "with_gap", "chunk"))
-def solve_block(operators: JaxPauliOperator, starts, *, steps: int, orthogonalize: str, with_gap: bool, chunk: int):
+def solve_block(operators: JaxPauliOperator, starts, deflate=None, *, steps: int, orthogonalize: str, with_gap: bool,
+                chunk: int):
     """One block (see module docstring) for a stack of operators sharing one structure (leaves with
     a leading batch axis) warm-started from ``starts`` (B, D); the batch (a multiple of ``chunk``)
     runs as consecutive chunks of ``chunk`` samples. Compiled once per operator structure, batch
     shape and static options by jit's own cache (the operator is a pytree with static structure).
+    ``deflate`` (B, D) unit vectors p_b, or None: solve Q_b H_b Q_b on range(Q_b), Q_b = 1 - |p_b><p_b|
+    (each H application's result and the start projected by Q_b).
 
     Returns (psi (B, D), energy, gap, residual, estimate, half_estimate, restart): ``residual`` the
     true ||H psi - E psi||, ``estimate`` the relative Ritz residual estimates (B, pairs) of the lowest
@@ -192,8 +205,10 @@ def solve_block(operators: JaxPauliOperator, starts, *, steps: int, orthogonaliz
     pairs = 2 if with_gap else 1  # Ritz pairs needed: the second only for the gap
 
     def block(args):
-        operators, v0 = args
+        operators, v0, p = args
         matvec = partial(apply, operators)
+        if p is not None:
+            matvec, v0 = partial(_projected, p, matvec), _projected(p, None, v0)
         alpha, beta, basis = _block(matvec, v0, steps, orthogonalize)
         values, vectors = _lowest_pairs(alpha, beta[:, :-1], pairs)
         estimate = beta[:, -1:] * jnp.abs(vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(values))
@@ -210,8 +225,8 @@ def solve_block(operators: JaxPauliOperator, starts, *, steps: int, orthogonaliz
             restart = psi + 0.1 * ritz[:, 1] / jnp.linalg.norm(ritz[:, 1], axis=1, keepdims=True)
         return psi, energy, gap, residual, estimate, half_estimate, restart
 
-    split = lambda a: a.reshape((-1, chunk) + a.shape[1:])  # noqa: E731
-    out = jax.lax.map(block, jax.tree.map(split, (operators, starts)))
+    split = lambda a: a.reshape((-1, chunk) + a.shape[1:])
+    out = jax.lax.map(block, jax.tree.map(split, (operators, starts, deflate)))
     return tuple(a.reshape((-1,) + a.shape[2:]) for a in out)
 
 
@@ -227,17 +242,17 @@ def default_workers() -> int:
 _POOL: dict[int, ThreadPoolExecutor] = {}
 
 
-def _in_parts(block, parts: int, operators, starts):
-    """block(operators, starts) on ``parts`` equal slices of the batch at once (one thread each;
-    the slices hold whole chunks, so the numbers equal one call's), outputs as numpy arrays
+def _in_parts(block, parts: int, operators, starts, deflate=None):
+    """block(operators, starts, deflate) on ``parts`` equal slices of the batch at once (one thread
+    each; the slices hold whole chunks, so the numbers equal one call's), outputs as numpy arrays
     concatenated along the batch."""
     size = starts.shape[0] // parts
 
     def part(k):
         cut = slice(k * size, (k + 1) * size)
         if parts == 1:
-            return [np.asarray(a) for a in block(operators, starts)]
-        return [np.asarray(a) for a in block(jax.tree.map(lambda a: a[cut], operators), starts[cut])]
+            return [np.asarray(a) for a in block(operators, starts, deflate)]
+        return [np.asarray(a) for a in block(*jax.tree.map(lambda a: a[cut], (operators, starts, deflate)))]
 
     if parts == 1:
         outs = [part(0)]
@@ -290,6 +305,7 @@ def batched_ground_states(
     orthogonalize: str = "full",
     max_blocks: int = 6,
     workers: int | None = None,
+    deflate=None,
 ) -> BatchedSolve:
     """Lowest eigenpairs of a batch of Hamiltonians given in grouped form (jax_kernel).
 
@@ -299,7 +315,8 @@ def batched_ground_states(
     the second Ritz pair's relative estimate below GAP_TOL); samples that miss it get further
     blocks from their restart vectors, up to ``max_blocks``, then RuntimeError naming the worst.
     The batch runs as ``workers`` concurrent slices (None: ``default_workers()``); the results do
-    not depend on it.
+    not depend on it. ``deflate`` (B, D) unit vectors, or None: solve on their orthogonal
+    complements (``solve_block``), e.g. the ground states, for E_1.
     """
     if steps < STEP_QUANTUM or steps % STEP_QUANTUM:
         raise ValueError(f"steps must be a positive multiple of {STEP_QUANTUM}, got {steps}")
@@ -316,8 +333,9 @@ def batched_ground_states(
     parts = int(min(workers, -(-batch // chunk)))  # no more slices than chunks
     pad = -batch % (chunk * parts)  # repeat the last sample up to whole chunks in every slice
     if pad:
-        extend = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
+        extend = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])
         diagonal, factors, starts = extend(jnp.asarray(diagonal)), tuple(extend(jnp.asarray(f)) for f in factors), extend(starts)
+        deflate = None if deflate is None else extend(jnp.asarray(deflate))
     operators = JaxPauliOperator.from_arrays(structure, jnp.asarray(diagonal), tuple(jnp.asarray(f) for f in factors))
     block = partial(solve_block, steps=int(steps), orthogonalize=str(orthogonalize), with_gap=bool(with_gap), chunk=chunk)
     psi = jnp.asarray(starts)
@@ -325,7 +343,7 @@ def batched_ground_states(
     vectors = energies = gaps = residuals = None
     applications, next_steps = 0, STEP_QUANTUM
     for block_index in range(max_blocks):
-        out = _in_parts(block, parts, operators, psi)
+        out = _in_parts(block, parts, operators, psi, deflate)
         new_psi, new_energy, new_gap, new_residual, estimate, half_estimate = out[:6]
         applications += steps + 1
         if vectors is None:
@@ -355,8 +373,8 @@ def batched_ground_states(
 
 
 # Blocks re-orthogonalise fully unless the register holds this many block lengths: runs far
-# inside the space need only selective orthogonalisation against the ground Ritz vector for the
-# gap (free phase) or none (nudged; the residual is still checked).
+# inside the space need only selective orthogonalisation against the ground Ritz vector (cold
+# free and gap solves) or none (warm-started nudged phases; the residual is still checked).
 PLAIN_RATIO = 8
 # State vectors a batched solve holds per sample besides its share of the Krylov bases and its
 # vector factors: diagonal, start, psi, restart vector, two Ritz vectors, H psi, and the step's v, v_prev, w.
@@ -369,39 +387,57 @@ class BatchedLanczos(BatchGroundStateSolver):
     (``base.BatchGroundStateSolver``): ``solve`` takes the stacked coefficient vectors of many
     Hamiltonians of this table and their warm starts and returns a ``BatchedSolve``.
 
-    ``free_steps`` / ``nudged_steps`` are the first block lengths (multiples of 8) of solves with
-    and without the gap; after every solve the next length is extrapolated from the Ritz residual
-    decay of its first block (``steps_for``: the need of the slowest sample and pair plus 10%,
-    rounded up to a multiple of 8), capped at ``max_steps``. ``workers`` concurrent slices of the
-    batch (None: the CPU cores; ``default_workers``) do not change the numbers.
+    ``solve(..., with_gap=True)`` (free phases) is two batched solves: the ground states, then E_1
+    on their orthogonal complements from a fresh random start to the relative residual GAP_TOL
+    (``deflation``: the gap counts multiplicity, so a degenerate ground state reads gap 0).
+    ``free_steps`` / ``nudged_steps`` / ``gap_steps`` are the first block lengths (multiples of 8) of
+    the free, nudged and deflated solves; after every solve the next length is extrapolated from
+    the Ritz residual decay of its first block (``steps_for``: the need of the slowest sample plus
+    10%, rounded up to a multiple of 8), capped at ``max_steps``. ``workers`` concurrent slices of
+    the batch (None: the CPU cores; ``default_workers``) do not change the numbers.
     """
 
     name: ClassVar[str] = "batched"
 
     def __init__(self, table, free_steps: int = 64, nudged_steps: int = 32, max_steps: int = 160,
-                 max_blocks: int = 6, workers: int | None = None):
-        for name, value in (("free_steps", free_steps), ("nudged_steps", nudged_steps), ("max_steps", max_steps)):
+                 max_blocks: int = 6, workers: int | None = None, gap_steps: int = 48):
+        for name, value in (("free_steps", free_steps), ("nudged_steps", nudged_steps), ("gap_steps", gap_steps),
+                            ("max_steps", max_steps)):
             if not isinstance(value, (int, np.integer)) or value < STEP_QUANTUM or value % STEP_QUANTUM:
                 raise ValueError(f"{name} must be a positive multiple of {STEP_QUANTUM}, got {value!r}")
         self.table = table
         self.dtype = jnp.float64 if table.is_real else jnp.complex128
         self.max_steps = min(int(max_steps), STEP_QUANTUM * -(-table.dim // STEP_QUANTUM))
-        self.steps = {True: min(int(free_steps), self.max_steps), False: min(int(nudged_steps), self.max_steps)}
+        self.steps = {phase: min(int(steps), self.max_steps)
+                      for phase, steps in (("free", free_steps), ("nudged", nudged_steps), ("gap", gap_steps))}
         self.max_blocks = int(max_blocks)
         self.workers = workers
 
     def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool) -> BatchedSolve:
-        """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts`` (B, D)."""
+        """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts``
+        (B, D); with ``with_gap`` also the certified gaps (class docstring)."""
         diagonal, flips = self.table.compile(coeffs)
-        structure = structure_of(self.table.n_qubits, [(x, f[0]) for x, f in flips])
-        steps = self.steps[with_gap]
-        # the free phase's gap needs a basis without ghost copies of theta_0
-        orthogonalize = "full" if self.table.dim < PLAIN_RATIO * steps else ("ground" if with_gap else "none")
-        result = batched_ground_states(
-            structure, jnp.asarray(diagonal, self.dtype), tuple(jnp.asarray(f, self.dtype) for _, f in flips),
-            jnp.asarray(starts, self.dtype), tol, steps, with_gap, orthogonalize, self.max_blocks, self.workers)
+        operator = (structure_of(self.table.n_qubits, [(x, f[0]) for x, f in flips]), jnp.asarray(diagonal, self.dtype),
+                    tuple(jnp.asarray(f, self.dtype) for _, f in flips))
+        result = self._run(operator, "free" if with_gap else "nudged", starts, tol)
+        if not with_gap:
+            return result
+        start = np.broadcast_to(gap_start(self.table.dim, self.dtype), result.vectors.shape)
+        second = self._run(operator, "gap", start, max(tol, GAP_TOL), deflate=result.vectors)
+        result.gaps = np.array([certified_gap(e0, e1) for e0, e1 in zip(result.energies, second.energies)])
+        result.applications += second.applications
+        return result
+
+    def _run(self, operator, phase: str, starts, tol: float, deflate=None) -> BatchedSolve:
+        """One batched solve of ``phase`` ("free", "nudged" or "gap"), its block length adapted."""
+        steps = self.steps[phase]
+        # far inside the space: cold solves orthogonalise selectively against their ground Ritz vector
+        # (the plain recurrence stalled at residual 7e-9 on a 9-qubit Ising chain without fields)
+        orthogonalize = "full" if self.table.dim < PLAIN_RATIO * steps else ("none" if phase == "nudged" else "ground")
+        result = batched_ground_states(*operator, jnp.asarray(starts, self.dtype), tol, steps, False, orthogonalize,
+                                       self.max_blocks, self.workers, deflate=deflate)
         # follow the measured need (each new length compiles once; the margin damps flapping)
-        self.steps[with_gap] = min(self.max_steps, result.next_steps)
+        self.steps[phase] = min(self.max_steps, result.next_steps)
         return result
 
     def working_set(self, n_qubits: int | None = None, itemsize: int | None = None, batch: int = 1) -> int:

@@ -13,14 +13,14 @@ needs about as many H applications as unrestarted Lanczos in m vectors of memory
 
 The residual of Ritz pair i is ||H u_i - theta_i u_i|| = b |y_i[j]| (no extra H application):
 a cycle stops (checked every CHECK_EVERY steps) as soon as it is below
-``tol * max(1, |theta_0|)`` (and, when a gap is wanted,
-that of the second pair below GAP_TOL: the gap estimate theta_1 - theta_0 then comes from the
-same Krylov space, accurate to that residual). The true residual ||H psi - E psi|| is then
+``tol * max(1, |theta_0|)`` (and, when ``want_gap``, that of the second pair below GAP_TOL: the
+Krylov estimate theta_1 - theta_0 of ``solve_states``, which does not see multiplicities). The true residual ||H psi - E psi|| is then
 computed once (one H application) and decides; if orthogonality was lost, the cycle restarts.
 A single Krylov space cannot see an exactly degenerate partner of the ground state (it only
-holds v0's projection onto the eigenspace): the random start makes near-degenerate (split)
-pairs visible, exact degeneracy needs the dense solver. A Krylov space that closes early
-(b = 0, e.g. 2^n <= m) pushes the unused diagonal entries far above the spectrum.
+holds v0's projection onto the eigenspace), so the gap is not taken from it: a second,
+deflated solve (``deflate=psi_0``: every new Krylov vector projected orthogonal to psi_0, from a
+fresh random start) gives E_1 counting multiplicity (``deflation``). A Krylov space that closes
+early (b = 0, e.g. 2^n <= m) pushes the unused diagonal entries far above the spectrum.
 
 Reorthogonalisation: twice against the whole basis for small registers (the basis fits in
 cache); above ``FULL_REORTH_MAX_DIM`` only the recurrence runs (full reorthogonalisation would
@@ -50,11 +50,11 @@ from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator
 from ..validation import check_state_memory
 from .base import GroundStateSolver
+from .deflation import GAP_SEED, GAP_TOL, certified_gap
 from .lanczos_passes import lanczos_residual, restart, xla_lanczos_residual, xla_restart
 from .state import GroundState
 
 _PUSH = 1e30  # diagonal value for rows not (yet) in the Krylov space
-GAP_TOL = 1e-6  # relative residual asked of the second Ritz pair (gap estimate)
 # Smallest residual tolerance (relative to max(1, |E|)) asked of a float32 solve: float32 rounding
 # (eps 1.2e-7 times ||H||) leaves residuals of a few 1e-7 relative (measured 5e-7 at 10 qubits),
 # and asking for 1e-12 ran every cycle into a NaN residual.
@@ -133,8 +133,24 @@ def _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_g
     return basis, T, v, b, rows
 
 
+def _deflated(step_pass, matvec, p):
+    """The step's pass and H application of Q H Q on range(Q), Q = 1 - |p><p| (``deflation``): w
+    projected by Q, |Q w|^2 = |w|^2 - |<p, w>|^2 (p a unit vector; <v, w> is unchanged for v ⊥ p)."""
+
+    def step(v, v_prev, shift, b_prev):
+        w, overlap, squared, v = step_pass(v, v_prev, shift, b_prev)
+        c = jnp.vdot(p, w)
+        return w - c * p, overlap, squared - jnp.abs(c) ** 2, v
+
+    def apply(v):
+        w = matvec(v)
+        return w - jnp.vdot(p, w) * p
+
+    return step, apply
+
+
 def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, want_gap, full_reorth: bool = True,
-                          early_stop: bool = True, basis=None, step_pass=None, restart=None):
+                          early_stop: bool = True, basis=None, step_pass=None, restart=None, deflate=None):
     """Lowest eigenpair by thick-restart Lanczos (module docstring):
     (psi, energy, gap estimate theta_1 - theta_0, true residual, H applications, basis).
 
@@ -153,6 +169,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         step_pass: the Lanczos step's pass ``(v, v_prev, shift, b_prev) -> (w, <v, w>, <w, w>, v)``
             (``lanczos_passes``), by default XLA ops on ``matvec``.
         restart: the thick restart (``lanczos_passes.xla_restart``'s signature), by default XLA ops.
+        deflate: None, or a unit vector p: solve Q H Q on range(Q), Q = 1 - |p><p| (v0 is
+            projected too), whose lowest eigenvalue is E_1 when p is the ground state (``deflation``).
     """
     dim = v0.shape[0]
     dtype = v0.dtype
@@ -161,6 +179,9 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
     empty = jnp.diag(jnp.full(m, _PUSH, real))
     step_pass = partial(xla_lanczos_residual, matvec) if step_pass is None else step_pass
     restart = xla_restart if restart is None else restart
+    if deflate is not None:
+        step_pass, matvec = _deflated(step_pass, matvec, deflate)
+        v0 = v0 - jnp.vdot(deflate, v0) * deflate
 
     def cycle(state):
         basis, T, v, v_prev, b_prev, j0, count, cycles, *_ = state
@@ -217,31 +238,32 @@ def default_keep(m: int) -> int:
     return max(1, min(max(3, m // 6), m - 2))
 
 
-def random_start(dim: int, dtype):
-    """The fixed cold start: uniform on [-1, 1) per amplitude from jax.random key 0 (reproducible,
-    with weight in every symmetry sector). Drawn inside the jitted solve, which spares a host
-    draw and its transfer to the device."""
+def random_start(dim: int, dtype, seed: int = 0):
+    """The fixed cold start: uniform on [-1, 1) per amplitude from jax.random key ``seed``
+    (reproducible, with weight in every symmetry sector; the deflated gap solve uses GAP_SEED).
+    Drawn inside the jitted solve, which spares a host draw and its transfer to the device."""
     real = jnp.zeros((), dtype).real.dtype
-    return jax.random.uniform(jax.random.key(0), (dim,), real, -1.0, 1.0).astype(dtype)
+    return jax.random.uniform(jax.random.key(seed), (dim,), real, -1.0, 1.0).astype(dtype)
 
 
 @partial(jax.jit, static_argnames=("keep", "max_cycles", "full_reorth"), donate_argnames=("v0", "basis"))
-def solve_state(operator: JaxPauliOperator, v0, tol, want_gap, basis, *, keep: int, max_cycles: int,
+def solve_state(operator: JaxPauliOperator, v0, tol, want_gap, basis, deflate=None, *, keep: int, max_cycles: int,
                 full_reorth: bool):
     """One thick-restart solve (``thick_restart_lanczos``) on a ``JaxPauliOperator``, compiled once
     per operator structure, dtype, basis shape and static options by jit's own cache (the
     operator is a pytree whose structure is static). H is applied by ``operator.apply`` and the
     step's pass and the restart are ``lanczos_passes``' (native on CPU where available).
 
-    ``v0`` None draws the fixed cold start (``random_start``) in the program; ``basis`` (m, dim) is
-    the Krylov workspace. Both are donated. ``want_gap`` > 0 asks for the gap estimate.
-    Returns (psi, energy, gap, residual, H applications, basis)."""
+    ``v0`` None draws the fixed cold start (``random_start``; seed GAP_SEED for a deflated solve)
+    in the program; ``basis`` (m, dim) is the Krylov workspace. Both are donated. ``want_gap`` > 0
+    asks for the Krylov gap estimate; ``deflate`` (a unit vector or None) solves on its orthogonal
+    complement. Returns (psi, energy, gap, residual, H applications, basis)."""
     m = basis.shape[0]
     if v0 is None:
-        v0 = random_start(operator.dim, basis.dtype)
+        v0 = random_start(operator.dim, basis.dtype, 0 if deflate is None else GAP_SEED)
     return thick_restart_lanczos(operator.apply, v0, m, keep, tol, max_cycles, want_gap, full_reorth, early_stop=True,
                                  basis=basis, step_pass=partial(lanczos_residual, operator),
-                                 restart=partial(restart, native=operator.native))
+                                 restart=partial(restart, native=operator.native), deflate=deflate)
 
 
 @partial(jax.jit, static_argnames=("m", "keep", "max_cycles", "full_reorth"))
@@ -252,7 +274,8 @@ def solve_states(operators: JaxPauliOperator, starts, tol, want_gap, *, m: int, 
     (B, dim); ``tol`` and ``want_gap`` are shared. Every sample runs whole cycles (no early stop
     inside a cycle) on the XLA gather kernel and XLA passes. ``keep`` None: ``default_keep(m)``;
     ``full_reorth`` None: dim <= FULL_REORTH_MAX_DIM. Returns (psi, energy, gap, residual,
-    applications), each with the batch axis."""
+    applications), each with the batch axis; the gap is the Krylov estimate theta_1 - theta_0,
+    which does not see a degenerate ground state (the certified gap: ``jax_ground_state``)."""
     dim = starts.shape[-1]
     keep = default_keep(m) if keep is None else keep
     full_reorth = dim <= FULL_REORTH_MAX_DIM if full_reorth is None else full_reorth
@@ -352,7 +375,9 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
         operator: a ``PauliOperator``.
         init: warm-start vector (dim,) or None (the fixed cold start ``random_start``).
         options: Krylov size, kept vectors, tolerance and cycle cap (``LanczosOptions``).
-        with_gap: also estimate the gap theta_1 - theta_0 from the same Krylov space.
+        with_gap: also the certified gap E_1 - E_0: E_1 from a second solve on the orthogonal
+            complement of psi_0 (``deflation``; cold, to the relative residual GAP_TOL), which
+            sees a degenerate ground state that one Krylov space cannot.
         precision: "double" or "single" (float32 / complex64; tol must be >= SINGLE_TOL_MIN).
 
     Returns:
@@ -373,22 +398,31 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
         if np.shape(init) != (operator.dim,):
             raise ValueError(f"init must be a state vector of shape ({operator.dim},), got {np.shape(init)}")
         start = jnp.array(init, dtype=kernel.dtype, copy=True)  # donated to the solve
-    basis = WORKSPACE.take((m, operator.dim), kernel.dtype)
-    psi, energy, gap, residual, applications, basis = solve_state(
-        kernel, start, options.tol, 1.0 if with_gap else 0.0, basis, keep=keep, max_cycles=options.max_cycles,
-        full_reorth=operator.dim <= FULL_REORTH_MAX_DIM)
-    WORKSPACE.give(basis)
+    full_reorth = operator.dim <= FULL_REORTH_MAX_DIM
+
+    def solve(start, m, keep, tol, deflate=None):
+        basis = WORKSPACE.take((m, operator.dim), kernel.dtype)
+        psi, energy, _, residual, applications, basis = solve_state(
+            kernel, start, tol, 0.0, basis, deflate, keep=keep, max_cycles=options.max_cycles, full_reorth=full_reorth)
+        WORKSPACE.give(basis)
+        energy, residual, applications = float(energy), float(residual), int(applications)
+        if not residual <= tol * max(1.0, abs(energy)) * 10:
+            raise NotConvergedError(
+                f"JAX Lanczos {'(deflated, for the gap) ' if deflate is not None else ''}did not converge: residual "
+                f"{residual:.2e} after {applications} H applications; raise LanczosOptions.max_cycles or krylov"
+            )
+        return psi, energy, residual, applications
+
+    psi, energy, residual, applications = solve(start, m, keep, options.tol)
     del start
-    residual = float(residual)
-    if not residual <= options.tol * max(1.0, abs(float(energy))) * 10:
-        raise NotConvergedError(
-            f"JAX Lanczos did not converge: residual {residual:.2e} after {int(applications)} H applications; "
-            "raise LanczosOptions.max_cycles or krylov"
-        )
+    gap = None
+    if with_gap:
+        cold = options.size(operator.dim, itemsize)
+        _, second, _, more = solve(None, cold, options.kept(cold), max(options.tol, GAP_TOL), deflate=psi)
+        gap, applications = certified_gap(energy, second), applications + more
     # a read-only view of the solver's output buffer (no host copy; one only for precision="single")
     psi = np.asarray(psi, dtype=operator.dtype)
-    return GroundState(psi, float(energy), float(gap) if with_gap else None,
-                       int(applications), residual, "jax")
+    return GroundState(psi, energy, gap, applications, residual, "jax")
 
 
 TOL_FLOOR = 1e-12  # the smallest residual tolerance JaxLanczos.solve asks for (float64 rounding)

@@ -12,11 +12,24 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from ..errors import NotConvergedError
 from ..validation import check_state_memory
 from .base import GroundStateSolver
+from .deflation import GAP_TOL, certified_gap, gap_start
 from .dense import dense_ground_state
 from .state import GroundState
 
 # eigsh keeps ncv = max(2k + 1, 20) Krylov vectors plus a few work vectors.
 KRYLOV_VECTORS = 24
+
+
+def _lowest(linear, v0, tol: float, maxiter: int | None, count: list) -> tuple[float, np.ndarray]:
+    """eigsh's lowest Ritz pair (which="SA", k=1) of ``linear`` from ``v0``."""
+    try:
+        energies, vectors = eigsh(linear, k=1, which="SA", v0=v0, tol=tol, maxiter=maxiter)
+    except ArpackNoConvergence as exc:
+        raise NotConvergedError(
+            f"Lanczos did not converge after {count[0]} Hamiltonian applications (tol={tol}); "
+            "raise maxiter or loosen tol"
+        ) from exc
+    return float(energies[0]), vectors[:, 0]
 
 
 def lanczos_ground_state(
@@ -26,22 +39,24 @@ def lanczos_ground_state(
     with_gap: bool = True,
     maxiter: int | None = None,
 ) -> GroundState:
-    """Lowest eigenpair (two with ``with_gap``) of H by Lanczos, ``which='SA'``.
+    """Lowest eigenpair of H by Lanczos (eigsh, ``which='SA'``), and with ``with_gap`` the
+    certified gap E_1 - E_0 from a second eigsh on Q H Q + sigma |psi_0><psi_0| (``deflation``;
+    sigma = 1 + 2 sum_s |c_s| lies above the spectrum, so that a random restart ARPACK makes
+    after a breakdown cannot bring psi_0 back as the lowest direction).
 
     ``init`` warm-starts the Krylov space (e.g. the free-phase state for a nudged phase).
     """
     n = operator.n_qubits
     check_state_memory(n, np.dtype(operator.dtype).itemsize, KRYLOV_VECTORS, what="Lanczos (eigsh)")
+    if operator.dim <= 3:
+        return dense_ground_state(operator)
     count = [0]
 
     def matvec(v):
         count[0] += 1
         return operator.matvec(v)
 
-    linear = LinearOperator(operator.shape, matvec=matvec, matmat=lambda v: operator.matvec(v), dtype=operator.dtype)
-    k = 2 if with_gap and operator.dim > 2 else 1
-    if operator.dim <= k + 1:
-        return dense_ground_state(operator)
+    linear = LinearOperator(operator.shape, matvec=matvec, dtype=operator.dtype)
     if init is None:
         # A fixed start vector keeps runs (and resumed training) bit-for-bit reproducible.
         v0 = np.random.default_rng(0).standard_normal(operator.dim).astype(operator.dtype)
@@ -49,20 +64,24 @@ def lanczos_ground_state(
         v0 = np.asarray(init, dtype=operator.dtype)
         if v0.shape != (operator.dim,):
             raise ValueError(f"init must be a state vector of shape ({operator.dim},), got {v0.shape}")
-    try:
-        energies, vectors = eigsh(linear, k=k, which="SA", v0=v0, tol=tol, maxiter=maxiter)
-    except ArpackNoConvergence as exc:
-        raise NotConvergedError(
-            f"Lanczos did not converge after {count[0]} Hamiltonian applications (tol={tol}); "
-            "raise maxiter or loosen tol"
-        ) from exc
-    order = np.argsort(energies)
-    energies, vectors = energies[order], vectors[:, order]
-    psi = vectors[:, 0] / np.linalg.norm(vectors[:, 0])
+    _, psi = _lowest(linear, v0, tol, maxiter, count)
+    psi = psi / np.linalg.norm(psi)
     hpsi = operator.matvec(psi)
     energy = float(np.real(np.vdot(psi, hpsi)))
     residual = float(np.linalg.norm(hpsi - energy * psi))
-    gap = float(energies[1] - energies[0]) if k == 2 else None
+    gap = None
+    if with_gap:
+        sigma = 1.0 + 2.0 * float(np.sum(np.abs(operator.coeffs)))
+
+        def deflated(v):
+            v = np.ravel(v)
+            w = matvec(v - psi * np.vdot(psi, v))
+            return w - psi * np.vdot(psi, w) + sigma * psi * np.vdot(psi, v)
+
+        start = gap_start(operator.dim, operator.dtype)
+        second, _ = _lowest(LinearOperator(operator.shape, matvec=deflated, dtype=operator.dtype),
+                            start - psi * np.vdot(psi, start), max(tol, GAP_TOL), maxiter, count)
+        gap = certified_gap(energy, second)
     return GroundState(psi, energy, gap, count[0], residual, "lanczos")
 
 
@@ -70,8 +89,8 @@ def lanczos_ground_state(
 class Arpack(GroundStateSolver):
     """scipy's ARPACK (``eigsh``, implicitly restarted Lanczos, ``which="SA"``) on a LinearOperator
     wrapping the model's Pauli-sum application, as a solver object registered as "lanczos": the
-    reference Krylov path (``lanczos_ground_state``). ``tol`` is ARPACK's relative eigenvalue
-    tolerance; ``init`` is ARPACK's start vector ``v0``; ``maxiter`` its restart cap (None: ARPACK's).
+    reference Krylov path (``lanczos_ground_state``; the gap from a deflated second eigsh,
+    ``deflation``). ``tol`` is ARPACK's relative eigenvalue tolerance; ``init`` is ARPACK's start vector ``v0``; ``maxiter`` its restart cap (None: ARPACK's).
     Memory: KRYLOV_VECTORS state vectors (ncv = 20 Krylov vectors and work vectors)."""
 
     maxiter: int | None = None
