@@ -195,3 +195,10 @@ def test_reprs():
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_param_spec_means():
+    spec = qp.ParamSpec((2, 2), mean=(1.0, -1.0), std=0.0)
+    np.testing.assert_array_equal(spec.draw(np.random.default_rng(0)), [[1.0, -1.0], [1.0, -1.0]])
+    with pytest.raises(ValueError, match=r"ParamSpec mean \(1.0, 2.0, 3.0\) does not broadcast to shape \(2,\)"):
+        qp.ParamSpec((2,), mean=(1.0, 2.0, 3.0))
