@@ -285,7 +285,9 @@ def write_run(out: Path, args, config: dict, size: dict, final: dict, history: l
     if history:
         from .plots import plot_history
 
-        written.append(plot_history(history, out / CURVE, title))
+        caption = (f"cost {config.get('cost') or 'mse'}, {config['optimizer']} lr {config['lr']}, batch {config['batch_size']}, "
+                   f"beta {config['beta']}, seed {config['seed']}")
+        written.append(plot_history(history, out / CURVE, title, caption=caption))
     log.info("wrote %s", ", ".join(str(p) for p in written))
 
 
