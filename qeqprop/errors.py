@@ -45,14 +45,10 @@ def warn(message: str, category: type[Warning]) -> None:
         >>> caught[0].filename.startswith("<doctest")  # this example's line, not errors.py
         True
     """
-    frame = sys._getframe(1)
+    frame, level = sys._getframe(1), 2  # stacklevel 2: warn's caller
     while frame.f_back is not None and _internal(frame.f_code.co_filename):
-        frame = frame.f_back
-    scope = frame.f_globals
-    # what warnings.warn does with the frame it picks: the same filters, registry and source lookup
-    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
-                           module=scope.get("__name__", "<string>"),
-                           registry=scope.setdefault("__warningregistry__", {}), module_globals=scope)
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class NotConvergedError(RuntimeError, ValueError):
