@@ -143,3 +143,16 @@ def test_stale_thermal_free_state_refused():
     qp.ep_gradient(net, params, x, y, free=free)
     with pytest.raises(ValueError, match="^free: "):
         qp.ep_gradient(net, params, -x, y, free=free)
+
+
+def test_warnings_work_from_python_c_and_stdin():
+    """errors.warn attributes a warning to the caller's line also where the caller has no file
+    (``python -c``, stdin, the interactive prompt); it used to raise ImportError there."""
+    import subprocess
+    import sys
+
+    code = "from qeqprop.errors import warn; warn('gap below gap_tol', UserWarning)"
+    for argv, stdin in (([sys.executable, "-c", code], None), ([sys.executable, "-"], code)):
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert ":1: UserWarning: gap below gap_tol" in done.stderr
