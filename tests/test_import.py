@@ -36,6 +36,15 @@ def test_import_loads_no_heavy_dependency():
     assert loaded.strip() == "[]", f"import qeqprop loaded {loaded.strip()}"
 
 
+def test_first_spin_gradient_loads_no_qutip_pennylane_or_matplotlib():
+    """A TFIM learner's first EP gradient needs JAX only: QuTiP (Fock-space solver), PennyLane and
+    matplotlib load when their features are used (they cost seconds at first use)."""
+    loaded = run_python("import sys, qeqprop as qp; net, params, x, y = qp.random_tfim_instance(4); "
+                        "qp.ep_gradient(net, params, x, y); "
+                        "print([m for m in ('pennylane', 'qutip', 'matplotlib') if m in sys.modules])")
+    assert loaded.strip().splitlines()[-1] == "[]"
+
+
 def test_lazy_names_resolve_and_listings_are_complete():
     assert sorted(qeqprop.__all__) == sorted(qeqprop._EXPORTS)
     for name in qeqprop.__all__:

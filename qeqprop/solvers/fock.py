@@ -23,14 +23,17 @@ the Gaussian solver and the solver for anharmonic (lambda != 0) networks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import qutip
 from scipy.optimize import minimize
 
 from ..validation import as_finite_array
 from .gaussian import check_oscillator_inputs, normal_modes, per_mode
 from .linear_response import adjoint_state
+
+if TYPE_CHECKING:  # QuTiP (~1 s to import, with matplotlib) loads on the first Fock-space solve
+    import qutip
 
 MIN_CUTOFF = 4
 CUTOFF_STEP = 2
@@ -59,10 +62,14 @@ class FockBasis:
         return FockBasis(self.masses, self.center, self.omega0, self.hbar, int(cutoff))
 
     def identity(self) -> qutip.Qobj:
+        import qutip
+
         return qutip.qeye(self.dims, dtype="csr")
 
     def _ladders(self) -> list[qutip.Qobj]:
         """a_i = 1 x ... x a x ... x 1 (annihilation on mode i)."""
+        import qutip
+
         local, eye = qutip.destroy(self.cutoff, dtype="csr"), qutip.qeye(self.cutoff, dtype="csr")
         n = self.masses.size
         return [qutip.tensor([local if k == i else eye for k in range(n)]) for i in range(n)]
