@@ -400,7 +400,7 @@ class BatchedLanczos(BatchGroundStateSolver):
     name: ClassVar[str] = "batched"
 
     def __init__(self, table, free_steps: int = 64, nudged_steps: int = 32, max_steps: int = 160,
-                 max_blocks: int = 6, workers: int | None = None, gap_steps: int = 48):
+                 max_blocks: int = 6, workers: int | None = None, gap_steps: int = 64):
         for name, value in (("free_steps", free_steps), ("nudged_steps", nudged_steps), ("gap_steps", gap_steps),
                             ("max_steps", max_steps)):
             if not isinstance(value, (int, np.integer)) or value < STEP_QUANTUM or value % STEP_QUANTUM:

@@ -10,7 +10,8 @@ How a batch is solved:
 
 - ``joint=True`` (solver "jax" at T = 0, B > 1): the coefficients c(theta, x_b) of all samples are
   stacked and every ground state of a phase comes from fixed-length batched Lanczos blocks
-  (solvers.batched_lanczos.BatchedLanczos); the free phase also yields the gaps; the nudged
+  (solvers.batched_lanczos.BatchedLanczos); the free phase also yields the gaps, certified by a
+  deflated second batched solve (a degenerate ground state reads gap 0: solvers.deflation); the nudged
   phases (+beta and -beta, or any set of nudges) are stacked into one solve of len(betas) * B
   Hamiltonians, warm-started from the free states.
 - otherwise one per-sample ``equilibrate`` per sample (dense, ARPACK, thick-restart JAX, Gibbs
