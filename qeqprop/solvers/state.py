@@ -13,8 +13,10 @@ from ..errors import DegenerateGroundStateWarning, warn
 class GroundState:
     """psi with H psi = E psi, plus what a physicist asks about it.
 
-    ``gap`` is E1 - E0 when the solver computed it (None otherwise); ``iterations`` counts
-    Hamiltonian applications (0 for dense); ``residual`` is ||H psi - E psi||.
+    ``gap`` is E1 - E0 when the solver computed it (None otherwise), counting multiplicity (0 for
+    a degenerate ground state; Krylov solvers certify it by a deflated solve: ``deflation``);
+    ``iterations`` counts Hamiltonian applications (0 for dense; the deflated solve's included);
+    ``residual`` is ||H psi - E psi||.
     ``expectations`` holds <P_s> over the model's Pauli table once a system has measured it.
     """
 

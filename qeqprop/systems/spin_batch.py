@@ -22,8 +22,9 @@ Local gradients g_b = J(x_b)^T <P>_b for the whole batch in one product (energy_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -67,19 +68,19 @@ class SpinStates:
     def __len__(self) -> int:
         return len(self.vectors) if self._expectations is None else len(self._expectations)
 
-    def measured(self, expectations: np.ndarray, covariance: np.ndarray) -> "SpinStates":
+    def measured(self, expectations: np.ndarray, covariance: np.ndarray) -> SpinStates:
         """The same batch with shot estimates (B, S) and their covariance (B, S, S)."""
         return SpinStates(expectations, self.vectors, self.energies, self.gaps, self.iterations, self.residuals,
                           self.members, covariance)
 
-    def part(self, start: int, stop: int) -> "SpinStates":
+    def part(self, start: int, stop: int) -> SpinStates:
         """Samples start..stop-1 of a batch solved jointly (expectations only if already computed)."""
         cut = slice(start, stop)
         return SpinStates(None if self._expectations is None else self._expectations[cut], self.vectors[cut],
                           self.energies[cut], self.gaps[cut], self.iterations[cut], self.residuals[cut], table=self.table)
 
     @classmethod
-    def pack(cls, members: Sequence[Any]) -> "SpinStates":
+    def pack(cls, members: Sequence[Any]) -> SpinStates:
         """Per-sample states (GroundState, GibbsState, VariationalState, ...) as one batch."""
         vectors = [getattr(s, "vector", None) for s in members]
 
@@ -103,7 +104,7 @@ class MeasuredState:
 class SpinBatch:
     """``BatchSystem`` of a SpinSystem (module docstring)."""
 
-    def __init__(self, system: "SpinSystem", solver: BatchedLanczos | None = None):
+    def __init__(self, system: SpinSystem, solver: BatchedLanczos | None = None):
         """``solver``: solve the batch jointly with it (SpinSystem.batch_view passes a fresh one per
         EP call, or its kept one with keep_block_lengths); None: one solve per sample."""
         self.system = system
