@@ -215,14 +215,17 @@ def test_switched_off_kernel_falls_back_to_xla(xla_only):
     assert abs(jax_ground_state(op).energy - dense_ground_state(op).energy) < 1e-10
 
 
-def test_failed_build_warns_and_falls_back(tmp_path, monkeypatch):
-    """A compiler that fails leaves no file behind, warns once naming the way out, and the XLA kernel runs."""
+def test_failed_build_warns_and_falls_back(tmp_path, monkeypatch, caplog):
+    """A compiler that fails leaves no file behind, warns once naming the way out, and the XLA kernel
+    runs; the attempt is logged first (a build takes seconds: the user sees why the call waits)."""
+    caplog.set_level("INFO", logger="qeqprop")
     monkeypatch.setenv("QEQPROP_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CXX", "false")
     reset_kernels()
     try:
         with pytest.warns(NativeKernelWarning, match="QEQPROP_NATIVE=0"):
             assert native.native_library() is None
+        assert "building qeqprop's native CPU kernel" in caplog.text
         assert list(tmp_path.iterdir()) == []
         op = PauliTable(4, ["Z0 Z1", "Z2 Z3", "X0", "X3"]).operator(np.array([-1.0, -0.3, -0.6, -0.2]))
         with warnings.catch_warnings():

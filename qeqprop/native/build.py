@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import platform
 import shlex
 import subprocess
 import tempfile
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +35,8 @@ import numpy as np
 from .. import _jax  # noqa: F401  (float64)
 from ..config import cache_dir, compiler, native_enabled
 from ..errors import NativeKernelWarning, warn
+
+log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).resolve().parent / "pauli_apply.cc"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-w")
@@ -89,7 +93,7 @@ def build(target: Path) -> None:
     os.close(fd)
     command = [*compiler(), *FLAGS, "-I", jax.ffi.include_dir(), str(SOURCE), "-o", tmp]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
         if done.returncode != 0:
             raise RuntimeError(f"{shlex.join(command)} failed:\n{done.stderr[-2000:]}")
         os.replace(tmp, target)
@@ -111,7 +115,10 @@ def native_library() -> ctypes.CDLL | None:
     target = cache_dir() / f"pauli_apply-{build_key()}.so"
     try:
         if not target.exists():
+            log.info("building qeqprop's native CPU kernel into %s (once per jaxlib, compiler and CPU; a few seconds)", target)
+            started = time.perf_counter()
             build(target)
+            log.info("native kernel built in %.1f s", time.perf_counter() - started)
         library = ctypes.cdll.LoadLibrary(str(target))
         for kernel in KERNELS:
             for dtype, suffix in DTYPES.items():
