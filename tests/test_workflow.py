@@ -11,7 +11,7 @@ from sklearn.datasets import make_moons
 from qeqprop import TFIMNetwork
 from qeqprop.checkpoint import CheckpointMismatchError
 from qeqprop.costs import SoftmaxCrossEntropy, SquaredError
-from qeqprop.datasets import Dataset, labels_from_targets
+from qeqprop.datasets import Dataset, labels_from_targets, load_dataset
 from qeqprop.ep import ep_gradient
 from qeqprop.inference import predict
 from qeqprop.train import cost_targets, evaluate, fit, minibatch_gradient
@@ -273,3 +273,10 @@ def test_cross_entropy_systems_get_one_hot_targets():
     for system in (IsingMachine(5, n_inputs=2, output_spins=[2, 3, 4], cost="cross_entropy"),
                    TFIMNetwork(5, n_inputs=2, output_qubits=[2, 3, 4], cost="cross_entropy")):
         np.testing.assert_array_equal(system.encode_targets(np.array([0, 2]), 3), [[1, 0, 0], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("learning_rate", [float("nan"), float("inf"), -0.1, 0.0])
+def test_fit_refuses_a_bad_learning_rate_naming_it(net, learning_rate):
+    """D8: a NaN or non-positive learning rate was accepted and the error then blamed params['J']."""
+    with pytest.raises(ValueError, match="learning_rate must be a finite number > 0"):
+        fit(net, load_dataset("xor"), epochs=1, learning_rate=learning_rate, progress=False)
