@@ -169,3 +169,18 @@ def test_single_precision_solve_and_its_tolerance_floor(seed):
     assert not jax_ground_state(op).vector.flags.writeable
     with pytest.raises(ValueError, match="precision='single'"):
         jax_ground_state(op, precision="single")
+
+
+def test_a_new_shape_announces_its_compilation_once(caplog):
+    """The first solve with new shapes logs that XLA compiles (the call waits seconds); the same
+    shapes again log nothing (jit reuses the program)."""
+    caplog.set_level("INFO", logger="qeqprop.compile")
+    table = PauliTable(7, ["Z0 Z1", "Z1 Z2", "Z5 Z6", "X0", "X3", "X6"])
+    coeffs = np.array([-1.0, -0.7, -0.4, -0.5, -0.6, -0.3])
+    jax_ground_state(table.operator(coeffs))
+    first = [r.getMessage() for r in caplog.records if r.name == "qeqprop.compile"]
+    assert any("compiling the JAX Lanczos solver (128 amplitudes" in m for m in first)
+    assert any("deflated, for the gap" in m for m in first)
+    caplog.clear()
+    jax_ground_state(table.operator(1.1 * coeffs))  # new coefficients, same shapes
+    assert [r for r in caplog.records if r.name == "qeqprop.compile"] == []

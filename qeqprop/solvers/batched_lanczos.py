@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import eigh_tridiagonal
 
-from .. import _jax  # noqa: F401  (float64)
+from .._jax import announce_compile  # (and float64)
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, structure_of
 from .base import BatchGroundStateSolver
@@ -338,6 +338,9 @@ def batched_ground_states(
         deflate = None if deflate is None else extend(jnp.asarray(deflate))
     operators = JaxPauliOperator.from_arrays(structure, jnp.asarray(diagonal), tuple(jnp.asarray(f) for f in factors))
     block = partial(solve_block, steps=int(steps), orthogonalize=str(orthogonalize), with_gap=bool(with_gap), chunk=chunk)
+    announce_compile(f"the batched Lanczos block{' (deflated, for the gap)' if deflate is not None else ''} ({dim} amplitudes, {starts.shape[0] // parts} samples per call, {steps} steps)",
+                     ("batched", structure, starts.shape, starts.dtype, steps, orthogonalize, with_gap, chunk, parts,
+                      deflate is None))
     psi = jnp.asarray(starts)
     done = np.zeros(psi.shape[0], bool)
     vectors = energies = gaps = residuals = None

@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _jax  # noqa: F401  (float64)
+from .._jax import announce_compile  # (and float64)
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator
 from ..validation import check_state_memory
@@ -401,6 +401,9 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
     full_reorth = operator.dim <= FULL_REORTH_MAX_DIM
 
     def solve(start, m, keep, tol, deflate=None):
+        announce_compile(f"the JAX Lanczos solver{' (deflated, for the gap)' if deflate is not None else ''} ({operator.dim} amplitudes, Krylov size {m})",
+                         ("lanczos", kernel.structure, kernel.dtype, start is None, m, keep, options.max_cycles, full_reorth,
+                          deflate is None))
         basis = WORKSPACE.take((m, operator.dim), kernel.dtype)
         psi, energy, _, residual, applications, basis = solve_state(
             kernel, start, tol, 0.0, basis, deflate, keep=keep, max_cycles=options.max_cycles, full_reorth=full_reorth)
