@@ -89,16 +89,9 @@ def select(selector: Selector, pairs: list[tuple[PauliString, float]], name: str
     return words
 
 
-def learner_hamiltonian(
-    hamiltonian,
-    trainable: Mapping[str, Selector] | None = None,
-    inputs: Mapping[int, Selector] | None = None,
-    outputs: Sequence = (),
-    n_inputs: int | None = None,
-    n_qubits: int | None = None,
-    input_weights: str | None = None,
-    init_std: float = 0.1,
-) -> ParametrizedHamiltonian:
+def learner_hamiltonian(hamiltonian, trainable: Mapping[str, Selector] | None = None, inputs: Mapping[int, Selector] | None = None,
+                        outputs: Sequence = (), n_inputs: int | None = None, n_qubits: int | None = None,
+                        input_weights: str | None = None, init_std: float = 0.1) -> ParametrizedHamiltonian:
     """The ParametrizedHamiltonian of ``learner`` (arguments there)."""
     size, pairs = hamiltonian_pairs(hamiltonian)
     imported = dict(pairs)
