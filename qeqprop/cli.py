@@ -365,8 +365,17 @@ def cmd_compare(args) -> int:
     tasks = chosen(args.tasks, QUICK["tasks"], TASKS)
     seeds = chosen(args.seeds, QUICK["seeds"], 3)
     epochs = chosen(args.epochs, QUICK["epochs"], 15)
-    report = compare(args.systems or COMPARE_SYSTEMS, tasks, seeds, epochs=epochs, beta=args.beta, estimator=args.estimator,
-                     learning_rate=args.lr, batch_size=args.batch_size, progress=not (args.json or args.quiet))
+    # compare shows one progress bar over its runs; the inner fits' per-record lines (dozens per
+    # run) would bury it, so they log only warnings while it runs
+    records = logging.getLogger("qeqprop.train")
+    level = records.level
+    records.setLevel(logging.WARNING)
+    try:
+        report = compare(args.systems or COMPARE_SYSTEMS, tasks, seeds, epochs=epochs, beta=args.beta,
+                         estimator=args.estimator, learning_rate=args.lr, batch_size=args.batch_size,
+                         progress=not (args.json or args.quiet))
+    finally:
+        records.setLevel(level)
     paths = write_report(report, out)
     if args.readme:
         update_readme(args.readme, readme_block(report, "qeqprop " + " ".join(args.argv)))

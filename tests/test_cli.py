@@ -287,6 +287,24 @@ def test_compare_never_writes_into_a_non_empty_folder_unless_asked(tmp_path, cap
     assert cli.compare_out(cli.parser().parse_args(["compare", "--out", str(fresh)])) == fresh
 
 
+def test_compare_keeps_the_inner_fits_records_off_stderr(tmp_path, capsys, monkeypatch):
+    """compare runs dozens of fits; their per-record INFO lines stay off stderr while it runs
+    (warnings still show), and the train logger's level is restored afterwards."""
+    import logging
+
+    def compare_that_logs(*args, **kwargs):
+        logging.getLogger("qeqprop.train").info("epoch 1, step 9: inner record")
+        logging.getLogger("qeqprop.train").warning("inner warning")
+        raise ValueError("stop here")
+
+    monkeypatch.setattr("qeqprop.comparison.compare", compare_that_logs)
+    before = logging.getLogger("qeqprop.train").level
+    code, _, err = run(capsys, "compare", "--quick", "--out", str(tmp_path / "c"))
+    assert code == 2 and "stop here" in err
+    assert "inner warning" in err and "inner record" not in err
+    assert logging.getLogger("qeqprop.train").level == before
+
+
 # ----------------------------------------------------------------------------- configs and presets
 
 def test_config_file_sets_the_run_and_flags_override_it(tmp_path, capsys):
