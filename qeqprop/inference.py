@@ -17,9 +17,7 @@ from .validation import as_finite_array, check_int
 
 def check_inputs(system: EnergySystem, X, name: str = "X") -> np.ndarray:
     """X as a float64 array (n, n_inputs): 2-D, real, finite, with the system's input count."""
-    array = np.asarray(X)
-    if np.iscomplexobj(array):
-        raise ValueError(f"{name} must be real; got complex values (pass X.real if the imaginary part is noise)")
+    array = np.asarray(X)  # complex values: refused by as_finite_array, naming X
     if array.ndim != 2 or array.shape[1] != system.n_inputs:
         raise ValueError(f"{name} must have shape (n_samples, {system.n_inputs}) for this system's n_inputs="
                          f"{system.n_inputs}, got shape {array.shape}; reshape one sample x to x[None, :]")
