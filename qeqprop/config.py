@@ -3,9 +3,28 @@
 Environment variables (read when first asked, so a test or script may set them after import)::
 
     QEQPROP_NATIVE=0        do not build or load the native CPU kernel (the XLA kernel runs)
-    QEQPROP_CACHE_DIR=PATH  where the compiled native kernel is cached
+    QEQPROP_CACHE_DIR=PATH  where the compiled native kernel and JAX's compiled programs are cached
                             (default: $XDG_CACHE_HOME/qeqprop, else ~/.cache/qeqprop)
+    QEQPROP_JAX_CACHE=0     do not switch on JAX's persistent compilation cache
+    QEQPROP_JAX_CACHE=PATH  keep JAX's compiled programs in PATH instead
+                            (default: QEQPROP_CACHE_DIR/jax/cpu-<hash of the CPU's feature flags>)
     CXX                     the C++ compiler for the native kernel (default ``c++``)
+
+Compiled once per machine, not once per process: the first JAX solve of a shape compiles XLA
+programs for seconds (tens of seconds for the batched Lanczos blocks on 2 cores), and so does the
+native kernel's C++ build (``python -m qeqprop.native.build`` does it ahead of time). qeqprop
+switches on JAX's persistent compilation cache when it first loads JAX (``enable_compilation_cache``,
+programs that took >= JAX_CACHE_MIN_COMPILE_TIME_S to compile), so a later process loads them
+from disk; it still traces and lowers them (about a second per solver program). It leaves JAX's
+cache alone when the user configured it (``jax_compilation_cache_dir`` or
+``JAX_COMPILATION_CACHE_DIR`` set, or ``jax_enable_compilation_cache`` off), and where the
+directory cannot be written it warns once and runs without it. JAX's setting is process-wide: the
+user's own jitted functions in the same process are cached there too. The directory grows with
+the shapes compiled (tens to hundreds of KiB per program) and is never pruned (JAX bounds it only
+with the optional ``filelock`` package); deleting it is safe. ``disable_compilation_cache()``
+switches it off for the rest of the process. The directory is keyed by the CPU's feature flags
+because JAX's cache key is not, and XLA compiles for the host CPU: a home directory shared by
+machines of different CPUs must not hand one machine's code to another.
 
 What qeqprop changes in JAX: ``enable_float64()`` sets ``jax_enable_x64`` for the whole process.
 It runs when qeqprop first loads a module that uses JAX (every such module imports
@@ -20,9 +39,21 @@ should call ``qeqprop.config.enable_float64()`` first.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import platform
 import shlex
+import tempfile
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# JAX's persistent cache keeps programs that took at least this long to compile: the batched
+# Lanczos blocks take 4-9 s on 2 cores, the solvers' smaller programs 0.1-1 s (JAX's default
+# threshold, 1 s, would miss those); below, loading an entry costs about what compiling does.
+JAX_CACHE_MIN_COMPILE_TIME_S = 0.1
+_JAX_CACHE_OFF = ("0", "off", "false", "no")
 
 
 def enable_float64() -> None:
@@ -38,12 +69,106 @@ def native_enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    """Where compiled native kernels are kept: $QEQPROP_CACHE_DIR, else $XDG_CACHE_HOME/qeqprop,
-    else ~/.cache/qeqprop."""
+    """Where compiled native kernels (and, under ``jax/``, JAX's compiled programs) are kept:
+    $QEQPROP_CACHE_DIR, else $XDG_CACHE_HOME/qeqprop, else ~/.cache/qeqprop."""
     if os.environ.get("QEQPROP_CACHE_DIR"):
         return Path(os.environ["QEQPROP_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "qeqprop"
+
+
+def cpu_flags() -> str:
+    """The CPU's feature flags (what ``-march=native`` and XLA's CPU backend compile for): the
+    ``flags``/``Features`` line of /proc/cpuinfo, else the processor and machine names."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() + platform.machine()
+
+
+def jax_cache_dir() -> Path | None:
+    """Where qeqprop keeps JAX's compiled programs: None when ``QEQPROP_JAX_CACHE`` is 0 (or off,
+    false, no), the path it names when set, else ``cache_dir()/jax/cpu-<12 hex digits of
+    sha256(cpu_flags())>``."""
+    setting = os.environ.get("QEQPROP_JAX_CACHE", "").strip()
+    if setting.lower() in _JAX_CACHE_OFF:
+        return None
+    if setting:
+        return Path(setting).expanduser()
+    return cache_dir() / "jax" / f"cpu-{hashlib.sha256(cpu_flags().encode()).hexdigest()[:12]}"
+
+
+def enable_compilation_cache(path: str | os.PathLike | None = None,
+                             min_compile_time_s: float = JAX_CACHE_MIN_COMPILE_TIME_S) -> Path | None:
+    """Switch on JAX's persistent compilation cache in ``path`` for this process (module docstring).
+
+    Sets ``jax_compilation_cache_dir`` and ``jax_persistent_cache_min_compile_time_secs``, and
+    resets JAX's handle on the cache so a change after the first compilation takes effect. qeqprop
+    calls it with no arguments when it first loads JAX, unless ``QEQPROP_JAX_CACHE=0`` or the user
+    configured JAX's cache already; a call of your own always applies.
+
+    Args:
+        path: the directory (created if missing); None: ``jax_cache_dir()``, or nothing to do when
+            ``QEQPROP_JAX_CACHE=0``.
+        min_compile_time_s: programs that compiled faster than this are not written.
+
+    Returns:
+        The directory in use, or None when switched off or when the directory cannot be written
+        (then one ``RuntimeWarning`` says why, and JAX compiles per process as before).
+
+    Raises:
+        ValueError: ``min_compile_time_s`` negative or not finite.
+    """
+    if not 0.0 <= float(min_compile_time_s) < float("inf"):
+        raise ValueError(f"min_compile_time_s must be a finite number >= 0 (seconds), got {min_compile_time_s!r}")
+    target = None
+    try:
+        target = jax_cache_dir() if path is None else Path(path).expanduser()
+        if target is None:
+            return None
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target):  # writable, not only present
+            pass
+    except (OSError, RuntimeError) as problem:  # RuntimeError: Path.home() without a home directory
+        from .errors import warn
+
+        warn(f"JAX's compilation cache is off: {target or path or 'its default directory'} cannot be written "
+             f"({problem}); every process compiles its solvers again (set QEQPROP_JAX_CACHE to a "
+             "writable directory, or to 0 to silence this)", RuntimeWarning)
+        return None
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", str(target))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_s))
+    compilation_cache.reset_cache()
+    log.debug("JAX's persistent compilation cache: %s", target)
+    return target
+
+
+def disable_compilation_cache() -> None:
+    """Switch JAX's persistent compilation cache off for the rest of this process (whoever switched
+    it on); ``QEQPROP_JAX_CACHE=0`` keeps qeqprop from switching it on in the first place."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    jax.config.update("jax_compilation_cache_dir", None)
+    compilation_cache.reset_cache()
+
+
+def default_compilation_cache() -> Path | None:
+    """What qeqprop does when it first loads JAX: ``enable_compilation_cache()`` unless the user
+    configured JAX's cache (a directory set, or the cache switched off in JAX); returns the
+    directory qeqprop set, else None."""
+    import jax
+
+    if jax.config.jax_compilation_cache_dir is not None or not jax.config.jax_enable_compilation_cache:
+        return None
+    return enable_compilation_cache()
 
 
 def compiler() -> list[str]:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+# JAX's persistent compilation cache stays off in the test run (before qeqprop loads JAX): no
+# writes into the user's ~/.cache, and the suite compiles as it was measured (see
+# _release_compiled_programs); tests/test_compile_cache.py tests the cache in subprocesses.
+os.environ.setdefault("QEQPROP_JAX_CACHE", "0")
 
 from qeqprop import ParamSpec, Term, pauli_system
 
