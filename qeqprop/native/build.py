@@ -9,7 +9,10 @@ step's one pass over the state) and ``lanczos_restart`` (the thick restart in pl
 The source is compiled at first use with the C++ compiler of ``config.compiler()`` against the
 installed jaxlib's FFI headers, ``-O3 -march=native``, into ``config.cache_dir()``, keyed by the
 source, jaxlib version, compiler and CPU flags; the shared object is written under a temporary
-name and renamed into place, so concurrent processes never load a half-written file. Where it
+name and renamed into place, so concurrent processes never load a half-written file. The build
+(tens of seconds) says so on the ``qeqprop.native.build`` logger, and as one stderr line where no
+logging is configured; ``python -m qeqprop.native`` runs it ahead of time (an install cannot: the
+package is pure Python to pip). Where it
 cannot be built (no compiler, a failed build, a jax without ``jax.ffi``) ``native_library`` says
 so with one ``NativeKernelWarning`` and returns None, and callers use their XLA kernels;
 ``config.native_enabled()`` false (``QEQPROP_NATIVE=0``) switches it off without a warning.
@@ -21,9 +24,9 @@ import ctypes
 import hashlib
 import logging
 import os
-import platform
 import shlex
 import subprocess
+import sys
 import tempfile
 import time
 from functools import lru_cache
@@ -33,7 +36,7 @@ import jax
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
-from ..config import cache_dir, compiler, native_enabled
+from ..config import cache_dir, compiler, cpu_flags, native_enabled
 from ..errors import NativeKernelWarning, warn
 
 log = logging.getLogger(__name__)
@@ -62,23 +65,12 @@ def _symbol(kernel: str, suffix: str) -> str:
     return "Qeqprop" + "".join(part.capitalize() for part in kernel.split("_")) + suffix.upper()
 
 
-def _cpu_flags() -> str:
-    """The CPU's feature flags (what -march=native compiles for)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return platform.processor() + platform.machine()
-
-
 def build_key() -> str:
     """Hash of what the shared object depends on: source, jaxlib version, compiler command, CPU flags."""
     import jaxlib
 
     parts = [SOURCE.read_bytes(), jaxlib.__version__.encode(), " ".join(compiler() + list(FLAGS)).encode(),
-             _cpu_flags().encode()]
+             cpu_flags().encode()]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
@@ -102,6 +94,20 @@ def build(target: Path) -> None:
             os.unlink(tmp)
 
 
+def _notice(message: str, *args: object) -> None:
+    """``message % args`` at INFO on this module's logger, and on stderr as one line
+    ``qeqprop: ...`` when no logging handler would show it (the user configured no logging: the
+    build waits tens of seconds, and a silent wait looks like a hang)."""
+    log.info(message, *args)
+    if not log.hasHandlers():
+        print("qeqprop: " + message % args, file=sys.stderr, flush=True)
+
+
+def library_path() -> Path:
+    """Where the shared object for this source, jaxlib, compiler and CPU lives (``build_key``)."""
+    return cache_dir() / f"pauli_apply-{build_key()}.so"
+
+
 # An lru_cache, not a jit: loading and registering a shared library is a process-wide side
 # effect that happens once, not a computation that jit could trace and cache.
 @lru_cache(maxsize=1)
@@ -112,13 +118,14 @@ def native_library() -> ctypes.CDLL | None:
     the answer (the next call asks again)."""
     if not native_enabled():
         return None
-    target = cache_dir() / f"pauli_apply-{build_key()}.so"
+    target = library_path()
     try:
         if not target.exists():
-            log.info("building qeqprop's native CPU kernel into %s (once per jaxlib, compiler and CPU; a few seconds)", target)
+            _notice("building qeqprop's native CPU kernel into %s (once per jaxlib, compiler and CPU; "
+                    "up to a minute; `python -m qeqprop.native` builds it ahead of time)", target)
             started = time.perf_counter()
             build(target)
-            log.info("native kernel built in %.1f s", time.perf_counter() - started)
+            _notice("native kernel built in %.1f s", time.perf_counter() - started)
         library = ctypes.cdll.LoadLibrary(str(target))
         for kernel in KERNELS:
             for dtype, suffix in DTYPES.items():
@@ -134,3 +141,19 @@ def native_library() -> ctypes.CDLL | None:
 def native_available() -> bool:
     """Whether the native kernels are built, loaded and registered (``native_library``)."""
     return native_library() is not None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qeqprop.native``: build (if needed), load and register the native kernels now,
+    e.g. right after ``pip install`` in an image, so no later first call waits for the compiler.
+    Prints the shared object's path; exit status 1 where it cannot be built (the warning says why)."""
+    import argparse
+
+    argparse.ArgumentParser(prog="python -m qeqprop.native",
+                            description="Build qeqprop's native CPU kernel now (once per jaxlib, compiler and CPU).").parse_args(argv)
+    if native_library() is None:
+        print("qeqprop's native kernel is not available" + ("" if native_enabled() else " (QEQPROP_NATIVE=0)"),
+              file=sys.stderr)
+        return 1
+    print(library_path())
+    return 0
