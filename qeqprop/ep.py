@@ -146,7 +146,7 @@ def ep_gradient(
     free_states = view.equilibrate(params, X) if free is None else checked_free(system, view, params, X, free, single)
     measurement = (readout if readout is not None else Exact()).start(system, X, free_states, rng)
     measured = {0.0: measurement.measure(free_states)}
-    nudge = view.nudge(measured[0.0], Y)
+    nudge = view.nudge(free_states if measurement.nudge_from == "exact" else measured[0.0], Y)
     check_nudge_size(system.nudge_limit(free_states, nudge), rule)
     states = solve_phases(view, params, X, nudge, rule.nudged_betas, free_states)
     measured.update({b: measurement.measure(s) for b, s in states.items()})

@@ -11,16 +11,16 @@ covariance attached) that the same estimator combines, sum_phase a_phase J(x)^T 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from ..ep import EPResult, as_batch, ep_gradient, stderr_of, unbatch
 from ..estimators import PHASE_NAMES, as_estimator
-from ..readout.shots import ShotMeasurement, Shots, batch_plan, jacobians_of
-from ..systems.spin_batch import SpinStates
 from ..readout.plan import MeasurementPlan
 from ..readout.records import estimate_terms, parse_counts
+from ..readout.shots import ShotMeasurement, Shots, batch_plan, jacobians_of
+from ..systems.spin_batch import SpinStates
 
 # The EPResult of a measured gradient (``grad``, ``stderr``, ``covariance``, ``loss``, ``output``).
 MeasuredGradient = EPResult

@@ -20,9 +20,9 @@ import numpy as np
 
 from ..ep import ep_gradient, relative_error
 from ..estimators import ESTIMATORS, as_estimator
+from ..readout.sampling import exact_term_moments
 from ..systems.spin import SpinSystem
 from .gradient import measurement_plan
-from ..readout.sampling import exact_term_moments
 
 
 @dataclass
@@ -60,7 +60,7 @@ def optimal_beta(
     beta* = (V_1 / a^2)^(1/4) or (V_2 / (2 c^2))^(1/6).
     """
     if not isinstance(estimator, str):
-        raise ValueError(f"optimal_beta models the named estimators {ESTIMATORS}, got {estimator!r}")
+        raise ValueError(f"optimal_beta models the named estimators {ESTIMATORS}, got {estimator!r}")  # noqa: TRY004 (house rule: bad input -> ValueError)
     order = as_estimator(estimator, probe_beta).order
     free = system.equilibrate(params, x)
     reference = system.reference_grad(params, x, y, free=free)

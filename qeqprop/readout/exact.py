@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 
 @runtime_checkable
 class Measurement(Protocol):
-    """A readout bound to one EP call."""
+    """A readout bound to one EP call. ``nudge_from`` ("measured" or "exact") names the free
+    states qeqprop.ep computes the nudge from: the measured ones (as on hardware) or the exact ones."""
+
+    nudge_from: str
 
     def measure(self, states: Any) -> Any:
         """The measured version of a batch of states (same type)."""
@@ -30,6 +34,8 @@ class Readout(Protocol):
 
 class ExactMeasurement:
     """Exact expectations: ``measure`` returns the states as they are."""
+
+    nudge_from = "exact"
 
     def measure(self, states):
         return states

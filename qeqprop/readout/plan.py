@@ -1,14 +1,23 @@
 """Measurement plans: qubit-wise commuting groups of Pauli strings, one basis per group.
 
-Strings P and Q qubit-wise commute when on every qubit they carry the same letter or one
+Strings P and Q qubit-wise commute (QWC) when on every qubit they carry the same letter or one
 carries the identity; such a group is measured in one basis (X -> H, Y -> H S^dagger before
 a computational-basis readout, Z and unused qubits read directly). Each needed string is
-assigned to exactly one basis (greedy, heaviest strings first).
+assigned to exactly one basis.
+
+Fewest bases = a minimum colouring of the conflict graph (one vertex per string, an edge where
+two strings do not QWC): the colour classes are the groups. ``grouping="colouring"`` (default)
+keeps the fewest colours among first-fit in the greedy order (heaviest strings first, the
+``"greedy"`` plan) and networkx's ``greedy_color`` strategies (largest first, smallest last,
+DSATUR, independent set, connected sequential; with colour interchange where networkx offers it),
+so it never takes more bases than the greedy plan; ties keep the earlier candidate (greedy
+first), so a plan greedy already gets right is unchanged. Plans are cached per set of strings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -35,23 +44,86 @@ class MeasurementPlan:
         return "\n".join(lines)
 
 
-def qubitwise_groups(strings: list[PauliString], needed: np.ndarray, n_qubits: int) -> tuple[list[str], list[np.ndarray]]:
-    """Greedy qubit-wise commuting grouping of ``strings[needed]``."""
-    order = sorted((int(i) for i in needed), key=lambda i: (-len(strings[i].ops), i))
-    bases: list[dict[int, str]] = []
-    members: list[list[int]] = []
-    for index in order:
-        ops = dict(strings[index].ops)
-        for basis, group in zip(bases, members):
-            if all(basis.get(q, letter) == letter for q, letter in ops.items()):
-                basis.update(ops)
-                group.append(index)
-                break
-        else:
-            bases.append(dict(ops))
-            members.append([index])
-    letters = ["".join(basis.get(q, "Z") for q in range(n_qubits)) for basis in bases]
-    return letters, [np.array(sorted(g), dtype=np.int64) for g in members]
+GROUPINGS = ("colouring", "greedy")
+# networkx greedy_color strategies tried by grouping="colouring", as (strategy, interchange)
+COLOURING_STRATEGIES = (
+    ("largest_first", False), ("largest_first", True), ("smallest_last", False), ("smallest_last", True),
+    ("saturation_largest_first", False), ("independent_set", False),
+    ("connected_sequential_bfs", False), ("connected_sequential_bfs", True),
+    ("connected_sequential_dfs", False), ("connected_sequential_dfs", True),
+)
+_LETTER_CODES = {"X": 1, "Y": 2, "Z": 3}
+
+
+def conflict_matrix(strings: list[PauliString], n_qubits: int) -> np.ndarray:
+    """(K, K) bool: True where strings k and l do *not* qubit-wise commute (some qubit carries
+    different non-identity letters in the two)."""
+    codes = np.zeros((len(strings), n_qubits), dtype=np.int8)
+    for k, string in enumerate(strings):
+        for q, letter in string.ops:
+            codes[k, q] = _LETTER_CODES[letter]
+    both = (codes[:, None, :] != 0) & (codes[None, :, :] != 0)
+    return np.any(both & (codes[:, None, :] != codes[None, :, :]), axis=2)
+
+
+def first_fit(conflicts: np.ndarray, order) -> np.ndarray:
+    """Colour the vertices in ``order``, each with the lowest colour none of its conflicting,
+    already coloured neighbours has."""
+    colours = np.full(len(conflicts), -1, dtype=np.int64)
+    for v in order:
+        used = set(colours[conflicts[v] & (colours >= 0)].tolist())
+        colours[v] = next(c for c in range(len(used) + 1) if c not in used)
+    return colours
+
+
+def min_colouring(conflicts: np.ndarray, order) -> np.ndarray:
+    """The colouring with the fewest colours among first-fit in ``order`` (first candidate,
+    kept on ties) and networkx's greedy strategies (COLOURING_STRATEGIES), colours 0..k-1."""
+    import networkx as nx  # only planning needs it (import time)
+
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(conflicts)))
+    graph.add_edges_from(zip(*np.nonzero(np.triu(conflicts, 1))))
+    best = first_fit(conflicts, order)
+    for strategy, interchange in COLOURING_STRATEGIES:
+        found = nx.greedy_color(graph, strategy, interchange=interchange)
+        if len(set(found.values())) < best.max(initial=-1) + 1:
+            labels = {c: k for k, c in enumerate(dict.fromkeys(found[v] for v in range(len(conflicts))))}
+            best = np.array([labels[found[v]] for v in range(len(conflicts))], dtype=np.int64)
+    return best
+
+
+@lru_cache(maxsize=256)
+def _groups(strings: tuple[PauliString, ...], n_qubits: int, grouping: str) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    """Bases and groups (positions in ``strings``) of the QWC grouping (module docstring)."""
+    order = sorted(range(len(strings)), key=lambda k: -len(strings[k].ops))  # stable: ties by position
+    conflicts = conflict_matrix(list(strings), n_qubits)
+    colours = first_fit(conflicts, order) if grouping == "greedy" else min_colouring(conflicts, order)
+    groups = [np.flatnonzero(colours == c) for c in range(colours.max(initial=-1) + 1)]
+    bases = []
+    for group in groups:
+        letters = dict(op for k in group for op in strings[k].ops)
+        bases.append("".join(letters.get(q, "Z") for q in range(n_qubits)))
+    return tuple(bases), tuple(tuple(g.tolist()) for g in groups)
+
+
+def qubitwise_groups(strings: list[PauliString], needed: np.ndarray, n_qubits: int,
+                     grouping: str = "colouring") -> tuple[list[str], list[np.ndarray]]:
+    """Qubit-wise commuting grouping of ``strings[needed]``: (bases, table indices each basis
+    serves); every needed string in exactly one basis. ``grouping``: "colouring" (fewest bases
+    found, never more than "greedy") or "greedy" (first fit, heaviest strings first).
+
+    Example:
+        >>> from qeqprop.hamiltonians.pauli import PauliString
+        >>> strings = [PauliString.parse(t) for t in ("X0 X1", "Z0", "Z1", "X1")]
+        >>> qubitwise_groups(strings, np.arange(4), 2)
+        (['XX', 'ZZ'], [array([0, 3]), array([1, 2])])
+    """
+    if grouping not in GROUPINGS:
+        raise ValueError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
+    needed = np.unique(np.asarray(needed, dtype=np.int64))
+    bases, groups = _groups(tuple(strings[i] for i in needed), int(n_qubits), grouping)
+    return list(bases), [needed[list(g)] for g in groups]
 
 
 def allocate_shots(total: int, scores: np.ndarray) -> np.ndarray:
@@ -89,15 +161,17 @@ def build_plan(
     allocation: str = "uniform",
     jacobian: np.ndarray | None = None,
     variances: np.ndarray | None = None,
+    grouping: str = "colouring",
 ) -> MeasurementPlan:
-    """Group ``needed`` strings into bases and give each basis its share of ``shots``.
+    """Group ``needed`` strings into bases (``grouping``: qubitwise_groups) and give each basis
+    its share of ``shots``.
 
     ``allocation``: "uniform" (equal shares), "weights" (Neyman scores with Var = 1, from the
     gradient weights J), "variance" (Neyman scores with Var(P_s) = 1 - <P_s>^2 supplied).
     """
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
-    bases, members = qubitwise_groups(strings, needed, n_qubits)
+    bases, members = qubitwise_groups(strings, needed, n_qubits, grouping)
     if allocation == "uniform":
         scores = np.ones(len(bases))
     else:

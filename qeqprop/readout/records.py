@@ -12,8 +12,8 @@ come from independent samples, so the covariance is block diagonal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 from scipy.linalg import block_diag

@@ -2,9 +2,14 @@
 
 Basis rotations (applied before a computational-basis readout): X -> H, Y -> H S^dagger,
 so that U P U^dagger = Z on every qubit. Shots per basis are multinomial over the rotated
-probabilities |U psi|^2 (seeded). The Gaussian-per-term approximation (each <P_s>
-independently N(<P_s>, (1 - <P_s>^2)/M_b)) is available for comparison only: it ignores
-covariances, the +-1 discreteness and can leave [-1, 1] at small M.
+probabilities |U psi|^2 (seeded). The Gaussian-per-term approximation draws each served <P_s>
+independently,
+
+    <P_s>^ ~ N(<P_s>, (1 - <P_s>^2) / M_b)      (M_b the shots of the basis serving s),
+
+for a whole batch at once from the exact expectations alone (no basis rotation, no state
+vectors); it ignores the covariances between strings of one basis and the +-1 discreteness, and
+can leave [-1, 1] at small M (what a research script's "Gaussian noise per term" does).
 """
 
 from __future__ import annotations
@@ -67,9 +72,26 @@ def exact_term_moments(psi: np.ndarray, strings: list[PauliString], plan: Measur
     return TermEstimates(np.concatenate(index), np.concatenate(means), block_diag(*blocks))
 
 
-def gaussian_term_estimates(psi: np.ndarray, strings: list[PauliString], plan: MeasurementPlan, rng: np.random.Generator) -> TermEstimates:
-    """The Gaussian-per-term approximation of shot noise (comparison mode)."""
-    exact = exact_term_moments(psi, strings, plan)
-    variances = np.diag(exact.covariance)
-    means = exact.means + np.sqrt(variances) * rng.standard_normal(len(variances))
-    return TermEstimates(exact.index, means, np.diag(variances))
+def term_shots(plan: MeasurementPlan, size: int) -> np.ndarray:
+    """M_b of the basis serving each of ``size`` table strings (0 for unplanned strings)."""
+    shots = np.zeros(size, dtype=np.int64)
+    for members, count in zip(plan.members, plan.shots):
+        shots[members] = count
+    return shots
+
+
+def gaussian_estimates(expectations: np.ndarray, plan: MeasurementPlan, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The Gaussian-per-term approximation (module docstring) for a batch: from exact <P_s>
+    (B, S) over the table, the estimates (B, S) and their covariance (B, S, S), diagonal with
+    (1 - <P_s>^2) / M_b for planned strings (zeros elsewhere); one normal draw per planned
+    string and sample."""
+    expectations = np.asarray(expectations, dtype=float)
+    batch, size = expectations.shape
+    index = np.concatenate(plan.members) if plan.members else np.zeros(0, dtype=np.int64)
+    exact = expectations[:, index]
+    variances = np.clip(1.0 - exact**2, 0.0, None) / term_shots(plan, size)[index]
+    means = np.zeros((batch, size))
+    means[:, index] = exact + np.sqrt(variances) * rng.standard_normal(exact.shape)
+    covariance = np.zeros((batch, size, size))
+    covariance[:, index, index] = variances
+    return means, covariance

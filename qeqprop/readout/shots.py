@@ -14,22 +14,31 @@ Phases are measured on independent shots, so the gradient sum_k a_k J(x_b)^T m_{
 
     Cov_b = sum_k a_k^2 J(x_b)^T C_{k,b} J(x_b).
 
-The nudge is computed from the *measured* free outputs, as on hardware (qeqprop.ep does that by
-nudging from the measured free states).
+The nudge is computed from the *measured* free outputs by default, as on hardware
+(``nudge_from="measured"``; qeqprop.ep nudges from the measured free states); ``nudge_from="exact"``
+nudges from the exact free outputs instead, so the nudged phases are those of exact EP and only
+the read-out of each phase is noisy (the covariance above is then the whole gradient covariance;
+with a measured nudge, the nudge's own noise is not in it).
+
+``sampler="gaussian"`` replaces the multinomial shots by one normal draw per planned string and
+sample, N(<P_s>, (1 - <P_s>^2) / M_b) (readout.sampling.gaussian_estimates), for the whole batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..hamiltonians.parametrized import gradient_rows
 from ..validation import check_int
-from .plan import ALLOCATIONS, MeasurementPlan, build_plan
+from .plan import ALLOCATIONS, GROUPINGS, MeasurementPlan, build_plan
 from .records import count_moments, parity_values
-from .sampling import SAMPLERS, basis_probabilities, gaussian_term_estimates
+from .sampling import SAMPLERS, basis_probabilities, gaussian_estimates
+
+NUDGE_SOURCES = ("measured", "exact")
 
 
 def jacobians_of(hamiltonian, X: np.ndarray) -> np.ndarray:
@@ -38,11 +47,11 @@ def jacobians_of(hamiltonian, X: np.ndarray) -> np.ndarray:
 
 
 def batch_plan(hamiltonian, jacobians: np.ndarray, shots: int, allocation: str = "uniform",
-               expectations: np.ndarray | None = None) -> MeasurementPlan:
+               expectations: np.ndarray | None = None, grouping: str = "colouring") -> MeasurementPlan:
     """The measurement plan of a batch (module docstring). Allocation "weights" scores a basis by
     sum_b sum_p J_b,sp^2 (summed over the batch of ``jacobians`` (B, S, P)), "variance" also
     weighs by the mean over the batch of Var(P_s) = 1 - <P_s>^2 from ``expectations`` (B, S); for
-    one sample both are the per-sample Neyman scores."""
+    one sample both are the per-sample Neyman scores. ``grouping``: readout.plan.qubitwise_groups."""
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
     needed = np.union1d(gradient_rows(np.abs(jacobians).sum(axis=0)), hamiltonian.observable_index)
@@ -52,7 +61,7 @@ def batch_plan(hamiltonian, jacobians: np.ndarray, shots: int, allocation: str =
             raise ValueError("allocation='variance' needs the free states' expectations for the term variances")
         variances = np.mean(1.0 - np.asarray(expectations) ** 2, axis=0)
     weight = np.sqrt(np.sum(jacobians**2, axis=0))
-    return build_plan(hamiltonian.table.strings, needed, hamiltonian.n_qubits, shots, allocation, weight, variances)
+    return build_plan(hamiltonian.table.strings, needed, hamiltonian.n_qubits, shots, allocation, weight, variances, grouping)
 
 
 def multinomial_estimates(strings, plan: MeasurementPlan, vectors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -72,29 +81,29 @@ def multinomial_estimates(strings, plan: MeasurementPlan, vectors: np.ndarray, r
 
 
 class ShotMeasurement:
-    """A shot readout bound to one EP call: the Pauli model, the inputs and the plan."""
+    """A shot readout bound to one EP call: the Pauli model, the inputs and the plan;
+    ``nudge_from`` tells qeqprop.ep which free states the nudge is computed from."""
 
     def __init__(self, hamiltonian, jacobians: np.ndarray, plan: MeasurementPlan, sampler: str = "multinomial",
-                 rng: np.random.Generator | None = None):
+                 rng: np.random.Generator | None = None, nudge_from: str = "measured"):
         self.hamiltonian = hamiltonian
         self.jacobians = jacobians
         self.plan = plan
         self.sampler = sampler
         self.rng = rng
-
-    def estimates(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Means (B, S) and covariances (B, S, S) of the planned strings from sampled shots."""
-        strings = self.hamiltonian.table.strings
-        if self.sampler == "multinomial":
-            return multinomial_estimates(strings, self.plan, vectors, self.rng)
-        full = [gaussian_term_estimates(v, strings, self.plan, self.rng).full(len(strings)) for v in vectors]
-        return np.array([m for m, _ in full]), np.array([c for _, c in full])
+        self.nudge_from = nudge_from
 
     def measure(self, states):
+        """The batch with every planned <P_s> replaced by its estimate (B, S) and the covariance
+        (B, S, S) attached; multinomial shots need the state vectors, the Gaussian model only the
+        exact expectations."""
+        if self.sampler == "gaussian":
+            return states.measured(*gaussian_estimates(states.expectations, self.plan, self.rng))
         if states.vectors is None:
             raise ValueError("Shots samples pure states (state vectors); these states have none "
-                             "(Gibbs states at temperature > 0): use readout=Exact()")
-        return states.measured(*self.estimates(np.asarray(states.vectors)))
+                             "(Gibbs states at temperature > 0): use readout=Exact() or Shots(..., sampler='gaussian')")
+        return states.measured(*multinomial_estimates(self.hamiltonian.table.strings, self.plan,
+                                                      np.asarray(states.vectors), self.rng))
 
     def gradient_covariance(self, weighted: Mapping[float, Any]) -> np.ndarray:
         """sum_k a_k^2 J(x_b)^T C_{k,b} J(x_b) per sample, (B, P, P), with the Jacobians bound at start."""
@@ -111,7 +120,12 @@ class Shots:
         seed: seed of the sampler when ``ep_gradient`` gets no ``rng`` (None: fresh entropy).
         allocation: "uniform", "weights" or "variance" (readout.plan.build_plan).
         sampler: "multinomial" (exact shot statistics) or "gaussian" (per-term normal
-            approximation, for comparison only: it ignores covariances and can leave [-1, 1]).
+            approximation N(<P_s>, (1 - <P_s>^2)/M_b), batched: it ignores covariances and can
+            leave [-1, 1]).
+        grouping: how strings are grouped into bases, "colouring" (fewest bases found) or
+            "greedy" (readout.plan.qubitwise_groups).
+        nudge_from: "measured" (the nudge from the measured free outputs, as on hardware) or
+            "exact" (from the exact free outputs: only each phase's read-out is noisy).
 
     Example:
         >>> import qeqprop as qp
@@ -126,6 +140,8 @@ class Shots:
     seed: int | None = None
     allocation: str = "uniform"
     sampler: str = "multinomial"
+    grouping: str = "colouring"
+    nudge_from: str = "measured"
 
     def __post_init__(self):
         check_int("shots", self.shots)
@@ -133,6 +149,10 @@ class Shots:
             raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {self.allocation!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.grouping not in GROUPINGS:
+            raise ValueError(f"grouping must be one of {GROUPINGS}, got {self.grouping!r}")
+        if self.nudge_from not in NUDGE_SOURCES:
+            raise ValueError(f"nudge_from must be one of {NUDGE_SOURCES}, got {self.nudge_from!r}")
 
     def start(self, system, X, free, rng) -> ShotMeasurement:
         hamiltonian = system.pauli_measurement()
@@ -142,5 +162,5 @@ class Shots:
         rng = np.random.default_rng(self.seed if rng is None else rng)
         jacobians = jacobians_of(hamiltonian, X)
         expectations = free.expectations if self.allocation == "variance" else None
-        plan = batch_plan(hamiltonian, jacobians, int(self.shots), self.allocation, expectations)
-        return ShotMeasurement(hamiltonian, jacobians, plan, self.sampler, rng)
+        plan = batch_plan(hamiltonian, jacobians, int(self.shots), self.allocation, expectations, self.grouping)
+        return ShotMeasurement(hamiltonian, jacobians, plan, self.sampler, rng, self.nudge_from)
