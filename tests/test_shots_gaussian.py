@@ -84,3 +84,39 @@ def test_gaussian_reads_gibbs_states_multinomial_refuses():
     assert np.all(np.abs(flatten_grad(result.grad) - flatten_grad(exact.grad)) < 5 * flatten_grad(result.stderr) + 1e-12)
     with pytest.raises(ValueError, match="sampler='gaussian'"):
         ep_gradient(system, params, x, y, 0.1, readout=Shots(3000), rng=0)
+
+
+@pytest.mark.parametrize("shots", [6, 40])  # 6 <= 2^3: the drawn outcomes; 40 > 2^3: multinomial counts
+def test_batched_shot_estimates_match_exact_moments(shots):
+    """multinomial_estimates on 3 states x 3000 copies: per string, the copies' mean within 4
+    standard errors of <P_s>, their variance within 4 standard errors (from the copies' fourth
+    moment: the mean of +-1 shots is not Gaussian) of the exact (1 - <P_s>^2)/M_b, and the
+    reported covariances, averaged, within 4 standard errors of the exact
+    (<P_s P_t> - <P_s><P_t>)/M_b."""
+    from conftest import random_strings
+
+    from qeqprop.hamiltonians import PauliTable
+    from qeqprop.readout.plan import build_plan
+    from qeqprop.readout.sampling import exact_term_moments
+    from qeqprop.readout.shots import multinomial_estimates
+
+    rng = np.random.default_rng(8)
+    n, reps = 3, 3000
+    strings = PauliTable(n, random_strings(rng, n, 9)).strings
+    plan = build_plan(strings, np.arange(9), n, shots=shots * 4)
+    plan.shots[:] = shots
+    states = rng.normal(size=(3, 2**n)) + 1j * rng.normal(size=(3, 2**n))
+    states /= np.linalg.norm(states, axis=1, keepdims=True)
+    means, covariance = multinomial_estimates(strings, plan, np.tile(states, (reps, 1)), np.random.default_rng(9))
+    means, covariance = means.reshape(reps, 3, 9), covariance.reshape(reps, 3, 9, 9)
+    for b, psi in enumerate(states):
+        exact_means, exact_cov = exact_term_moments(psi, strings, plan).full(9)
+        sd = np.sqrt(np.diag(exact_cov))
+        assert np.abs((means[:, b].mean(axis=0) - exact_means) / (sd / np.sqrt(reps))).max() < 4
+        centred = means[:, b] - means[:, b].mean(axis=0)
+        variance = (centred**2).mean(axis=0)
+        z_var = (variance - sd**2) / np.sqrt(((centred**4).mean(axis=0) - variance**2) / reps)
+        assert np.abs(z_var).max() < 4
+        reported = covariance[:, b]
+        spread = reported.std(axis=0, ddof=1) / np.sqrt(reps)
+        assert np.all(np.abs(reported.mean(axis=0) - exact_cov) <= 4 * spread + 1e-15)

@@ -79,9 +79,10 @@ def support_masks(strings: list[PauliString], members: np.ndarray, n_qubits: int
 
 
 def parity_values(outcomes: np.ndarray, strings: list[PauliString], members: np.ndarray, n_qubits: int) -> np.ndarray:
-    """p_s(c) = (-1)^{|c & m_s|}: the value of each rotated string s on each outcome c, shape (K, S)."""
+    """p_s(c) = (-1)^{|c & m_s|}: the value of each rotated string s on each outcome c, shape
+    outcomes.shape + (S,) (e.g. (K, S) for K outcomes)."""
     masks = support_masks(strings, members, n_qubits)
-    return 1.0 - 2.0 * (np.bitwise_count(np.asarray(outcomes)[:, None] & masks[None, :]) & 1)
+    return 1.0 - 2.0 * (np.bitwise_count(np.asarray(outcomes)[..., None] & masks) & 1)
 
 
 def count_moments(counts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +99,18 @@ def count_moments(counts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, n
     pairs = (values[:, :, None] * values[:, None, :]).reshape(values.shape[0], k * k)
     second = (counts @ pairs).reshape(counts.shape[:-1] + (k, k)) / shots[..., None]
     return mean, (second - mean[..., :, None] * mean[..., None, :]) / (shots[..., None] - 1)
+
+
+def shot_moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """count_moments from the shots themselves: ``values`` (..., M, S) = p_s(c_m) of M shots,
+
+        <P_s>^ = (1/M) sum_m p_s(c_m),   Cov_st = [(1/M) sum_m p_s(c_m) p_t(c_m) - <P_s>^ <P_t>^] / (M - 1)
+
+    (the same numbers as count_moments of the outcome counts; cheaper when M < 2^n)."""
+    shots = values.shape[-2]
+    mean = values.mean(axis=-2)
+    second = np.swapaxes(values, -1, -2) @ values / shots
+    return mean, (second - mean[..., :, None] * mean[..., None, :]) / (shots - 1)
 
 
 def estimate_terms(

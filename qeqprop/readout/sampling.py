@@ -2,7 +2,8 @@
 
 Basis rotations (applied before a computational-basis readout): X -> H, Y -> H S^dagger,
 so that U P U^dagger = Z on every qubit. Shots per basis are multinomial over the rotated
-probabilities |U psi|^2 (seeded). The Gaussian-per-term approximation draws each served <P_s>
+probabilities |U psi|^2 (seeded): as outcome counts (``rng.multinomial``), or as the M
+outcomes themselves (``draw_outcomes``, inverse CDF; the same distribution, cheaper for M < 2^n). The Gaussian-per-term approximation draws each served <P_s>
 independently,
 
     <P_s>^ ~ N(<P_s>, (1 - <P_s>^2) / M_b)      (M_b the shots of the basis serving s),
@@ -28,22 +29,33 @@ SAMPLERS = ("multinomial", "gaussian")
 
 def rotate_to_basis(psi: np.ndarray, basis: str) -> np.ndarray:
     """U psi with U the tensor product of the per-qubit readout rotations of ``basis``;
-    leading axes of ``psi`` (..., 2^n) are batch axes (one axis operation per rotated qubit)."""
+    leading axes of ``psi`` (..., 2^n) are batch axes. Qubit q (the q-th most significant bit)
+    is rotated as one (2, 2) @ (rows, 2, 2^(n-q-1)) product over the state viewed that way."""
     n = len(basis)
     psi = np.asarray(psi, dtype=np.complex128)
     head = psi.shape[:-1]
-    state = psi.reshape(head + (2,) * n)
+    state = psi.reshape(-1, 2**n)
     for qubit, letter in enumerate(basis):
         if letter != "Z":
-            axis = len(head) + qubit
-            state = np.moveaxis(np.tensordot(ROTATIONS[letter], state, axes=([1], [axis])), 0, axis)
-    return state.reshape(head + (-1,))
+            state = np.matmul(ROTATIONS[letter], state.reshape(-1, 2, 2 ** (n - qubit - 1)))
+    return state.reshape(head + (2**n,))
 
 
 def basis_probabilities(psi: np.ndarray, basis: str) -> np.ndarray:
     """|U psi|^2, normalised along the last axis (leading axes are batch axes)."""
     probabilities = np.abs(rotate_to_basis(psi, basis)) ** 2
     return probabilities / probabilities.sum(axis=-1, keepdims=True)
+
+
+def draw_outcomes(probabilities: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """``shots`` outcomes per row of ``probabilities`` (B, D), shape (B, shots): u ~ U[0, 1)
+    through each row's cumulative distribution, all rows in one search (row b offset by b)."""
+    batch, dim = probabilities.shape
+    cdf = np.cumsum(probabilities, axis=1)
+    cdf /= cdf[:, -1:]
+    offsets = np.arange(batch)[:, None]
+    found = np.searchsorted((cdf + offsets).ravel(), (rng.random((batch, shots)) + offsets).ravel(), side="right")
+    return np.minimum(found.reshape(batch, shots), (offsets + 1) * dim - 1) - offsets * dim
 
 
 def sample_records(psi: np.ndarray, plan: MeasurementPlan, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:

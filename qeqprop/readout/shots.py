@@ -3,12 +3,14 @@
 One plan serves the whole batch of an EP call: the strings any sample's gradient needs (a
 nonzero row of some J(x_b) = dc/dtheta) plus the outputs, grouped into qubit-wise commuting
 bases, with ``shots`` per phase and sample split over the bases (readout.plan). In basis b
-every state of the batch is rotated at once and each sample's M_b shots are drawn together
-(multinomial over (B, 2^n) probabilities). With counts n_c and parities p_s(c) of the strings
-the basis serves, per sample
+every state of the batch is rotated at once and each sample's M_b shots are drawn together from
+its (2^n,) probabilities: the M_b outcomes themselves where M_b <= 2^n (sampling.draw_outcomes),
+else the outcome counts (multinomial). With counts n_c and parities p_s(c) of the strings the
+basis serves, per sample
 
     <P_s>^ = (1/M_b) sum_c n_c p_s(c),
-    Cov_st = [ (1/M_b) sum_c n_c p_s(c) p_t(c) - <P_s>^ <P_t>^ ] / (M_b - 1)     (records.count_moments).
+    Cov_st = [ (1/M_b) sum_c n_c p_s(c) p_t(c) - <P_s>^ <P_t>^ ] / (M_b - 1)     (records.count_moments,
+                                                                              records.shot_moments).
 
 Phases are measured on independent shots, so the gradient sum_k a_k J(x_b)^T m_{k,b} has
 
@@ -32,11 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from .._blas import one_blas_thread
 from ..hamiltonians.parametrized import gradient_rows
 from ..validation import check_int
 from .plan import ALLOCATIONS, GROUPINGS, MeasurementPlan, build_plan
-from .records import count_moments, parity_values
-from .sampling import SAMPLERS, basis_probabilities, gaussian_estimates
+from .records import count_moments, parity_values, shot_moments
+from .sampling import SAMPLERS, basis_probabilities, draw_outcomes, gaussian_estimates
 
 NUDGE_SOURCES = ("measured", "exact")
 
@@ -73,8 +76,13 @@ def multinomial_estimates(strings, plan: MeasurementPlan, vectors: np.ndarray, r
     covariance = np.zeros((batch, size, size))
     index = np.arange(dim)
     for basis, members, shots in zip(plan.bases, plan.members, plan.shots):
-        counts = rng.multinomial(int(shots), basis_probabilities(vectors, basis)).astype(np.float64)  # (B, D)
-        mean, block = count_moments(counts, parity_values(index, strings, members, plan.n_qubits))
+        probabilities = basis_probabilities(vectors, basis)  # (B, D)
+        if shots <= dim:  # the shots themselves: O(B (D + M S^2)) rather than O(B D S^2)
+            outcomes = draw_outcomes(probabilities, int(shots), rng)  # (B, M)
+            mean, block = shot_moments(parity_values(outcomes, strings, members, plan.n_qubits))
+        else:
+            counts = rng.multinomial(int(shots), probabilities).astype(np.float64)
+            mean, block = count_moments(counts, parity_values(index, strings, members, plan.n_qubits))
         means[:, members] = mean
         covariance[:, members[:, None], members[None, :]] = block
     return means, covariance
@@ -93,6 +101,7 @@ class ShotMeasurement:
         self.rng = rng
         self.nudge_from = nudge_from
 
+    @one_blas_thread
     def measure(self, states):
         """The batch with every planned <P_s> replaced by its estimate (B, S) and the covariance
         (B, S, S) attached; multinomial shots need the state vectors, the Gaussian model only the
@@ -105,6 +114,7 @@ class ShotMeasurement:
         return states.measured(*multinomial_estimates(self.hamiltonian.table.strings, self.plan,
                                                       np.asarray(states.vectors), self.rng))
 
+    @one_blas_thread
     def gradient_covariance(self, weighted: Mapping[float, Any]) -> np.ndarray:
         """sum_k a_k^2 J(x_b)^T C_{k,b} J(x_b) per sample, (B, P, P), with the Jacobians bound at start."""
         covariance = sum(a**2 * measured.covariance for a, measured in weighted.items())
