@@ -23,6 +23,17 @@ of growing, as the lowest direction of H otherwise would). The gap reported is
 Tolerance: a Ritz value theta with residual r lies within r^2 / delta of E_1 (delta: the distance
 to the next level) and above E_1 (Ritz values bound eigenvalues from above), so the gap needs only
 the relative residual GAP_TOL; a degenerate pair then reads gap ~ r^2 / delta << GAP_TOL.
+
+Early stop (``gap_tolerances``): the gap's two uses (the degeneracy warning below ``gap_tol`` and
+the nudge limit Delta / (2 ||V||)) need it to a relative accuracy, not to 1e-6 absolute. Some
+eigenvalue of Q H Q lies within r of theta_1, and Ritz values bound from above, so once the
+Krylov space has resolved the lowest level, E_1 lies in [theta_1 - r, theta_1]; stopping at
+
+    r <= GAP_ACCURACY (theta_1 - E_0)
+
+gives the gap to a relative error GAP_ACCURACY (in fact (r^2 / delta) / gap, far smaller), and a
+degenerate ground state cannot stop early: E_1 = E_0 within r of theta_1 needs
+r >= theta_1 - E_0, never <= 1% of it. GAP_TOL stays the floor (gaps below it converge as before).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 GAP_TOL = 1e-6  # relative residual ||QHQ u - E_1 u|| / max(1, |E_1|) asked of the deflated solve
+GAP_ACCURACY = 1e-2  # early stop of the deflated solve: residual <= GAP_ACCURACY * (theta_1 - E_0)
 GAP_SEED = 1  # the deflated solve's fixed random start (the ground solve's cold start uses seed 0)
 
 
@@ -42,3 +54,14 @@ def gap_start(dim: int, dtype) -> np.ndarray:
 def certified_gap(ground_energy: float, second_energy: float) -> float:
     """max(E_1 - E_0, 0) from the ground solve's E_0 and the deflated solve's E_1."""
     return max(float(second_energy) - float(ground_energy), 0.0)
+
+
+def gap_tolerances(ground_energies, second_energies, accuracy: float | None = GAP_ACCURACY) -> np.ndarray:
+    """Relative residual tolerances of a deflated solve per sample (module docstring, early stop):
+    max(GAP_TOL, accuracy (theta_1 - E_0) / max(1, |theta_1|)) from the current Ritz values
+    theta_1 (``second_energies``) and the ground energies E_0; ``accuracy`` None: GAP_TOL alone."""
+    second = np.asarray(second_energies, dtype=np.float64)
+    if accuracy is None:
+        return np.full(second.shape, GAP_TOL)
+    spread = np.clip(second - np.asarray(ground_energies, dtype=np.float64), 0.0, None)
+    return np.maximum(GAP_TOL, accuracy * spread / np.maximum(1.0, np.abs(second)))

@@ -19,7 +19,9 @@ computed once (one H application) and decides; if orthogonality was lost, the cy
 A single Krylov space cannot see an exactly degenerate partner of the ground state (it only
 holds v0's projection onto the eigenspace), so the gap is not taken from it: a second,
 deflated solve (``deflate=psi_0``: every new Krylov vector projected orthogonal to psi_0, from a
-fresh random start) gives E_1 counting multiplicity (``deflation``). A Krylov space that closes
+fresh random start) gives E_1 counting multiplicity (``deflation``); it stops as soon as its
+residual is below ``gap_accuracy (theta_1 - E_0)`` (``gap_stop``: the gap to that relative
+accuracy; a degenerate ground state cannot pass it, and GAP_TOL stays the floor). A Krylov space that closes
 early (b = 0, e.g. 2^n <= m) pushes the unused diagonal entries far above the spectrum.
 
 Reorthogonalisation: twice against the whole basis for small registers (the basis fits in
@@ -50,7 +52,7 @@ from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator
 from ..validation import check_state_memory
 from .base import GroundStateSolver
-from .deflation import GAP_SEED, GAP_TOL, certified_gap
+from .deflation import GAP_ACCURACY, GAP_SEED, GAP_TOL, certified_gap
 from .lanczos_passes import lanczos_residual, restart, xla_lanczos_residual, xla_restart
 from .state import GroundState
 
@@ -66,14 +68,25 @@ FULL_REORTH_MAX_DIM = 1 << 14
 CHECK_EVERY = 4
 
 
-def _converged(b, vectors, values, row, tol, want_gap):
+def _limit(value, tol, gap_stop):
+    """The residual a Ritz pair of value theta must reach: tol max(1, |theta|), or with ``gap_stop``
+    = (E_0, accuracy) (a deflated gap solve, ``deflation``'s early stop) the larger of that and
+    accuracy (theta - E_0)."""
+    limit = tol * jnp.maximum(1.0, jnp.abs(value))
+    if gap_stop is None:
+        return limit
+    ground, accuracy = gap_stop
+    return jnp.maximum(limit, accuracy * (value - ground))
+
+
+def _converged(b, vectors, values, row, tol, want_gap, gap_stop=None):
     """Residual estimates b |y_i[row]| of the two lowest Ritz pairs against their limits."""
-    limits = jnp.stack([tol, jnp.maximum(tol, GAP_TOL)]) * jnp.maximum(1.0, jnp.abs(values[:2]))
+    limits = jnp.stack([_limit(values[0], tol, gap_stop), jnp.maximum(tol, GAP_TOL) * jnp.maximum(1.0, jnp.abs(values[1]))])
     ok = b * jnp.abs(vectors[row, :2]) < limits
     return ok[0] & (ok[1] | ~want_gap)
 
 
-def _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop):
+def _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap, early_stop, gap_stop=None):
     """Lanczos steps j0, j0+1, ... writing basis rows and T until the basis is full, the space
     closes (b = 0) or (``early_stop``) the Ritz estimates converge. ``step_pass(v, v_prev, shift,
     b_prev)`` is the step's pass over the state (``lanczos_passes``). Returns the new
@@ -119,7 +132,7 @@ def _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_g
 
             def check(T):
                 values, vectors = jnp.linalg.eigh(T)
-                return _converged(b, vectors, values, j, tol, want_gap)
+                return _converged(b, vectors, values, j, tol, want_gap, gap_stop)
 
             done = done | jax.lax.cond(look, check, lambda T: jnp.array(False), T)
         return j + 1, basis, T, v_next, v, b, a, alive_next, done
@@ -150,7 +163,8 @@ def _deflated(step_pass, matvec, p):
 
 
 def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, want_gap, full_reorth: bool = True,
-                          early_stop: bool = True, basis=None, step_pass=None, restart=None, deflate=None):
+                          early_stop: bool = True, basis=None, step_pass=None, restart=None, deflate=None,
+                          gap_stop=None):
     """Lowest eigenpair by thick-restart Lanczos (module docstring):
     (psi, energy, gap estimate theta_1 - theta_0, true residual, H applications, basis).
 
@@ -171,6 +185,8 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
         restart: the thick restart (``lanczos_passes.xla_restart``'s signature), by default XLA ops.
         deflate: None, or a unit vector p: solve Q H Q on range(Q), Q = 1 - |p><p| (v0 is
             projected too), whose lowest eigenvalue is E_1 when p is the ground state (``deflation``).
+        gap_stop: None, or (E_0, accuracy) for a deflated gap solve: the lowest pair also stops at
+            residual <= accuracy (theta - E_0) (``deflation``'s early stop; tol stays the floor).
     """
     dim = v0.shape[0]
     dtype = v0.dtype
@@ -186,9 +202,9 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
     def cycle(state):
         basis, T, v, v_prev, b_prev, j0, count, cycles, *_ = state
         basis, T, v, b, rows = _extend(step_pass, basis, T, v, v_prev, b_prev, j0, full_reorth, tol, want_gap,
-                                       early_stop)
+                                       early_stop, gap_stop)
         values, vectors = jnp.linalg.eigh(T)
-        estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap) | (b == 0.0)
+        estimate_ok = _converged(b, vectors, values, rows - 1, tol, want_gap, gap_stop) | (b == 0.0)
         # rows >= rows hold an earlier cycle's or solve's vectors: their weights are zeroed
         vectors = jnp.where((jnp.arange(m) < rows)[:, None], vectors, 0.0)
         psi = vectors[:, 0].astype(dtype) @ basis  # lowest Ritz vector (XLA's gemv)
@@ -203,7 +219,7 @@ def thick_restart_lanczos(matvec, v0, m: int, keep: int, tol, max_cycles: int, w
             return values[0], b * jnp.abs(vectors[rows - 1, 0]), 0
 
         energy, residual, extra = jax.lax.cond(estimate_ok, true_residual, estimated, psi)
-        finished = estimate_ok & (residual <= tol * jnp.maximum(1.0, jnp.abs(energy)))
+        finished = estimate_ok & (residual <= _limit(energy, tol, gap_stop))
 
         # restart (the native one skips it after the final cycle): kept Ritz vectors u_i, arrowhead
         # couplings s_i = b y_i[rows-1], residual direction v orthogonalised against the u_i
@@ -247,8 +263,8 @@ def random_start(dim: int, dtype, seed: int = 0):
 
 
 @partial(jax.jit, static_argnames=("keep", "max_cycles", "full_reorth"), donate_argnames=("v0", "basis"))
-def solve_state(operator: JaxPauliOperator, v0, tol, want_gap, basis, deflate=None, *, keep: int, max_cycles: int,
-                full_reorth: bool):
+def solve_state(operator: JaxPauliOperator, v0, tol, want_gap, basis, deflate=None, gap_stop=None, *, keep: int,
+                max_cycles: int, full_reorth: bool):
     """One thick-restart solve (``thick_restart_lanczos``) on a ``JaxPauliOperator``, compiled once
     per operator structure, dtype, basis shape and static options by jit's own cache (the
     operator is a pytree whose structure is static). H is applied by ``operator.apply`` and the
@@ -257,13 +273,14 @@ def solve_state(operator: JaxPauliOperator, v0, tol, want_gap, basis, deflate=No
     ``v0`` None draws the fixed cold start (``random_start``; seed GAP_SEED for a deflated solve)
     in the program; ``basis`` (m, dim) is the Krylov workspace. Both are donated. ``want_gap`` > 0
     asks for the Krylov gap estimate; ``deflate`` (a unit vector or None) solves on its orthogonal
-    complement. Returns (psi, energy, gap, residual, H applications, basis)."""
+    complement, and ``gap_stop`` = (E_0, accuracy) lets that deflated solve stop early
+    (``thick_restart_lanczos``). Returns (psi, energy, gap, residual, H applications, basis)."""
     m = basis.shape[0]
     if v0 is None:
         v0 = random_start(operator.dim, basis.dtype, 0 if deflate is None else GAP_SEED)
     return thick_restart_lanczos(operator.apply, v0, m, keep, tol, max_cycles, want_gap, full_reorth, early_stop=True,
                                  basis=basis, step_pass=partial(lanczos_residual, operator),
-                                 restart=partial(restart, native=operator.native), deflate=deflate)
+                                 restart=partial(restart, native=operator.native), deflate=deflate, gap_stop=gap_stop)
 
 
 @partial(jax.jit, static_argnames=("m", "keep", "max_cycles", "full_reorth"))
@@ -291,7 +308,8 @@ def solve_states(operators: JaxPauliOperator, starts, tol, want_gap, *, m: int, 
 class LanczosOptions:
     """Krylov size per cycle (cold and warm-started), capped so the basis fits ``basis_bytes``;
     Ritz vectors kept over a restart (None: ``default_keep``), residual tolerance (relative to
-    max(1, |E|)) and cycle cap."""
+    max(1, |E|)), cycle cap, and the relative accuracy of the certified gap (the deflated solve
+    stops at residual <= gap_accuracy (theta_1 - E_0), ``deflation``; None: GAP_TOL alone)."""
 
     krylov: int = 48
     tol: float = 1e-12
@@ -299,6 +317,12 @@ class LanczosOptions:
     basis_bytes: int = 3 << 29
     keep: int | None = None
     warm_krylov: int = 24
+    gap_accuracy: float | None = GAP_ACCURACY
+
+    def __post_init__(self):
+        if self.gap_accuracy is not None and not 0.0 < self.gap_accuracy < 1.0:
+            raise ValueError(f"LanczosOptions.gap_accuracy must be in (0, 1) (e.g. {GAP_ACCURACY}) or None (the "
+                             f"deflated gap solve to GAP_TOL), got {self.gap_accuracy}")
 
     def size(self, dim: int, itemsize: int = 16, warm: bool = False) -> int:
         """Basis rows: ``krylov``, or ``warm_krylov`` for a warm start up to FULL_REORTH_MAX_DIM
@@ -376,8 +400,10 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
         init: warm-start vector (dim,) or None (the fixed cold start ``random_start``).
         options: Krylov size, kept vectors, tolerance and cycle cap (``LanczosOptions``).
         with_gap: also the certified gap E_1 - E_0: E_1 from a second solve on the orthogonal
-            complement of psi_0 (``deflation``; cold, to the relative residual GAP_TOL), which
-            sees a degenerate ground state that one Krylov space cannot.
+            complement of psi_0 (``deflation``; cold, to the residual
+            max(GAP_TOL max(1, |E_1|), options.gap_accuracy (E_1 - E_0)): the gap to that relative
+            accuracy or better),
+            which sees a degenerate ground state that one Krylov space cannot.
         precision: "double" or "single" (float32 / complex64; tol must be >= SINGLE_TOL_MIN).
 
     Returns:
@@ -400,16 +426,17 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
         start = jnp.array(init, dtype=kernel.dtype, copy=True)  # donated to the solve
     full_reorth = operator.dim <= FULL_REORTH_MAX_DIM
 
-    def solve(start, m, keep, tol, deflate=None):
+    def solve(start, m, keep, tol, deflate=None, gap_stop=None):
         announce_compile(f"the JAX Lanczos solver{' (deflated, for the gap)' if deflate is not None else ''} ({operator.dim} amplitudes, Krylov size {m})",
                          ("lanczos", kernel.structure, kernel.dtype, start is None, m, keep, options.max_cycles, full_reorth,
                           deflate is None))
         basis = WORKSPACE.take((m, operator.dim), kernel.dtype)
         psi, energy, _, residual, applications, basis = solve_state(
-            kernel, start, tol, 0.0, basis, deflate, keep=keep, max_cycles=options.max_cycles, full_reorth=full_reorth)
+            kernel, start, tol, 0.0, basis, deflate, gap_stop, keep=keep, max_cycles=options.max_cycles,
+            full_reorth=full_reorth)
         WORKSPACE.give(basis)
         energy, residual, applications = float(energy), float(residual), int(applications)
-        if not residual <= tol * max(1.0, abs(energy)) * 10:
+        if not residual <= float(_limit(energy, tol, gap_stop)) * 10:
             raise NotConvergedError(
                 f"JAX Lanczos {'(deflated, for the gap) ' if deflate is not None else ''}did not converge: residual "
                 f"{residual:.2e} after {applications} H applications; raise LanczosOptions.max_cycles or krylov"
@@ -421,7 +448,8 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
     gap = None
     if with_gap:
         cold = options.size(operator.dim, itemsize)
-        _, second, _, more = solve(None, cold, options.kept(cold), max(options.tol, GAP_TOL), deflate=psi)
+        _, second, _, more = solve(None, cold, options.kept(cold), max(options.tol, GAP_TOL), deflate=psi,
+                                   gap_stop=None if options.gap_accuracy is None else (energy, options.gap_accuracy))
         gap, applications = certified_gap(energy, second), applications + more
     # a read-only view of the solver's output buffer (no host copy; one only for precision="single")
     psi = np.asarray(psi, dtype=operator.dtype)
