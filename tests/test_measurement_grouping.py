@@ -8,7 +8,12 @@ from conftest import random_strings
 from qeqprop import random_tfim_instance
 from qeqprop.hamiltonians import PauliTable
 from qeqprop.readout import Shots
-from qeqprop.readout.plan import build_plan, conflict_matrix, qubitwise_groups
+from qeqprop.readout.plan import (
+    build_plan,
+    conflict_graph,
+    conflict_matrix,
+    qubitwise_groups,
+)
 
 
 def random_model(seed: int):
@@ -24,8 +29,7 @@ def random_model(seed: int):
 def clique_number(strings, n) -> int:
     """Size of the largest set of pairwise non-QWC strings: a lower bound on the bases."""
     conflicts = conflict_matrix(strings, n)
-    graph = nx.Graph(list(zip(*np.nonzero(np.triu(conflicts, 1)))))
-    graph.add_nodes_from(range(len(strings)))
+    graph = conflict_graph(conflicts)
     return max(len(c) for c in nx.find_cliques(graph))
 
 
