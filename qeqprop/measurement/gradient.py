@@ -26,10 +26,12 @@ from ..systems.spin_batch import SpinStates
 MeasuredGradient = EPResult
 
 
-def measurement_plan(system, x, shots: int, allocation: str = "uniform", state=None) -> MeasurementPlan:
+def measurement_plan(system, x, shots: int, allocation: str = "uniform", state=None,
+                     grouping: str = "colouring") -> MeasurementPlan:
     """Bases and shots per phase for the EP gradient of ``system`` at input ``x`` (one sample).
 
     ``shots`` is the total per phase. "variance" allocation uses <P_s> from ``state``.
+    ``grouping``: "colouring" (fewest bases found) or "greedy" (readout.plan.qubitwise_groups).
     """
     ham = system.pauli_measurement()
     if ham is None:
@@ -37,7 +39,7 @@ def measurement_plan(system, x, shots: int, allocation: str = "uniform", state=N
     if allocation == "variance" and state is None:
         raise ValueError("allocation='variance' needs a state (e.g. the free phase) for the term variances")
     expectations = None if state is None else np.asarray(state.expectations)[None]
-    return batch_plan(ham, jacobians_of(ham, ham.check_input(x)[None]), shots, allocation, expectations)
+    return batch_plan(ham, jacobians_of(ham, ham.check_input(x)[None]), shots, allocation, expectations, grouping)
 
 
 def gradient_from_counts(
@@ -96,11 +98,15 @@ def measured_ep_gradient(
     rng: np.random.Generator | int | None = None,
     allocation: str = "uniform",
     sampler: str = "multinomial",
+    grouping: str = "colouring",
+    nudge_from: str = "measured",
 ) -> EPResult:
     """Simulated measured EP gradient: ``shots`` per phase sampled from the exact states; the
-    same as ``ep_gradient(..., readout=Shots(shots, allocation=..., sampler=...), rng=rng)``.
+    same as ``ep_gradient(..., readout=Shots(shots, allocation=..., sampler=..., grouping=...,
+    nudge_from=...), rng=rng)``.
 
-    The nudge is computed from the *measured* free-phase outputs, as on hardware.
+    The nudge is computed from the *measured* free-phase outputs, as on hardware, unless
+    ``nudge_from="exact"``.
     """
-    return ep_gradient(system, params, x, y, beta, estimator, readout=Shots(shots, allocation=allocation, sampler=sampler),
-                       rng=np.random.default_rng(rng))
+    readout = Shots(shots, allocation=allocation, sampler=sampler, grouping=grouping, nudge_from=nudge_from)
+    return ep_gradient(system, params, x, y, beta, estimator, readout=readout, rng=np.random.default_rng(rng))
