@@ -13,7 +13,8 @@ with psi[c xor x] formed without index tables or 2^n x n spin arrays, in one of 
   inside the fused loop (the form that vectorises across a batch).
 
 ``JaxPauliOperator.apply`` uses the native CPU kernel (``native_kernel``) for one float64 or
-complex128 state where it could be built, and the XLA form otherwise.
+complex128 state where it could be built, and the XLA form otherwise; ``batched_apply`` does
+the same for a batch of states with one operator each (the batched Lanczos solver's product).
 
 Why a pytree: the diagonal d_0 and the factors d_x are the operator's leaves, and its structure
 (qubit count, flip masks, which factors are vectors, whether the native kernel is loaded) is
@@ -24,6 +25,8 @@ structure batches samples, and ``jax.tree.map`` slices or stacks them.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -95,7 +98,7 @@ class JaxPauliOperator:
         self.factors = tuple(jnp.asarray(f, dtype=dtype) for _, f in flips)
 
     @classmethod
-    def from_arrays(cls, structure: Structure, diagonal, factors, native: bool | None = None) -> "JaxPauliOperator":
+    def from_arrays(cls, structure: Structure, diagonal, factors, native: bool | None = None) -> JaxPauliOperator:
         """The operator of ``structure`` with these leaves (arrays or tracers, possibly with
         leading batch axes); ``native`` None asks ``native_available()``."""
         return cls.tree_unflatten((structure, native_available() if native is None else bool(native)),
@@ -151,3 +154,29 @@ class JaxPauliOperator:
 
 
 _jitted_apply = jax.jit(JaxPauliOperator.apply)
+
+
+_vmapped_gather = jax.vmap(partial(JaxPauliOperator.xla_apply, gather=True))
+
+
+def batched_apply(operators: JaxPauliOperator, psi):
+    """H_b psi_b for a stack of B operators sharing one structure (leaves with a leading batch
+    axis: diagonal (B, D), factors (B,) or (B, D)) and states ``psi`` (B, D), traceable:
+
+        (H_b psi_b)[c] = d_0[b, c] psi[b, c] + sum_x d_x[b, (c)] psi[b, c xor x].
+
+    By the native kernel in one call for the whole batch (``native_kernel.native_apply``: one
+    pass over each state for all flip groups, single-threaded for states below 2^15 doubles)
+    where the program runs on CPU, the kernel is loaded (``operators.native``) and psi is
+    float64/complex128; else by ``jax.vmap`` of the XLA gather form (accelerators, single
+    precision, ``QEQPROP_NATIVE=0``, no compiler). Not differentiable.
+
+    Raises:
+        ValueError: psi is not (B, D) with B and D those of ``operators.diagonal``.
+    """
+    if jnp.ndim(psi) != 2 or jnp.shape(psi) != jnp.shape(operators.diagonal):
+        raise ValueError(f"psi must be (B, D) = {jnp.shape(operators.diagonal)}, the operators' batch and dimension "
+                         f"(stack one operator per state), got shape {jnp.shape(psi)}")
+    if not (operators.native and supports(psi.dtype)):
+        return _vmapped_gather(operators, psi)
+    return on_cpu(native_apply, _vmapped_gather, operators, psi)

@@ -6,9 +6,11 @@ The kernel computes the grouped form of ``jax_kernel``,
 
 in one pass over registers of 32 doubles held across all flip groups (one load per group and
 register, the partner's lanes permuted in register), instead of one pass over the state per
-group as XLA's fused half-block swaps do. It runs on CPU for one float64/complex128 state
-(``jax_kernel.JaxPauliOperator.apply`` gives accelerators, single precision and vmapped states
-the XLA kernel) and has no autodiff rule: differentiated code uses ``JaxPauliOperator.xla_apply``.
+group as XLA's fused half-block swaps do. It runs on CPU for float64/complex128 states, one
+(``jax_kernel.JaxPauliOperator.apply``) or a batch with one operator each
+(``jax_kernel.batched_apply``; under ``jax.vmap`` too), and gives accelerators and single
+precision the XLA kernel; it has no autodiff rule: differentiated code uses
+``JaxPauliOperator.xla_apply``.
 
 Building, caching and registering the shared object is ``qeqprop.native``'s job; this module
 only lays an operator out for the handler (``native_operands``) and calls it. The Lanczos
@@ -27,24 +29,29 @@ __all__ = ["native_apply", "native_available", "native_operands", "on_cpu", "sup
 
 
 def native_operands(operator, dtype):
-    """The handler's operands of a ``JaxPauliOperator``: (diagonal, scalar factors (one per group,
-    zero for vector groups), vector factors, and the static attributes masks (the flips) and
-    slots (each group's index among the vector factors, -1 for scalars)), in ``dtype``."""
+    """The handler's operands of a ``JaxPauliOperator`` whose leaves may carry leading batch axes
+    (diagonal (..., D)): (diagonal, scalar factors (..., groups) (zero for vector groups), vector
+    factors (..., D) each, and the static attributes masks (the flips) and slots (each group's
+    index among the vector factors, -1 for scalars)), in ``dtype``."""
     flips = operator.structure[1]
     vector = [is_vector for _, is_vector in flips]
     masks = np.array([x for x, _ in flips], dtype=np.int64)
     slots = np.where(vector, np.cumsum(vector, dtype=np.int64) - 1, -1).astype(np.int64)
-    scalars = [jnp.zeros((), dtype) if is_vector else jnp.asarray(f, dtype) for is_vector, f in zip(vector, operator.factors)]
+    head = jnp.shape(operator.diagonal)[:-1]
+    scalars = [jnp.zeros(head, dtype) if is_vector else jnp.asarray(f, dtype) for is_vector, f in zip(vector, operator.factors)]
     vectors = [jnp.asarray(f, dtype) for is_vector, f in zip(vector, operator.factors) if is_vector]
-    scalars = jnp.stack(scalars) if scalars else jnp.zeros((0,), dtype)
+    scalars = jnp.stack(scalars, axis=-1) if scalars else jnp.zeros(head + (0,), dtype)
     return operator.diagonal.astype(dtype), scalars, vectors, {"masks": masks, "slots": slots}
 
 
 def native_apply(operator, psi):
-    """H psi by the native handler (CPU only, one float64/complex128 state, ``native_available()``)."""
+    """H psi by the native handler (CPU only, float64/complex128, ``native_available()``), for one
+    state psi (D,) or a batch (..., D) with the operator's leaves stacked along the same leading
+    axes: (H_b psi_b)[c] = d_0[b, c] psi[b, c] + sum_x d_x[b, (c)] psi[b, c xor x], the samples one
+    after another in one call on the calling thread (``jax.vmap`` of it is one batched call too)."""
     diagonal, scalars, vectors, attributes = native_operands(operator, psi.dtype)
     call = jax.ffi.ffi_call(target_name("pauli_apply", psi.dtype), jax.ShapeDtypeStruct(psi.shape, psi.dtype),
-                            vmap_method="sequential")
+                            vmap_method="broadcast_all")
     return call(diagonal, scalars, psi, *vectors, **attributes)
 
 

@@ -5,10 +5,13 @@
 // with f_g a scalar or a vector over c (PauliTable.compile's grouped form). The state is read
 // as doubles (a complex state interleaves re/im, so its flip x becomes 2x on the double index)
 // in chunks of kChunk doubles held in registers across all groups: per group and chunk, one
-// load per register at (c xor x), its lanes permuted in register by x's lowest bits.
+// load per register at (c xor x), its lanes permuted in register by x's lowest bits (complex
+// factors need no lane shuffle: two sums per register, Problem::chunk).
 // One pass writes the output; each group costs one load per register (no read-modify-write of
 // the output), which is what makes it 4-6x faster than XLA's fused rolled slices on CPU.
-// Chunks are split between the calling thread and XLA's intra-op thread pool.
+// The state may carry leading batch axes (diagonal and factors the same, one state's H each):
+// the samples run one after another; chunks of a long state are split between the calling
+// thread and XLA's intra-op thread pool, a short one (below kParallelMin) stays on the caller.
 //
 // The Lanczos variant fuses a step's one pass over the state (solvers/lanczos_passes.py, for
 // jax_lanczos._extend):
@@ -85,6 +88,14 @@ QEQPROP_INLINE vec complex_mul(vec a, vec s) {
   return re * s + im * (swapped * sign);
 }
 
+// The complex products from Problem::chunk's two sums: lanes (P_even - P_odd, Q_even + Q_odd).
+template <size_t... I>
+QEQPROP_INLINE vec combine(vec p, vec q, std::index_sequence<I...>) {
+  return __builtin_shufflevector(p - xor_lanes<1>(p), q + xor_lanes<1>(q), (int(I) & 1 ? int(I) + kWidth : int(I))...);
+}
+
+QEQPROP_INLINE vec combine(vec p, vec q) { return combine(p, q, std::make_index_sequence<kWidth>{}); }
+
 // factor * s: a real product, or a complex one on interleaved lanes.
 template <bool Complex>
 QEQPROP_INLINE vec times(vec factor, vec s) {
@@ -143,12 +154,21 @@ struct Problem {
     for (int u = 0; u < kUnroll; ++u) s[u] = xor_lanes<L>(load(partner + (u ^ block) * kWidth));
   }
 
-  // One chunk of (H psi) (or of w, accumulating the sums' registers).
+  // One chunk of (H psi) (or of w, accumulating the sums' registers). A complex chunk keeps two
+  // sums per register so that no group shuffles its factor's lanes (interleaved f = (f_re, f_im),
+  // s = (s_re, s_im)):
+  //
+  //     P += f s   (lanes f_re s_re, f_im s_im),   Q += swap(f) s   (lanes f_im s_re, f_re s_im),
+  //
+  // and f s = (P_even - P_odd, Q_even + Q_odd) once per register after all groups (combine).
   template <bool Complex, bool Lanczos>
   QEQPROP_INLINE void chunk(int64_t c, vec* sums) const {
-    vec acc[kUnroll];
-    for (int u = 0; u < kUnroll; ++u)
-      acc[u] = times<Complex>(load(diag + c + kWidth * u), load(psi + c + kWidth * u));
+    vec acc[kUnroll], cross[kUnroll];
+    for (int u = 0; u < kUnroll; ++u) {
+      const vec d = load(diag + c + kWidth * u), v = load(psi + c + kWidth * u);
+      acc[u] = d * v;
+      if constexpr (Complex) cross[u] = xor_lanes<1>(d) * v;
+    }
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t x = masks[g];
       const double* partner = psi + (c ^ (x & ~(kChunk - 1)));
@@ -165,12 +185,22 @@ struct Problem {
       }
       if (slots[g] < 0) {
         const vec f = Complex ? broadcast<true>(scalars[2 * g], scalars[2 * g + 1]) : broadcast<false>(scalars[g], 0.0);
-        for (int u = 0; u < kUnroll; ++u) acc[u] += times<Complex>(f, s[u]);
+        for (int u = 0; u < kUnroll; ++u) acc[u] += f * s[u];
+        if constexpr (Complex) {
+          const vec swapped = broadcast<true>(scalars[2 * g + 1], scalars[2 * g]);
+          for (int u = 0; u < kUnroll; ++u) cross[u] += swapped * s[u];
+        }
       } else {
         const double* fv = vectors[slots[g]] + c;
-        for (int u = 0; u < kUnroll; ++u) acc[u] += times<Complex>(load(fv + kWidth * u), s[u]);
+        for (int u = 0; u < kUnroll; ++u) {
+          const vec f = load(fv + kWidth * u);
+          acc[u] += f * s[u];
+          if constexpr (Complex) cross[u] += xor_lanes<1>(f) * s[u];
+        }
       }
     }
+    if constexpr (Complex)
+      for (int u = 0; u < kUnroll; ++u) acc[u] = combine(acc[u], cross[u]);
     if constexpr (Lanczos) {
       for (int u = 0; u < kUnroll; ++u) {
         const vec v = load(psi + c + kWidth * u);
@@ -277,23 +307,25 @@ struct Described {
   std::vector<const double*> columns;
 };
 
-// Checks the operands and fills in the problem's operator part (everything but out/previous).
+// Checks the operands of `batch` samples (stacked along the leading axes; 1 for the Lanczos
+// variant) and fills in the problem's operator part for sample 0 (everything but out/previous).
 template <ffi::DataType T>
 ffi::Error describe(Described& described, const ffi::Buffer<T>& diag, const ffi::Buffer<T>& scalars, const ffi::Buffer<T>& psi,
-                    const ffi::RemainingArgs& vectors, ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots) {
+                    const ffi::RemainingArgs& vectors, ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots,
+                    int64_t batch = 1) {
   constexpr int64_t per = T == ffi::DataType::C128 ? 2 : 1;
   Problem& problem = described.problem;
   std::vector<int64_t>& doubled = described.doubled;
   std::vector<const double*>& columns = described.columns;
-  const int64_t dim = int64_t(psi.element_count());
-  if (int64_t(diag.element_count()) != dim)
+  const int64_t total = int64_t(psi.element_count()), dim = total / batch;
+  if (int64_t(diag.element_count()) != total)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: diagonal and state differ in length");
-  if (masks.size() != slots.size() || int64_t(scalars.element_count()) != int64_t(masks.size()))
+  if (masks.size() != slots.size() || int64_t(scalars.element_count()) != batch * int64_t(masks.size()))
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: masks, slots and scalars differ in length");
   for (size_t i = 0; i < vectors.size(); ++i) {
     auto v = vectors.get<ffi::Buffer<T>>(i);
     if (v.has_error()) return v.error();
-    if (int64_t(v->element_count()) != dim)
+    if (int64_t(v->element_count()) != total)
       return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: a factor vector differs in length from the state");
     columns.push_back(reinterpret_cast<const double*>(v->untyped_data()));
   }
@@ -314,18 +346,37 @@ ffi::Error describe(Described& described, const ffi::Buffer<T>& diag, const ffi:
   return ffi::Error::Success();
 }
 
-// out = H psi.
+// out_b = H_b psi_b for a batch: psi (..., D), its leading axes the batch (none: one state),
+// diag and every factor vector of psi's shape, scalars (..., groups). The samples run one
+// after another on this thread (a state long enough for the thread pool, kParallelMin doubles,
+// also on the pool): batched Lanczos calls this from several threads, one core each.
 template <ffi::DataType T>
 ffi::Error apply(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<T> scalars, ffi::Buffer<T> psi,
                  ffi::RemainingArgs vectors, ffi::ResultBuffer<T> out, ffi::Span<const int64_t> masks,
                  ffi::Span<const int64_t> slots) {
+  const auto dims = psi.dimensions();
+  if (dims.size() == 0)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: the state must have an amplitude axis");
+  if (psi.element_count() == 0) return ffi::Error::Success();
+  const int64_t batch = int64_t(psi.element_count()) / dims.back();
   Described described;
-  if (ffi::Error error = describe(described, diag, scalars, psi, vectors, masks, slots); error.failure()) return error;
-  Problem& problem = described.problem;
+  if (ffi::Error error = describe(described, diag, scalars, psi, vectors, masks, slots, batch); error.failure())
+    return error;
+  const Problem& first = described.problem;
   if (out->element_count() != psi.element_count())
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: output and state differ in length");
-  problem.out = reinterpret_cast<double*>(out->untyped_data());
-  run<T == ffi::DataType::C128, false>(problem, pool);
+  std::vector<const double*> columns(described.columns);
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t offset = b * first.length;
+    Problem problem = first;
+    problem.diag += offset;
+    problem.psi += offset;
+    problem.out = reinterpret_cast<double*>(out->untyped_data()) + offset;
+    problem.scalars += b * first.groups * (T == ffi::DataType::C128 ? 2 : 1);
+    for (size_t i = 0; i < columns.size(); ++i) columns[i] = described.columns[i] + offset;
+    problem.vectors = columns.data();
+    run<T == ffi::DataType::C128, false>(problem, pool);
+  }
   return ffi::Error::Success();
 }
 

@@ -45,7 +45,7 @@ from jax.scipy.linalg import eigh_tridiagonal
 
 from .._jax import announce_compile  # (and float64)
 from ..errors import NotConvergedError
-from ..hamiltonians.jax_kernel import JaxPauliOperator, structure_of
+from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure_of
 from .base import BatchGroundStateSolver
 from .deflation import GAP_TOL, certified_gap, gap_start
 
@@ -200,7 +200,7 @@ def solve_block(operators: JaxPauliOperator, starts, deflate=None, *, steps: int
     convergence rates), ``restart`` the start of a further block (with the gap, psi plus a tenth of
     the second Ritz vector).
     """
-    apply = jax.vmap(partial(JaxPauliOperator.xla_apply, gather=True))
+    apply = batched_apply  # native batched kernel on CPU, else the vmapped XLA gather
     half = steps // 2
     pairs = 2 if with_gap else 1  # Ritz pairs needed: the second only for the gap
 
