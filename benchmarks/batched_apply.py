@@ -8,7 +8,8 @@ by the native CPU kernel in one call for the batch; the fallback (and what the b
 is ``jax.vmap`` of the XLA gather form. Each timed call is one jitted program of ``--steps``
 chained applications psi <- H psi (as in a Lanczos block), so per-call overhead is amortised the
 way it is in a solve. Reported: microseconds per application and sample, medians of alternating
-rounds (native, XLA, native, ...) measured side by side in this one process, for
+rounds (native, XLA, native, ...) measured side by side in this one process, as wall time and as
+this process's CPU time (less sensitive to other processes on a shared machine), for
 
     sensor   the issue-18 sensor model (benchmarks/sensor_workload.py; 10 qubits, complex,
              14 flip groups of which 13 have vector factors),
@@ -93,16 +94,18 @@ def measure(table: PauliTable, batch: int, steps: int, rounds: int, rng) -> dict
     runs = {kind: partial(chained, operators, psi, steps=steps, native=kind == "native") for kind in ("native", "xla")}
     outs = {kind: np.asarray(run()) for kind, run in runs.items()}  # compile, and check they agree
     scale = np.max(np.abs(outs["xla"]))
-    times = {kind: [] for kind in runs}
+    wall, cpu = ({kind: [] for kind in runs} for _ in range(2))
     for _ in range(rounds):
         for kind, run in runs.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run().block_until_ready()
-            times[kind].append(time.perf_counter() - start)
-    per = {kind: 1e6 * float(np.median(t)) / (steps * batch) for kind, t in times.items()}
+            wall[kind].append(time.perf_counter() - start)
+            cpu[kind].append(time.process_time() - start_cpu)
+    per = {kind: 1e6 * float(np.median(t)) / (steps * batch) for kind, t in wall.items()}
+    per_cpu = {kind: 1e6 * float(np.median(t)) / (steps * batch) for kind, t in cpu.items()}
     return {"n_qubits": table.n_qubits, "batch": batch, "native_us": per["native"], "xla_us": per["xla"],
-            "speedup": per["xla"] / per["native"], "relative_difference": float(np.max(np.abs(outs["native"] - outs["xla"])) / scale),
-            "load": list(os.getloadavg())}
+            "speedup": per["xla"] / per["native"], "native_cpu_us": per_cpu["native"], "xla_cpu_us": per_cpu["xla"],
+            "relative_difference": float(np.max(np.abs(outs["native"] - outs["xla"])) / scale), "load": list(os.getloadavg())}
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -139,7 +142,8 @@ def main(argv=None) -> int:
                 rows.append({"model": model, **measure(table, batch, args.steps, args.rounds, rng)})
                 row = rows[-1]
                 print(f"{model:6s} n={n:2d} B={batch:3d}: native {row['native_us']:7.2f} us, XLA {row['xla_us']:7.2f} us "
-                      f"per application-sample ({row['speedup']:.1f}x; load {row['load'][0]:.2f})", flush=True)
+                      f"per application-sample ({row['speedup']:.1f}x; CPU time {row['native_cpu_us']:.2f} vs "
+                      f"{row['xla_cpu_us']:.2f} us; load {row['load'][0]:.2f})", flush=True)
     out = Path(args.out)
     settings = {key: getattr(args, key) for key in ("sizes", "batches", "steps", "rounds", "seed")}
     write_json(out / "batched_apply.json", {"machine": machine_info(), "settings": settings, "rows": rows})

@@ -141,6 +141,7 @@ struct Problem {
   const int64_t* slots;          // -1: f_g = scalars[g]; else f_g = vectors[slots[g]]
   const double* scalars;         // one double (real) or two (complex) per group
   const double* const* vectors;  // vector factors, as doubles
+  const vec* lanes;              // per group: its scalar factor in every lane and (complex) swapped (run)
   int64_t groups;
   int64_t length;                // doubles in the state
   const double* previous;        // Lanczos variant: v_prev (else unused)
@@ -184,10 +185,10 @@ struct Problem {
 #undef QEQPROP_CASE
       }
       if (slots[g] < 0) {
-        const vec f = Complex ? broadcast<true>(scalars[2 * g], scalars[2 * g + 1]) : broadcast<false>(scalars[g], 0.0);
+        const vec f = lanes[2 * g];
         for (int u = 0; u < kUnroll; ++u) acc[u] += f * s[u];
         if constexpr (Complex) {
-          const vec swapped = broadcast<true>(scalars[2 * g + 1], scalars[2 * g]);
+          const vec swapped = lanes[2 * g + 1];
           for (int u = 0; u < kUnroll; ++u) cross[u] += swapped * s[u];
         }
       } else {
@@ -283,11 +284,19 @@ Sums run(const Problem& problem, ffi::ThreadPool& pool) {
     if constexpr (Complex) return problem.small<std::complex<double>, Lanczos>();
     else return problem.small<double, Lanczos>();
   }
+  std::vector<vec> lanes(2 * problem.groups);  // vector groups' entries stay unused
+  for (int64_t g = 0; g < problem.groups; ++g) {
+    const double* f = problem.scalars + (Complex ? 2 * g : g);
+    lanes[2 * g] = broadcast<Complex>(f[0], Complex ? f[1] : 0.0);
+    if constexpr (Complex) lanes[2 * g + 1] = broadcast<true>(f[1], f[0]);
+  }
+  Problem with_lanes = problem;
+  with_lanes.lanes = lanes.data();
   const int64_t total = problem.length / kChunk;
   const int64_t tasks = (total + kChunksPerTask - 1) / kChunksPerTask;
   std::vector<Sums> parts(tasks);
   Sums* out = parts.data();
-  parallel_tasks(pool, tasks, problem.length >= kParallelMin, [&problem, out, total](int64_t t) {
+  parallel_tasks(pool, tasks, problem.length >= kParallelMin, [&problem = with_lanes, out, total](int64_t t) {
     const int64_t first = t * kChunksPerTask;
     out[t] = problem.chunks<Complex, Lanczos>(first, std::min(first + kChunksPerTask, total));
   });
