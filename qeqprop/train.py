@@ -38,6 +38,7 @@ from .estimators import check_estimator
 from .inference import check_inputs, equilibrate_chunks
 from .readout import Shots
 from .rules import EP, RULES, GradientRule, make_rule
+from .solvers.batched_lanczos import SETTLED_FALLBACK, SETTLED_RETRY, SETTLED_USABLE
 from .systems.protocol import EnergySystem
 from .validation import check_beta, check_int, check_positive_float
 
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 GRADIENTS = tuple(RULES)
 EVAL_CHUNK = 128  # samples per batched equilibration in ``evaluate``
 BUILTIN_METRICS = ("loss", "accuracy", "min_gap")
+# per minibatch (info) and summed per record (history): sample phases a batched solve retried, of
+# them those settled by the single-state fallback or later, and those accepted above tolerance
+SOLVER_COUNTS = ("solver_retries", "solver_fallbacks", "solver_usable")
 logger = logging.getLogger(__name__)
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -210,7 +214,11 @@ def minibatch_gradient(
 
     Returns:
         (grad, info): ``grad`` a dict like params; ``info`` with "grad_norm" (||g||), and for EP the
-        minibatch's mean free-phase "loss" and smallest free-phase "min_gap" (where known).
+        minibatch's mean free-phase "loss" and smallest free-phase "min_gap" (where known) and,
+        where the phases were solved by batched Lanczos, "solver_retries" (sample phases that missed
+        the tolerance in the first batched run and were retried), "solver_fallbacks" (of them, those
+        that went on to the single-state fallback solver) and "solver_usable" (those accepted above
+        the tolerance, within the solver's usable bound): ``solver_counts``.
 
     Example:
         >>> import numpy as np, qeqprop as qp
@@ -231,14 +239,45 @@ def minibatch_gradient(
         result = ep_gradient(system, params, X, Y, estimator=rule.estimator, readout=readout, rng=rng)
         per_sample = result.grad
         info["loss"] = float(np.mean(result.loss))
-        gaps = np.asarray(system.batch_view(len(X)).diagnostics(result.free).get("gap", np.nan), dtype=float)
+        view = system.batch_view(len(X))
+        gaps = np.asarray(view.diagnostics(result.free).get("gap", np.nan), dtype=float)
         if np.any(np.isfinite(gaps)):
             info["min_gap"] = float(np.nanmin(gaps))
+        info.update(solver_counts([view.diagnostics(s) for s in (result.free, *result.nudged.values())]))
     else:
         per_sample = rule.gradients(system, params, X, Y, readout=readout, rng=rng)
     grad = {k: np.asarray(v).mean(axis=0) for k, v in per_sample.items()}
     info["grad_norm"] = float(np.linalg.norm(flatten_grad(grad)))
     return grad, info
+
+
+def solver_counts(diagnostics: list[Mapping[str, np.ndarray]]) -> dict[str, int]:
+    """SOLVER_COUNTS from the "retries" diagnostics (BatchedSolve.retries) of a step's phases: the
+    sample phases with retries >= SETTLED_RETRY, >= SETTLED_FALLBACK and == SETTLED_USABLE; {} when
+    no phase reports them (per-sample solvers raise instead of retrying)."""
+    reported = [np.asarray(d["retries"]) for d in diagnostics if d.get("retries") is not None]
+    if not reported:
+        return {}
+    retries = np.concatenate(reported)
+    counts = (retries >= SETTLED_RETRY, retries >= SETTLED_FALLBACK, retries == SETTLED_USABLE)
+    return {name: int(np.sum(count)) for name, count in zip(SOLVER_COUNTS, counts)}
+
+
+def _with_solver_options(system: EnergySystem, solver_options: Mapping[str, Any] | None) -> EnergySystem:
+    """``system``, or with ``solver_options`` a copy whose batched solver takes them (``with_batched``)."""
+    if solver_options is None:
+        return system
+    if not isinstance(solver_options, Mapping):
+        raise ValueError(f"solver_options must be a dict of batched Lanczos options (e.g. {{'max_blocks': 12, "  # noqa: TRY004
+                         f"'fallback': 'lanczos'}}), got {type(solver_options).__name__}")
+    configure = getattr(system, "with_batched", None)
+    if configure is None:
+        raise ValueError(f"solver_options sets the batched Lanczos solver of a spin system; {type(system).__name__} "
+                         "has none (pass its solver settings to the system instead)")
+    try:
+        return configure(**solver_options)
+    except ValueError as exc:
+        raise ValueError(f"solver_options: {exc}") from exc
 
 
 def _fingerprint(*arrays) -> str:
@@ -405,6 +444,7 @@ def fit(
     log: str | Path | None = None,
     progress: bool = True,
     callback: Callable[[int, dict[str, float], dict[str, np.ndarray]], Any] | None = None,
+    solver_options: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Train ``system`` on ``data`` by EP (or another gradient rule); returns parameters and metrics.
 
@@ -426,7 +466,10 @@ def fit(
     Each record in ``history`` (at every epoch end and every ``eval_every`` minibatches) holds
     "epoch" (the epoch it belongs to, 1-based; at an epoch end the epochs done), "step" (minibatches
     done), "grad_norm" (mean ||g|| since the last record), "batch_loss"/"batch_min_gap" (mean loss and
-    smallest gap of the minibatches' free phases since the last record, EP only), per evaluated split
+    smallest gap of the minibatches' free phases since the last record, EP only), "solver_retries",
+    "solver_fallbacks", "solver_usable" (sample phases since the last record that missed the batched
+    solver's tolerance and were retried, settled by the fallback solver, accepted above tolerance:
+    ``minibatch_gradient``; with a WARNING log line when any were retried), per evaluated split
     "<split>_loss", "<split>_accuracy" (classification), "<split>_min_gap" and each custom metric
     "<split>_<name>" (``evaluate``), and "seconds" (training time so far).
 
@@ -451,6 +494,11 @@ def fit(
         seed: init, shuffling (epoch e permutes with (seed, e)) and shots (step k of epoch e: (seed, e, k)).
         metrics: {name: fn(outputs, targets) -> float} evaluated on every split (``evaluate``).
         eval_every: also evaluate (and checkpoint) every this many minibatches.
+        solver_options: limits of the batched Lanczos solver for this run, on top of the system's
+            ``batched`` options (``SpinSystem.with_batched``; the system itself is not changed):
+            free_steps, nudged_steps, gap_steps, max_steps (block lengths), max_blocks, retry_blocks,
+            fallback ("lanczos", "jax", "dense" or None), usable (accepted residual / asked), workers
+            (solvers.batched_lanczos.BatchedLanczos, "Missed tolerances").
 
     Returns:
         FitResult: final ``params``, ``history``, ``seconds`` and ``final`` (the last record, or {}).
@@ -464,6 +512,7 @@ def fit(
     """
     from .serialization import run_identity
 
+    system = _with_solver_options(system, solver_options)
     epochs, batch_size = check_int("epochs", epochs, 0), check_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
     eval_every = None if eval_every is None else check_int("eval_every", eval_every)
@@ -483,6 +532,9 @@ def fit(
         "metrics": sorted(metrics), "eval_every": eval_every, "steps_per_epoch": steps_per_epoch,
         "system": run_identity(system),
     }
+    if solver_options:  # (absent otherwise: checkpoints written before the option still resume)
+        run["solver_options"] = {k: v if isinstance(v, (bool, int, float, str, type(None))) else repr(v)
+                                 for k, v in sorted(solver_options.items())}
     params = to_numpy(params if params is not None else system.init_params(np.random.default_rng(seed)))
     opt_state = optimizer.init(params)
     history: list[dict[str, float]] = []
@@ -501,7 +553,7 @@ def fit(
     steps, total = source.steps, epochs * source.steps
     source.skip(done)
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    since: dict[str, list[float]] = {"grad_norm": [], "loss": [], "min_gap": []}
+    since: dict[str, list[float]] = {"grad_norm": [], "loss": [], "min_gap": [], **{key: [] for key in SOLVER_COUNTS}}
     with tqdm(total=total, initial=min(done, total), disable=not progress, desc="training", unit="batch") as bar:
         for step in range(done, total):
             epoch, k = divmod(step, steps)
@@ -523,6 +575,12 @@ def fit(
                 record["batch_loss"] = float(np.mean(since["loss"]))
             if since["min_gap"]:
                 record["batch_min_gap"] = float(np.min(since["min_gap"]))
+            record.update({key: int(np.sum(since[key])) for key in SOLVER_COUNTS if since[key]})
+            if record.get("solver_retries"):
+                logger.warning("epoch %d, step %d: %d sample phases missed the batched solver's tolerance and were "
+                               "retried (%d went on to the fallback solver, %d accepted above tolerance); if this "
+                               "recurs, raise solver_options max_steps or max_blocks", epoch + 1, step + 1,
+                               record["solver_retries"], record["solver_fallbacks"], record["solver_usable"])
             for values in since.values():
                 values.clear()
             for prefix, X_split, targets_split in splits:

@@ -115,13 +115,13 @@ def test_concurrent_slices_give_the_same_numbers(make, monkeypatch):
         batched_ground_states(structure, diagonal, factors, start, 1e-12, 48, workers=0)
 
 
-def test_non_convergence_raises_and_bad_steps_rejected():
+def test_non_convergence_reported_and_bad_steps_rejected():
     system, params = tfim_model()
     coeffs = system.hamiltonian.coefficients_batch(params, np.zeros((2, system.n_inputs)))
     structure, diagonal, factors, _ = grouped(system, coeffs)
     start = jnp.ones((2, 64))
-    with pytest.raises(RuntimeError, match="did not converge for sample"):
-        batched_ground_states(structure, diagonal, factors, start, 1e-12, 8, max_blocks=1)
+    missed = batched_ground_states(structure, diagonal, factors, start, 1e-12, 8, max_blocks=1)
+    assert not missed.converged.any() and np.all(missed.residuals > missed.asked)  # BatchedLanczos retries them
     with pytest.raises(ValueError, match="multiple of 8"):
         batched_ground_states(structure, diagonal, factors, start, 1e-12, 20)
     with pytest.raises(ValueError, match="free_steps"):

@@ -24,14 +24,16 @@ Ritz pair converges without it (Paige), while the gap needs at least the selecti
 (otherwise a ghost copy of theta_0 may pose as theta_1).
 
 Convergence is checked once per block for the whole batch; samples that miss the
-tolerance get further blocks restarted from their Ritz vector, and a batch that still
-misses it after ``max_blocks`` raises. The Ritz residual estimates after m/2 and m steps
+tolerance get further blocks restarted from their Ritz vector, up to ``max_blocks``; the
+samples that still miss it are reported (``BatchedSolve.converged``), and ``BatchedLanczos``
+retries them (a longer block, then a single-state solver) before it raises. The Ritz residual estimates after m/2 and m steps
 give the measured geometric convergence rate, from which the block length the next
 solve of a similar batch needs is extrapolated (``steps_for``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,8 +48,11 @@ from jax.scipy.linalg import eigh_tridiagonal
 from .._jax import announce_compile  # (and float64)
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure_of
-from .base import BatchGroundStateSolver
-from .deflation import GAP_TOL, certified_gap, gap_start
+from .base import BatchGroundStateSolver, GroundStateSolver
+from .deflation import GAP_ACCURACY, GAP_TOL, certified_gap, gap_start, gap_tolerances
+from .registry import make_solver
+
+logger = logging.getLogger(__name__)
 
 STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilations)
 
@@ -169,6 +174,24 @@ def _lowest_pairs(alpha, beta, count: int = 2):
 CACHE_BYTES = 16 << 20  # Krylov basis per chunk of samples: stays in cache while written and reread
 
 
+def size_bucket(count: int) -> int:
+    """The smallest of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (2^k and 3 2^(k-2)) that is >= ``count``."""
+    power = 1 << max(0, (int(count) - 1).bit_length())
+    return 3 * power // 4 if power >= 4 and count <= 3 * power // 4 else power
+
+
+def batch_layout(batch: int, workers: int, largest: int) -> tuple[int, int, int]:
+    """(chunk, parts, padded): the batch as ``parts`` <= ``workers`` concurrent slices of whole
+    chunks of ``chunk`` samples (at most ``largest``, ``chunk_size``), padded to ``padded`` samples.
+    The chunk is a size bucket (``size_bucket``), so that batch sizes up to ``workers`` * ``largest``
+    run one of few compiled programs, padding at most a third of the work; larger batches are
+    whole chunks per slice (padded by less than ``parts`` chunks)."""
+    share = -(-batch // max(1, workers))
+    chunk = min(size_bucket(share), largest)
+    parts = int(min(workers, -(-batch // chunk)))
+    return chunk, parts, chunk * parts * -(-batch // (chunk * parts))
+
+
 def chunk_size(batch: int, steps: int, dim: int, itemsize: int) -> int:
     """Samples per chunk: the largest power of two whose Krylov bases (chunk, steps, D) fit
     CACHE_BYTES: re-orthogonalisation rereads the basis every step and the Ritz vectors at the
@@ -242,21 +265,21 @@ def default_workers() -> int:
 _POOL: dict[int, ThreadPoolExecutor] = {}
 
 
-def _in_parts(block, parts: int, operators, starts, deflate=None):
-    """block(operators, starts, deflate) on ``parts`` equal slices of the batch at once (one thread
-    each; the slices hold whole chunks, so the numbers equal one call's), outputs as numpy arrays
-    concatenated along the batch."""
-    size = starts.shape[0] // parts
+def _in_parts(block, pieces, starts: np.ndarray):
+    """block(operators_k, starts_k, deflate_k) on the slices of the batch at once (one thread each;
+    ``pieces`` [(operators_k, deflate_k)] already on the device, ``starts`` (B, D) numpy cut into
+    len(pieces) equal slices; the slices hold whole chunks, so the numbers equal one call's),
+    outputs as numpy arrays concatenated along the batch."""
+    size = starts.shape[0] // len(pieces)
 
     def part(k):
-        cut = slice(k * size, (k + 1) * size)
-        if parts == 1:
-            return [np.asarray(a) for a in block(operators, starts, deflate)]
-        return [np.asarray(a) for a in block(*jax.tree.map(lambda a: a[cut], (operators, starts, deflate)))]
+        operators, deflate = pieces[k]
+        return [np.asarray(a) for a in block(operators, starts[k * size : (k + 1) * size], deflate)]
 
-    if parts == 1:
+    if len(pieces) == 1:
         outs = [part(0)]
     else:
+        parts = len(pieces)
         pool = _POOL.get(parts) or _POOL.setdefault(parts, ThreadPoolExecutor(parts, thread_name_prefix="qeqprop-block"))
         outs = list(pool.map(part, range(parts)))
     return [np.concatenate(column) for column in zip(*outs)]
@@ -267,7 +290,7 @@ STEP_MARGIN = 1.1  # block length asked: the extrapolated need plus 10%, rounded
 
 def steps_for(tols, steps: int, estimate: np.ndarray, half_estimate: np.ndarray) -> int:
     """Block length (a multiple of STEP_QUANTUM, STEP_MARGIN times the need) after which every
-    sample's Ritz residual estimates (B, pairs) reach ``tols`` (one per pair), extrapolating the
+    sample's Ritz residual estimates (B, pairs) reach ``tols`` (one per pair, or (B, pairs)), extrapolating the
     geometric decay measured between m/2 and m steps: r_j ~ r_{m/2} rho^{j - m/2}, rho = (r_m / r_{m/2})^{2/m}."""
     half = steps // 2
     floor = 1e-300
@@ -280,11 +303,21 @@ def steps_for(tols, steps: int, estimate: np.ndarray, half_estimate: np.ndarray)
     return int(STEP_QUANTUM * np.ceil(STEP_MARGIN * worst / STEP_QUANTUM))
 
 
+# How a sample's phase was settled (BatchedSolve.retries; BatchedLanczos, "Missed tolerances"): in
+# the first batched run, in the batched retry, by the single-state fallback solver, or accepted with
+# a residual above the tolerance asked but within USABLE_FACTOR times it.
+SETTLED_FIRST, SETTLED_RETRY, SETTLED_FALLBACK, SETTLED_USABLE = 0, 1, 2, 3
+USABLE_FACTOR = 100.0  # default ``usable`` of BatchedLanczos
+
+
 @dataclass
 class BatchedSolve:
     """Ground states of a batch: vectors (B, D), energies, gaps (NaN without gap), true
     residuals, H applications per sample, and the block length the measured convergence
-    rate asks for next time (``steps_for``)."""
+    rate asks for next time (``steps_for``); per sample (B,): ``converged`` (the residual met
+    ``asked``, the residual asked: tol max(1, |E|)), ``retries`` (how the sample was settled:
+    SETTLED_FIRST, SETTLED_RETRY, SETTLED_FALLBACK or SETTLED_USABLE) and ``extra_applications``
+    (H applications beyond ``applications``: the retry's and the fallback solver's)."""
 
     vectors: np.ndarray
     energies: np.ndarray
@@ -292,6 +325,26 @@ class BatchedSolve:
     residuals: np.ndarray
     applications: int
     next_steps: int
+    converged: np.ndarray | None = None
+    asked: np.ndarray | None = None
+    retries: np.ndarray | None = None
+    extra_applications: np.ndarray | None = None
+
+    def __post_init__(self):
+        count = len(self.energies)
+        if self.converged is None:
+            self.converged = np.ones(count, bool)
+        if self.asked is None:
+            self.asked = np.full(count, np.nan)
+        if self.retries is None:
+            self.retries = np.full(count, SETTLED_FIRST)
+        if self.extra_applications is None:
+            self.extra_applications = np.zeros(count, np.int64)
+
+    @property
+    def iterations(self) -> np.ndarray:
+        """H applications per sample (B,): ``applications`` plus ``extra_applications``."""
+        return self.applications + self.extra_applications
 
 
 def batched_ground_states(
@@ -306,6 +359,7 @@ def batched_ground_states(
     max_blocks: int = 6,
     workers: int | None = None,
     deflate=None,
+    floor=None,
 ) -> BatchedSolve:
     """Lowest eigenpairs of a batch of Hamiltonians given in grouped form (jax_kernel).
 
@@ -313,10 +367,13 @@ def batched_ground_states(
     dtype of the solve: float64, or complex128 for complex H).
     Converged: ||H psi - E psi|| <= tol max(1, |E|) for every sample (and, with ``with_gap``,
     the second Ritz pair's relative estimate below GAP_TOL); samples that miss it get further
-    blocks from their restart vectors, up to ``max_blocks``, then RuntimeError naming the worst.
+    blocks from their restart vectors, up to ``max_blocks``; the result's ``converged`` says which
+    met it (BatchedLanczos retries the others).
     The batch runs as ``workers`` concurrent slices (None: ``default_workers()``); the results do
     not depend on it. ``deflate`` (B, D) unit vectors, or None: solve on their orthogonal
-    complements (``solve_block``), e.g. the ground states, for E_1.
+    complements (``solve_block``), e.g. the ground states, for E_1; with ``floor`` (B,) their energies
+    E_0, a sample's deflated solve stops early at the relative residual ``deflation.gap_tolerances``
+    (max(tol, GAP_ACCURACY (E - E_0) / max(1, |E|))): the gap to 1%, enough for what it is used for.
     """
     if steps < STEP_QUANTUM or steps % STEP_QUANTUM:
         raise ValueError(f"steps must be a positive multiple of {STEP_QUANTUM}, got {steps}")
@@ -327,26 +384,30 @@ def batched_ground_states(
     workers = default_workers() if workers is None else workers
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive integer (or None for the CPU cores), got {workers!r}")
-    starts = jnp.asarray(starts)
+    starts = np.asarray(starts)
     batch, dim = starts.shape
-    chunk = chunk_size(batch, steps, dim, starts.dtype.itemsize)
-    parts = int(min(workers, -(-batch // chunk)))  # no more slices than chunks
-    pad = -batch % (chunk * parts)  # repeat the last sample up to whole chunks in every slice
-    if pad:
-        extend = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])
-        diagonal, factors, starts = extend(jnp.asarray(diagonal)), tuple(extend(jnp.asarray(f)) for f in factors), extend(starts)
-        deflate = None if deflate is None else extend(jnp.asarray(deflate))
-    operators = JaxPauliOperator.from_arrays(structure, jnp.asarray(diagonal), tuple(jnp.asarray(f) for f in factors))
+    chunk, parts, padded = batch_layout(batch, workers, chunk_size(batch, steps, dim, starts.dtype.itemsize))
+    pad = padded - batch  # the last sample repeated up to whole chunks per slice
+    extend = lambda a: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) if pad else a
+    diagonal, factors, starts = extend(np.asarray(diagonal)), tuple(extend(np.asarray(f)) for f in factors), extend(starts)
+    deflate = None if deflate is None else extend(np.asarray(deflate))
+    floor = None if floor is None else extend(np.asarray(floor))
+    size = len(starts) // parts
+    cuts = [slice(k * size, (k + 1) * size) for k in range(parts)]
+    # one transfer per slice (a jnp.asarray per leaf and a device-side slice per leaf and block cost
+    # ~1 ms per solve at 10 qubits, more than a block of 10 samples' arithmetic)
+    pieces = [jax.device_put((JaxPauliOperator.from_arrays(structure, diagonal[cut], tuple(f[cut] for f in factors)),
+                              None if deflate is None else deflate[cut])) for cut in cuts]
     block = partial(solve_block, steps=int(steps), orthogonalize=str(orthogonalize), with_gap=bool(with_gap), chunk=chunk)
     announce_compile(f"the batched Lanczos block{' (deflated, for the gap)' if deflate is not None else ''} ({dim} amplitudes, {starts.shape[0] // parts} samples per call, {steps} steps)",
                      ("batched", structure, starts.shape, starts.dtype, steps, orthogonalize, with_gap, chunk, parts,
                       deflate is None))
-    psi = jnp.asarray(starts)
+    psi = starts
     done = np.zeros(psi.shape[0], bool)
     vectors = energies = gaps = residuals = None
     applications, next_steps = 0, STEP_QUANTUM
     for block_index in range(max_blocks):
-        out = _in_parts(block, parts, operators, psi, deflate)
+        out = _in_parts(block, pieces, psi)
         new_psi, new_energy, new_gap, new_residual, estimate, half_estimate = out[:6]
         applications += steps + 1
         if vectors is None:
@@ -355,24 +416,21 @@ def batched_ground_states(
             redo = ~done
             vectors[redo], energies[redo], gaps[redo], residuals[redo] = (
                 new_psi[redo], new_energy[redo], new_gap[redo], new_residual[redo])
-        tols = (tol, max(tol, GAP_TOL))[: estimate.shape[1]]
-        gap_ok = estimate[:, 1] <= tols[1] if with_gap else True
-        done = done | ((residuals <= tol * np.maximum(1.0, np.abs(energies))) & gap_ok)
+        tols = np.array((tol, max(tol, GAP_TOL))[: estimate.shape[1]])[None, :]
+        if floor is not None:  # per sample, from the Ritz values of this block
+            tols = np.maximum(tols, gap_tolerances(floor, new_energy, GAP_ACCURACY)[:, None])
+        sample_tol = np.maximum(tol, gap_tolerances(floor, energies, GAP_ACCURACY)) if floor is not None else tol
+        gap_ok = estimate[:, 1] <= tols[:, 1] if with_gap else True
+        done = done | ((residuals <= sample_tol * np.maximum(1.0, np.abs(energies))) & gap_ok)
         if block_index == 0:  # the rate from a fresh start (restarts begin near convergence)
             next_steps = steps_for(tols, steps, estimate, half_estimate)
         if done.all():
             break
-        psi = jnp.asarray(np.where(done[:, None], vectors, out[6]))
-    if not done.all():
-        scale = tol * np.maximum(1.0, np.abs(energies))
-        worst = int(np.argmax(np.where(done, 0.0, residuals / scale)))
-        raise NotConvergedError(
-            f"batched Lanczos did not converge for sample {worst}: residual {residuals[worst]:.2e} "
-            f"(asked {scale[worst]:.2e}) after {max_blocks} blocks of {steps} steps; raise steps or max_blocks"
-        )
+        psi = np.where(done[:, None], vectors, out[6])
     keep = slice(0, batch)
+    asked = np.broadcast_to(sample_tol * np.maximum(1.0, np.abs(energies)), energies.shape)
     return BatchedSolve(vectors[keep], energies[keep], gaps[keep] if with_gap else np.full(batch, np.nan), residuals[keep],
-                        applications, next_steps)
+                        applications, next_steps, converged=done[keep].copy(), asked=asked[keep].copy())
 
 
 # Blocks re-orthogonalise fully unless the register holds this many block lengths: runs far
@@ -398,16 +456,42 @@ class BatchedLanczos(BatchGroundStateSolver):
     the Ritz residual decay of its first block (``steps_for``: the need of the slowest sample plus
     10%, rounded up to a multiple of 8), capped at ``max_steps``. ``workers`` concurrent slices of
     the batch (None: the CPU cores; ``default_workers``) do not change the numbers.
+
+    Missed tolerances: a sample that misses its tolerance after ``max_blocks`` blocks is not the
+    end of a run. It is settled in stages, recorded per sample in ``BatchedSolve.retries``:
+
+    1. SETTLED_RETRY: the samples that missed are solved again as their own batch (padded to a
+       power of two, for few compilations) from their best vectors, ``retry_blocks`` blocks of
+       ``max_steps`` steps with full re-orthogonalisation (0: skip to stage 2);
+    2. SETTLED_FALLBACK: the ones still missing are solved one at a time by the single-state solver
+       ``fallback`` ("lanczos": ARPACK, "jax", "dense"; None: skip), warm-started from their best
+       vector, with the gap of the free phase from its own deflated solve;
+    3. SETTLED_USABLE: a sample still above its tolerance is accepted when its residual is within
+       ``usable`` times the residual asked (for a free phase, its gap solve's too): the EP
+       estimate then carries an error ~ residual / (beta gap) instead of ~ tol / (beta gap).
+
+    Past that, NotConvergedError names the sample, its residual and the options to change. Every
+    stage is logged (logger "qeqprop.solvers.batched_lanczos": INFO for retries, WARNING for
+    stage 3).
     """
 
     name: ClassVar[str] = "batched"
 
     def __init__(self, table, free_steps: int = 64, nudged_steps: int = 32, max_steps: int = 160,
-                 max_blocks: int = 6, workers: int | None = None, gap_steps: int = 64):
+                 max_blocks: int = 6, workers: int | None = None, gap_steps: int = 64, retry_blocks: int | None = None,
+                 fallback: str | GroundStateSolver | None = "lanczos", usable: float = USABLE_FACTOR):
         for name, value in (("free_steps", free_steps), ("nudged_steps", nudged_steps), ("gap_steps", gap_steps),
                             ("max_steps", max_steps)):
             if not isinstance(value, (int, np.integer)) or value < STEP_QUANTUM or value % STEP_QUANTUM:
                 raise ValueError(f"{name} must be a positive multiple of {STEP_QUANTUM}, got {value!r}")
+        retry_blocks = max_blocks if retry_blocks is None else retry_blocks
+        for name, value, least in (("max_blocks", max_blocks, 1), ("retry_blocks", retry_blocks, 0)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        if not (isinstance(usable, (int, float, np.floating)) and usable >= 1.0):
+            raise ValueError(f"usable must be a number >= 1 (accepted residual / asked residual), got {usable!r}")
+        self.fallback = None if fallback is None else make_solver(fallback, "fallback")
+        self.retry_blocks, self.usable = int(retry_blocks), float(usable)
         self.table = table
         self.dtype = jnp.float64 if table.is_real else jnp.complex128
         self.max_steps = min(int(max_steps), STEP_QUANTUM * -(-table.dim // STEP_QUANTUM))
@@ -420,18 +504,21 @@ class BatchedLanczos(BatchGroundStateSolver):
         """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts``
         (B, D); with ``with_gap`` also the certified gaps (class docstring)."""
         diagonal, flips = self.table.compile(coeffs)
-        operator = (structure_of(self.table.n_qubits, [(x, f[0]) for x, f in flips]), jnp.asarray(diagonal, self.dtype),
-                    tuple(jnp.asarray(f, self.dtype) for _, f in flips))
+        operator = (structure_of(self.table.n_qubits, [(x, f[0]) for x, f in flips]), np.asarray(diagonal, self.dtype),
+                    tuple(np.asarray(f, self.dtype) for _, f in flips))
         result = self._run(operator, "free" if with_gap else "nudged", starts, tol)
-        if not with_gap:
-            return result
-        start = np.broadcast_to(gap_start(self.table.dim, self.dtype), result.vectors.shape)
-        second = self._run(operator, "gap", start, max(tol, GAP_TOL), deflate=result.vectors)
-        result.gaps = np.array([certified_gap(e0, e1) for e0, e1 in zip(result.energies, second.energies)])
-        result.applications += second.applications
+        second = None
+        if with_gap:
+            start = np.broadcast_to(gap_start(self.table.dim, self.dtype), result.vectors.shape)
+            second = self._run(operator, "gap", start, max(tol, GAP_TOL), deflate=result.vectors, floor=result.energies)
+            result.gaps = np.array([certified_gap(e0, e1) for e0, e1 in zip(result.energies, second.energies)])
+            result.applications += second.applications
+            result.extra_applications += second.extra_applications
+            result.retries = np.maximum(result.retries, second.retries)
+        self._settle(result, second, coeffs, tol)
         return result
 
-    def _run(self, operator, phase: str, starts, tol: float, deflate=None) -> BatchedSolve:
+    def _run(self, operator, phase: str, starts, tol: float, deflate=None, floor=None) -> BatchedSolve:
         """One batched solve of ``phase`` ("free", "nudged" or "gap"), its block length adapted."""
         steps = self.steps[phase]
         # far inside the space: the free phase orthogonalises selectively against its ground Ritz
@@ -439,11 +526,81 @@ class BatchedLanczos(BatchGroundStateSolver):
         # fields); the nudged and gap phases (tolerance 1e-6 or a warm start) run the plain recurrence
         # (30% faster gap solves at 10 qubits)
         orthogonalize = "full" if self.table.dim < PLAIN_RATIO * steps else ("ground" if phase == "free" else "none")
-        result = batched_ground_states(*operator, jnp.asarray(starts, self.dtype), tol, steps, False, orthogonalize,
-                                       self.max_blocks, self.workers, deflate=deflate)
+        result = batched_ground_states(*operator, np.asarray(starts, self.dtype), tol, steps, False, orthogonalize,
+                                       self.max_blocks, self.workers, deflate=deflate, floor=floor)
         # follow the measured need (each new length compiles once; the margin damps flapping)
         self.steps[phase] = min(self.max_steps, result.next_steps)
+        missed = np.flatnonzero(~result.converged)
+        if missed.size and self.retry_blocks:
+            self._retry(operator, phase, result, missed, tol, deflate, floor)
         return result
+
+    def _retry(self, operator, phase: str, result: BatchedSolve, missed: np.ndarray, tol: float, deflate, floor) -> None:
+        """Stage 1 (class docstring): the ``missed`` samples of ``result`` again, in place; a sample
+        takes the retry's state where it converged or its residual / asked residual fell."""
+        logger.info("batched Lanczos (%s phase): %d of %d samples missed the tolerance after %d blocks; retrying them "
+                    "with %d blocks of %d steps", phase, missed.size, len(result.energies), self.max_blocks,
+                    self.retry_blocks, self.max_steps)
+        rows = np.concatenate([missed, np.repeat(missed[-1:], (1 << int(missed.size - 1).bit_length()) - missed.size)])
+        structure, diagonal, factors = operator
+        pick = lambda a: None if a is None else np.asarray(a)[rows]
+        again = batched_ground_states(structure, pick(diagonal), tuple(pick(f) for f in factors),
+                                      np.asarray(result.vectors[rows], self.dtype), tol, self.max_steps, False, "full",
+                                      self.retry_blocks, self.workers, deflate=pick(deflate),
+                                      floor=None if floor is None else np.asarray(floor)[rows])
+        count = missed.size
+        better = again.converged[:count] | (again.residuals[:count] / again.asked[:count]
+                                            < result.residuals[missed] / result.asked[missed])
+        for name in ("vectors", "energies", "residuals", "asked", "converged"):
+            getattr(result, name)[missed[better]] = getattr(again, name)[:count][better]
+        result.retries[missed] = SETTLED_RETRY
+        result.extra_applications[missed] += again.applications
+
+    def _settle(self, result: BatchedSolve, second: BatchedSolve | None, coeffs: np.ndarray, tol: float) -> None:
+        """Stages 2 and 3 (class docstring) for the samples of ``result`` (and of its gap solve
+        ``second``) still above their tolerance, in place; NotConvergedError past them."""
+        gap_missed = np.zeros(len(result.energies), bool) if second is None else ~second.converged
+        for b in np.flatnonzero(~result.converged | gap_missed):
+            state, why = None, "no fallback solver"
+            if self.fallback is not None:
+                try:
+                    state = self.fallback.solve(self.table.operator(coeffs[b]), init=result.vectors[b], tol=tol,
+                                                with_gap=second is not None)
+                except NotConvergedError as exc:
+                    why = f"the {self.fallback.name} fallback: {exc}"
+            if state is not None:  # its gap (if asked) comes from its own converged deflated solve
+                result.vectors[b], result.energies[b], result.residuals[b] = state.vector, state.energy, state.residual
+                result.asked[b] = tol * max(1.0, abs(state.energy))
+                result.converged[b] = state.residual <= result.asked[b]
+                result.extra_applications[b] += state.iterations
+                if second is not None:
+                    result.gaps[b], gap_missed[b] = state.gap, False
+                why = f"the {self.fallback.name} fallback reached residual {state.residual:.2e}"
+                if result.converged[b]:
+                    result.retries[b] = SETTLED_FALLBACK
+                    logger.info("batched Lanczos: sample %d settled by the %s fallback", b, self.fallback.name)
+                    continue
+            self._accept_usable(result, second, b, gap_missed[b], why)
+
+    def _accept_usable(self, result: BatchedSolve, second: BatchedSolve | None, b: int, gap_missed: bool, why: str) -> None:
+        """Stage 3 (class docstring) for sample ``b``: SETTLED_USABLE with a WARNING log, or NotConvergedError."""
+        checks = [("ground state", result.residuals[b], result.asked[b])]
+        if gap_missed:
+            checks.append(("gap (deflated) solve", second.residuals[b], second.asked[b]))
+        for what, residual, asked in checks:
+            if not residual <= self.usable * asked:
+                phase = "free" if second is not None else "nudged"
+                raise NotConvergedError(
+                    f"batched Lanczos did not converge for sample {b} of {len(result.energies)} ({phase} phase, {what}): "
+                    f"residual {residual:.2e} (asked {asked:.2e}, usable up to {self.usable:g}x that) after "
+                    f"max_blocks={self.max_blocks} blocks, a retry of retry_blocks={self.retry_blocks} blocks of "
+                    f"max_steps={self.max_steps} steps, and {why}; raise max_steps, max_blocks or retry_blocks, "
+                    "or choose another fallback (SpinSystem(batched={...}) or fit(solver_options={...})), or loosen tol"
+                )
+        result.retries[b] = SETTLED_USABLE
+        logger.warning("batched Lanczos: sample %d accepted above its tolerance (%s; within usable=%g times the "
+                       "residual asked)", b, ", ".join(f"{w} residual {r:.2e}, asked {a:.2e}" for w, r, a in checks),
+                       self.usable)
 
     def working_set(self, n_qubits: int | None = None, itemsize: int | None = None, batch: int = 1) -> int:
         """State vectors (of 2^n amplitudes) a solve of ``batch`` samples holds at once: per sample

@@ -8,6 +8,8 @@ Reference gradient: linear response (solvers.linear_response).
 
 from __future__ import annotations
 
+import copy
+import inspect
 from typing import Sequence
 
 import numpy as np
@@ -49,7 +51,9 @@ class SpinSystem(SystemBase):
         diagonalisation up to 8 qubits (solver="dense": any size that fits), above that from the lowest ``thermal_levels`` eigenpairs
         (solvers.thermal_krylov) with a rigorous error bound that must stay below ``thermal_tol``.
     batched : options of the batched Lanczos solver that solves batches with solver="jax"
-        (solvers.batched_lanczos.BatchedLanczos: free_steps, nudged_steps, max_steps, max_blocks, workers).
+        (solvers.batched_lanczos.BatchedLanczos: free_steps, nudged_steps, gap_steps, max_steps, max_blocks,
+        workers, and for samples that miss the tolerance retry_blocks, fallback, usable); ``with_batched``
+        gives a copy with other options (what ``fit(solver_options=...)`` uses).
     keep_block_lengths : False (default): every EP call starts the batched solver's block lengths
         afresh, so results depend on the inputs only and a resumed training run is bitwise equal to
         a straight one. True: the block lengths learned from the measured convergence carry over
@@ -176,9 +180,26 @@ class SpinSystem(SystemBase):
         """Gap E1 - E0 (free phases), H applications and residual ||H psi - E psi|| where known."""
         return {name: getattr(state, name, None) for name in ("gap", "iterations", "residual")}
 
+    def with_batched(self, **options) -> SpinSystem:
+        """A shallow copy of this system whose batched Lanczos solver takes ``options`` on top of
+        ``batched`` (BatchedLanczos's arguments: free_steps, nudged_steps, gap_steps, max_steps,
+        max_blocks, retry_blocks, fallback, usable, workers); this system is left unchanged.
+
+        Raises:
+            ValueError: an unknown option, or a bad value (naming the option).
+        """
+        known = [name for name in inspect.signature(BatchedLanczos).parameters if name != "table"]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ValueError(f"unknown batched solver options {unknown}: choose from {known}")
+        other = copy.copy(self)
+        other.batched = {**self.batched, **options}
+        other._block_solver = BatchedLanczos(self.hamiltonian.table, **other.batched)
+        return other
+
     def batch_view(self, batch_size: int) -> SpinBatch:
         """Batched Lanczos for solver "jax" at T = 0 and more than one sample; else one solve per sample."""
-        joint = isinstance(make_solver(self.solver), JaxLanczos) and self.temperature == 0.0 and batch_size > 1
+        joint = isinstance(make_solver(self.solver), JaxLanczos) and self.temperature == 0.0 and batch_size >= 1
         if not joint:
             return SpinBatch(self, None)
         if not self.keep_block_lengths:

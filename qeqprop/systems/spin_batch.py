@@ -48,16 +48,20 @@ class SpinStates:
     gaps, iterations, residuals : (B,) solver facts (NaN where not computed).
     members : the per-sample state objects where the batch was solved one sample at a time.
     covariance : (B, S, S) covariance of measured expectations; None for exact states.
+    retries : (B,) how a batched solve settled each sample (BatchedSolve.retries: 0 in its first
+        run, 1 batched retry, 2 single-state fallback, 3 accepted within the usable bound); None
+        where the batch was not solved jointly.
     """
 
     def __init__(self, expectations: np.ndarray | None = None, vectors: np.ndarray | None = None,
                  energies: np.ndarray | None = None, gaps: np.ndarray | None = None, iterations: np.ndarray | None = None,
                  residuals: np.ndarray | None = None, members: list | None = None, covariance: np.ndarray | None = None,
-                 table=None):
+                 table=None, retries: np.ndarray | None = None):
         if expectations is None and (vectors is None or table is None):
             raise ValueError("SpinStates needs expectations, or vectors and the Pauli table to compute them")
         self._expectations, self.vectors, self.energies, self.gaps = expectations, vectors, energies, gaps
         self.iterations, self.residuals, self.members, self.covariance, self.table = iterations, residuals, members, covariance, table
+        self.retries = retries
 
     @property
     def expectations(self) -> np.ndarray:
@@ -71,13 +75,14 @@ class SpinStates:
     def measured(self, expectations: np.ndarray, covariance: np.ndarray) -> SpinStates:
         """The same batch with shot estimates (B, S) and their covariance (B, S, S)."""
         return SpinStates(expectations, self.vectors, self.energies, self.gaps, self.iterations, self.residuals,
-                          self.members, covariance)
+                          self.members, covariance, retries=self.retries)
 
     def part(self, start: int, stop: int) -> SpinStates:
         """Samples start..stop-1 of a batch solved jointly (expectations only if already computed)."""
         cut = slice(start, stop)
         return SpinStates(None if self._expectations is None else self._expectations[cut], self.vectors[cut],
-                          self.energies[cut], self.gaps[cut], self.iterations[cut], self.residuals[cut], table=self.table)
+                          self.energies[cut], self.gaps[cut], self.iterations[cut], self.residuals[cut], table=self.table,
+                          retries=None if self.retries is None else self.retries[cut])
 
     @classmethod
     def pack(cls, members: Sequence[Any]) -> SpinStates:
@@ -139,9 +144,11 @@ class SpinBatch:
         return parts if isinstance(beta, tuple) else parts[0]
 
     def _states(self, solve, count: int, with_gap: bool) -> SpinStates:
+        """A BatchedSolve of ``count`` samples as SpinStates, with its per-sample H applications and retry facts."""
         vectors = np.asarray(solve.vectors)
         return SpinStates(None, vectors, np.asarray(solve.energies), np.asarray(solve.gaps) if with_gap else np.full(count, np.nan),
-                          np.full(count, float(solve.applications)), np.asarray(solve.residuals), table=self.system.hamiltonian.table)
+                          np.asarray(solve.iterations, dtype=float), np.asarray(solve.residuals), table=self.system.hamiltonian.table,
+                          retries=np.asarray(solve.retries))
 
     def reflect(self, free: SpinStates, nudged: SpinStates) -> SpinStates | None:
         if free.members is None or nudged.members is None:
@@ -168,7 +175,10 @@ class SpinBatch:
         return ham.unflatten_batch(ham.energy_grad_batch(X, states.expectations))
 
     def diagnostics(self, states: SpinStates) -> dict[str, np.ndarray]:
-        return {"gap": states.gaps, "iterations": states.iterations, "residual": states.residuals}
+        facts = {"gap": states.gaps, "iterations": states.iterations, "residual": states.residuals}
+        if states.retries is not None:
+            facts["retries"] = states.retries
+        return facts
 
     def stack(self, states) -> SpinStates:
         """Per-sample states as one batch."""
