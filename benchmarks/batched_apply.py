@@ -15,7 +15,10 @@ this process's CPU time (less sensitive to other processes on a shared machine),
              14 flip groups of which 13 have vector factors),
     pairs    a sensor-like complex model at n qubits: all nine products a_i b_{i+n/2} on n/2
              qubit pairs, X fields, Y on the last qubit, a Z Z chain (vector factors),
-    tfim     qp.TFIMNetwork(n, "complete", n_inputs=4): real, one scalar factor per qubit.
+    tfim     qp.TFIMNetwork(n, "complete", n_inputs=4): real, one scalar factor per qubit;
+
+and one whole batched Lanczos block (``solve_block``, as a free phase) on the sensor model with
+either product, milliseconds per sample.
 
     nice -n 19 python benchmarks/batched_apply.py --out benchmarks/results
 """
@@ -49,6 +52,7 @@ from qeqprop.hamiltonians.jax_kernel import (
     structure_of,
 )
 from qeqprop.native import native_available
+from qeqprop.solvers.batched_lanczos import solve_block
 
 
 def pairs_table(n: int) -> PauliTable:
@@ -108,6 +112,30 @@ def measure(table: PauliTable, batch: int, steps: int, rounds: int, rng) -> dict
             "relative_difference": float(np.max(np.abs(outs["native"] - outs["xla"])) / scale), "load": list(os.getloadavg())}
 
 
+def measure_block(table: PauliTable, batch: int, steps: int, rounds: int, rng) -> dict:
+    """Median milliseconds per sample of one batched Lanczos block (``solve_block``: ``steps`` steps,
+    selective orthogonalisation, as a free phase; one chunk of ``batch`` samples) with the native
+    product and with the XLA gather, alternating rounds; wall and CPU time."""
+    operators, starts = stacked(table, batch, rng)
+    options = {"steps": steps, "orthogonalize": "ground", "with_gap": False, "chunk": batch}
+    flagged = {kind: JaxPauliOperator.from_arrays(operators.structure, operators.diagonal, operators.factors,
+                                                  native=kind == "native") for kind in ("native", "xla")}
+    runs = {kind: partial(solve_block, ops, starts, **options) for kind, ops in flagged.items()}
+    energies = {kind: np.asarray(run()[1]) for kind, run in runs.items()}  # compile
+    wall, cpu = ({kind: [] for kind in runs} for _ in range(2))
+    for _ in range(rounds):
+        for kind, run in runs.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            jax.block_until_ready(run())
+            wall[kind].append(time.perf_counter() - start)
+            cpu[kind].append(time.process_time() - start_cpu)
+    per = {kind: 1e3 * float(np.median(t)) / batch for kind, t in wall.items()}
+    per_cpu = {kind: 1e3 * float(np.median(t)) / batch for kind, t in cpu.items()}
+    return {"n_qubits": table.n_qubits, "batch": batch, "steps": steps, "native_ms": per["native"], "xla_ms": per["xla"],
+            "speedup": per["xla"] / per["native"], "native_cpu_ms": per_cpu["native"], "xla_cpu_ms": per_cpu["xla"],
+            "energy_difference": float(np.max(np.abs(energies["native"] - energies["xla"]))), "load": list(os.getloadavg())}
+
+
 def plot(rows: list[dict], path: Path) -> None:
     models = list(dict.fromkeys(row["model"] for row in rows))
     fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 4), squeeze=False)
@@ -129,6 +157,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 5, 16, 64])
     parser.add_argument("--steps", type=int, default=64, help="chained applications per timed call")
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (medians)")
+    parser.add_argument("--block-batches", type=int, nargs="*", default=[5, 10],
+                        help="batches of the solve_block comparison (sensor model); none to skip it")
+    parser.add_argument("--block-steps", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
@@ -144,9 +175,16 @@ def main(argv=None) -> int:
                 print(f"{model:6s} n={n:2d} B={batch:3d}: native {row['native_us']:7.2f} us, XLA {row['xla_us']:7.2f} us "
                       f"per application-sample ({row['speedup']:.1f}x; CPU time {row['native_cpu_us']:.2f} vs "
                       f"{row['xla_cpu_us']:.2f} us; load {row['load'][0]:.2f})", flush=True)
+    blocks = []
+    for batch in args.block_batches:
+        blocks.append(measure_block(sensor_system().hamiltonian.table, batch, args.block_steps, args.rounds, rng))
+        row = blocks[-1]
+        print(f"sensor solve_block B={batch:3d}, {args.block_steps} steps: native {row['native_ms']:.2f} ms, XLA "
+              f"{row['xla_ms']:.2f} ms per sample ({row['speedup']:.1f}x; CPU time {row['native_cpu_ms']:.2f} vs "
+              f"{row['xla_cpu_ms']:.2f} ms; load {row['load'][0]:.2f})", flush=True)
     out = Path(args.out)
-    settings = {key: getattr(args, key) for key in ("sizes", "batches", "steps", "rounds", "seed")}
-    write_json(out / "batched_apply.json", {"machine": machine_info(), "settings": settings, "rows": rows})
+    settings = {key: getattr(args, key) for key in ("sizes", "batches", "steps", "rounds", "block_batches", "block_steps", "seed")}
+    write_json(out / "batched_apply.json", {"machine": machine_info(), "settings": settings, "rows": rows, "blocks": blocks})
     plot(rows, out / "batched_apply.png")
     return 0
 
