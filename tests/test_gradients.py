@@ -60,7 +60,8 @@ def test_matrix_free_paths_reference_and_ep(solver):
     for beta in BETAS:
         result = ep_gradient(system, params, x, y, beta=beta, estimator="centered")
         dense_result = ep_gradient(dense_system, params, x, y, beta=beta, estimator="centered")
-        assert result.free.solver == solver
+        # one sample on 11 qubits with solver "jax" runs as a batch of one (SpinSystem.batch_view)
+        assert result.free.solver == {"jax": "batched lanczos"}.get(solver, solver)
         # the matrix-free solver's error is a small share of EP's own bias at this beta
         assert relative_error(result.grad, dense_result.grad) < 0.02 * relative_error(dense_result.grad, dense_reference)
         errors.append(relative_error(result.grad, reference))
