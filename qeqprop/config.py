@@ -5,26 +5,29 @@ Environment variables (read when first asked, so a test or script may set them a
     QEQPROP_NATIVE=0        do not build or load the native CPU kernel (the XLA kernel runs)
     QEQPROP_CACHE_DIR=PATH  where the compiled native kernel and JAX's compiled programs are cached
                             (default: $XDG_CACHE_HOME/qeqprop, else ~/.cache/qeqprop)
-    QEQPROP_JAX_CACHE=0     do not switch on JAX's persistent compilation cache
+    QEQPROP_JAX_CACHE=0     do not switch on JAX's persistent compilation cache (read once, when
+                            qeqprop first loads JAX)
     QEQPROP_JAX_CACHE=PATH  keep JAX's compiled programs in PATH instead
                             (default: QEQPROP_CACHE_DIR/jax/cpu-<hash of the CPU's feature flags>)
     CXX                     the C++ compiler for the native kernel (default ``c++``)
 
 Compiled once per machine, not once per process: the first JAX solve of a shape compiles XLA
-programs for seconds (tens of seconds for the batched Lanczos blocks on 2 cores), and so does the
-native kernel's C++ build (``python -m qeqprop.native.build`` does it ahead of time). qeqprop
-switches on JAX's persistent compilation cache when it first loads JAX (``enable_compilation_cache``,
-programs that took >= JAX_CACHE_MIN_COMPILE_TIME_S to compile), so a later process loads them
-from disk; it still traces and lowers them (about a second per solver program). It leaves JAX's
-cache alone when the user configured it (``jax_compilation_cache_dir`` or
-``JAX_COMPILATION_CACHE_DIR`` set, or ``jax_enable_compilation_cache`` off), and where the
-directory cannot be written it warns once and runs without it. JAX's setting is process-wide: the
-user's own jitted functions in the same process are cached there too. The directory grows with
-the shapes compiled (tens to hundreds of KiB per program) and is never pruned (JAX bounds it only
-with the optional ``filelock`` package); deleting it is safe. ``disable_compilation_cache()``
-switches it off for the rest of the process. The directory is keyed by the CPU's feature flags
-because JAX's cache key is not, and XLA compiles for the host CPU: a home directory shared by
-machines of different CPUs must not hand one machine's code to another.
+programs for seconds (tens of seconds for the batched Lanczos blocks on 2 cores), and the native
+kernel's C++ build takes tens of seconds once (``python -m qeqprop.native`` runs it ahead of
+time). qeqprop switches on JAX's persistent compilation cache when it first loads JAX
+(``default_compilation_cache``: programs that took at least JAX_CACHE_MIN_COMPILE_TIME_S to
+compile), so a later process loads them from disk; it still traces and lowers them (about a
+second per solver program on 2 cores). It leaves JAX's cache alone when the user configured it
+before qeqprop loads JAX (``jax_compilation_cache_dir`` or ``JAX_COMPILATION_CACHE_DIR`` set, or
+``jax_enable_compilation_cache`` off); ``enable_compilation_cache(path)`` moves it and
+``disable_compilation_cache()`` switches it off at any time. Where the directory cannot be written
+qeqprop warns once and runs without it. The setting is JAX's, so process-wide: the user's own
+jitted functions in the process are cached there too. The directory grows with the shapes
+compiled (tens to hundreds of KiB per program) and is not pruned (JAX bounds it only with the
+optional ``filelock`` package); deleting it is safe. It is keyed by the CPU's feature flags
+because JAX's cache key is not while XLA compiles for the host CPU: a home directory shared by
+machines with different CPUs must not hand one machine's code to another. JAX writes entries in
+place, so a process that reads one while another writes it may warn once and compile instead.
 
 What qeqprop changes in JAX: ``enable_float64()`` sets ``jax_enable_x64`` for the whole process.
 It runs when qeqprop first loads a module that uses JAX (every such module imports
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 # threshold, 1 s, would miss those); below, loading an entry costs about what compiling does.
 JAX_CACHE_MIN_COMPILE_TIME_S = 0.1
 _JAX_CACHE_OFF = ("0", "off", "false", "no")
+_JAX_CACHE_ON = ("", "1", "on", "true", "yes")  # the default directory
 
 
 def enable_float64() -> None:
@@ -91,12 +95,12 @@ def cpu_flags() -> str:
 
 def jax_cache_dir() -> Path | None:
     """Where qeqprop keeps JAX's compiled programs: None when ``QEQPROP_JAX_CACHE`` is 0 (or off,
-    false, no), the path it names when set, else ``cache_dir()/jax/cpu-<12 hex digits of
-    sha256(cpu_flags())>``."""
+    false, no), the path it names when it names one, else (unset, 1, on, true, yes)
+    ``cache_dir()/jax/cpu-<12 hex digits of sha256(cpu_flags())>``."""
     setting = os.environ.get("QEQPROP_JAX_CACHE", "").strip()
     if setting.lower() in _JAX_CACHE_OFF:
         return None
-    if setting:
+    if setting.lower() not in _JAX_CACHE_ON:
         return Path(setting).expanduser()
     return cache_dir() / "jax" / f"cpu-{hashlib.sha256(cpu_flags().encode()).hexdigest()[:12]}"
 

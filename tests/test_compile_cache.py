@@ -69,9 +69,12 @@ def test_switched_off_by_the_environment(tmp_path, monkeypatch, off):
     assert jax.config.jax_compilation_cache_dir is None and not (tmp_path / "jax").exists()
 
 
-def test_a_path_in_the_environment_moves_it(tmp_path, monkeypatch):
+def test_a_path_in_the_environment_moves_it_and_1_means_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("QEQPROP_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("QEQPROP_JAX_CACHE", str(tmp_path / "elsewhere"))
     assert jax_cache_dir() == tmp_path / "elsewhere"
+    monkeypatch.setenv("QEQPROP_JAX_CACHE", "1")
+    assert jax_cache_dir().parent == tmp_path / "jax"
 
 
 def test_the_users_own_jax_setting_is_left_alone(tmp_path):
