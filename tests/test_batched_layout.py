@@ -1,0 +1,82 @@
+"""Batched Lanczos at small batches (issue 18): size buckets (few compiled programs, bounded
+padding) and the deflated gap solve's early stop (fewer H applications, the gap to GAP_ACCURACY)."""
+
+import numpy as np
+import pytest
+
+from qeqprop import random_tfim_instance
+from qeqprop.solvers import batched_lanczos
+from qeqprop.solvers.batched_lanczos import BatchedLanczos, batch_layout, size_bucket
+from qeqprop.solvers.deflation import GAP_ACCURACY, gap_start
+
+
+def test_size_buckets_and_layout_bound_the_padding():
+    buckets = [size_bucket(n) for n in range(1, 200)]
+    assert sorted(set(buckets))[:10] == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+    for n, bucket in zip(range(1, 200), buckets):
+        assert n <= bucket and (bucket == 1 or n > bucket * 2 // 3 or bucket <= 2)  # at most a third padded
+    for workers in (1, 2, 4):
+        for batch in range(1, 300):
+            chunk, parts, padded = batch_layout(batch, workers, 16)
+            assert 1 <= parts <= workers and chunk <= 16 and padded % (chunk * parts) == 0
+            assert batch <= padded < batch + chunk * parts  # less than one chunk per slice padded
+            if batch <= 16 * workers:  # small batches: the chunk is the bucket of a worker's share
+                assert chunk == size_bucket(-(-batch // workers))
+
+
+def test_batch_sizes_in_one_bucket_share_one_compiled_program():
+    """Batches of 5 and 6 samples (two workers: chunks of 3) run the same program: no recompilation."""
+    system, params, _, _ = random_tfim_instance(6, seed=2, solver="jax")
+    X = np.random.default_rng(0).normal(size=(6, system.n_inputs))
+    table = system.hamiltonian.table
+    solver = BatchedLanczos(table, workers=2)
+    start = np.broadcast_to(np.random.default_rng(0).standard_normal(table.dim), (6, table.dim))
+    coeffs = system.hamiltonian.coefficients_batch(params, X)
+    solver.steps["nudged"] = 32
+    first = solver.solve(coeffs[:5], start[:5], 1e-10, with_gap=False)
+    compiled = batched_lanczos.solve_block._cache_size()
+    solver.steps["nudged"] = 32
+    second = solver.solve(coeffs, start, 1e-10, with_gap=False)
+    assert batched_lanczos.solve_block._cache_size() == compiled
+    np.testing.assert_allclose(second.energies[:5], first.energies, atol=1e-10)
+
+
+def test_gap_solve_stops_early_and_keeps_the_gap_to_its_accuracy():
+    """The deflated solve with the ground energies as floor stops at r <= GAP_ACCURACY (theta_1 - E_0):
+    fewer H applications than the same solve to GAP_TOL, and the gap within its error bound of eigh."""
+    system, params, _, _ = random_tfim_instance(9, seed=4, solver="jax")
+    X = np.random.default_rng(1).normal(size=(4, system.n_inputs))
+    table = system.hamiltonian.table
+    coeffs = system.hamiltonian.coefficients_batch(params, X)
+    diagonal, flips = table.compile(coeffs)
+    structure = batched_lanczos.structure_of(table.n_qubits, [(x, f[0]) for x, f in flips])
+    operator = (structure, diagonal, tuple(f for _, f in flips))
+    start = np.broadcast_to(np.random.default_rng(0).standard_normal(table.dim), (4, table.dim))
+    ground = batched_lanczos.batched_ground_states(*operator, start, 1e-12, 64, orthogonalize="full")
+    fresh = np.broadcast_to(gap_start(table.dim, np.float64), ground.vectors.shape)
+    solve = lambda floor: batched_lanczos.batched_ground_states(*operator, fresh, 1e-6, 24, orthogonalize="full",
+                                                                max_blocks=40, deflate=ground.vectors, floor=floor)
+    early, full = solve(ground.energies), solve(None)
+    assert early.converged.all() and full.converged.all()
+    assert early.applications < full.applications
+    exact = np.array([np.linalg.eigvalsh(table.operator(c).to_dense())[:2] for c in coeffs])
+    gaps, exact_gaps = early.energies - ground.energies, exact[:, 1] - exact[:, 0]
+    assert np.all(gaps >= exact_gaps - 1e-10)  # Ritz values bound from above
+    assert np.all(gaps - exact_gaps <= GAP_ACCURACY * exact_gaps)
+    np.testing.assert_allclose(full.energies - ground.energies, exact_gaps, atol=1e-8)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_small_batches_equal_dense(batch):
+    """Batches of one and of three (padded to chunks of two) give eigh's energies, gaps and outputs."""
+    system, params, _, _ = random_tfim_instance(7, seed=5, solver="jax")
+    dense, *_ = random_tfim_instance(7, seed=5, solver="dense")
+    X = np.random.default_rng(2).normal(size=(batch, system.n_inputs))
+    view = system.batch_view(batch)
+    assert view.joint_phases  # one sample on 7 qubits runs as a batch of one too
+    states = view.equilibrate(params, X)
+    for b in range(batch):
+        exact = dense.equilibrate(params, X[b])
+        assert states.energies[b] == pytest.approx(exact.energy, abs=1e-10)
+        assert states.gaps[b] == pytest.approx(exact.gap, rel=GAP_ACCURACY)
+        np.testing.assert_allclose(view.predict(states)[b], dense.predict(exact), atol=1e-8)
