@@ -9,7 +9,17 @@ complex general Pauli model (10 qubits, XX+YY+ZZ chain couplings, three-body ZXZ
 trainable terms) with exact expectations and with 10 shots per measurement basis (per sample,
 and batched: readout=Shots). Load averages are recorded with the numbers.
 
+The small-learner workload of issue 18 (``sensor_workload``: a 10-qubit complex sensor model,
+54 strings, 51 parameters; centered EP at beta = 0.4; 10 shots per term) against the research
+script it replaces (kron-built scipy.sparse matrices, ``eigsh`` per sample and phase), side by
+side in alternating rounds: milliseconds per sample for training (exact; shots: the per-term
+Gaussian model of the script, and multinomial records) and evaluation (free ground state +
+outputs: ``qp.predict``), at batch 1, 10 and 128, with the compute floor next to it (H
+applications per sample, from the solver's counts, times the measured cost of one batched
+application per sample, over the worker threads).
+
     python benchmarks/training_throughput.py --out benchmarks/results
+    python benchmarks/training_throughput.py --only sensor     # the small-learner table alone
 """
 
 from __future__ import annotations
@@ -23,15 +33,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, write_json  # noqa: E402
+from _common import machine_info, write_json
+from sensor_workload import ResearchScript, sensor_data, sensor_system
 
-import qeqprop as qp  # noqa: E402
-from qeqprop.measurement import measured_ep_gradient, measurement_plan  # noqa: E402
-from qeqprop.readout import Shots  # noqa: E402
+import qeqprop as qp
+from qeqprop.measurement import measured_ep_gradient, measurement_plan
+from qeqprop.readout import Shots
+
+SENSOR_BETA, SENSOR_SHOTS_PER_TERM = 0.4, 10
 
 
 def rate(fn, samples: int, budget: float = 5.0, warmup: int = 1) -> float:
@@ -45,6 +58,115 @@ def rate(fn, samples: int, budget: float = 5.0, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - begin)
     return samples / float(np.median(times))
+
+
+def alternating_ms(paths: dict, rounds: int) -> dict:
+    """Median milliseconds per sample of each path {name: (fn, samples)}, rounds alternating
+    between the paths (so that load changes hit them alike), after one warm-up call each."""
+    for fn, _ in paths.values():
+        fn()
+    times = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, (fn, samples) in paths.items():
+            begin = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - begin) / samples)
+    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+def application_ms(system, params, X) -> float:
+    """Milliseconds per H application per sample of the batched kernel (``jax_kernel.batched_apply``),
+    64 applications of a batch of len(X) in one jitted scan (the block's inner loop without the rest)."""
+    import jax
+
+    from qeqprop.hamiltonians.jax_kernel import (
+        JaxPauliOperator,
+        batched_apply,
+        structure_of,
+    )
+
+    table = system.hamiltonian.table
+    dtype = np.float64 if table.is_real else np.complex128
+    diagonal, flips = table.compile(system.hamiltonian.coefficients_batch(params, X))
+    operators = JaxPauliOperator.from_arrays(structure_of(table.n_qubits, [(x, f[0]) for x, f in flips]),
+                                             diagonal.astype(dtype), tuple(np.asarray(f, dtype) for _, f in flips))
+    psi = np.random.default_rng(0).standard_normal((len(X), table.dim)).astype(dtype)
+
+    @jax.jit
+    def applications(operators, psi):
+        def step(v, _):
+            w = batched_apply(operators, v)
+            return w / np.sqrt(table.dim), None
+        return jax.lax.scan(step, psi, None, length=64)[0]
+
+    jax.block_until_ready(applications(operators, psi))
+    times = []
+    for _ in range(20):
+        begin = time.perf_counter()
+        jax.block_until_ready(applications(operators, psi))
+        times.append(time.perf_counter() - begin)
+    return 1e3 * float(np.median(times)) / 64 / len(X)
+
+
+def sensor_rows(batches=(1, 10, 128), rounds: int = 7) -> dict:
+    """The issue-18 small-learner table (module docstring): ms per sample per path and batch."""
+    from qeqprop.solvers.batched_lanczos import default_workers
+
+    script = ResearchScript()
+    system, params = sensor_system(), script.params
+    X, Y = sensor_data(max(batches))
+    bases = len(measurement_plan(system, X[0], 1000).bases)
+    gaussian = Shots(SENSOR_SHOTS_PER_TERM * bases, sampler="gaussian")  # 10 shots per basis = per term
+    multinomial = Shots(SENSOR_SHOTS_PER_TERM * bases)
+    rng = np.random.default_rng(0)
+    few = 10
+    script_ms = alternating_ms({
+        "train_exact": (lambda: [script.gradient(X[i], Y[i], SENSOR_BETA) for i in range(few)], few),
+        "train_shots": (lambda: [script.gradient(X[i], Y[i], SENSOR_BETA, SENSOR_SHOTS_PER_TERM, rng) for i in range(few)], few),
+        "evaluate": (lambda: [script.predict(X[i]) for i in range(few)], few)}, rounds)
+    rows = {"research_script": script_ms, "bases": bases, "beta": SENSOR_BETA, "shots_per_term": SENSOR_SHOTS_PER_TERM,
+            "n_strings": len(system.hamiltonian.table), "n_params": system.hamiltonian.n_params, "qeqprop": {}}
+    cost = application_ms(system, params, X[:16])
+    for batch in batches:
+        xs, ys = X[:batch], Y[:batch]
+        paths = {
+            "train_exact": (lambda: qp.ep_gradient(system, params, xs, ys, SENSOR_BETA), batch),
+            "train_shots_gaussian": (lambda: qp.ep_gradient(system, params, xs, ys, SENSOR_BETA, readout=gaussian, rng=1), batch),
+            "train_shots_multinomial": (lambda: qp.ep_gradient(system, params, xs, ys, SENSOR_BETA, readout=multinomial, rng=1),
+                                        batch),
+            "evaluate": (lambda: qp.predict(system, params, xs), batch)}
+        measured = alternating_ms(paths, rounds)
+        result = qp.ep_gradient(system, params, xs, ys, SENSOR_BETA)
+        train_apps = float(np.mean(result.free.iterations + sum(s.iterations for s in result.nudged.values())))
+        eval_apps = float(np.mean(result.free.iterations))
+        workers = min(default_workers(), batch)
+        measured.update({"applications_train": train_apps, "applications_evaluate": eval_apps, "application_ms": cost,
+                         "floor_train": train_apps * cost / workers, "floor_evaluate": eval_apps * cost / workers,
+                         "load_average": os.getloadavg()[0]})
+        rows["qeqprop"][batch] = measured
+        print(f"sensor B={batch:<4} " + "  ".join(f"{k} {v:.2f}" for k, v in measured.items())
+              + f"   (script: {', '.join(f'{k} {v:.2f}' for k, v in script_ms.items())} ms/sample)", flush=True)
+    return rows
+
+
+def sensor_figure(rows: dict, path: Path) -> None:
+    """Grouped bars: ms per sample of the script and of qeqprop at each batch, per path, with the floor."""
+    paths = [("train_exact", "training, exact"), ("train_shots_gaussian", "training, 10 shots/term"),
+             ("evaluate", "evaluation")]
+    script_key = {"train_exact": "train_exact", "train_shots_gaussian": "train_shots", "evaluate": "evaluate"}
+    batches = list(rows["qeqprop"])
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    width = 0.8 / (len(batches) + 1)
+    for k, (key, _) in enumerate(paths):
+        ax.bar(k, rows["research_script"][script_key[key]], width, color="0.6", label="research script" if k == 0 else None)
+        for j, batch in enumerate(batches):
+            ax.bar(k + (j + 1) * width, rows["qeqprop"][batch][key], width, color=f"C{j}", label=f"qeqprop B={batch}" if k == 0 else None)
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(paths))], [label for _, label in paths])
+    ax.set(ylabel="ms per sample", yscale="log", title="10-qubit sensor learner (centered EP, beta 0.4)")
+    ax.grid(alpha=0.3, axis="y", which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def general_model(n: int = 10, n_inputs: int = 4, **options):
@@ -67,7 +189,15 @@ def main(argv=None) -> int:
     parser.add_argument("--qubits", type=int, nargs="+", default=[6, 8, 10, 12])
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--only", choices=["sensor"], help="run only the small-learner (sensor) table")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    sensor = sensor_rows()
+    write_json(out / "small_learner.json", {"machine": machine_info(), "rows": sensor,
+                                            "load_average_1_5_15_min": list(os.getloadavg())})
+    sensor_figure(sensor, out / "small_learner.png")
+    if args.only == "sensor":
+        return 0
     rng = np.random.default_rng(0)
     rows = {"tfim": {}, "general_complex_10q": {}}
     for n in args.qubits:
@@ -107,7 +237,6 @@ def main(argv=None) -> int:
     general["load_average"] = os.getloadavg()[0]
     rows["general_complex_10q"] = general
     print(f"general complex 10q ({n_params} params): " + ", ".join(f"{k} {v:.1f}" for k, v in general.items()), flush=True)
-    out = Path(args.out)
     write_json(out / "training_throughput.json", {"machine": machine_info(), "batch": args.batch, "rows": rows,
                                                   "load_average_1_5_15_min": list(os.getloadavg())})
     fig, ax = plt.subplots(figsize=(6, 4))
