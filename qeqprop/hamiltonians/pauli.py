@@ -238,6 +238,7 @@ class PauliTable:
         self.phases = (1j ** self.n_y) * (1.0 - 2.0 * parity_xz)
         self.is_real = bool(np.all(self.n_y % 2 == 0))
         self._splits: dict[int, WalshSplit] = {}
+        self._support_plans: dict[tuple[int, bool], tuple] = {}
 
     @property
     def dim(self) -> int:
@@ -246,34 +247,50 @@ class PauliTable:
     def __len__(self) -> int:
         return len(self.strings)
 
+    def _support_plan(self, x_mask: int, members: np.ndarray, support: int, same: bool) -> tuple:
+        """The static part of ``_support_sums`` for one group (built once per group and ``same``):
+        the view shape, the axes to flip and keep, the half-state cut, the (members, 2^s) signs and
+        the conjugate-pair signs."""
+        key = (x_mask, same)
+        plan = self._support_plans.get(key)
+        if plan is not None:
+            return plan
+        shape, axes = split_view(self.n_qubits, support)
+        bits = [self.n_qubits - 1 - q for q in range(self.n_qubits) if support >> (self.n_qubits - 1 - q) & 1]
+        flipped = tuple(a for a, bit in zip(axes, bits) if x_mask >> bit & 1)
+        corner_bits = [[0, 1 << bit] for bit in bits]
+        paired = same and bool(flipped)
+        half = None
+        if paired:  # keep c with the first flipped qubit 0
+            half = tuple(slice(0, 1) if a == flipped[0] else slice(None) for a in range(len(shape)))
+            corner_bits[axes.index(flipped[0])] = [0]
+        corners = np.array(np.meshgrid(*corner_bits, indexing="ij")).reshape(len(bits), -1).sum(axis=0)
+        signs = np.stack([parity_signs(0, int(z), corners) for z in self.z_masks[members]]).T
+        pair_signs = parity_signs(0, x_mask, self.z_masks[members]) if paired else None
+        plan = self._support_plans[key] = (shape, tuple(axes), flipped, half, signs, pair_signs)
+        return plan
+
     def _support_sums(self, psi, bra_conj, x_mask: int, members: np.ndarray, support: int, same: bool) -> np.ndarray:
         """sum_c conj(bra[c]) psi[c xor x] (-1)^{|c & z_s|} for a group whose strings touch only
         the qubits in ``support`` (s of them): with those qubits as axes of the views, one
         two-operand einsum sums over every other axis, leaving the 2^s corner sums P[k], and the
-        signs finish it as a (members, 2^s) product (no product vector, no sign tensor in the pass).
+        signs finish it as a (members, 2^s) product (no product vector, no sign tensor in the pass;
+        the signs and views are planned once per group, ``_support_plan``).
 
         For ``bra = psi`` and x != 0 the indices c and c xor x give conjugate terms, so only half the state
         is read: with S_s the sum over c whose highest flipped qubit is 0,
         sum_c = S_s + (-1)^{|x & z_s|} conj(S_s) (timings: benchmarks/NOTES.md)."""
         head = psi.shape[:-1]
-        shape, axes = split_view(self.n_qubits, support)
-        bits = [self.n_qubits - 1 - q for q in range(self.n_qubits) if support >> (self.n_qubits - 1 - q) & 1]
-        flipped = [a for a, bit in zip(axes, bits) if x_mask >> bit & 1]
+        shape, axes, flipped, half, signs, pair_signs = self._support_plan(x_mask, members, support, same)
         bra_view = bra_conj.reshape(head + shape)
         ket_view = np.flip(psi.reshape(head + shape), axis=tuple(len(head) + a for a in flipped))
-        corner_bits = [[0, 1 << bit] for bit in bits]
-        paired = same and bool(flipped)
-        if paired:  # keep c with the first flipped qubit 0
-            half = (Ellipsis, *[slice(0, 1) if a == flipped[0] else slice(None) for a in range(len(shape))])
-            bra_view, ket_view = bra_view[half], ket_view[half]
-            corner_bits[axes.index(flipped[0])] = [0]
+        if half is not None:
+            bra_view, ket_view = bra_view[(Ellipsis, *half)], ket_view[(Ellipsis, *half)]
         index = list(range(len(shape)))
         corner_sums = np.einsum(bra_view, [Ellipsis, *index], ket_view, [Ellipsis, *index], [Ellipsis, *axes])
-        corners = np.array(np.meshgrid(*corner_bits, indexing="ij")).reshape(len(bits), -1).sum(axis=0)
-        signs = np.stack([parity_signs(0, int(z), corners) for z in self.z_masks[members]])
-        sums = corner_sums.reshape(head + (-1,)) @ signs.T
-        if paired:
-            sums = sums + parity_signs(0, x_mask, self.z_masks[members]) * np.conj(sums)  # (-1)^{|x & z_s|}
+        sums = corner_sums.reshape(head + (-1,)) @ signs
+        if pair_signs is not None:
+            sums = sums + pair_signs * np.conj(sums)  # (-1)^{|x & z_s|}
         return sums
 
     def walsh(self, x_mask: int) -> WalshSplit:
