@@ -14,6 +14,7 @@ import numpy as np
 from .systems.protocol import BatchSystem, EnergySystem
 from .validation import as_finite_array, check_int
 
+EVAL_CHUNK = 128  # samples equilibrated together by ``predict`` and ``train.evaluate``
 
 def check_inputs(system: EnergySystem, X, name: str = "X") -> np.ndarray:
     """X as a float64 array (n, n_inputs): 2-D, real, finite, with the system's input count."""
@@ -25,7 +26,7 @@ def check_inputs(system: EnergySystem, X, name: str = "X") -> np.ndarray:
 
 
 def equilibrate_chunks(system: EnergySystem, params, X: np.ndarray,
-                       batch_size: int = 128) -> Iterator[tuple[BatchSystem, Any, slice]]:
+                       batch_size: int = EVAL_CHUNK) -> Iterator[tuple[BatchSystem, Any, slice]]:
     """Free states s_0(theta, x) of X in chunks: yields (batch view, its states, the chunk's slice of X)."""
     batch_size = check_int("batch_size", batch_size)
     for begin in range(0, len(X), batch_size):
@@ -34,7 +35,7 @@ def equilibrate_chunks(system: EnergySystem, params, X: np.ndarray,
         yield view, view.equilibrate(params, X[chunk]), chunk
 
 
-def predict(system: EnergySystem, params, X, *, batch_size: int = 128) -> np.ndarray:
+def predict(system: EnergySystem, params, X, *, batch_size: int = EVAL_CHUNK) -> np.ndarray:
     """Model outputs for every row of X: an array (n_samples, n_outputs) of free-phase expectations.
 
     For classification, ``datasets.decode_outputs`` turns them into classes (sign of a single

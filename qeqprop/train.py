@@ -35,7 +35,7 @@ from .costs import COSTS
 from .datasets import Dataset, Targets, decode_outputs, labels_from_targets
 from .ep import ep_gradient, flatten_grad
 from .estimators import check_estimator
-from .inference import check_inputs, equilibrate_chunks
+from .inference import EVAL_CHUNK, check_inputs, equilibrate_chunks
 from .readout import Shots
 from .rules import EP, RULES, GradientRule, make_rule
 from .solvers.batched_lanczos import SETTLED_FALLBACK, SETTLED_RETRY, SETTLED_USABLE
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from .estimators import LinearEstimator
 
 GRADIENTS = tuple(RULES)
-EVAL_CHUNK = 128  # samples per batched equilibration in ``evaluate``
 BUILTIN_METRICS = ("loss", "accuracy", "min_gap")
 # per minibatch (info) and summed per record (history): sample phases a batched solve retried, of
 # them those settled by the single-state fallback or later, and those accepted above tolerance
