@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, write_json
+from _common import SETTLE_S, machine_info, write_json
 from sensor_workload import ResearchScript, sensor_data, sensor_system
 
 import qeqprop as qp
@@ -68,6 +68,7 @@ def alternating_ms(paths: dict, rounds: int) -> dict:
     times = {name: [] for name in paths}
     for _ in range(rounds):
         for name, (fn, samples) in paths.items():
+            time.sleep(SETTLE_S)  # the previous path's BLAS / XLA worker threads stop spinning
             begin = time.perf_counter()
             fn()
             times[name].append((time.perf_counter() - begin) / samples)

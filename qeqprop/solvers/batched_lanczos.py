@@ -257,8 +257,8 @@ def solve_block(operators: JaxPauliOperator, starts, deflate=None, *, steps: int
 def pack_operators(structure, diagonal: np.ndarray, factors, dtype) -> tuple[np.ndarray, np.ndarray]:
     """A stack of grouped operators (``structure``, diagonal (B, D), factors (B,) or (B, D) per flip)
     as two arrays of ``dtype``: the diagonal and the vector factors (B, 1 + V, D), the scalar factors
-    (B, S), in the order of the structure's flips (``unpack_operators`` inverts it). Two transfers
-    to the device instead of one per leaf (each ~20-90 us on CPU: 90 per EP call at 14 flip groups)."""
+    (B, S), in the order of the structure's flips (``unpack_operators`` inverts it): two arguments
+    of the jitted block instead of one per leaf (16 per solve at 14 flip groups)."""
     flags = [is_vector for _, is_vector in structure[1]]
     vectors = np.stack([diagonal] + [f for f, v in zip(factors, flags) if v], axis=1).astype(dtype, copy=False)
     scalar = [f for f, v in zip(factors, flags) if not v]
@@ -298,7 +298,7 @@ _POOL: dict[int, ThreadPoolExecutor] = {}
 
 def _in_parts(block, pieces, starts: np.ndarray):
     """block(vectors_k, scalars_k, starts_k, deflate_k) on the slices of the batch at once (one thread
-    each; ``pieces`` [(vectors_k, scalars_k, deflate_k)] already on the device, ``starts`` (B, D) numpy cut into
+    each; ``pieces`` [(vectors_k, scalars_k, deflate_k)] numpy, ``starts`` (B, D) numpy cut into
     len(pieces) equal slices; the slices hold whole chunks, so the numbers equal one call's),
     outputs as numpy arrays concatenated along the batch."""
     size = starts.shape[0] // len(pieces)
@@ -425,10 +425,11 @@ def batched_ground_states(
     floor = None if floor is None else extend(np.asarray(floor))
     size = len(starts) // parts
     cuts = [slice(k * size, (k + 1) * size) for k in range(parts)]
-    # each slice's operators as two arrays, sent to the device once per solve (a jnp.asarray per leaf
-    # and a device-side slice per leaf and block cost more than a block of 10 samples' arithmetic)
+    # each slice's operators as two numpy arrays, handed to the jitted block as they are (jit's own
+    # dispatch moves numpy arguments in ~1 us; jax.device_put or jnp.asarray take ~100 us per array,
+    # and a device-side slice per leaf and block more: more than a block of 10 samples' arithmetic)
     vectors, scalars = pack_operators(structure, diagonal, factors, starts.dtype)
-    pieces = [jax.device_put((vectors[cut], scalars[cut], None if deflate is None else deflate[cut])) for cut in cuts]
+    pieces = [(vectors[cut], scalars[cut], None if deflate is None else deflate[cut]) for cut in cuts]
     block = partial(solve_packed, structure=structure, native=native_available(), steps=int(steps),
                     orthogonalize=str(orthogonalize), with_gap=bool(with_gap), chunk=chunk)
     announce_compile(f"the batched Lanczos block{' (deflated, for the gap)' if deflate is not None else ''} ({dim} amplitudes, {starts.shape[0] // parts} samples per call, {steps} steps)",
