@@ -21,7 +21,6 @@ from threadpoolctl import threadpool_limits
 import qeqprop as qp
 from qeqprop.errors import DegenerateGroundStateWarning, warn
 from qeqprop.solvers import dense_ground_state, make_solver
-from qeqprop.solvers.deflation import GAP_ACCURACY
 from qeqprop.train import evaluate
 
 SOLVERS = ("dense", "lanczos", "jax", "auto")
@@ -145,19 +144,14 @@ def dense_gaps(n: int) -> list[float]:
 @pytest.mark.parametrize("n", [10, pytest.param(12, marks=pytest.mark.slow)])
 def test_certified_gap_equals_dense_on_gapped_models(solver, n):
     """Certification does not change a correct gap: random TFIMs with fields give dense eigh's
-    E1 - E0 to 1e-8 with ARPACK; the JAX Lanczos ("jax", and "auto" at these sizes) stops its
-    deflated solve at residual <= GAP_ACCURACY (theta_1 - E_0) (deflation's early stop), which
-    bounds the gap's relative error by GAP_ACCURACY (measured 1.6e-5) (the batched free phase's
-    gaps against eigh: test_batched, test_batched_gradients_equal_reference_path_every_estimator)."""
+    E1 - E0 to 1e-8 (the batched free phase's gaps against eigh: test_batched,
+    test_batched_gradients_equal_reference_path_every_estimator)."""
     system = qp.TFIMNetwork(n, "complete", n_inputs=2, solver=solver)
     params = system.init_params(n)
     X = np.random.default_rng(n).normal(size=(3, 2))
     exact = dense_gaps(n)
     per_sample = [system.equilibrate(params, x).gap for x in X]
-    if solver == "lanczos":
-        np.testing.assert_allclose(per_sample, exact, atol=1e-8)
-    else:
-        np.testing.assert_allclose(per_sample, exact, rtol=GAP_ACCURACY)
+    np.testing.assert_allclose(per_sample, exact, atol=1e-8)
 
 
 def test_warn_points_at_the_caller():

@@ -22,8 +22,13 @@ def test_gap_early_stop_saves_applications_and_keeps_the_gap(monkeypatch):
     """With the early stop (default gap_accuracy) the free phase costs fewer H applications than
     with the deflated solve run to GAP_TOL (gap_accuracy=None), the ground state is unchanged, and
     the gap agrees with the GAP_TOL one to GAP_ACCURACY relative (the bound; the error is r^2 / delta,
-    measured < 1e-4 here). On the recurrence-only path of large registers."""
+    measured < 1e-4 here). On the recurrence-only path of large registers, with the early stop
+    (which applies above GAP_STOP_MIN_DIM amplitudes) brought down to this 10-qubit size."""
     monkeypatch.setattr(jax_lanczos, "FULL_REORTH_MAX_DIM", 0)
+    small = jax_ground_state(random_model(0, 10))  # at or below GAP_STOP_MIN_DIM: the gap solve to GAP_TOL
+    exact = jax_ground_state(random_model(0, 10), options=LanczosOptions(gap_accuracy=None))
+    assert (small.gap, small.iterations) == (exact.gap, exact.iterations)
+    monkeypatch.setattr(jax_lanczos, "GAP_STOP_MIN_DIM", 0)
     saved = []
     for seed in range(3):
         op = random_model(seed, 10)

@@ -20,8 +20,9 @@ A single Krylov space cannot see an exactly degenerate partner of the ground sta
 holds v0's projection onto the eigenspace), so the gap is not taken from it: a second,
 deflated solve (``deflate=psi_0``: every new Krylov vector projected orthogonal to psi_0, from a
 fresh random start) gives E_1 counting multiplicity (``deflation``); it stops as soon as its
-residual is below ``gap_accuracy (theta_1 - E_0)`` (``gap_stop``: the gap to that relative
-accuracy; a degenerate ground state cannot pass it, and GAP_TOL stays the floor). A Krylov space that closes
+residual is below ``gap_accuracy (theta_1 - E_0)`` above GAP_STOP_MIN_DIM amplitudes (``gap_stop``:
+the gap to that relative accuracy; a degenerate ground state cannot pass it, and GAP_TOL stays
+the floor). A Krylov space that closes
 early (b = 0, e.g. 2^n <= m) pushes the unused diagonal entries far above the spectrum.
 
 Reorthogonalisation: twice against the whole basis for small registers (the basis fits in
@@ -66,6 +67,9 @@ FULL_REORTH_MAX_DIM = 1 << 14
 # costs ~1 ms against a ~14 ms step (one core), so checking every 4th step saves more than the
 # at most 3 steps it runs past convergence (1.66-1.70 s against 1.68-1.99 s for checking every step).
 CHECK_EVERY = 4
+# The gap's early stop (LanczosOptions.gap_accuracy) applies above this many amplitudes: below, the
+# deflated solve to GAP_TOL costs milliseconds, and small models keep their gaps exact to ~1e-12.
+GAP_STOP_MIN_DIM = 1 << 14
 
 
 def _limit(value, tol, gap_stop):
@@ -308,8 +312,9 @@ def solve_states(operators: JaxPauliOperator, starts, tol, want_gap, *, m: int, 
 class LanczosOptions:
     """Krylov size per cycle (cold and warm-started), capped so the basis fits ``basis_bytes``;
     Ritz vectors kept over a restart (None: ``default_keep``), residual tolerance (relative to
-    max(1, |E|)), cycle cap, and the relative accuracy of the certified gap (the deflated solve
-    stops at residual <= gap_accuracy (theta_1 - E_0), ``deflation``; None: GAP_TOL alone)."""
+    max(1, |E|)), cycle cap, and the relative accuracy of the certified gap above
+    GAP_STOP_MIN_DIM amplitudes (the deflated solve stops at residual <= gap_accuracy (theta_1 - E_0),
+    ``deflation``; None: GAP_TOL alone)."""
 
     krylov: int = 48
     tol: float = 1e-12
@@ -400,9 +405,9 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
         init: warm-start vector (dim,) or None (the fixed cold start ``random_start``).
         options: Krylov size, kept vectors, tolerance and cycle cap (``LanczosOptions``).
         with_gap: also the certified gap E_1 - E_0: E_1 from a second solve on the orthogonal
-            complement of psi_0 (``deflation``; cold, to the residual
-            max(GAP_TOL max(1, |E_1|), options.gap_accuracy (E_1 - E_0)): the gap to that relative
-            accuracy or better),
+            complement of psi_0 (``deflation``; cold, to the residual GAP_TOL max(1, |E_1|), above
+            GAP_STOP_MIN_DIM amplitudes to max(that, options.gap_accuracy (E_1 - E_0)): the gap to
+            that relative accuracy or better),
             which sees a degenerate ground state that one Krylov space cannot.
         precision: "double" or "single" (float32 / complex64; tol must be >= SINGLE_TOL_MIN).
 
@@ -425,6 +430,7 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
             raise ValueError(f"init must be a state vector of shape ({operator.dim},), got {np.shape(init)}")
         start = jnp.array(init, dtype=kernel.dtype, copy=True)  # donated to the solve
     full_reorth = operator.dim <= FULL_REORTH_MAX_DIM
+    early_gap = options.gap_accuracy is not None and operator.dim > GAP_STOP_MIN_DIM
 
     def solve(start, m, keep, tol, deflate=None, gap_stop=None):
         announce_compile(f"the JAX Lanczos solver{' (deflated, for the gap)' if deflate is not None else ''} ({operator.dim} amplitudes, Krylov size {m})",
@@ -449,7 +455,7 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
     if with_gap:
         cold = options.size(operator.dim, itemsize)
         _, second, _, more = solve(None, cold, options.kept(cold), max(options.tol, GAP_TOL), deflate=psi,
-                                   gap_stop=None if options.gap_accuracy is None else (energy, options.gap_accuracy))
+                                   gap_stop=(energy, options.gap_accuracy) if early_gap else None)
         gap, applications = certified_gap(energy, second), applications + more
     # a read-only view of the solver's output buffer (no host copy; one only for precision="single")
     psi = np.asarray(psi, dtype=operator.dtype)
