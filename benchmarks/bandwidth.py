@@ -5,7 +5,8 @@ far beyond any cache), best of several runs, in three forms: numpy on one thread
 ``np.multiply(c, s, out=a); a += b``: 5 arrays moved), numpy on two threads (the same on halves,
 numpy releases the GIL), and one fused jitted JAX pass (3 arrays). Bandwidth = bytes moved / time,
 counting each array read or written once (STREAM's convention: write-allocate traffic is not
-counted). The machine's bandwidth is the best of the three.
+counted). The machine's bandwidth is the best of the three (the JAX pass writes a fresh output
+buffer per call, whose page faults cap it far below numpy's; it is reported, numpy sets the bar).
 
 H application: the all-to-all TFIM of ``ground_state.py`` (its ZZ and Z terms are one diagonal
 d_0, its X_i terms n scalar flip groups), applied by ``JaxPauliOperator.apply`` (the native
