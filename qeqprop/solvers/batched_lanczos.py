@@ -272,36 +272,6 @@ def solve_block(operators: JaxPauliOperator, starts, deflate=None, *, steps: int
     return tuple(a.reshape((-1,) + a.shape[2:]) for a in out)
 
 
-def pack_operators(structure, diagonal: np.ndarray, factors, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """A stack of grouped operators (``structure``, diagonal (B, D), factors (B,) or (B, D) per flip)
-    as two arrays of ``dtype``: the diagonal and the vector factors (B, 1 + V, D), the scalar factors
-    (B, S), in the order of the structure's flips (``unpack_operators`` inverts it): two arguments
-    of the jitted block instead of one per leaf (16 per solve at 14 flip groups)."""
-    flags = [is_vector for _, is_vector in structure[1]]
-    vectors = np.stack([diagonal] + [f for f, v in zip(factors, flags) if v], axis=1).astype(dtype, copy=False)
-    scalar = [f for f, v in zip(factors, flags) if not v]
-    scalars = np.stack(scalar, axis=1).astype(dtype, copy=False) if scalar else np.zeros((len(diagonal), 0), dtype)
-    return vectors, scalars
-
-
-def unpack_operators(structure, vectors, scalars, native: bool) -> JaxPauliOperator:
-    """The JaxPauliOperator stack of ``pack_operators``' arrays (traceable)."""
-    factors, v, k = [], 1, 0
-    for _, is_vector in structure[1]:
-        factors.append(vectors[:, v] if is_vector else scalars[:, k])
-        v, k = v + is_vector, k + (not is_vector)
-    return JaxPauliOperator.from_arrays(structure, vectors[:, 0], tuple(factors), native=native)
-
-
-@partial(jax.jit, static_argnames=("structure", "native", "steps", "orthogonalize", "with_gap", "chunk"))
-def solve_packed(vectors, scalars, starts, deflate=None, *, structure, native: bool, steps: int, orthogonalize: str,
-                 with_gap: bool, chunk: int):
-    """``solve_block`` on the operators of ``pack_operators``' arrays (one program per structure,
-    shapes and static options)."""
-    return solve_block(unpack_operators(structure, vectors, scalars, native), starts, deflate, steps=steps,
-                       orthogonalize=orthogonalize, with_gap=with_gap, chunk=chunk)
-
-
 def default_workers() -> int:
     """Concurrent block calls: the CPU cores this process may run on (XLA's CPU backend runs
     a batched block of small vectors on one thread, while calls from several Python threads run
@@ -315,15 +285,15 @@ _POOL: dict[int, ThreadPoolExecutor] = {}
 
 
 def _in_parts(block, pieces, starts: np.ndarray):
-    """block(vectors_k, scalars_k, starts_k, deflate_k) on the slices of the batch at once (one thread
-    each; ``pieces`` [(vectors_k, scalars_k, deflate_k)] numpy, ``starts`` (B, D) numpy cut into
+    """block(operators_k, starts_k, deflate_k) on the slices of the batch at once (one thread each;
+    ``pieces`` [(operators_k, deflate_k)] with numpy leaves, ``starts`` (B, D) numpy cut into
     len(pieces) equal slices; the slices hold whole chunks, so the numbers equal one call's),
     outputs as numpy arrays concatenated along the batch."""
     size = starts.shape[0] // len(pieces)
 
     def part(k):
-        vectors, scalars, deflate = pieces[k]
-        return [np.asarray(a) for a in block(vectors, scalars, starts[k * size : (k + 1) * size], deflate)]
+        operators, deflate = pieces[k]
+        return [np.asarray(a) for a in block(operators, starts[k * size : (k + 1) * size], deflate)]
 
     if len(pieces) == 1:
         outs = [part(0)]
@@ -443,13 +413,13 @@ def batched_ground_states(
     floor = None if floor is None else extend(np.asarray(floor))
     size = len(starts) // parts
     cuts = [slice(k * size, (k + 1) * size) for k in range(parts)]
-    # each slice's operators as two numpy arrays, handed to the jitted block as they are (jit's own
-    # dispatch moves numpy arguments in ~1 us; jax.device_put or jnp.asarray take ~100 us per array,
-    # and a device-side slice per leaf and block more: more than a block of 10 samples' arithmetic)
-    vectors, scalars = pack_operators(structure, diagonal, factors, starts.dtype)
-    pieces = [(vectors[cut], scalars[cut], None if deflate is None else deflate[cut]) for cut in cuts]
-    block = partial(solve_packed, structure=structure, native=native_available(), steps=int(steps),
-                    orthogonalize=str(orthogonalize), with_gap=bool(with_gap), chunk=chunk)
+    # each slice's operators with numpy leaves, handed to the jitted block as they are (jit's own
+    # dispatch takes numpy arguments in ~1 us each; jax.device_put or jnp.asarray take ~100 us per
+    # array, a device-side slice per leaf and block more: more than a block of 10 samples' arithmetic)
+    native = native_available()
+    pieces = [(JaxPauliOperator.from_arrays(structure, diagonal[cut], tuple(f[cut] for f in factors), native),
+               None if deflate is None else deflate[cut]) for cut in cuts]
+    block = partial(solve_block, steps=int(steps), orthogonalize=str(orthogonalize), with_gap=bool(with_gap), chunk=chunk)
     announce_compile(f"the batched Lanczos block{' (deflated, for the gap)' if deflate is not None else ''} ({dim} amplitudes, {starts.shape[0] // parts} samples per call, {steps} steps)",
                      ("batched", structure, starts.shape, starts.dtype, steps, orthogonalize, with_gap, chunk, parts,
                       deflate is None))
