@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,12 +177,21 @@ def evaluate(system: EnergySystem, params, X, y, *, metrics: Mapping[str, Metric
     return result
 
 
-def _readout(rule: GradientRule, system: EnergySystem, shots: int | None):
+def _readout(rule: GradientRule, system: EnergySystem, shots: int | Shots | None) -> Shots | None:
+    """The shot readout of ``shots``: a count (Shots(count)) or a Shots with its options (sampler,
+    grouping, allocation, nudge_from; its seed is replaced by fit's per-step generator)."""
     if shots is None:
         return None
     if rule.name != "ep" or system.pauli_measurement() is None:
         raise ValueError("shots needs gradient='ep' on a quantum spin system")
-    return Shots(shots)
+    return shots if isinstance(shots, Shots) else Shots(shots)
+
+
+def _shots_spec(shots: int | Shots | None):
+    """How the run spec records ``shots``: the count, or a Shots' options without its seed."""
+    if shots is None or not isinstance(shots, Shots):
+        return None if shots is None else int(shots)
+    return {k: v for k, v in asdict(shots).items() if k != "seed"}
 
 
 def minibatch_gradient(
@@ -194,7 +203,7 @@ def minibatch_gradient(
     gradient: str | GradientRule | Callable = "ep",
     beta: float = 1e-2,
     estimator: str | LinearEstimator = "centered",
-    shots: int | None = None,
+    shots: int | Shots | None = None,
     rng: np.random.Generator | int | None = None,
     task: str | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -209,7 +218,8 @@ def minibatch_gradient(
             unchanged (e.g. targets already encoded by ``targets_for``).
         gradient: "ep" (``estimator`` at ``beta``), "reference", "contrastive", "coupled", a
             GradientRule or a per-sample callable (qeqprop.rules).
-        shots: measure every EP phase with this many shots per sample (readout.Shots), drawn from ``rng``.
+        shots: measure every EP phase with this many shots per sample (readout.Shots), drawn from ``rng``;
+            or a ``Shots(...)`` with its options (sampler="gaussian", grouping, nudge_from="exact", ...).
 
     Returns:
         (grad, info): ``grad`` a dict like params; ``info`` with "grad_norm" (||g||), and for EP the
@@ -433,7 +443,7 @@ def fit(
     estimator: str | LinearEstimator = "centered",
     gradient: str | GradientRule | Callable = "ep",
     seed: int = 0,
-    shots: int | None = None,
+    shots: int | Shots | None = None,
     task: str | None = None,
     metrics: Mapping[str, Metric] | None = None,
     eval_every: int | None = None,
@@ -527,7 +537,7 @@ def fit(
         "data": identity, "task": task, "batch_size": batch_size, "beta": beta,
         "estimator": estimator if isinstance(estimator, str) else repr(estimator), "gradient": rule.name,
         "seed": int(seed), "learning_rate": learning_rate, "optimizer": optimizer_name,
-        "shots": None if shots is None else int(shots), "cost": None if cost is None else getattr(cost, "name", type(cost).__name__),
+        "shots": _shots_spec(shots), "cost": None if cost is None else getattr(cost, "name", type(cost).__name__),
         "metrics": sorted(metrics), "eval_every": eval_every, "steps_per_epoch": steps_per_epoch,
         "system": run_identity(system),
     }

@@ -197,3 +197,25 @@ def test_bad_records():
         gradient_from_counts(system, params, x, y, {"nudged": good}, plan, 0.1)
     with pytest.raises(ValueError, match="shots must be an integer >= the number of bases"):
         measurement_plan(system, x, 1)
+
+
+def test_fit_takes_a_shots_readout_with_its_options(tmp_path):
+    """fit(shots=Shots(...)) trains with that readout (here the batched Gaussian model, nudged from
+    the exact outputs), records its options in the checkpoint, and a resume with other options is
+    refused naming them."""
+    from qeqprop.checkpoint import CheckpointMismatchError
+    from qeqprop.readout import Shots
+
+    data = load_dataset("xor", seed=0)
+    system = TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2], solver="jax")
+    readout = Shots(60, sampler="gaussian", nudge_from="exact")
+    path = tmp_path / "run.npz"
+    options = dict(epochs=1, batch_size=4, learning_rate=0.05, beta=0.2, seed=0, progress=False, checkpoint=path)
+    gaussian = fit(system, data, shots=readout, **options)
+    again = fit(system, data, shots=readout, **{**options, "checkpoint": tmp_path / "again.npz"})
+    counted = fit(system, data, shots=60, **{**options, "checkpoint": tmp_path / "counted.npz"})
+    for name in gaussian.params:  # reproducible from fit's seed, and not the multinomial run
+        np.testing.assert_array_equal(gaussian.params[name], again.params[name])
+    assert any(not np.allclose(gaussian.params[k], counted.params[k]) for k in gaussian.params)
+    with pytest.raises(CheckpointMismatchError, match="shots"):
+        fit(system, data, shots=Shots(60), resume=True, **{**options, "epochs": 2})
