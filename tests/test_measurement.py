@@ -210,7 +210,8 @@ def test_fit_takes_a_shots_readout_with_its_options(tmp_path):
     system = TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2], solver="jax")
     readout = Shots(60, sampler="gaussian", nudge_from="exact")
     path = tmp_path / "run.npz"
-    options = dict(epochs=1, batch_size=4, learning_rate=0.05, beta=0.2, seed=0, progress=False, checkpoint=path)
+    options = {"epochs": 1, "batch_size": 4, "learning_rate": 0.05, "beta": 0.2, "seed": 0, "progress": False,
+               "checkpoint": path}
     gaussian = fit(system, data, shots=readout, **options)
     again = fit(system, data, shots=readout, **{**options, "checkpoint": tmp_path / "again.npz"})
     counted = fit(system, data, shots=60, **{**options, "checkpoint": tmp_path / "counted.npz"})
