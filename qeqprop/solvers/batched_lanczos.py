@@ -50,7 +50,7 @@ from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure_of
 from ..hamiltonians.native_kernel import native_available
 from .base import BatchGroundStateSolver, GroundStateSolver
-from .deflation import GAP_ACCURACY, GAP_TOL, certified_gap, gap_start, gap_tolerances
+from .deflation import GAP_TOL, certified_gap, gap_start, gap_tolerances
 from .registry import make_solver
 
 logger = logging.getLogger(__name__)
@@ -437,10 +437,9 @@ def batched_ground_states(
             redo = ~done
             vectors[redo], energies[redo], gaps[redo], residuals[redo] = (
                 new_psi[redo], new_energy[redo], new_gap[redo], new_residual[redo])
-        tols = np.array((tol, max(tol, GAP_TOL))[: estimate.shape[1]])[None, :]
-        if floor is not None:  # per sample, from the Ritz values of this block
-            tols = np.maximum(tols, gap_tolerances(floor, new_energy, GAP_ACCURACY)[:, None])
-        sample_tol = np.maximum(tol, gap_tolerances(floor, energies, GAP_ACCURACY)) if floor is not None else tol
+        # per sample with a floor: from the Ritz values kept so far (this block's for the samples it redid)
+        sample_tol = np.maximum(tol, gap_tolerances(floor, energies)) if floor is not None else tol
+        tols = np.maximum(np.array((tol, max(tol, GAP_TOL))[: estimate.shape[1]])[None, :], np.reshape(sample_tol, (-1, 1)))
         gap_ok = estimate[:, 1] <= tols[:, 1] if with_gap else True
         done = done | ((residuals <= sample_tol * np.maximum(1.0, np.abs(energies))) & gap_ok)
         if block_index == 0:  # the rate from a fresh start (restarts begin near convergence)
@@ -483,8 +482,8 @@ class BatchedLanczos(BatchGroundStateSolver):
     Missed tolerances: a sample that misses its tolerance after ``max_blocks`` blocks is not the
     end of a run. It is settled in stages, recorded per sample in ``BatchedSolve.retries``:
 
-    1. SETTLED_RETRY: the samples that missed are solved again as their own batch (padded to a
-       power of two, for few compilations) from their best vectors, ``retry_blocks`` blocks of
+    1. SETTLED_RETRY: the samples that missed are solved again as their own batch (padded to its
+       size bucket, ``batch_layout``, for few compilations) from their best vectors, ``retry_blocks`` blocks of
        ``max_steps`` steps with full re-orthogonalisation (0: skip to stage 2);
     2. SETTLED_FALLBACK: the ones still missing are solved one at a time by the single-state solver
        ``fallback`` ("lanczos": ARPACK, "jax", "dense"; None: skip), warm-started from their best
@@ -564,18 +563,14 @@ class BatchedLanczos(BatchGroundStateSolver):
         logger.info("batched Lanczos (%s phase): %d of %d samples missed the tolerance after %d blocks; retrying them "
                     "with %d blocks of %d steps", phase, missed.size, len(result.energies), self.max_blocks,
                     self.retry_blocks, self.max_steps)
-        rows = np.concatenate([missed, np.repeat(missed[-1:], (1 << int(missed.size - 1).bit_length()) - missed.size)])
-        structure, diagonal, factors = operator
-        pick = lambda a: None if a is None else np.asarray(a)[rows]
+        structure, diagonal, factors = operator  # (batched_ground_states pads the batch to its size bucket)
+        pick = lambda a: None if a is None else np.asarray(a)[missed]
         again = batched_ground_states(structure, pick(diagonal), tuple(pick(f) for f in factors),
-                                      np.asarray(result.vectors[rows], self.dtype), tol, self.max_steps, False, "full",
-                                      self.retry_blocks, self.workers, deflate=pick(deflate),
-                                      floor=None if floor is None else np.asarray(floor)[rows])
-        count = missed.size
-        better = again.converged[:count] | (again.residuals[:count] / again.asked[:count]
-                                            < result.residuals[missed] / result.asked[missed])
+                                      np.asarray(result.vectors[missed], self.dtype), tol, self.max_steps, False, "full",
+                                      self.retry_blocks, self.workers, deflate=pick(deflate), floor=pick(floor))
+        better = again.converged | (again.residuals / again.asked < result.residuals[missed] / result.asked[missed])
         for name in ("vectors", "energies", "residuals", "asked", "converged"):
-            getattr(result, name)[missed[better]] = getattr(again, name)[:count][better]
+            getattr(result, name)[missed[better]] = getattr(again, name)[better]
         result.retries[missed] = SETTLED_RETRY
         result.extra_applications[missed] += again.applications
 
