@@ -189,9 +189,9 @@ def _readout(rule: GradientRule, system: EnergySystem, shots: int | Shots | None
 
 def _shots_spec(shots: int | Shots | None):
     """How the run spec records ``shots``: the count, or a Shots' options without its seed."""
-    if shots is None or not isinstance(shots, Shots):
-        return None if shots is None else int(shots)
-    return {k: v for k, v in asdict(shots).items() if k != "seed"}
+    if isinstance(shots, Shots):
+        return {k: v for k, v in asdict(shots).items() if k != "seed"}
+    return None if shots is None else int(shots)
 
 
 def minibatch_gradient(
