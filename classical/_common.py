@@ -159,9 +159,9 @@ class LayeredQuadratic:
 
 
 def split_layers(state: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
-    """The flat state (numpy or JAX) cut into layers of the given sizes."""
+    """The flat state (numpy or JAX; a batch (B, n) along its last axis) cut into layers of the given sizes."""
     ends = np.cumsum(sizes)
-    return [state[end - size : end] for size, end in zip(sizes, ends)]
+    return [state[..., end - size : end] for size, end in zip(sizes, ends)]
 
 
 class ImplicitGradient:

@@ -24,14 +24,22 @@ a_i = beta (a current source). Predictions are v_out / a, in the units of y.
 Conductances are kept positive by the parametrization g = softplus(g_raw) = log(1 + e^g_raw)
 (params "g{k}_raw", "gb{k}_raw"); ``masks`` removes edges (g = 0) for sparse wiring.
 Local gradient: dE/dg_ij = 1/2 (v_i - v_j)^2, so dE/dg_raw = 1/2 (v_i - v_j)^2 sigmoid(g_raw).
+
+Deep resistive networks as in Scellier 2024 (and its energy-based-learning code) use
+``hidden_bounds="signed"``: the first half of each hidden layer is excitatory (one diode to
+ground, v >= 0, a ReLU), the second half inhibitory (v <= 0); ``current_sources=True`` adds a
+trainable current source I_k[j] at every free node (the layer biases, either sign), which adds
+-sum_k I_k . v_k to E (dE/dI = -v); a large ``input_gain`` offsets the averaging of positive
+conductances. A minibatch equilibrates at once through ``batch_view`` (classical.layered_batch:
+the same exact coordinate descent, one matrix product per layer for all samples).
 Reference gradient: implicit differentiation of the JAX co-content over the free voltages
 strictly inside their bounds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.special import expit
@@ -45,22 +53,25 @@ from ._common import (
     LayeredQuadratic,
     LayeredSystem,
     check_connected,
-    check_positive_float,
     check_int,
+    check_positive_float,
     check_targets,
     split_layers,
 )
+from .layered_batch import BatchEquilibrium, solve_batch
 
 
-def resistive_energy(conductances: Mapping, layers, bias_voltages, xnp=np):
-    """The co-content E of the module docstring from conductances {"g{k}", "gb{k}"} and node
-    voltages [v_0, ..., v_out] (numpy or jax.numpy via ``xnp``)."""
+def resistive_energy(conductances: Mapping, layers, bias_voltages, xnp=np, currents: Mapping | None = None):
+    """The co-content E of the module docstring from conductances {"g{k}", "gb{k}"}, node
+    voltages [v_0, ..., v_out] and current sources {"i{k}"} (numpy or jax.numpy via ``xnp``)."""
     total = 0.0
     for k in range(len(layers) - 1):
         total += 0.5 * xnp.sum(conductances[f"g{k}"] * (layers[k][:, None] - layers[k + 1][None, :]) ** 2)
     for k in range(1, len(layers)):
         if f"gb{k}" in conductances:
             total += 0.5 * xnp.sum(conductances[f"gb{k}"] * (bias_voltages[:, None] - layers[k][None, :]) ** 2)
+        if currents:
+            total -= xnp.dot(currents[f"i{k}"], layers[k])
     return total
 
 
@@ -73,7 +84,9 @@ class ResistiveNetwork(LayeredSystem):
     input_gain : source voltages are gain * (x, -x).
     bias_voltages : voltages of the bias sources wired to every free layer (empty: none).
     target_voltage : a > 0, the output voltage that stands for y = 1 (scale of the targets).
-    hidden_bounds : (lo, hi) diode limits of hidden voltages (None for no limit on that side).
+    hidden_bounds : (lo, hi) diode limits of hidden voltages (None for no limit on that side), or
+        "signed": first half of each hidden layer v >= 0, second half v <= 0 (Scellier 2024).
+    current_sources : a trainable current source at every hidden and output node (params "i{k}").
     masks : {"g{k}" or "gb{k}": 0/1 array} removing edges; every output and hidden node must
         still reach a voltage source (else ValueError).
     conductance_init, init_std : g_raw ~ softplus^-1(conductance_init) + init_std N(0, 1).
@@ -89,7 +102,8 @@ class ResistiveNetwork(LayeredSystem):
         input_gain: float = 1.0,
         bias_voltages: Sequence[float] = (1.0, -1.0),
         target_voltage: float = 1.0,
-        hidden_bounds: tuple[float | None, float | None] = (-1.0, 1.0),
+        hidden_bounds: tuple[float | None, float | None] | str = (-1.0, 1.0),
+        current_sources: bool = False,
         masks: Mapping[str, np.ndarray] | None = None,
         conductance_init: float = 0.1,
         init_std: float = 0.5,
@@ -103,11 +117,8 @@ class ResistiveNetwork(LayeredSystem):
         self.input_gain = check_positive_float("input_gain", input_gain)
         self.bias_voltages = as_finite_array("bias_voltages", bias_voltages).reshape(-1)
         self.target_voltage = check_positive_float("target_voltage", target_voltage)
-        lo, hi = (-np.inf if hidden_bounds[0] is None else float(hidden_bounds[0]),
-                  np.inf if hidden_bounds[1] is None else float(hidden_bounds[1]))
-        if not lo < hi:
-            raise ValueError(f"hidden_bounds must satisfy lo < hi, got {hidden_bounds}")
-        self.hidden_bounds = (lo, hi)
+        self.hidden_bounds = _check_bounds(hidden_bounds)
+        self.current_sources = bool(current_sources)
         self.conductance_init = check_positive_float("conductance_init", conductance_init)
         self.init_std = float(init_std)
         self.tol = check_positive_float("tol", tol)
@@ -131,7 +142,22 @@ class ResistiveNetwork(LayeredSystem):
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {f"{name}_raw": shape for name, shape in self.conductance_shapes.items()}
+        shapes = {f"{name}_raw": shape for name, shape in self.conductance_shapes.items()}
+        if self.current_sources:
+            shapes.update({f"i{k}": (self.sizes[k],) for k in range(1, self.depth + 1)})
+        return shapes
+
+    @property
+    def bounds(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(lower, upper): per-layer arrays of every node's voltage limits (+-inf: no diode)."""
+        lower, upper = [np.full(n, -np.inf) for n in self.sizes], [np.full(n, np.inf) for n in self.sizes]
+        for k in range(1, self.depth):
+            if self.hidden_bounds == "signed":
+                half = self.sizes[k] // 2
+                lower[k][:half], upper[k][half:] = 0.0, 0.0
+            else:
+                lower[k][:], upper[k][:] = self.hidden_bounds
+        return lower, upper
 
     def _mask(self, name: str) -> np.ndarray | float:
         return self.masks.get(name, 1.0)
@@ -155,7 +181,8 @@ class ResistiveNetwork(LayeredSystem):
     def init_params(self, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(rng)
         centre = softplus_inverse(self.conductance_init)
-        return {name: centre + self.init_std * rng.standard_normal(shape) for name, shape in self.param_shapes.items()}
+        return {name: centre + self.init_std * rng.standard_normal(shape) if name.endswith("_raw") else np.zeros(shape)
+                for name, shape in self.param_shapes.items()}
 
     def conductances(self, params) -> dict[str, np.ndarray]:
         """Physical conductances {"g{k}", "gb{k}"} = softplus(raw) * mask (>= 0)."""
@@ -181,15 +208,18 @@ class ResistiveNetwork(LayeredSystem):
         return new
 
     def sources(self, x) -> np.ndarray:
-        """Input source voltages gain * (x, -x)."""
-        x = as_finite_array("x", x, (self.n_inputs,))
-        return self.input_gain * np.concatenate([x, -x])
+        """Input source voltages gain * (x, -x) of one sample x (n_inputs,) or a batch (B, n_inputs)."""
+        x = np.asarray(x, dtype=float)
+        x = as_finite_array("x", x, (self.n_inputs,) if x.ndim <= 1 else (len(x), self.n_inputs))
+        return self.input_gain * np.concatenate([x, -x], axis=-1)
 
     _input_layer = sources
 
-    def quadratic(self, params, targets: np.ndarray | None = None, beta: float = 0.0, clamped: bool = False) -> LayeredQuadratic:
+    def quadratic(self, params, targets: np.ndarray | None = None, beta=0.0, clamped: bool = False) -> LayeredQuadratic:
         """The co-content E + beta C the solver minimizes, as a LayeredQuadratic (``targets``:
-        output target voltages of a nudged phase; ``clamped``: the output voltages are held)."""
+        output target voltages of a nudged phase, (n_out,) or per sample (B, n_out) with ``beta``
+        a number or per sample (B,); ``clamped``: the output voltages are held)."""
+        params = self.check_params(params)
         g = self.conductances(params)
         bias, last = self.bias_voltages, self.depth
         couplings = [g[f"g{k}"] for k in range(last)]
@@ -198,23 +228,24 @@ class ResistiveNetwork(LayeredSystem):
         constant = 0.0
         for k in range(1, last + 1):
             degree = couplings[k - 1].sum(axis=0) + (couplings[k].sum(axis=1) if k < last else 0.0)
-            current = np.zeros(self.sizes[k])
+            current = params[f"i{k}"].copy() if self.current_sources else np.zeros(self.sizes[k])
             if bias.size:
                 degree = degree + g[f"gb{k}"].sum(axis=0)
-                current = bias @ g[f"gb{k}"]
+                current = current + bias @ g[f"gb{k}"]
                 constant += 0.5 * float(bias**2 @ g[f"gb{k}"].sum(axis=1))
             diagonal.append(degree)
             linear.append(current)
         if targets is not None:
-            if np.any(diagonal[-1] + beta <= 0):
+            targets = np.asarray(targets, dtype=float)
+            beta = np.asarray(beta, dtype=float)
+            per_sample = beta[..., None] if beta.ndim else beta
+            if np.any(diagonal[-1] + per_sample <= 0):
                 raise ValueError(f"nudged phase beta={beta}: an output node's total conductance "
                                  f"{float(diagonal[-1].min()):.3g} + beta is not positive; use a smaller |beta|")
-            diagonal[-1] = diagonal[-1] + beta
-            linear[-1] = linear[-1] + beta * targets
-            constant += 0.5 * beta * float(targets @ targets)
-        lo, hi = self.hidden_bounds
-        lower = [-np.inf] + [lo] * (last - 1) + [-np.inf]
-        upper = [np.inf] + [hi] * (last - 1) + [np.inf]
+            diagonal[-1] = diagonal[-1] + per_sample
+            linear[-1] = linear[-1] + per_sample * targets
+            constant = constant + 0.5 * beta * np.sum(targets**2, axis=-1)
+        lower, upper = self.bounds
         fixed = frozenset({0, last} if clamped else {0})
         return LayeredQuadratic(couplings, linear, diagonal, lower, upper, fixed, constant)
 
@@ -240,18 +271,25 @@ class ResistiveNetwork(LayeredSystem):
         return 0.5 * float(np.sum((self.layers(state)[-1] - self.target_voltage * y) ** 2))
 
     def energy_grad(self, params, x, state: Equilibrium) -> dict[str, np.ndarray]:
-        """dE/dg_raw = 1/2 (v_i - v_j)^2 sigmoid(g_raw) (times the mask) at ``state``."""
+        """dE/dg_raw = 1/2 (v_i - v_j)^2 sigmoid(g_raw) (times the mask) and dE/dI_k = -v_k at
+        ``state`` (an Equilibrium, or a BatchEquilibrium: a leading batch axis on every leaf)."""
         params = self.check_params(params)
         layers, bias = self.layers(state), self.bias_voltages
         grads = {}
         for name in self.conductance_shapes:
             if name.startswith("gb"):
-                drop = bias[:, None] - layers[int(name[2:])][None, :]
+                drop = bias[:, None] - layers[int(name[2:])][..., None, :]
             else:
                 k = int(name[1:])
-                drop = layers[k][:, None] - layers[k + 1][None, :]
-            grads[f"{name}_raw"] = 0.5 * drop**2 * expit(params[f"{name}_raw"]) * self._mask(name)
+                drop = layers[k][..., :, None] - layers[k + 1][..., None, :]
+            grads[f"{name}_raw"] = 0.5 * drop**2 * (expit(params[f"{name}_raw"]) * self._mask(name))
+        if self.current_sources:
+            grads.update({f"i{k}": -layers[k] for k in range(1, self.depth + 1)})
         return grads
+
+    def batch_view(self, batch_size: int) -> ResistiveBatch:
+        """All samples of a minibatch solved together (classical.layered_batch)."""
+        return ResistiveBatch(self)
 
     @cached_property
     def _implicit(self) -> ImplicitGradient:
@@ -263,7 +301,7 @@ class ResistiveNetwork(LayeredSystem):
 
         def energy(p, flat):
             g = {name: jax.nn.softplus(p[f"{name}_raw"]) * masks[name] for name in masks}
-            return resistive_energy(g, split_layers(flat, sizes), bias, jnp)
+            return resistive_energy(g, split_layers(flat, sizes), bias, jnp, p if self.current_sources else None)
 
         return ImplicitGradient(energy, lambda flat, target: 0.5 * jnp.sum((flat[-n_out:] - target) ** 2))
 
@@ -272,9 +310,80 @@ class ResistiveNetwork(LayeredSystem):
         free voltages strictly inside their diode bounds."""
         y = check_targets(y, self.n_outputs)
         state = free if free is not None else self.equilibrate(params, x)
-        lo, hi = self.hidden_bounds
+        lower, upper = (np.concatenate(b) for b in self.bounds)
         v = state.state
-        inside = (v > lo) & (v < hi)
-        inside[-self.n_outputs:] = True
-        inside = np.flatnonzero(inside[self.sizes[0]:]) + self.sizes[0]
+        inside = (v > lower) & (v < upper)
+        inside[: self.sizes[0]] = False
+        inside = np.flatnonzero(inside)
         return self._implicit(self.check_params(params), v, self.target_voltage * y, inside)
+
+
+def _check_bounds(bounds) -> tuple[float, float] | str:
+    """hidden_bounds as (lo, hi) floats (+-inf for None) or "signed"."""
+    if isinstance(bounds, str):
+        if bounds != "signed":
+            raise ValueError(f'hidden_bounds must be (lo, hi) or "signed", got {bounds!r}')
+        return bounds
+    lo, hi = (-np.inf if bounds[0] is None else float(bounds[0]), np.inf if bounds[1] is None else float(bounds[1]))
+    if not lo < hi:
+        raise ValueError(f"hidden_bounds must satisfy lo < hi, got {bounds}")
+    return lo, hi
+
+
+class ResistiveBatch:
+    """The batch-first view of a ResistiveNetwork (qeqprop.systems.protocol.BatchSystem): a
+    minibatch, and with ``joint_phases`` all its nudged phases, equilibrate in one batched exact
+    coordinate descent (classical.layered_batch.solve_batch); states are BatchEquilibrium."""
+
+    joint_phases = True
+
+    def __init__(self, system: ResistiveNetwork):
+        self.system = system
+
+    def equilibrate(self, params, X, nudge=None, beta=0.0, init: BatchEquilibrium | None = None):
+        """Free (nudge None) or nudged equilibria of the batch X; ``beta`` a tuple solves every
+        nudged phase in one call and returns a tuple of BatchEquilibrium, one per beta."""
+        system = self.system
+        sources = system.sources(X)
+        betas = tuple(float(b) for b in beta) if isinstance(beta, tuple) else (float(beta),)
+        nudged = nudge is not None and any(b != 0.0 for b in betas)
+        phases, batch = len(betas), len(sources)
+        if not nudged:
+            betas = (0.0,) * phases
+        start = np.zeros((batch, system.n_units)) if init is None else np.asarray(init.state, dtype=float)
+        start = np.tile(start, (phases, 1))
+        start[:, : system.sizes[0]] = np.tile(sources, (phases, 1))
+        beta_rows = np.repeat(betas, batch)
+        targets = None
+        if nudged:
+            Y = as_finite_array("nudge", nudge, (batch, system.n_outputs))
+            targets = system.target_voltage * np.tile(Y, (phases, 1))
+        quadratic = system.quadratic(params, targets, beta_rows if nudged else 0.0)
+        states = solve_batch(quadratic, split_layers(start, system.sizes), system.tol, system.max_iter,
+                             "resistive coordinate descent (batch)", beta_rows)
+        return tuple(states.split(phases)) if isinstance(beta, tuple) else states
+
+    def reflect(self, free, nudged):
+        return
+
+    def nudge(self, states: BatchEquilibrium, Y) -> np.ndarray:
+        return as_finite_array("y", Y, (len(states), self.system.n_outputs))
+
+    def predict(self, states: BatchEquilibrium) -> np.ndarray:
+        return self.system.layers(states)[-1] / self.system.target_voltage
+
+    def cost(self, states: BatchEquilibrium, Y) -> np.ndarray:
+        Y = as_finite_array("y", Y, (len(states), self.system.n_outputs))
+        return 0.5 * np.sum((self.system.layers(states)[-1] - self.system.target_voltage * Y) ** 2, axis=1)
+
+    def energy_grad(self, params, X, states: BatchEquilibrium) -> dict[str, np.ndarray]:
+        return self.system.energy_grad(params, X, states)
+
+    def diagnostics(self, states: BatchEquilibrium) -> dict[str, np.ndarray]:
+        return {"iterations": states.iterations.astype(float), "residual": states.residual}
+
+    def take(self, states: BatchEquilibrium, index: int) -> Equilibrium:
+        return states.take(index)
+
+    def stack(self, states) -> BatchEquilibrium:
+        return BatchEquilibrium.stack(states)

@@ -1,0 +1,128 @@
+"""Batched exact block coordinate descent for layered box-constrained quadratic energies.
+
+A minibatch of B samples shares the couplings C_k of ``classical._common.LayeredQuadratic``;
+each sample b has its own clamped layers, linear terms c_k[b] and (for nudged output layers)
+diagonal d_k[b]. Layer k's exact minimizer for every sample at once is one matrix product per
+neighbour (BLAS level-3),
+
+    S_k <- clip( (S_(k-1) C_(k-1) + S_(k+1) C_k^T + c_k) / d_k, lo_k, hi_k ),     S_k: (B, n_k),
+
+updating odd free layers, then even ones (Scellier 2024, "A fast algorithm to simulate nonlinear
+resistive networks": exact coordinate descent over the layers of a deep resistive network). The
+fields from clamped neighbours are computed once per solve. Each sample keeps the per-sample
+stopping rule of ``LayeredQuadratic.solve``: it stops (its rows are no longer written) after the
+first sweep in which none of its units moves more than ``tol``, so a sample's batched result is
+the one it gets alone, up to floating-point summation order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._common import Equilibrium, LayeredQuadratic, raise_not_converged
+
+
+@dataclass
+class BatchEquilibrium:
+    """The equilibria of a batch: ``state`` (B, n_units) with clamped nodes, and per sample
+    ``energy``, ``iterations`` (sweeps), ``residual`` (KKT, as in ``Equilibrium``) and ``beta``."""
+
+    state: np.ndarray
+    energy: np.ndarray
+    iterations: np.ndarray
+    residual: np.ndarray
+    beta: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    def take(self, index: int) -> Equilibrium:
+        """Sample ``index`` as a per-sample Equilibrium."""
+        return Equilibrium(self.state[index].copy(), float(self.energy[index]), int(self.iterations[index]),
+                           float(self.residual[index]), float(self.beta[index]))
+
+    @classmethod
+    def stack(cls, states: Sequence[Equilibrium]) -> BatchEquilibrium:
+        """Per-sample equilibria as one batch."""
+        return cls(np.stack([s.state for s in states]), np.array([s.energy for s in states], dtype=float),
+                   np.array([s.iterations for s in states]), np.array([s.residual for s in states], dtype=float),
+                   np.array([s.beta for s in states], dtype=float))
+
+    def split(self, parts: int) -> list[BatchEquilibrium]:
+        """Cut into ``parts`` equal consecutive batches (the phases of a joint solve)."""
+        fields = (self.state, self.energy, self.iterations, self.residual, self.beta)
+        return [BatchEquilibrium(*pieces) for pieces in zip(*(np.split(f, parts) for f in fields))]
+
+
+def _rows(value, batch: int, size: int) -> np.ndarray:
+    """A per-layer term given for all samples (n,) or per sample (B, n), as (B, n)."""
+    return np.broadcast_to(np.asarray(value, dtype=float), (batch, size))
+
+
+def batch_energy(quadratic: LayeredQuadratic, layers: Sequence[np.ndarray]) -> np.ndarray:
+    """E per sample for layers (B, n_k) (``LayeredQuadratic.energy`` row by row)."""
+    total = np.broadcast_to(np.asarray(quadratic.constant, dtype=float), (len(layers[0]),)).copy()
+    for d, c, s in zip(quadratic.diagonal, quadratic.linear, layers):
+        total += np.sum(0.5 * d * s**2 - c * s, axis=1)
+    for k, C in enumerate(quadratic.couplings):
+        total -= np.einsum("bi,bi->b", layers[k] @ C, layers[k + 1])
+    return total
+
+
+def batch_residual(quadratic: LayeredQuadratic, layers: Sequence[np.ndarray]) -> np.ndarray:
+    """KKT residual per sample: max over free units of |s - clip(s - dE/ds, lo, hi)|."""
+    residual = np.zeros(len(layers[0]))
+    last = len(quadratic.couplings)
+    for k in quadratic.free_layers():
+        field = quadratic.linear[k] + (layers[k - 1] @ quadratic.couplings[k - 1] if k > 0 else 0.0)
+        if k < last:
+            field = field + layers[k + 1] @ quadratic.couplings[k].T
+        grad = quadratic.diagonal[k] * layers[k] - field
+        gap = np.abs(layers[k] - np.clip(layers[k] - grad, quadratic.lower[k], quadratic.upper[k]))
+        residual = np.maximum(residual, np.max(gap, axis=1, initial=0.0))
+    return residual
+
+
+def solve_batch(quadratic: LayeredQuadratic, layers: list[np.ndarray], tol: float, max_iter: int, what: str,
+                beta: np.ndarray) -> BatchEquilibrium:
+    """Exact block coordinate descent on a batch (module docstring) from ``layers`` (B, n_k)
+    (clamped layers hold their values); ValueError naming the KKT residual when a sample needs
+    more than ``max_iter`` sweeps."""
+    layers = [np.array(s, dtype=float) for s in layers]
+    batch, last = len(layers[0]), len(quadratic.couplings)
+    free = quadratic.free_layers()
+    diagonal = {k: _rows(quadratic.diagonal[k], batch, layers[k].shape[1]) for k in free}
+    base = {}
+    for k in free:  # linear term plus the fields of clamped neighbours: fixed during the solve
+        total = _rows(quadratic.linear[k], batch, layers[k].shape[1]).copy()
+        if k > 0 and k - 1 not in free:
+            total += layers[k - 1] @ quadratic.couplings[k - 1]
+        if k < last and k + 1 not in free:
+            total += layers[k + 1] @ quadratic.couplings[k].T
+        base[k] = total
+    groups = [[k for k in free if k % 2 == 1], [k for k in free if k % 2 == 0]]
+    sweeps = np.zeros(batch, dtype=int)
+    active = np.arange(batch)
+    while active.size:
+        if np.any(sweeps[active] == max_iter):
+            raise_not_converged(what, max_iter, float(np.max(batch_residual(quadratic, layers))),
+                                f"{active.size} sample(s) moved a unit by more than tol {tol:.1e} in the last sweep",
+                                "raise max_iter, or shrink the weights (strong couplings converge slowly)")
+        change = np.zeros(active.size)
+        for group in groups:
+            for k in group:
+                field = base[k][active]
+                if k > 0 and k - 1 in free:
+                    field = field + layers[k - 1][active] @ quadratic.couplings[k - 1]
+                if k < last and k + 1 in free:
+                    field = field + layers[k + 1][active] @ quadratic.couplings[k].T
+                new = np.clip(field / diagonal[k][active], quadratic.lower[k], quadratic.upper[k])
+                change = np.maximum(change, np.max(np.abs(new - layers[k][active]), axis=1, initial=0.0))
+                layers[k][active] = new
+        sweeps[active] += 1
+        active = active[change > tol]
+    return BatchEquilibrium(np.concatenate(layers, axis=1), batch_energy(quadratic, layers), sweeps,
+                            batch_residual(quadratic, layers), np.broadcast_to(np.asarray(beta, dtype=float), (batch,)).copy())
