@@ -1,10 +1,13 @@
-"""Build, cache, load and register the native CPU kernels of ``pauli_apply.cc``.
+"""Build, cache, load and register the native CPU kernels of ``pauli_apply.cc`` and ``tridiagonal.cc``.
 
 The C++ source next to this file holds three XLA FFI handlers, each for float64 and complex128
 states: ``pauli_apply`` (the grouped Pauli-sum application, used by
 ``hamiltonians.native_kernel``), and the JAX Lanczos solver's ``lanczos_residual`` (a Lanczos
 step's one pass over the state) and ``lanczos_restart`` (the thick restart in place), used by
 ``solvers.lanczos_passes``. They are registered with XLA under the names ``target_name`` gives.
+``tridiagonal.cc`` holds ``tridiagonal_lowest`` (float64 only, target ``qeqprop_tridiagonal_lowest``):
+the batched Lanczos solver's Ritz pairs by scipy's LAPACK (dstebz, dstein), whose addresses
+``native_library`` hands to the library after loading it.
 
 The source is compiled at first use with the C++ compiler of ``config.compiler()`` against the
 installed jaxlib's FFI headers, ``-O3 -march=native``, into ``config.cache_dir()``, keyed by the
@@ -42,6 +45,8 @@ from ..errors import NativeKernelWarning, warn
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).resolve().parent / "pauli_apply.cc"
+SOURCES = (SOURCE, SOURCE.with_name("tridiagonal.cc"))
+TRIDIAGONAL_TARGET = "qeqprop_tridiagonal_lowest"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-w")
 COMPILE_TIMEOUT_S = 300
 KERNELS = ("pauli_apply", "lanczos_residual", "lanczos_restart")
@@ -69,7 +74,7 @@ def build_key() -> str:
     """Hash of what the shared object depends on: source, jaxlib version, compiler command, CPU flags."""
     import jaxlib
 
-    parts = [SOURCE.read_bytes(), jaxlib.__version__.encode(), " ".join(compiler() + list(FLAGS)).encode(),
+    parts = [*(source.read_bytes() for source in SOURCES), jaxlib.__version__.encode(), " ".join(compiler() + list(FLAGS)).encode(),
              cpu_flags().encode()]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
@@ -83,7 +88,7 @@ def build(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
-    command = [*compiler(), *FLAGS, "-I", jax.ffi.include_dir(), str(SOURCE), "-o", tmp]
+    command = [*compiler(), *FLAGS, "-I", jax.ffi.include_dir(), *map(str, SOURCES), "-o", tmp]
     try:
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
         if done.returncode != 0:
@@ -92,6 +97,19 @@ def build(target: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _lapack_address(name: str) -> int:
+    """The address of scipy's LAPACK routine ``name`` (scipy.linalg.cython_lapack exports each as
+    a PyCapsule holding its C function pointer)."""
+    from scipy.linalg import cython_lapack
+
+    capsule = cython_lapack.__pyx_capi__[name]
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype, api.PyCapsule_GetName.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    return api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
 
 
 def _notice(message: str, *args: object) -> None:
@@ -131,6 +149,8 @@ def native_library() -> ctypes.CDLL | None:
             for dtype, suffix in DTYPES.items():
                 handler = jax.ffi.pycapsule(getattr(library, _symbol(kernel, suffix)))
                 jax.ffi.register_ffi_target(target_name(kernel, dtype), handler, platform="cpu")
+        library.qeqprop_set_lapack(*(ctypes.c_void_p(_lapack_address(name)) for name in ("dstebz", "dstein")))
+        jax.ffi.register_ffi_target(TRIDIAGONAL_TARGET, jax.ffi.pycapsule(library.QeqpropTridiagonalLowest), platform="cpu")
     except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as error:  # AttributeError: no jax.ffi
         warn(f"qeqprop's native kernel is unavailable ({error}); using the XLA kernel "
              "(set QEQPROP_NATIVE=0 to skip the attempt)", NativeKernelWarning)

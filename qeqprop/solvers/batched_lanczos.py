@@ -49,6 +49,7 @@ from .._jax import announce_compile  # (and float64)
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure_of
 from ..hamiltonians.native_kernel import native_available
+from ..native.build import TRIDIAGONAL_TARGET
 from .base import BatchGroundStateSolver, GroundStateSolver
 from .deflation import GAP_TOL, certified_gap, gap_start, gap_tolerances
 from .registry import make_solver
@@ -180,13 +181,18 @@ def _host_lowest_pairs(alpha: np.ndarray, beta: np.ndarray, count: int) -> tuple
 
 def _lowest_pairs(alpha, beta, count: int = 2):
     """Lowest ``count`` eigenpairs of the tridiagonal matrices (alpha (B, j), beta (B, j - 1)):
-    values (B, count), vectors (B, j, count), by LAPACK on the host (``jax.pure_callback`` of
-    ``_host_lowest_pairs``). Why not jax.scipy.linalg.eigh_tridiagonal: the same algorithm, but it
-    takes 2.5 s to trace and compile per use (a block program has two to four), against 0.07 s,
-    at 0.6 vs 0.8 ms per call for 6 samples of 64 steps; tracing it was 2 s of the 3.5 s first
-    gradient of a process whose programs came from the persistent compilation cache."""
+    values (B, count), vectors (B, j, count), by LAPACK's bisection and inverse iteration (stebz,
+    stein). With the native library, its ``qeqprop_tridiagonal_lowest`` handler calls them inside
+    the XLA program (qeqprop/native/tridiagonal.cc); else a ``jax.pure_callback`` of
+    ``_host_lowest_pairs`` (scipy per sample). The native call keeps host callbacks out of the
+    block programs, so JAX's persistent compilation cache stores them (it refuses programs with
+    callbacks), and drops scipy's ~60 us of Python per sample and call. Why not
+    jax.scipy.linalg.eigh_tridiagonal: the same algorithm, but it takes 2.5 s to trace and compile
+    per use (a block program has two to four)."""
     shapes = (jax.ShapeDtypeStruct(alpha.shape[:1] + (count,), alpha.dtype),
               jax.ShapeDtypeStruct(alpha.shape + (count,), alpha.dtype))
+    if native_available():
+        return jax.ffi.ffi_call(TRIDIAGONAL_TARGET, shapes, vmap_method="broadcast_all")(alpha, beta, count=np.int64(count))
     return jax.pure_callback(partial(_host_lowest_pairs, count=count), shapes, alpha, beta)
 
 
