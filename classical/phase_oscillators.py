@@ -27,7 +27,12 @@ so a minibatch costs two (B, n) x (n, n) products and one (B, F, F) Hessian per 
 Equilibrium (``minimize``), a globalised Newton method for a whole batch at once, each sample with
 its own step and stopping point:
 
-1. Newton steps along -H^-1 g (Cholesky) where the Hessian is positive definite, else along the
+0. From a cold start (no ``init``): ``sweeps`` sweeps of exact block-coordinate descent. Each
+   oscillator's own energy -|Z_i| cos(phi_i - arg Z_i), with its field Z_i = sum_j A_ij e^(i phi_j)
+   + h_i e^(i psi_i), is minimal at phi_i = arg Z_i; oscillators of one colour class of the free
+   graph (no edge between them; layered nets: hidden, then outputs) are updated together, so E
+   never increases. This lands near a minimum, where Newton's Hessian is positive definite.
+1. Newton steps along -H^-1 g where the Hessian is positive definite, else along the
    eigenvalue-modified -|H|^-1 g (a descent direction) or, at a saddle, along the most negative
    curvature; Armijo backtracking on E per sample (plain Newton steps once max |g| <= 1e-6 at a
    positive-definite Hessian, where E's rounding would stall a line search).
@@ -59,6 +64,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import networkx as nx
 import numpy as np
 
 from qeqprop.errors import NotConvergedError
@@ -81,6 +87,23 @@ logger = logging.getLogger(__name__)
 PLAIN_NEWTON_BELOW = 1e-6  # max |g| under which positive-definite Newton steps skip the line search
 ARMIJO = 1e-4
 MIN_STEP = 1e-12
+
+
+def positive_definite(H: np.ndarray) -> np.ndarray:
+    """Which of a batch of symmetric matrices (B, F, F) are positive definite (a Cholesky
+    factorization exists): one batched call when all are, else one call per matrix."""
+    try:
+        np.linalg.cholesky(H)
+        return np.ones(len(H), bool)
+    except np.linalg.LinAlgError:
+        positive = np.zeros(len(H), bool)
+        for b, matrix in enumerate(H):
+            try:
+                np.linalg.cholesky(matrix)
+                positive[b] = True
+            except np.linalg.LinAlgError:
+                pass
+        return positive
 
 
 def oscillator_energy(params, phases, edges: np.ndarray, free: np.ndarray, xnp=np):
@@ -157,6 +180,7 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         (all pairs but input-input), a networkx graph, an edge list or a coupling pattern.
     input_scale : input phases are input_scale * x.
     restarts : extra random starts of the free phase (the lowest-energy minimum wins).
+    sweeps : exact coordinate sweeps before Newton from a cold start (module docstring, step 0).
     seed : seed of those random starts.
     init_std : init_params draws W ~ init_std N(0, 1) / sqrt(fan-in of the edge's second node)
         when ``scaled_init``, else W ~ init_std N(0, 1); h ~ 0.1 init_std N(0, 1), psi = 0.
@@ -189,6 +213,7 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         tol: float = 1e-12,
         max_iter: int = 200,
         scaled_init: bool = False,
+        sweeps: int = 3,
     ):
         self.n_inputs = check_int("n_inputs", n_inputs)
         self.n_hidden = check_int("n_hidden", n_hidden, minimum=0)
@@ -218,6 +243,13 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         self.tol = check_positive_float("tol", tol)
         self.max_iter = check_int("max_iter", max_iter)
         self.scaled_init = bool(scaled_init)
+        self.sweeps = check_int("sweeps", sweeps, minimum=0)
+        graph = nx.Graph()
+        graph.add_nodes_from(self.free.tolist())
+        graph.add_edges_from(e for e in self.edges.tolist() if e[0] >= self.n_inputs and e[1] >= self.n_inputs)
+        colours = nx.greedy_color(graph, strategy="largest_first")
+        classes = [sorted(k for k, c in colours.items() if c == colour) for colour in set(colours.values())]
+        self.colour_classes = [np.array(c) for c in sorted(classes)]  # the class nearest the inputs first
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -271,6 +303,18 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         hess[:, rows, rows] = diag[:, move]
         return energy, grad[:, move], hess
 
+    def relax(self, params, phases: np.ndarray, sweeps: int) -> np.ndarray:
+        """Step 0 of the module docstring: ``sweeps`` exact block-coordinate sweeps over the
+        colour classes of the free oscillators (phases (B, n); inputs stay clamped)."""
+        phases, A = phases.copy(), self.coupling_matrix(params)
+        bias = np.zeros(self.n_nodes, complex)
+        bias[self.free] = params["h"] * np.exp(1j * params["psi"])
+        for _ in range(sweeps):
+            for nodes in self.colour_classes:
+                field = np.exp(1j * phases) @ A[:, nodes] + bias[nodes]
+                phases[:, nodes] = np.angle(field)
+        return phases
+
     def _tolerance(self, params) -> float:
         return self.tol * (1.0 + np.sum(np.abs(params["W"])) + np.sum(np.abs(params["h"])))
 
@@ -292,35 +336,30 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
             e, g, H = self._terms(params, A, sub, move, t, b)
             res = np.max(np.abs(g), axis=1, initial=0.0)
             energy[active], residual[active] = e, res
-            try:
-                factor = np.linalg.cholesky(H)
-                positive = np.ones(active.size, bool)
-                values = vectors = None
-            except np.linalg.LinAlgError:
-                values, vectors = np.linalg.eigh(H)
-                positive = values[:, 0] > 0
-                factor = None
+            positive = positive_definite(H)
             finished = positive & (res <= tol)
             if np.any(finished):
-                idx = active[finished]
-                smallest[idx] = np.linalg.eigvalsh(H[finished])[:, 0] if values is None else values[finished, 0]
-                done[idx] = True
+                smallest[active[finished]] = np.linalg.eigvalsh(H[finished])[:, 0]
+                done[active[finished]] = True
             if step == steps:
                 break
             go = ~finished
             if not np.any(go):
                 continue
-            if factor is not None:
-                y = np.linalg.solve(factor[go], -g[go][..., None])
-                direction = np.linalg.solve(np.swapaxes(factor[go], 1, 2), y)[..., 0]
-                saddle = np.zeros(int(go.sum()), bool)
-            else:
-                vals, vecs = values[go], vectors[go]
-                floor = 1e-8 * np.maximum(1.0, np.max(np.abs(vals), axis=1, keepdims=True))
-                coeffs = np.einsum("bij,bi->bj", vecs, g[go]) / np.maximum(np.abs(vals), floor)
-                direction = -np.einsum("bij,bj->bi", vecs, coeffs)
-                saddle = res[go] <= tol  # stationary but not a minimum: leave along the most negative curvature
-                direction[saddle] = vecs[saddle, :, 0]
+            direction, saddle = np.zeros_like(g), np.zeros(active.size, bool)
+            newton = go & positive
+            if np.any(newton):
+                direction[newton] = np.linalg.solve(H[newton], -g[newton][..., None])[..., 0]
+            modified = go & ~positive
+            if np.any(modified):
+                values, vectors = np.linalg.eigh(H[modified])
+                floor = 1e-8 * np.maximum(1.0, np.max(np.abs(values), axis=1, keepdims=True))
+                coeffs = np.einsum("bij,bi->bj", vectors, g[modified]) / np.maximum(np.abs(values), floor)
+                steps_here = -np.einsum("bij,bj->bi", vectors, coeffs)
+                stationary = res[modified] <= tol  # a saddle: leave along the most negative curvature
+                steps_here[stationary] = vectors[stationary, :, 0]
+                direction[modified], saddle[modified] = steps_here, stationary
+            direction, saddle = direction[go], saddle[go]
             slope = np.einsum("bi,bi->b", g[go], direction)
             slope[saddle] = 0.0
             plain = positive[go] & (res[go] <= PLAIN_NEWTON_BELOW)
@@ -414,14 +453,17 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         """Equilibria of a batch X (B, n_inputs): from ``init`` if given, else the lowest of the
         minima reached from phi = 0 and the ``restarts`` random starts (the same for every sample)."""
         start = self._starts(X, init)
-        if init is not None or not self.restarts:
+        if init is not None:
+            return self.minimize(params, start, None, targets, beta)
+        start = self.relax(params, start, self.sweeps)
+        if not self.restarts:
             return self.minimize(params, start, None, targets, beta)
         B, rng = len(X), np.random.default_rng(self.seed)
         starts = [start]
         for _ in range(self.restarts):
             trial = start.copy()
             trial[:, self.free] = rng.uniform(-np.pi, np.pi, self.free.size)
-            starts.append(trial)
+            starts.append(self.relax(params, trial, self.sweeps))
         stacked_targets = None if targets is None else np.concatenate([targets] * len(starts))
         stacked_beta = np.concatenate([np.broadcast_to(np.asarray(beta, float), (B,))] * len(starts))
         minima = self.minimize(params, np.concatenate(starts), None, stacked_targets, stacked_beta)

@@ -13,7 +13,10 @@ import scipy.optimize
 
 from classical.phase_oscillators import PhaseOscillatorNetwork, oscillator_energy
 from qeqprop.datasets import load_dataset
-from qeqprop.train import fit
+from qeqprop.ep import ep_gradient
+from qeqprop.errors import NotConvergedError
+from qeqprop.solvers.batched_lanczos import SETTLED_USABLE
+from qeqprop.train import fit, solver_counts
 
 
 def instance(seed=0, **options):
@@ -116,3 +119,53 @@ def test_iris_centered_ep_reaches_90_percent():
     seconds = time.perf_counter() - start
     print(f"phase oscillators iris: test accuracy {result.final['test_accuracy']:.4f} in {seconds:.1f} s")
     assert result.final["test_accuracy"] >= 0.90
+
+
+def test_batched_phases_equal_per_sample_ones():
+    """One solve_batch (free with restarts, then +-beta jointly) equals per-sample equilibria to
+    1e-10, and so does the batched EP gradient through qeqprop.ep (the batch view)."""
+    net, params, _, _ = instance(restarts=2)
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(6, 3)), rng.uniform(-1, 1, (6, 2))
+    view = net.batch_view(len(X))
+    free = view.equilibrate(params, X)
+    plus, minus = view.equilibrate(params, X, nudge=view.nudge(free, Y), beta=(0.2, -0.2), init=free)
+    for b in range(len(X)):
+        one = net.equilibrate(params, X[b])
+        np.testing.assert_allclose(free.state[b], one.state, atol=1e-10)
+        for beta, states in ((0.2, plus), (-0.2, minus)):
+            nudged = net.equilibrate(params, X[b], nudge=Y[b], beta=beta, init=one)
+            np.testing.assert_allclose(states.state[b], nudged.state, atol=1e-10)
+            assert states.beta[b] == beta and states.residual[b] < 1e-8
+    batched = ep_gradient(net, params, X, Y, beta=0.05)
+    for b in range(len(X)):
+        single = ep_gradient(net, params, X[b], Y[b], beta=0.05)
+        for k, v in single.grad.items():
+            np.testing.assert_allclose(batched.grad[k][b], v, atol=1e-10)
+
+
+def test_coordinate_sweeps_never_raise_the_energy_and_stop_at_fixed_points():
+    net, params, _, _ = instance()
+    rng = np.random.default_rng(2)
+    phases = rng.uniform(-np.pi, np.pi, (4, net.n_nodes))
+    A = net.coupling_matrix(params)
+    trail = [net._energy(params, A, net.relax(params, phases, k), None, np.zeros(4)) for k in range(6)]
+    assert np.all(np.diff(trail, axis=0) <= 1e-12)
+    minimum = net.minimize(params, net.relax(params, phases, 3))
+    np.testing.assert_allclose(net.relax(params, minimum.state, 1), minimum.state, atol=1e-9)
+    assert [c.tolist() for c in net.colour_classes] == [[3, 4, 5, 6], [7, 8]]  # hidden, then outputs
+
+
+def test_non_convergence_is_reported_in_a_batch_and_raised_for_one_sample(caplog):
+    """Stage 3: a batch keeps unconverged samples (retries = SETTLED_USABLE, a WARNING log,
+    the train loop's solver counts) instead of losing the run; one sample raises."""
+    net, params, x, _ = instance()
+    tight = PhaseOscillatorNetwork(3, 4, 2, max_iter=1, sweeps=0)
+    X = np.stack([x, -x])
+    with caplog.at_level("WARNING", logger="classical.phase_oscillators"):
+        states = tight.batch_view(2).equilibrate(params, X)
+    assert np.all(states.retries == SETTLED_USABLE) and "did not converge" in caplog.text
+    assert solver_counts([tight.batch_view(2).diagnostics(states)]) == {"solver_retries": 2, "solver_fallbacks": 2, "solver_usable": 2}
+    assert np.all(np.isfinite(states.state)) and np.all(states.residual > 1e-6)
+    with pytest.raises(NotConvergedError, match="did not converge"):
+        tight.equilibrate(params, x)
