@@ -38,7 +38,7 @@ def test_analytic_gradient_and_hessian_equal_autodiff(beta):
     phases = np.random.default_rng(1).uniform(-np.pi, np.pi, net.n_nodes)
     energy, grad, hess = net._terms(params, net.coupling_matrix(params), phases[None], net.free,
                                     y[None] if beta else None, np.array([beta]))
-    fn = lambda p: nudged_energy(net, params, p, y, beta)  # noqa: E731
+    fn = lambda p: nudged_energy(net, params, p, y, beta)
     assert energy[0] == pytest.approx(float(fn(jnp.asarray(phases))), abs=1e-13)
     free = net.free
     np.testing.assert_allclose(grad[0], np.asarray(jax.grad(fn)(jnp.asarray(phases)))[free], atol=1e-13)
@@ -51,7 +51,7 @@ def test_equilibrium_is_a_strict_local_minimum(beta):
     free = net.equilibrate(params, x)
     state = free if beta == 0 else net.equilibrate(params, x, nudge=y, beta=beta, init=free)
     phases = jnp.asarray(state.state)
-    fn = lambda p: nudged_energy(net, params, p, y, beta)  # noqa: E731
+    fn = lambda p: nudged_energy(net, params, p, y, beta)
     grad = np.asarray(jax.grad(fn)(phases))[net.free]
     hess = np.asarray(jax.hessian(fn)(phases))[np.ix_(net.free, net.free)]
     assert np.max(np.abs(grad)) < 1e-8 and state.residual < 1e-8
@@ -93,7 +93,7 @@ def test_clamped_phase_holds_sines_of_outputs():
 
 
 def test_errors_name_the_problem():
-    net, params, x, y = instance()
+    net, params, x, _ = instance()
     with pytest.raises(ValueError, match=r"did not converge in 3 iterations: residual"):
         PhaseOscillatorNetwork(3, 4, 2, max_iter=1).equilibrate(params, x)
     with pytest.raises(ValueError, match=r"output node\(s\) \[4\] are not connected to any input oscillator"):
@@ -159,7 +159,7 @@ def test_coordinate_sweeps_never_raise_the_energy_and_stop_at_fixed_points():
 def test_non_convergence_is_reported_in_a_batch_and_raised_for_one_sample(caplog):
     """Stage 3: a batch keeps unconverged samples (retries = SETTLED_USABLE, a WARNING log,
     the train loop's solver counts) instead of losing the run; one sample raises."""
-    net, params, x, _ = instance()
+    _, params, x, _ = instance()
     tight = PhaseOscillatorNetwork(3, 4, 2, max_iter=1, sweeps=0)
     X = np.stack([x, -x])
     with caplog.at_level("WARNING", logger="classical.phase_oscillators"):
