@@ -231,6 +231,8 @@ def cmd_train(args) -> int:
         return INTERRUPTED
     size = system.describe()
     final = final_metrics(args, spec.kind, size, result.final)
+    if args.bp_reference:
+        final.update(bp_reference_metrics(args, system, data))
     rule = f"{args.estimator} EP" if args.gradient == "ep" else f"{args.gradient} gradient"
     if out:
         write_run(out, args, config, size, final, result.history, f"{args.system} ({size['units']} {size['unit']}) on {args.dataset}, {rule}")
@@ -250,6 +252,19 @@ def cmd_train(args) -> int:
               f"{args.dataset} by {rule}: {accuracy}test loss {final['test_loss']:.4f} after {len(result.history)} epochs "
               f"({final['seconds']:.1f} s)")
     return 0
+
+
+def bp_reference_metrics(args, system, data) -> dict:
+    """``--bp-reference``: the backprop MLP of the system's architecture on the same split, same
+    epochs, batch size, optimizer and seed, learning rate ``--bp-lr`` (default ``--lr``);
+    qeqprop.backprop.bp_reference gives its fields (bp_test_accuracy, ...)."""
+    from .backprop import bp_reference
+
+    if data.n_classes < 2:
+        raise ValueError(f"--bp-reference needs a classification dataset; {args.dataset} is a regression task")
+    log.info("training the backprop reference MLP")
+    return bp_reference(system, data, args.hidden, epochs=args.epochs, batch_size=args.batch_size,
+                        learning_rate=args.bp_lr if args.bp_lr is not None else args.lr, optimizer=args.optimizer, seed=args.seed)
 
 
 def final_metrics(args, kind: str, size: dict, metrics: dict) -> dict:
@@ -439,6 +454,10 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=integer(1), default=16, help="samples per minibatch (one optimizer step)")
     train.add_argument("--lr", type=number(positive=True), default=0.03, help="learning rate")
     train.add_argument("--seed", type=integer(0), default=0, help="seed of the data split, init, shuffling and shots")
+    train.add_argument("--bp-reference", action=argparse.BooleanOptionalAction, default=False,
+                       help="also train the backprop MLP of the same architecture on the same split (qeqprop.backprop) "
+                            "and report bp_test_accuracy (default: off)")
+    train.add_argument("--bp-lr", type=number(positive=True), default=None, help="learning rate of --bp-reference (default: --lr)")
     train.add_argument("--out", default=None, metavar="FOLDER",
                        help="folder for checkpoint.npz, metrics.jsonl, metrics.json, config.toml, learning_curve.png")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz (its settings must match)")

