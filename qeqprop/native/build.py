@@ -5,9 +5,10 @@ states: ``pauli_apply`` (the grouped Pauli-sum application, used by
 ``hamiltonians.native_kernel``), and the JAX Lanczos solver's ``lanczos_residual`` (a Lanczos
 step's one pass over the state) and ``lanczos_restart`` (the thick restart in place), used by
 ``solvers.lanczos_passes``. They are registered with XLA under the names ``target_name`` gives.
+``lanczos_steps.cc`` holds ``lanczos_steps`` (float64 and complex128): steps of the batched
+Lanczos block for a whole batch in one call, used by ``solvers.batched_passes``.
 ``tridiagonal.cc`` holds ``tridiagonal_lowest`` (float64 only, target ``qeqprop_tridiagonal_lowest``):
-the batched Lanczos solver's Ritz pairs by scipy's LAPACK (dstebz, dstein), whose addresses
-``native_library`` hands to the library after loading it.
+the batched Lanczos solver's Ritz pairs (bisection and inverse iteration, several samples at once).
 
 The source is compiled at first use with the C++ compiler of ``config.compiler()`` against the
 installed jaxlib's FFI headers, ``-O3 -march=native``, into ``config.cache_dir()``, keyed by the
@@ -45,11 +46,11 @@ from ..errors import NativeKernelWarning, warn
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).resolve().parent / "pauli_apply.cc"
-SOURCES = (SOURCE, SOURCE.with_name("tridiagonal.cc"))
+SOURCES = (SOURCE, SOURCE.with_name("tridiagonal.cc"), SOURCE.with_name("lanczos_steps.cc"))
 TRIDIAGONAL_TARGET = "qeqprop_tridiagonal_lowest"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-w")
 COMPILE_TIMEOUT_S = 300
-KERNELS = ("pauli_apply", "lanczos_residual", "lanczos_restart")
+KERNELS = ("pauli_apply", "lanczos_residual", "lanczos_restart", "lanczos_steps")
 # the state dtypes the handlers take, and the suffix of their target and symbol names
 DTYPES = {np.dtype(np.float64): "f64", np.dtype(np.complex128): "c128"}
 
@@ -99,19 +100,6 @@ def build(target: Path) -> None:
             os.unlink(tmp)
 
 
-def _lapack_address(name: str) -> int:
-    """The address of scipy's LAPACK routine ``name`` (scipy.linalg.cython_lapack exports each as
-    a PyCapsule holding its C function pointer)."""
-    from scipy.linalg import cython_lapack
-
-    capsule = cython_lapack.__pyx_capi__[name]
-    api = ctypes.pythonapi
-    api.PyCapsule_GetName.restype, api.PyCapsule_GetName.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
-    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-    return api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
-
-
 def _notice(message: str, *args: object) -> None:
     """``message % args`` at INFO on this module's logger, and on stderr as one line
     ``qeqprop: ...`` when no logging handler would show it (the user configured no logging: the
@@ -149,7 +137,6 @@ def native_library() -> ctypes.CDLL | None:
             for dtype, suffix in DTYPES.items():
                 handler = jax.ffi.pycapsule(getattr(library, _symbol(kernel, suffix)))
                 jax.ffi.register_ffi_target(target_name(kernel, dtype), handler, platform="cpu")
-        library.qeqprop_set_lapack(*(ctypes.c_void_p(_lapack_address(name)) for name in ("dstebz", "dstein")))
         jax.ffi.register_ffi_target(TRIDIAGONAL_TARGET, jax.ffi.pycapsule(library.QeqpropTridiagonalLowest), platform="cpu")
     except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as error:  # AttributeError: no jax.ffi
         warn(f"qeqprop's native kernel is unavailable ({error}); using the XLA kernel "

@@ -48,9 +48,10 @@ import scipy.linalg
 from .._jax import announce_compile  # (and float64)
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure_of
-from ..hamiltonians.native_kernel import native_available
+from ..hamiltonians.native_kernel import native_available, on_cpu
 from ..native.build import TRIDIAGONAL_TARGET
 from .base import BatchGroundStateSolver, GroundStateSolver
+from .batched_passes import native_lanczos_steps, native_steps_supported
 from .deflation import GAP_TOL, certified_gap, gap_start, gap_tolerances
 from .registry import make_solver
 
@@ -95,9 +96,14 @@ def _closed(alpha, beta, alive):
     return jnp.where(alive, alpha, 2 * bound + 1.0)
 
 
-def _block(apply, v0, steps: int, orthogonalize: str):
+def _block(apply, v0, steps: int, orthogonalize: str, native=None):
     """``steps`` Lanczos steps on every sample: (alpha (B, m), beta (B, m), basis (B, m, D)),
     the basis in real view (_real_view: (B, m, 2D) for complex states).
+
+    The steps run as an XLA scan over ``step`` (``apply`` the batch's H application), or, where
+    ``native`` is given (``batched_passes.native_lanczos_steps`` with the operators, deflation and
+    ``orthogonalize`` bound) and the program runs on CPU, as one native call per stretch of steps
+    between guard refreshes: the same arithmetic without a dozen XLA ops per step.
 
     ``orthogonalize`` says what each new vector w is orthogonalised against beyond the
     three-term recurrence: "full", the whole basis (one classical Gram-Schmidt pass);
@@ -132,15 +138,22 @@ def _block(apply, v0, steps: int, orthogonalize: str):
         v_next = jnp.where(alive_next[:, None], w / jnp.where(alive_next, b, 1.0)[:, None], 0.0)
         return (basis, v_next, v, b_out, alive_next), (a, b_out, alive)
 
+    def advance(carry, guard, start, count):
+        """``count`` steps from basis row ``start``: (carry, (alpha, beta, alive) each (count, B))."""
+        xla = lambda carry, guard, start: jax.lax.scan(partial(step, guard), carry, start + jnp.arange(count))
+        if native is None:
+            return xla(carry, guard, start)
+        return on_cpu(partial(native, count=count), xla, carry, guard, start)
+
     carry = (jnp.zeros((batch, steps, width), real), v0, jnp.zeros_like(v0), jnp.zeros(batch, real),
              jnp.ones(batch, bool))
     if orthogonalize != "ground":
-        carry, (alpha, beta, alive) = jax.lax.scan(partial(step, None), carry, jnp.arange(steps))
+        carry, (alpha, beta, alive) = advance(carry, None, 0, steps)
         return _closed(alpha.T, beta.T, alive.T), beta.T, carry[0]
 
     def steps_from(state, start, count):
         carry, guard, alpha, beta, alive = state
-        carry, part = jax.lax.scan(partial(step, guard), carry, start + jnp.arange(count))
+        carry, part = advance(carry, guard, start, count)
         alpha, beta, alive = (jax.lax.dynamic_update_slice_in_dim(full, p.T, start, axis=1)
                               for full, p in zip((alpha, beta, alive), part))
         return carry, guard, alpha, beta, alive
@@ -257,7 +270,9 @@ def solve_block(operators: JaxPauliOperator, starts, deflate=None, *, steps: int
         matvec = partial(apply, operators)
         if p is not None:
             matvec, v0 = partial(_projected, p, matvec), _projected(p, None, v0)
-        alpha, beta, basis = _block(matvec, v0, steps, orthogonalize)
+        native = (partial(native_lanczos_steps, operators, p, orthogonalize)
+                  if native_steps_supported(operators, v0.dtype) else None)
+        alpha, beta, basis = _block(matvec, v0, steps, orthogonalize, native)
         values, vectors = _lowest_pairs(alpha, beta[:, :-1], pairs)
         estimate = beta[:, -1:] * jnp.abs(vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(values))
         half_values, half_vectors = _lowest_pairs(alpha[:, :half], beta[:, : half - 1], pairs)

@@ -1,0 +1,296 @@
+// Steps of the batched Lanczos block (qeqprop/solvers/batched_lanczos.py, _block) as one XLA FFI
+// call for a whole batch, so that a block's inner loop is not dozens of XLA ops on tiny vectors
+// per step. For every sample b (one after another, on the calling thread) and step j = start ..
+// start + count - 1, with the sample's operator H_b in pauli_apply.cc's grouped form:
+//
+//     basis[b, j] = v                               (real view for complex states: [Re v, Im v])
+//     w = H_b v,   w <- w - p_b (p_b^H w)            (deflated: p_b a unit vector, else skipped)
+//     a_j = Re <v, w>,   w <- w - a_j v - b_prev v_prev
+//     w <- w - V (V^H w)  over basis rows 0..j     ("full": one classical Gram-Schmidt pass)
+//     w <- w - g_b (g_b^H w)                        ("ground": selective, g_b the guard vector)
+//     b_j = |w|,   alive' = alive and b_j > 100 eps max(1, |a_j|)
+//     v_prev <- v,   v <- alive' ? w / b_j : 0,   b_prev <- alive' ? b_j : 0
+//
+// (Lanczos 1950; selective orthogonalisation: Parlett & Scott 1979), the same arithmetic as the
+// XLA scan it replaces (up to the order of additions). Outputs per sample and step: a_j,
+// b_j (0 after a breakdown) and alive before the step. The basis, v and v_prev are updated in
+// place (aliased); (b_prev, alive) go in and out as `state` (B, 2).
+//
+// The H application is pauli_apply.cc's Problem / run, included here with its handler symbols
+// left out (they are defined once, by pauli_apply.cc's own translation unit).
+
+#include "xla/ffi/api/ffi.h"
+
+#pragma push_macro("XLA_FFI_DEFINE_HANDLER_SYMBOL")
+#undef XLA_FFI_DEFINE_HANDLER_SYMBOL
+#define XLA_FFI_DEFINE_HANDLER_SYMBOL(...)
+#include "pauli_apply.cc"
+#pragma pop_macro("XLA_FFI_DEFINE_HANDLER_SYMBOL")
+
+namespace {
+
+constexpr double kTiny = 100 * 2.220446049250313e-16;  // 100 eps (float64), the breakdown threshold
+
+// (Re, Im) of conj(a) . b over n doubles (Complex: interleaved re/im pairs; Im is 0 for real).
+template <bool Complex>
+std::pair<double, double> dot(const double* a, const double* b, int64_t n) {
+  vec re[4] = {vec{}, vec{}, vec{}, vec{}}, im[4] = {vec{}, vec{}, vec{}, vec{}};
+  int64_t k = 0;
+  for (; k + 4 * kWidth <= n; k += 4 * kWidth)
+    for (int u = 0; u < 4; ++u) add_dot<Complex>(load(a + k + u * kWidth), load(b + k + u * kWidth), re[u], im[u]);
+  for (; k + kWidth <= n; k += kWidth) add_dot<Complex>(load(a + k), load(b + k), re[0], im[0]);
+  double r = lane_sum((re[0] + re[1]) + (re[2] + re[3])), i = lane_sum((im[0] + im[1]) + (im[2] + im[3]));
+  for (; k < n; k += Complex ? 2 : 1) {
+    if constexpr (Complex) {
+      r += a[k] * b[k] + a[k + 1] * b[k + 1];
+      i += a[k] * b[k + 1] - a[k + 1] * b[k];
+    } else {
+      r += a[k] * b[k];
+    }
+  }
+  return {r, i};
+}
+
+// w <- w - c x for the number c = (re, im) (Complex: interleaved; im unused for real).
+template <bool Complex>
+void subtract(double* w, double re, double im, const double* x, int64_t n) {
+  const vec c = broadcast<Complex>(re, im);
+  int64_t k = 0;
+  for (; k + kWidth <= n; k += kWidth) store(w + k, load(w + k) - times<Complex>(c, load(x + k)));
+  for (; k < n; k += Complex ? 2 : 1) {
+    if constexpr (Complex) {
+      const double xr = x[k], xi = x[k + 1];
+      w[k] -= re * xr - im * xi;
+      w[k + 1] -= re * xi + im * xr;
+    } else {
+      w[k] -= re * x[k];
+    }
+  }
+}
+
+// w <- w - a v - b u (real a, b; explicit registers: the compiler cannot rule out aliasing).
+void recurrence(double* w, double a, const double* v, double b, const double* u, int64_t n) {
+  int64_t k = 0;
+  for (; k + kWidth <= n; k += kWidth) store(w + k, load(w + k) - (a * load(v + k) + b * load(u + k)));
+  for (; k < n; ++k) w[k] -= a * v[k] + b * u[k];
+}
+
+// out <- scale x.
+void scaled(double* out, double scale, const double* x, int64_t n) {
+  int64_t k = 0;
+  for (; k + kWidth <= n; k += kWidth) store(out + k, scale * load(x + k));
+  for (; k < n; ++k) out[k] = scale * x[k];
+}
+
+// The real and imaginary parts of the kWidth complex numbers in registers (a, b), and back.
+template <size_t... I>
+QEQPROP_INLINE vec lanes_of(vec a, vec b, int odd, std::index_sequence<I...>) {
+  return odd ? __builtin_shufflevector(a, b, (2 * int(I) + 1)...) : __builtin_shufflevector(a, b, (2 * int(I))...);
+}
+
+template <size_t... I>
+QEQPROP_INLINE vec woven(vec re, vec im, int high, std::index_sequence<I...>) {
+  constexpr int h = kWidth / 2;
+  return high ? __builtin_shufflevector(re, im, ((int(I) & 1) ? h + int(I) / 2 + kWidth : h + int(I) / 2)...)
+              : __builtin_shufflevector(re, im, ((int(I) & 1) ? int(I) / 2 + kWidth : int(I) / 2)...);
+}
+
+// Interleaved complex x (dim numbers) -> real view [Re x, Im x].
+void split(double* out, const double* x, int64_t dim) {
+  constexpr auto lanes = std::make_index_sequence<kWidth>{};
+  int64_t d = 0;
+  for (; d + kWidth <= dim; d += kWidth) {
+    const vec a = load(x + 2 * d), b = load(x + 2 * d + kWidth);
+    store(out + d, lanes_of(a, b, 0, lanes));
+    store(out + dim + d, lanes_of(a, b, 1, lanes));
+  }
+  for (; d < dim; ++d) {
+    out[d] = x[2 * d];
+    out[dim + d] = x[2 * d + 1];
+  }
+}
+
+// Real view [Re x, Im x] -> interleaved complex.
+void weave(double* out, const double* x, int64_t dim) {
+  constexpr auto lanes = std::make_index_sequence<kWidth>{};
+  int64_t d = 0;
+  for (; d + kWidth <= dim; d += kWidth) {
+    const vec re = load(x + d), im = load(x + dim + d);
+    store(out + 2 * d, woven(re, im, 0, lanes));
+    store(out + 2 * d + kWidth, woven(re, im, 1, lanes));
+  }
+  for (; d < dim; ++d) {
+    out[2 * d] = x[d];
+    out[2 * d + 1] = x[dim + d];
+  }
+}
+
+// w <- w - p (p^H w).
+template <bool Complex>
+void project_out(double* w, const double* p, int64_t n) {
+  const auto [re, im] = dot<Complex>(p, w, n);
+  subtract<Complex>(w, re, im, p, n);
+}
+
+// One sample's buffers for Steps::advance.
+struct Sample {
+  double* basis;          // (m, n) rows in real view
+  double* v;              // (n)
+  double* v_prev;         // (n)
+  const double* guard;    // (n) or null
+  const double* deflate;  // (n) or null
+  double* coefficients;   // (3, count): a, b, alive
+  double* state;          // (2): b_prev, alive
+};
+
+// The steps for one sample at a time (advance), its operator in `problem` (psi = v, out = w).
+template <bool Complex>
+struct Steps {
+  int64_t n, dim, start, count, mode;  // n doubles per state, dim amplitudes; mode 0 none, 1 ground, 2 full
+  std::vector<double> w, hr, hi, halves;  // scratch: w, full reorthogonalisation's overlaps and [Re w, Im w]
+
+  Steps(int64_t n, int64_t dim, int64_t start, int64_t count, int64_t mode, int64_t rows)
+      : n(n), dim(dim), start(start), count(count), mode(mode), w(n), hr(rows), hi(rows), halves(Complex ? 2 * dim : 0) {}
+
+  // basis row <- v in real view ([Re v, Im v] for complex).
+  void store_row(double* row, const double* v) const {
+    if constexpr (Complex) split(row, v, dim);
+    else std::memcpy(row, v, n * sizeof(double));
+  }
+
+  // w <- w - V (V^H w) over real-view rows 0..rows-1 (classical Gram-Schmidt, one pass).
+  void orthogonalize(const double* basis, int64_t rows) {
+    double* x = Complex ? halves.data() : w.data();
+    const int64_t width = Complex ? 2 * dim : n;
+    if constexpr (Complex) store_row(x, w.data());
+    for (int64_t k = 0; k < rows; ++k) {  // h_k = <V_k, w>: Re = Vr.wr + Vi.wi, Im = Vr.wi - Vi.wr
+      const double* row = basis + k * width;
+      hr[k] = dot<false>(row, x, width).first;
+      if constexpr (Complex) hi[k] = dot<false>(row, x + dim, dim).first - dot<false>(row + dim, x, dim).first;
+    }
+    for (int64_t k = 0; k < rows; ++k) {
+      const double* row = basis + k * width;
+      if constexpr (Complex) {
+        recurrence(x, hr[k], row, -hi[k], row + dim, dim);  // Re w -= Re h Vr - Im h Vi
+        recurrence(x + dim, hr[k], row + dim, hi[k], row, dim);  // Im w -= Re h Vi + Im h Vr
+      } else {
+        subtract<false>(x, hr[k], 0.0, row, n);
+      }
+    }
+    if constexpr (Complex) weave(w.data(), x, dim);
+  }
+
+  void advance(Problem problem, const Sample& s, ffi::ThreadPool& pool) {
+    problem.psi = s.v;
+    problem.out = w.data();
+    double b_prev = s.state[0];
+    bool alive = s.state[1] != 0.0;
+    const int64_t width = Complex ? 2 * dim : n;
+    for (int64_t t = 0; t < count; ++t) {
+      const int64_t j = start + t;
+      store_row(s.basis + j * width, s.v);
+      run<Complex, false>(problem, pool);
+      if (s.deflate) project_out<Complex>(w.data(), s.deflate, n);
+      const double a = dot<Complex>(s.v, w.data(), n).first;
+      recurrence(w.data(), a, s.v, b_prev, s.v_prev, n);
+      if (mode == 2) orthogonalize(s.basis, j + 1);
+      if (mode == 1) project_out<Complex>(w.data(), s.guard, n);
+      const double b = std::sqrt(dot<false>(w.data(), w.data(), n).first);
+      const bool alive_next = alive && b > kTiny * std::max(1.0, std::abs(a));
+      s.coefficients[t] = a;
+      s.coefficients[count + t] = alive_next ? b : 0.0;
+      s.coefficients[2 * count + t] = alive ? 1.0 : 0.0;
+      std::memcpy(s.v_prev, s.v, n * sizeof(double));
+      const double scale = alive_next ? 1.0 / b : 0.0;
+      scaled(s.v, scale, w.data(), n);
+      b_prev = alive_next ? b : 0.0;
+      alive = alive_next;
+    }
+    s.state[0] = b_prev;
+    s.state[1] = alive ? 1.0 : 0.0;
+  }
+};
+
+// An output aliased to its input (XLA's input_output_aliases) is updated in place; otherwise the
+// input is copied into it first.
+template <typename In, typename Out>
+double* in_place(const In& in, Out& out) {
+  double* target = reinterpret_cast<double*>(out->untyped_data());
+  if (target != in.untyped_data()) std::memcpy(target, in.untyped_data(), in.size_bytes());
+  return target;
+}
+
+// The handler (file comment): basis (B, m, width) float64, v and v_prev (B, D), state (B, 2),
+// guard (B, D) (mode 1) or empty, deflate (B, D) or empty, start (the first row written, a
+// scalar); coefficients (B, 3, count). mode: 0 none, 1 ground, 2 full.
+template <ffi::DataType T>
+ffi::Error lanczos_steps(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<T> scalars, ffi::Buffer<ffi::F64> basis,
+                         ffi::Buffer<T> v, ffi::Buffer<T> v_prev, ffi::Buffer<ffi::F64> state, ffi::Buffer<T> guard,
+                         ffi::Buffer<T> deflate, ffi::Buffer<ffi::S64> start, ffi::RemainingArgs vectors,
+                         ffi::ResultBuffer<ffi::F64> basis_out, ffi::ResultBuffer<T> v_out, ffi::ResultBuffer<T> v_prev_out,
+                         ffi::ResultBuffer<ffi::F64> state_out, ffi::ResultBuffer<ffi::F64> coefficients,
+                         ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots, int64_t mode) {
+  constexpr bool kComplex = T == ffi::DataType::C128;
+  constexpr int64_t per = kComplex ? 2 : 1;
+  const auto vd = v.dimensions(), bd = basis.dimensions(), cd = coefficients->dimensions();
+  if (vd.size() != 2 || bd.size() != 3 || cd.size() != 3)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop lanczos_steps: v (B, D), basis (B, m, W), coefficients (B, 3, count)");
+  const int64_t batch = vd[0], dim = vd[1], rows = bd[1], count = cd[2], first_row = start.typed_data()[0];
+  if (batch == 0 || count == 0) return ffi::Error::Success();
+  if (bd[0] != batch || bd[2] != dim * per || cd[0] != batch || cd[1] != 3 || int64_t(v_prev.element_count()) != batch * dim ||
+      int64_t(state.element_count()) != 2 * batch || first_row < 0 || first_row + count > rows || mode < 0 || mode > 2 ||
+      (mode == 1 && int64_t(guard.element_count()) != batch * dim) ||
+      (deflate.element_count() != 0 && int64_t(deflate.element_count()) != batch * dim))
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument,
+                      "qeqprop lanczos_steps: the shapes of basis, v_prev, state, guard, deflate or the step range do not match");
+  Described described;
+  if (ffi::Error error = describe(described, diag, scalars, v, vectors, masks, slots, batch); error.failure()) return error;
+  double* basis_data = in_place(basis, basis_out);
+  double* v_data = in_place(v, v_out);
+  double* previous = in_place(v_prev, v_prev_out);
+  double* states = in_place(state, state_out);
+  const double* guards = mode == 1 ? reinterpret_cast<const double*>(guard.untyped_data()) : nullptr;
+  const double* deflates = deflate.element_count() ? reinterpret_cast<const double*>(deflate.untyped_data()) : nullptr;
+  const Problem& first = described.problem;
+  const int64_t n = first.length;
+  Steps<kComplex> steps(n, dim, first_row, count, mode, rows);
+  std::vector<const double*> columns(described.columns);
+  for (int64_t b = 0; b < batch; ++b) {
+    Problem problem = first;
+    problem.diag += b * n;
+    problem.scalars += b * first.groups * per;
+    for (size_t i = 0; i < columns.size(); ++i) columns[i] = described.columns[i] + b * n;
+    problem.vectors = columns.data();
+    const Sample sample{basis_data + b * rows * n, v_data + b * n, previous + b * n, guards ? guards + b * n : nullptr,
+                        deflates ? deflates + b * n : nullptr, coefficients->typed_data() + b * 3 * count, states + 2 * b};
+    steps.advance(problem, sample, pool);
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+#define QEQPROP_STEPS(T)                                               \
+  ffi::Ffi::Bind()                                                     \
+      .Ctx<ffi::ThreadPool>()                                          \
+      .Arg<ffi::Buffer<T>>()                                           \
+      .Arg<ffi::Buffer<T>>()                                           \
+      .Arg<ffi::Buffer<ffi::F64>>()                                    \
+      .Arg<ffi::Buffer<T>>()                                           \
+      .Arg<ffi::Buffer<T>>()                                           \
+      .Arg<ffi::Buffer<ffi::F64>>()                                    \
+      .Arg<ffi::Buffer<T>>()                                           \
+      .Arg<ffi::Buffer<T>>()                                           \
+      .Arg<ffi::Buffer<ffi::S64>>()                                    \
+      .RemainingArgs()                                                 \
+      .Ret<ffi::Buffer<ffi::F64>>()                                    \
+      .Ret<ffi::Buffer<T>>()                                           \
+      .Ret<ffi::Buffer<T>>()                                           \
+      .Ret<ffi::Buffer<ffi::F64>>()                                    \
+      .Ret<ffi::Buffer<ffi::F64>>()                                    \
+      .Attr<ffi::Span<const int64_t>>("masks")                         \
+      .Attr<ffi::Span<const int64_t>>("slots")                         \
+      .Attr<int64_t>("mode")
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropLanczosStepsF64, lanczos_steps<ffi::DataType::F64>, QEQPROP_STEPS(ffi::DataType::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropLanczosStepsC128, lanczos_steps<ffi::DataType::C128>, QEQPROP_STEPS(ffi::DataType::C128));
