@@ -12,15 +12,18 @@ decoding works unchanged). Equilibrium: exact block-coordinate descent (classica
     s_k <- clip(W_(k-1)^T s_(k-1) + W_k s_(k+1) + b_k, 0, 1),
     o   <- clip((W_L^T s_L + b_(L+1) + beta t) / (1 + beta), 0, 1)         (nudged output),
 
-alternating odd and even layers until no unit moves by more than ``tol``.
+alternating odd and even layers until no unit moves by more than ``tol``. A minibatch
+equilibrates at once through ``batch_view`` (classical.layered_batch.LayeredBatch: the same
+sweeps as matrix products over the batch, every sample stopping by its own rule, and all nudged
+phases of an EP step solved jointly).
 Local gradient: dE/dW_k = -s_k s_(k+1)^T, dE/db_k = -s_k. Reference gradient: implicit
 differentiation of the JAX energy over the units strictly inside (0, 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 
@@ -31,11 +34,12 @@ from ._common import (
     ImplicitGradient,
     LayeredQuadratic,
     LayeredSystem,
-    check_positive_float,
     check_int,
+    check_positive_float,
     check_targets,
     split_layers,
 )
+from .layered_batch import LayeredBatch
 
 
 def hopfield_energy(params, layers, xnp=np):
@@ -66,6 +70,7 @@ class HopfieldNetwork(LayeredSystem):
     """
 
     unit = "neurons"
+    solver_name = "Hopfield block-coordinate descent"
 
     def __init__(
         self,
@@ -104,19 +109,36 @@ class HopfieldNetwork(LayeredSystem):
     def _input_layer(self, x) -> np.ndarray:
         return as_finite_array("x", x, (self.n_inputs,))
 
-    def quadratic(self, params, targets: np.ndarray | None = None, beta: float = 0.0, clamped: bool = False) -> LayeredQuadratic:
+    def input_layers(self, X) -> np.ndarray:
+        """The clamped input layers of a batch X (B, n_inputs)."""
+        X = np.asarray(X)
+        return as_finite_array("x", X, (len(X) if X.ndim == 2 else -1, self.n_inputs))
+
+    @staticmethod
+    def output_targets(Y: np.ndarray) -> np.ndarray:
+        """Unit targets t = (1 + y) / 2 the nudge pulls the outputs towards."""
+        return unit_targets(Y)
+
+    def batch_view(self, batch_size: int) -> LayeredBatch:
+        """A minibatch solved at once (classical.layered_batch.LayeredBatch)."""
+        return LayeredBatch(self)
+
+    def quadratic(self, params, targets: np.ndarray | None = None, beta=0.0, clamped: bool = False) -> LayeredQuadratic:
         """The energy E + beta C the solver minimizes, as a LayeredQuadratic (``targets``: unit
-        targets t of a nudged phase; ``clamped``: the output layer is held)."""
+        targets t of a nudged phase, (n_out,) or per sample (B, n_out) with ``beta`` a number or
+        per sample (B,); ``clamped``: the output layer is held)."""
         params = self.check_params(params)
         linear = [np.zeros(self.n_inputs)] + [params[f"b{k}"].copy() for k in range(1, self.depth + 1)]
         diagonal = [np.zeros(self.n_inputs)] + [np.ones(n) for n in self.sizes[1:]]
         constant = 0.0
         if targets is not None:
-            if not beta > -1.0:
+            beta = np.asarray(beta, dtype=float)
+            if not np.all(beta > -1.0):
                 raise ValueError(f"beta must be > -1 for a Hopfield network (the nudged output curvature is 1 + beta), got {beta}")
-            diagonal[-1] = diagonal[-1] + beta
-            linear[-1] += beta * targets
-            constant = 0.5 * beta * float(targets @ targets)
+            per_sample = beta[..., None] if beta.ndim else beta
+            diagonal[-1] = diagonal[-1] + per_sample
+            linear[-1] = linear[-1] + per_sample * targets
+            constant = 0.5 * beta * np.sum(targets**2, axis=-1)
         couplings = [params[f"W{k}"] for k in range(self.depth)]
         lower, upper = [-np.inf] + [0.0] * self.depth, [np.inf] + [1.0] * self.depth
         fixed = frozenset({0, self.depth} if clamped else {0})
@@ -146,10 +168,11 @@ class HopfieldNetwork(LayeredSystem):
         return 0.5 * float(np.sum((self.layers(state)[-1] - unit_targets(y)) ** 2))
 
     def energy_grad(self, params, x, state: Equilibrium) -> dict[str, np.ndarray]:
-        """dE/dW_k = -s_k s_(k+1)^T, dE/db_k = -s_k at ``state``."""
+        """dE/dW_k = -s_k s_(k+1)^T, dE/db_k = -s_k at ``state`` (an Equilibrium, or a
+        BatchEquilibrium: a leading batch axis on every leaf)."""
         self.check_params(params)
         layers = self.layers(state)
-        grads = {f"W{k}": -np.outer(layers[k], layers[k + 1]) for k in range(self.depth)}
+        grads = {f"W{k}": -(layers[k][..., :, None] * layers[k + 1][..., None, :]) for k in range(self.depth)}
         grads.update({f"b{k}": -layers[k].copy() for k in range(1, self.depth + 1)})
         return grads
 

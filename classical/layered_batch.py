@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import Equilibrium, LayeredQuadratic, raise_not_converged
+from qeqprop.validation import as_finite_array
+
+from ._common import Equilibrium, LayeredQuadratic, raise_not_converged, split_layers
 
 
 @dataclass
@@ -126,3 +128,74 @@ def solve_batch(quadratic: LayeredQuadratic, layers: list[np.ndarray], tol: floa
         active = active[change > tol]
     return BatchEquilibrium(np.concatenate(layers, axis=1), batch_energy(quadratic, layers), sweeps,
                             batch_residual(quadratic, layers), np.broadcast_to(np.asarray(beta, dtype=float), (batch,)).copy())
+
+
+class LayeredBatch:
+    """The batch-first view (qeqprop.systems.protocol.BatchSystem) of a layered system whose
+    per-sample state is a flat vector of layers (``LayeredSystem``): a minibatch, and with
+    ``joint_phases`` all its nudged phases (stacked along the batch axis), equilibrate in one
+    ``solve_batch``; states are BatchEquilibrium. The system supplies
+
+        input_layers(X) -> (B, n_0)          the clamped layer 0 of every sample
+        output_targets(Y) -> (B, n_out)      the output values the nudge pulls towards
+        quadratic(params, targets, beta)     with per-sample targets (B', n_out) and beta (B',)
+        predict(states), energy_grad(params, X, states)   working on batched layers
+        solver_name                          what a non-convergence error names
+    """
+
+    joint_phases = True
+
+    def __init__(self, system):
+        self.system = system
+
+    def equilibrate(self, params, X, nudge=None, beta=0.0, init: BatchEquilibrium | None = None):
+        """Free (nudge None) or nudged equilibria of the batch X, warm-started from ``init``;
+        ``beta`` a tuple solves every nudged phase in one call and returns one BatchEquilibrium
+        per beta."""
+        system = self.system
+        inputs = system.input_layers(X)
+        betas = tuple(float(b) for b in beta) if isinstance(beta, tuple) else (float(beta),)
+        nudged = nudge is not None and any(b != 0.0 for b in betas)
+        phases, batch = len(betas), len(inputs)
+        if not nudged:
+            betas = (0.0,) * phases
+        start = np.zeros((batch, system.n_units)) if init is None else np.asarray(init.state, dtype=float)
+        if start.shape != (batch, system.n_units):
+            raise ValueError(f"init must hold {batch} states of {system.n_units} units, got shape {start.shape}")
+        start = np.tile(start, (phases, 1))
+        start[:, : system.sizes[0]] = np.tile(inputs, (phases, 1))
+        beta_rows = np.repeat(betas, batch)
+        targets = None
+        if nudged:
+            Y = as_finite_array("nudge", nudge, (batch, system.n_outputs))
+            targets = np.tile(system.output_targets(Y), (phases, 1))
+        quadratic = system.quadratic(params, targets, beta_rows if nudged else 0.0)
+        states = solve_batch(quadratic, split_layers(start, system.sizes), system.tol, system.max_iter,
+                             f"{system.solver_name} (batch)", beta_rows)
+        return tuple(states.split(phases)) if isinstance(beta, tuple) else states
+
+    def reflect(self, free, nudged):
+        return
+
+    def nudge(self, states: BatchEquilibrium, Y) -> np.ndarray:
+        return as_finite_array("y", Y, (len(states), self.system.n_outputs))
+
+    def predict(self, states: BatchEquilibrium) -> np.ndarray:
+        return self.system.predict(states)
+
+    def cost(self, states: BatchEquilibrium, Y) -> np.ndarray:
+        """C = 1/2 ||o - output_targets(y)||^2 per sample."""
+        Y = as_finite_array("y", Y, (len(states), self.system.n_outputs))
+        return 0.5 * np.sum((self.system.layers(states)[-1] - self.system.output_targets(Y)) ** 2, axis=1)
+
+    def energy_grad(self, params, X, states: BatchEquilibrium) -> dict[str, np.ndarray]:
+        return self.system.energy_grad(params, X, states)
+
+    def diagnostics(self, states: BatchEquilibrium) -> dict[str, np.ndarray]:
+        return {"iterations": states.iterations.astype(float), "residual": states.residual}
+
+    def take(self, states: BatchEquilibrium, index: int) -> Equilibrium:
+        return states.take(index)
+
+    def stack(self, states) -> BatchEquilibrium:
+        return BatchEquilibrium.stack(states)

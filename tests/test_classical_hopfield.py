@@ -12,7 +12,10 @@ import scipy.optimize
 
 from classical._common import split_layers
 from classical.hopfield import HopfieldNetwork, hopfield_energy
+from qeqprop import ep
 from qeqprop.datasets import load_dataset
+from qeqprop.gradcheck import log_slope
+from qeqprop.systems.protocol import LoopBatch
 from qeqprop.train import fit
 
 
@@ -115,6 +118,71 @@ def test_errors_name_the_problem():
         net.equilibrate({k: v for k, v in params.items() if k != "b1"}, x)
     with pytest.raises(ValueError, match=r"outputs must lie in \[-1, 1\]"):
         net.clamp(params, x, np.array([2.0, 0.0, 0.0]))
+
+
+def batch_instance(seed=7, hidden=(6, 5, 4), batch=9):
+    """Three hidden layers, biases that leave units at 0, inside and at 1, a batch of samples."""
+    rng = np.random.default_rng(seed)
+    net = HopfieldNetwork(4, hidden, 3, init_scale=0.8)
+    params = net.init_params(rng)
+    for k in range(1, net.depth + 1):
+        params[f"b{k}"] = rng.uniform(-0.2, 1.0, net.sizes[k])
+    return net, params, rng.normal(size=(batch, 4)), rng.uniform(-1, 1, (batch, 3))
+
+
+def test_batch_view_equals_per_sample_solves():
+    net, params, X, Y = batch_instance()
+    view = net.batch_view(len(X))
+    free = view.equilibrate(params, X)
+    units = free.state[:, net.n_inputs:]
+    assert np.mean((units > 0) & (units < 1)) > 0.2 and np.mean(units == 0) > 0.05 and np.mean(units == 1) > 0.02
+    plus, minus = view.equilibrate(params, X, nudge=view.nudge(free, Y), beta=(0.3, -0.3), init=free)
+    for i, (x, y) in enumerate(zip(X, Y)):
+        alone = net.equilibrate(params, x)
+        np.testing.assert_allclose(free.state[i], alone.state, rtol=0, atol=1e-10)
+        assert free.iterations[i] == alone.iterations and free.energy[i] == pytest.approx(alone.energy, abs=1e-10)
+        for beta, batched in ((0.3, plus), (-0.3, minus)):
+            nudged = net.equilibrate(params, x, nudge=y, beta=beta, init=alone)
+            np.testing.assert_allclose(batched.state[i], nudged.state, rtol=0, atol=1e-10)
+            assert batched.iterations[i] == nudged.iterations and batched.beta[i] == beta
+            assert batched.residual[i] < 1e-10
+            assert batched.energy[i] == pytest.approx(nudged.energy, abs=1e-10)
+    np.testing.assert_allclose(view.predict(free), [net.predict(view.take(free, i)) for i in range(len(X))], atol=1e-15)
+    np.testing.assert_allclose(view.cost(free, Y), [net.cost(view.take(free, i), y) for i, y in enumerate(Y)], atol=1e-15)
+    np.testing.assert_array_equal(view.stack([view.take(free, i) for i in range(len(X))]).state, free.state)
+
+
+def test_batched_ep_gradient_equals_per_sample_and_converges_to_the_reference():
+    """ep_gradient on a batch (the batch view) = per-sample calls (LoopBatch) to 1e-10; centered
+    EP error against the implicit-differentiation reference falls as beta^2."""
+    net, params, X, Y = batch_instance(seed=1, batch=5)
+    params["b4"] = np.full(3, 0.5)  # outputs inside (0, 1): a nonzero gradient
+    reference = ep.reference_gradient(net, params, X, Y)
+    assert np.linalg.norm(ep.flatten_grad(reference)) > 1.0
+    loop = HopfieldNetwork(4, (6, 5, 4), 3, init_scale=0.8)
+    loop.batch_view = lambda size: LoopBatch(loop)
+    errors = []
+    betas = (1e-2, 1e-3, 1e-4)  # below the beta where a unit would hit a bound (the active set stays put)
+    for beta in betas:
+        batched = ep.ep_gradient(net, params, X, Y, beta=beta)
+        looped = ep.ep_gradient(loop, params, X, Y, beta=beta)
+        for key in params:
+            np.testing.assert_allclose(batched.grad[key], looped.grad[key], rtol=0, atol=1e-10)
+        errors.append(ep.relative_error(batched.grad, reference))
+    assert abs(log_slope(betas, errors) - 2.0) < 0.15 and errors[-1] < 1e-7, errors
+
+
+def test_batch_errors_name_the_problem():
+    net, params, X, Y = batch_instance()
+    view = HopfieldNetwork(4, (6, 5, 4), 3, max_iter=2).batch_view(len(X))
+    with pytest.raises(ValueError, match=r"Hopfield block-coordinate descent \(batch\) did not converge in 2 iterations"):
+        view.equilibrate(params, X)
+    with pytest.raises(ValueError, match=r"x must have shape"):
+        net.batch_view(2).equilibrate(params, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"nudge must have shape \(9, 3\)"):
+        net.batch_view(9).equilibrate(params, X, nudge=Y[:2], beta=0.1)
+    with pytest.raises(ValueError, match="beta must be > -1"):
+        net.batch_view(9).equilibrate(params, X, nudge=Y, beta=(0.5, -1.5))
 
 
 @pytest.mark.slow
