@@ -71,14 +71,33 @@ class BoltzmannState:
 
 
 @dataclass
+class HiddenSums:
+    """The beta-independent part of a layered solve (module docstring) for a batch X: the hidden
+    spins' sum_j log 2 cosh(u_j / T) (B, K) and tanh(u / T) (B, K, H) for every output pattern,
+    with the params and X they were computed for (a nudged phase reuses them: the nudge acts on
+    the output fields only)."""
+
+    params: dict
+    X: np.ndarray
+    log_cosh: np.ndarray
+    tanh: np.ndarray
+
+    def matches(self, params, X) -> bool:
+        return (np.array_equal(self.X, X) and self.params.keys() == params.keys()
+                and all(np.array_equal(self.params[k], params[k]) for k in params))
+
+
+@dataclass
 class BoltzmannBatch:
-    """Boltzmann states of a batch: the fields of BoltzmannState with a leading axis B."""
+    """Boltzmann states of a batch: the fields of BoltzmannState with a leading axis B (and, for
+    a layered machine, the HiddenSums its nudged phases reuse)."""
 
     probabilities: np.ndarray
     mean: np.ndarray
     correlations: np.ndarray
     free_energy: np.ndarray
     beta: np.ndarray
+    hidden_sums: HiddenSums | None = None
 
     def __len__(self) -> int:
         return len(self.mean)
@@ -88,6 +107,7 @@ class BoltzmannBatch:
                               float(self.free_energy[index]), float(self.beta[index]))
 
     def rows(self, index) -> BoltzmannBatch:
+        """The samples at ``index`` (without hidden sums)."""
         return BoltzmannBatch(*(getattr(self, name)[index] for name in ("probabilities", "mean", "correlations", "free_energy", "beta")))
 
     @classmethod
@@ -103,8 +123,9 @@ def configurations(n_spins: int) -> np.ndarray:
 
 
 def log_two_cosh(z: np.ndarray) -> np.ndarray:
-    """log(2 cosh z), overflow-free."""
-    return np.logaddexp(z, -z)
+    """log(2 cosh z) = |z| + log(1 + exp(-2 |z|)), overflow-free."""
+    magnitude = np.abs(z)
+    return magnitude + np.log1p(np.exp(-2.0 * magnitude))
 
 
 class IsingMachine(ClassicalSystemMixin):
@@ -218,9 +239,10 @@ class IsingMachine(ClassicalSystemMixin):
         p = np.exp(logits - log_z)
         return BoltzmannState(p, p @ self.spins, p @ self.pairs, -self.temperature * float(log_z), beta)
 
-    def solve_batch(self, params, X: np.ndarray, weights=None, beta=0.0) -> BoltzmannBatch:
+    def solve_batch(self, params, X: np.ndarray, weights=None, beta=0.0, hidden_sums: HiddenSums | None = None) -> BoltzmannBatch:
         """Boltzmann states of E + beta sum_o w_o s_o for every row of X (B, n_inputs);
-        ``weights`` (B, n_outputs) the nudges w or None; ``beta`` a float or one per sample."""
+        ``weights`` (B, n_outputs) the nudges w or None; ``beta`` a float or one per sample;
+        ``hidden_sums`` a layered solve's beta-independent part, reused where it matches params and X."""
         params = self.check_params(params)
         X = as_finite_array("X", X, (len(X), self.n_inputs))
         B, T = len(X), self.temperature
@@ -229,22 +251,24 @@ class IsingMachine(ClassicalSystemMixin):
         if weights is not None:
             fields[:, self.output_spins] -= betas[:, None] * weights
         if self.layered:
-            couplings = params["J"].reshape(len(self.hidden), self.n_outputs)
-            u = (fields[:, self.hidden][:, None, :] + (self.spins @ couplings.T)[None]) / T  # (B, K, H)
-            logits = fields[:, self.output_spins] @ self.spins.T / T + np.sum(log_two_cosh(u), axis=2)
+            if hidden_sums is None or not hidden_sums.matches(params, X):
+                couplings = params["J"].reshape(len(self.hidden), self.n_outputs)
+                u = (fields[:, self.hidden][:, None, :] + (self.spins @ couplings.T)[None]) / T  # (B, K, H)
+                hidden_sums = HiddenSums(params, X, np.sum(log_two_cosh(u), axis=2), np.tanh(u))
+            logits = fields[:, self.output_spins] @ self.spins.T / T + hidden_sums.log_cosh
         else:
             logits = (self.pairs @ params["J"])[None] / T + fields @ self.spins.T / T
         log_z = logsumexp(logits, axis=1, keepdims=True)
         p = np.exp(logits - log_z)
         if self.layered:
-            hidden = np.tanh(u)
+            hidden = hidden_sums.tanh
             mean = np.zeros((B, self.n_spins))
             mean[:, self.output_spins] = p @ self.spins
-            mean[:, self.hidden] = np.einsum("bk,bkh->bh", p, hidden)
-            correlations = np.einsum("bkh,bko->bho", hidden, p[:, :, None] * self.spins[None]).reshape(B, -1)
+            mean[:, self.hidden] = (p[:, None, :] @ hidden)[:, 0]
+            correlations = (np.swapaxes(hidden, 1, 2) @ (p[:, :, None] * self.spins[None])).reshape(B, -1)
         else:
             mean, correlations = p @ self.spins, p @ self.pairs
-        return BoltzmannBatch(p, mean, correlations, -T * log_z[:, 0], betas)
+        return BoltzmannBatch(p, mean, correlations, -T * log_z[:, 0], betas, hidden_sums)
 
     def equilibrate(self, params, x, nudge=None, beta: float = 0.0, init=None) -> BoltzmannState:
         """Boltzmann state of E + beta sum_o nudge_o s_o (exact: ``init`` is not needed); a batch of
@@ -355,9 +379,12 @@ class IsingBatch:
 
     def equilibrate(self, params, X, nudge=None, beta=0.0, init=None):
         system = self.system
+        sums = None if init is None else init.hidden_sums
         if not isinstance(beta, tuple):
             nudged = nudge is not None and beta != 0.0
-            return system.solve_batch(params, X, np.asarray(nudge) if nudged else None, float(beta) if nudged else 0.0)
+            return system.solve_batch(params, X, np.asarray(nudge) if nudged else None, float(beta) if nudged else 0.0, sums)
+        if system.layered:  # one beta at a time, each reusing the free phase's hidden sums
+            return tuple(system.solve_batch(params, X, np.asarray(nudge), b, sums) for b in beta)
         B, k = len(X), len(beta)
         states = system.solve_batch(params, np.concatenate([X] * k), np.concatenate([np.asarray(nudge)] * k),
                                     np.repeat(np.asarray(beta, dtype=float), B))

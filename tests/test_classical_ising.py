@@ -10,7 +10,7 @@ import pytest
 
 from classical.ising import IsingMachine, configurations
 from qeqprop.datasets import load_dataset
-from qeqprop.ep import relative_error
+from qeqprop.ep import ep_gradient, relative_error
 from qeqprop.systems.tfim import TFIMNetwork
 from qeqprop.train import fit
 
@@ -104,3 +104,65 @@ def test_iris_centered_ep_reaches_90_percent_like_the_tfim_learner():
     seconds = time.perf_counter() - start
     print(f"ising iris: test accuracy {result.final['test_accuracy']:.4f} in {seconds:.1f} s")
     assert result.final["test_accuracy"] >= 0.90
+
+
+def layered_instance(temperature=0.7):
+    rng = np.random.default_rng(4)
+    machine = IsingMachine(6, "layered", n_inputs=3, output_spins=[3, 4, 5], temperature=temperature)
+    params = {k: 3.0 * v for k, v in machine.init_params(rng).items()}
+    return machine, params, rng.normal(size=(5, 3)), rng.uniform(-1, 1, (5, 3))
+
+
+def test_layered_machine_equals_the_full_enumeration_of_its_graph():
+    """Summing the hidden spins out in closed form gives the Boltzmann moments and free energy
+    of the enumerated machine on the same bipartite graph (inputs on the hidden spins only)."""
+    machine, params, X, _ = layered_instance()
+    full = IsingMachine(6, machine.edges, n_inputs=3, output_spins=[3, 4, 5], temperature=0.7)
+    W = np.zeros((3, 6))
+    W[:, machine.hidden] = params["W"]
+    for x in X:
+        layered, enumerated = machine.equilibrate(params, x), full.equilibrate({**params, "W": W}, x)
+        np.testing.assert_allclose(layered.mean, enumerated.mean, atol=1e-13)
+        np.testing.assert_allclose(layered.correlations, enumerated.correlations, atol=1e-13)
+        assert layered.free_energy == pytest.approx(enumerated.free_energy, abs=1e-12)
+    with pytest.raises(ValueError, match="graph 'layered' sums the hidden spins out"):
+        machine.clamp(params, X[0], np.array([1.0, -1.0, 0.0]))
+
+
+@pytest.mark.parametrize("graph", ["complete", "layered"])
+def test_batched_states_and_ep_equal_per_sample_ones(graph):
+    machine, params, X, Y = layered_instance() if graph == "layered" else (*instance()[:2], *_batch(instance()[0]))
+    view = machine.batch_view(len(X))
+    free = view.equilibrate(params, X)
+    nudge = view.nudge(free, Y)
+    plus, minus = view.equilibrate(params, X, nudge=nudge, beta=(0.1, -0.1), init=free)
+    for b in range(len(X)):
+        one = machine.equilibrate(params, X[b])
+        np.testing.assert_allclose(free.mean[b], one.mean, atol=1e-12)
+        for states, beta in ((plus, 0.1), (minus, -0.1)):
+            nudged = machine.equilibrate(params, X[b], nudge=machine.nudge(one, Y[b]), beta=beta)
+            np.testing.assert_allclose(states.mean[b], nudged.mean, atol=1e-12)
+            np.testing.assert_allclose(states.correlations[b], nudged.correlations, atol=1e-12)
+    batched = ep_gradient(machine, params, X, Y, beta=1e-3)
+    for b in range(len(X)):
+        single = ep_gradient(machine, params, X[b], Y[b], beta=1e-3)
+        for k, v in single.grad.items():
+            np.testing.assert_allclose(batched.grad[k][b], v, atol=1e-10)
+        assert relative_error(single.grad, machine.reference_grad(params, X[b], Y[b])) < 1e-5
+
+
+def _batch(machine):
+    rng = np.random.default_rng(8)
+    return rng.normal(size=(4, machine.n_inputs)), rng.uniform(-1, 1, (4, machine.n_outputs))
+
+
+def test_layered_nudged_phases_reuse_hidden_sums_only_for_their_own_params_and_inputs():
+    machine, params, X, Y = layered_instance()
+    free = machine.solve_batch(params, X)
+    other = {**params, "J": params["J"] + 0.1}
+    stale = machine.solve_batch(other, X, Y, 0.2, free.hidden_sums)
+    fresh = machine.solve_batch(other, X, Y, 0.2)
+    np.testing.assert_array_equal(stale.mean, fresh.mean)
+    reused = machine.solve_batch(params, X, Y, 0.2, free.hidden_sums)
+    assert reused.hidden_sums is free.hidden_sums
+    np.testing.assert_allclose(reused.mean, machine.solve_batch(params, X, Y, 0.2).mean, atol=1e-14)
