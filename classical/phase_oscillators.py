@@ -187,7 +187,10 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
     tol, max_iter : Newton stops at max |dE/dphi| <= tol (1 + sum |W| + sum |h|); stages 2 and 3
         of the module docstring after ``max_iter`` steps.
     scaled_init : divide the initial couplings by sqrt(fan-in) (keeps the fields O(init_std) for
-        wide inputs such as 64 pixels; the default False keeps the historical init).
+        wide inputs such as 64 pixels).
+    target_amplitude : class targets are +-target_amplitude (``encode_targets``): at sin phi_o =
+        +-1 the nudge force beta (sin phi_o - y_o) cos phi_o vanishes, so targets inside (-1, 1)
+        keep outputs away from the poles, where a wrong output would get no push.
 
     Example:
         >>> import numpy as np
@@ -212,8 +215,9 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         init_std: float = 0.5,
         tol: float = 1e-12,
         max_iter: int = 200,
-        scaled_init: bool = False,
+        scaled_init: bool = True,
         sweeps: int = 3,
+        target_amplitude: float = 1.0,
     ):
         self.n_inputs = check_int("n_inputs", n_inputs)
         self.n_hidden = check_int("n_hidden", n_hidden, minimum=0)
@@ -244,6 +248,9 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         self.max_iter = check_int("max_iter", max_iter)
         self.scaled_init = bool(scaled_init)
         self.sweeps = check_int("sweeps", sweeps, minimum=0)
+        self.target_amplitude = check_positive_float("target_amplitude", target_amplitude)
+        if self.target_amplitude > 1.0:
+            raise ValueError(f"target_amplitude must be in (0, 1] (outputs sin(phi_o) lie in [-1, 1]), got {target_amplitude}")
         graph = nx.Graph()
         graph.add_nodes_from(self.free.tolist())
         graph.add_edges_from(e for e in self.edges.tolist() if e[0] >= self.n_inputs and e[1] >= self.n_inputs)
@@ -261,6 +268,10 @@ class PhaseOscillatorNetwork(ClassicalSystemMixin):
         if self.scaled_init:
             W /= np.sqrt(np.bincount(self.edges[:, 1], minlength=self.n_nodes)[self.edges[:, 1]])
         return {"W": W, "h": 0.1 * self.init_std * rng.standard_normal(self.free.size), "psi": np.zeros(self.free.size)}
+
+    def encode_targets(self, labels: np.ndarray, n_classes: int) -> np.ndarray:
+        """The default targets (+-1, one-hot +-1) times ``target_amplitude``."""
+        return self.target_amplitude * super().encode_targets(labels, n_classes)
 
     # -- the batched energy, forces and curvature -------------------------------------------------
     def coupling_matrix(self, params) -> np.ndarray:

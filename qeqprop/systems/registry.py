@@ -57,6 +57,8 @@ OPTIONS: dict[str, str] = {
     "depth": "variational circuit layers",
     "per_term": "HVA with one angle per Hamiltonian term",
     "tol": "solver tolerance (layered classical networks: largest unit change in a converged sweep)",
+    "input_scale": "phase oscillators: input phases are input_scale * x",
+    "target_amplitude": "phase oscillators: class targets +-target_amplitude for the outputs sin(phi_o)",
     "layers": "layered networks: every hidden layer's size, a list (e.g. [256, 256]); replaces hidden",
 }
 
@@ -190,7 +192,7 @@ _SPECS = (
                "neuron", CLAMPING_RULES),
     SystemSpec("resistive", layered("classical:ResistiveNetwork"), "classical", "nonlinear resistive network (diode-bounded hidden voltages)",
                ("tol",), "node", CLAMPING_RULES),
-    SystemSpec("phase_oscillators", _phase_oscillators, "classical", "coupled phase oscillators (XY energy)", ("graph",),
+    SystemSpec("phase_oscillators", _phase_oscillators, "classical", "coupled phase oscillators (XY energy)", ("graph", "input_scale", "target_amplitude"),
                "oscillator", CLAMPING_RULES),
     SystemSpec("ising", network("classical:IsingMachine", "output_spins"), "classical",
                "classical Ising machine (TFIM at Gamma = 0), Boltzmann states at T = 1 unless set", ("graph", "temperature", "cost"),
