@@ -176,6 +176,16 @@ class HopfieldNetwork(LayeredSystem):
         grads.update({f"b{k}": -layers[k].copy() for k in range(1, self.depth + 1)})
         return grads
 
+    def energy_grad_mean(self, params, x, states) -> dict[str, np.ndarray]:
+        """The batch mean of energy_grad for states (B, n): dE/dW_k = -S_k^T S_(k+1) / B (one matrix
+        product), dE/db_k = -mean_i s_k^i."""
+        self.check_params(params)
+        layers = self.layers(states)
+        batch = len(layers[0])
+        grads = {f"W{k}": -(layers[k].T @ layers[k + 1]) / batch for k in range(self.depth)}
+        grads.update({f"b{k}": -layers[k].mean(axis=0) for k in range(1, self.depth + 1)})
+        return grads
+
     @cached_property
     def _implicit(self) -> ImplicitGradient:
         import jax.numpy as jnp

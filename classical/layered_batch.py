@@ -140,6 +140,7 @@ class LayeredBatch:
         output_targets(Y) -> (B, n_out)      the output values the nudge pulls towards
         quadratic(params, targets, beta)     with per-sample targets (B', n_out) and beta (B',)
         predict(states), energy_grad(params, X, states)   working on batched layers
+        energy_grad_mean(params, X, states)  the batch mean of energy_grad
         solver_name                          what a non-convergence error names
     """
 
@@ -190,6 +191,11 @@ class LayeredBatch:
 
     def energy_grad(self, params, X, states: BatchEquilibrium) -> dict[str, np.ndarray]:
         return self.system.energy_grad(params, X, states)
+
+    def energy_grad_mean(self, params, X, states: BatchEquilibrium) -> dict[str, np.ndarray]:
+        """The batch mean of energy_grad without the per-sample arrays (the system's
+        ``energy_grad_mean``; qeqprop.ep.mean_energy_grad)."""
+        return self.system.energy_grad_mean(params, X, states)
 
     def diagnostics(self, states: BatchEquilibrium) -> dict[str, np.ndarray]:
         return {"iterations": states.iterations.astype(float), "residual": states.residual}

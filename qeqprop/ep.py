@@ -109,6 +109,7 @@ def ep_gradient(
     readout: "Readout | None" = None,
     free: Any = None,
     rng: np.random.Generator | int | None = None,
+    mean: bool = False,
 ) -> EPResult:
     """EP gradient estimates of dL/dtheta for one sample or a batch.
 
@@ -123,6 +124,8 @@ def ep_gradient(
         free: the free states, if already solved (one sample's state or a batch's states) for
             these params and x; one solved for other params or inputs raises ValueError.
         rng: seed or Generator of a shot readout (overrides its ``seed``).
+        mean: ``grad`` is the batch mean of the per-sample estimates (kept with a batch axis of
+            length 1), computed by ``mean_energy_grad``; exact readouts only.
 
     Returns:
         EPResult: per-sample ``grad`` (leading axis B for a batch), ``loss``, ``output``, the
@@ -150,12 +153,25 @@ def ep_gradient(
     check_nudge_size(system.nudge_limit(free_states, nudge), rule)
     states = solve_phases(view, params, X, nudge, rule.nudged_betas, free_states)
     measured.update({b: measurement.measure(s) for b, s in states.items()})
-    grad = rule.combine({b: view.energy_grad(params, X, measured[b]) for b in rule.weights})
+    if mean and not (readout is None or isinstance(readout, Exact)):
+        raise ValueError("mean=True needs an exact readout (a shot readout's covariance is per sample); leave out readout")
+    local = mean_energy_grad if mean else lambda view, params, X, states: view.energy_grad(params, X, states)
+    grad = rule.combine({b: local(view, params, X, measured[b]) for b in rule.weights})
     covariance = measurement.gradient_covariance({a: measured[b] for b, a in rule.weights.items()})
     result = EPResult(grad, view.cost(measured[0.0], Y), view.predict(measured[0.0]), free_states, states,
                       rule.name, rule.beta, stderr_of(grad, covariance), covariance,
                       None if readout is None or isinstance(readout, Exact) else measured)
     return unbatch(view, result) if single else result
+
+
+def mean_energy_grad(view: BatchSystem, params, X: np.ndarray, states) -> dict[str, np.ndarray]:
+    """(1/B) sum_i dE/dtheta (x_i, s_i) with a batch axis of length 1: the view's optional
+    ``energy_grad_mean`` where it has one (layered networks: one matrix product S_k^T S_(k+1) / B per
+    weight instead of B outer products), else the mean of its per-sample ``energy_grad``."""
+    direct = getattr(view, "energy_grad_mean", None)  # optional BatchSystem member
+    if direct is not None:
+        return {k: np.asarray(v)[None] for k, v in direct(params, X, states).items()}
+    return {k: np.asarray(v).mean(axis=0, keepdims=True) for k, v in view.energy_grad(params, X, states).items()}
 
 
 def checked_free(system: EnergySystem, view: BatchSystem, params, X: np.ndarray, free, single: bool):

@@ -245,8 +245,8 @@ def minibatch_gradient(
     Y = cost_targets(system, targets)
     info: dict[str, float] = {}
     if isinstance(rule, EP):  # the EP rule itself, keeping the free phases it solved for loss and gap
-        result = ep_gradient(system, params, X, Y, estimator=rule.estimator, readout=readout, rng=rng)
-        per_sample = result.grad
+        result = ep_gradient(system, params, X, Y, estimator=rule.estimator, readout=readout, rng=rng, mean=readout is None)
+        per_sample = result.grad  # exact readouts: the batch mean already (a batch axis of 1)
         info["loss"] = float(np.mean(result.loss))
         view = system.batch_view(len(X))
         gaps = np.asarray(view.diagnostics(result.free).get("gap", np.nan), dtype=float)
