@@ -64,24 +64,51 @@ def _rows(value, batch: int, size: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, dtype=float), (batch, size))
 
 
-def batch_energy(quadratic: LayeredQuadratic, layers: Sequence[np.ndarray]) -> np.ndarray:
-    """E per sample for layers (B, n_k) (``LayeredQuadratic.energy`` row by row)."""
+def clamped_fields(quadratic: LayeredQuadratic, layers: Sequence[np.ndarray]) -> dict[int, np.ndarray]:
+    """{free k: c_k + the fields of k's clamped neighbours} (B, n_k): fixed while the free layers move,
+    so a solve computes them (the input's matrix product, the largest) once."""
+    batch, last, free = len(layers[0]), len(quadratic.couplings), quadratic.free_layers()
+    base = {}
+    for k in free:
+        total = _rows(quadratic.linear[k], batch, layers[k].shape[1]).copy()
+        if k > 0 and k - 1 not in free:
+            total += layers[k - 1] @ quadratic.couplings[k - 1]
+        if k < last and k + 1 not in free:
+            total += layers[k + 1] @ quadratic.couplings[k].T
+        base[k] = total
+    return base
+
+
+def batch_energy(quadratic: LayeredQuadratic, layers: Sequence[np.ndarray], base: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """E per sample for layers (B, n_k) (``LayeredQuadratic.energy`` row by row). With ``base``
+    (``clamped_fields`` of these clamped layers) a coupling between a clamped and a free layer is
+    read from it: E = e_0 + sum_clamped (1/2 d s^2 - c s) + sum_free (1/2 d s^2 - base . s)
+    - sum_(both free or both clamped) s_k^T C_k s_(k+1)."""
     total = np.broadcast_to(np.asarray(quadratic.constant, dtype=float), (len(layers[0]),)).copy()
-    for d, c, s in zip(quadratic.diagonal, quadratic.linear, layers):
-        total += np.sum(0.5 * d * s**2 - c * s, axis=1)
+    base = base or {}
+    for k, (d, c, s) in enumerate(zip(quadratic.diagonal, quadratic.linear, layers)):
+        total += np.sum(0.5 * d * s**2 - base.get(k, c) * s, axis=1)
     for k, C in enumerate(quadratic.couplings):
-        total -= np.einsum("bi,bi->b", layers[k] @ C, layers[k + 1])
+        if not base or (k in base) == (k + 1 in base):
+            total -= np.einsum("bi,bi->b", layers[k] @ C, layers[k + 1])
     return total
 
 
-def batch_residual(quadratic: LayeredQuadratic, layers: Sequence[np.ndarray]) -> np.ndarray:
-    """KKT residual per sample: max over free units of |s - clip(s - dE/ds, lo, hi)|."""
+def batch_residual(quadratic: LayeredQuadratic, layers: Sequence[np.ndarray], base: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """KKT residual per sample: max over free units of |s - clip(s - dE/ds, lo, hi)| (``base`` as
+    in ``batch_energy``)."""
     residual = np.zeros(len(layers[0]))
     last = len(quadratic.couplings)
-    for k in quadratic.free_layers():
-        field = quadratic.linear[k] + (layers[k - 1] @ quadratic.couplings[k - 1] if k > 0 else 0.0)
-        if k < last:
-            field = field + layers[k + 1] @ quadratic.couplings[k].T
+    free = quadratic.free_layers()
+    for k in free:
+        if base:
+            field = base[k] + (layers[k - 1] @ quadratic.couplings[k - 1] if k > 0 and k - 1 in free else 0.0)
+            if k < last and k + 1 in free:
+                field = field + layers[k + 1] @ quadratic.couplings[k].T
+        else:
+            field = quadratic.linear[k] + (layers[k - 1] @ quadratic.couplings[k - 1] if k > 0 else 0.0)
+            if k < last:
+                field = field + layers[k + 1] @ quadratic.couplings[k].T
         grad = quadratic.diagonal[k] * layers[k] - field
         gap = np.abs(layers[k] - np.clip(layers[k] - grad, quadratic.lower[k], quadratic.upper[k]))
         residual = np.maximum(residual, np.max(gap, axis=1, initial=0.0))
@@ -97,20 +124,13 @@ def solve_batch(quadratic: LayeredQuadratic, layers: list[np.ndarray], tol: floa
     batch, last = len(layers[0]), len(quadratic.couplings)
     free = quadratic.free_layers()
     diagonal = {k: _rows(quadratic.diagonal[k], batch, layers[k].shape[1]) for k in free}
-    base = {}
-    for k in free:  # linear term plus the fields of clamped neighbours: fixed during the solve
-        total = _rows(quadratic.linear[k], batch, layers[k].shape[1]).copy()
-        if k > 0 and k - 1 not in free:
-            total += layers[k - 1] @ quadratic.couplings[k - 1]
-        if k < last and k + 1 not in free:
-            total += layers[k + 1] @ quadratic.couplings[k].T
-        base[k] = total
+    base = clamped_fields(quadratic, layers)
     groups = [[k for k in free if k % 2 == 1], [k for k in free if k % 2 == 0]]
     sweeps = np.zeros(batch, dtype=int)
     active = np.arange(batch)
     while active.size:
         if np.any(sweeps[active] == max_iter):
-            raise_not_converged(what, max_iter, float(np.max(batch_residual(quadratic, layers))),
+            raise_not_converged(what, max_iter, float(np.max(batch_residual(quadratic, layers, base))),
                                 f"{active.size} sample(s) moved a unit by more than tol {tol:.1e} in the last sweep",
                                 "raise max_iter, or shrink the weights (strong couplings converge slowly)")
         change = np.zeros(active.size)
@@ -126,8 +146,8 @@ def solve_batch(quadratic: LayeredQuadratic, layers: list[np.ndarray], tol: floa
                 layers[k][active] = new
         sweeps[active] += 1
         active = active[change > tol]
-    return BatchEquilibrium(np.concatenate(layers, axis=1), batch_energy(quadratic, layers), sweeps,
-                            batch_residual(quadratic, layers), np.broadcast_to(np.asarray(beta, dtype=float), (batch,)).copy())
+    return BatchEquilibrium(np.concatenate(layers, axis=1), batch_energy(quadratic, layers, base), sweeps,
+                            batch_residual(quadratic, layers, base), np.broadcast_to(np.asarray(beta, dtype=float), (batch,)).copy())
 
 
 class LayeredBatch:
