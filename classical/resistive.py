@@ -278,11 +278,13 @@ class ResistiveNetwork(LayeredSystem):
         grads = {}
         for name in self.conductance_shapes:
             if name.startswith("gb"):
-                drop = bias[:, None] - layers[int(name[2:])][..., None, :]
+                drop = np.subtract(bias[:, None], layers[int(name[2:])][..., None, :])
             else:
                 k = int(name[1:])
-                drop = layers[k][..., :, None] - layers[k + 1][..., None, :]
-            grads[f"{name}_raw"] = 0.5 * drop**2 * (expit(params[f"{name}_raw"]) * self._mask(name))
+                drop = np.subtract(layers[k][..., :, None], layers[k + 1][..., None, :])
+            np.square(drop, out=drop)  # in place: a batch's (B, n_k, n_(k+1)) blocks are the step's largest arrays
+            drop *= 0.5 * expit(params[f"{name}_raw"]) * self._mask(name)
+            grads[f"{name}_raw"] = drop
         if self.current_sources:
             grads.update({f"i{k}": -layers[k] for k in range(1, self.depth + 1)})
         return grads
