@@ -58,7 +58,7 @@ from ._common import (
     check_targets,
     split_layers,
 )
-from .layered_batch import BatchEquilibrium, solve_batch
+from .layered_batch import LayeredBatch
 
 
 def resistive_energy(conductances: Mapping, layers, bias_voltages, xnp=np, currents: Mapping | None = None):
@@ -289,9 +289,35 @@ class ResistiveNetwork(LayeredSystem):
             grads.update({f"i{k}": -layers[k] for k in range(1, self.depth + 1)})
         return grads
 
-    def batch_view(self, batch_size: int) -> ResistiveBatch:
-        """All samples of a minibatch solved together (classical.layered_batch)."""
-        return ResistiveBatch(self)
+    def energy_grad_mean(self, params, x, states) -> dict[str, np.ndarray]:
+        """The batch mean of ``energy_grad`` without per-sample (B, n_k, n_(k+1)) blocks:
+        mean_b 1/2 (v_i - v_j)^2 = 1/2 (mean v_i^2 + mean v_j^2) - (V_k^T V_(k+1))_ij / B."""
+        params = self.check_params(params)
+        layers, bias, batch = self.layers(states), self.bias_voltages, len(states)
+        squares = [np.mean(v**2, axis=0) for v in layers]
+        grads = {}
+        for name in self.conductance_shapes:
+            if name.startswith("gb"):
+                k = int(name[2:])
+                mean = 0.5 * (bias[:, None] ** 2 + squares[k][None, :]) - bias[:, None] * np.mean(layers[k], axis=0)[None, :]
+            else:
+                k = int(name[1:])
+                mean = 0.5 * (squares[k][:, None] + squares[k + 1][None, :]) - layers[k].T @ layers[k + 1] / batch
+            grads[f"{name}_raw"] = mean * expit(params[f"{name}_raw"]) * self._mask(name)
+        if self.current_sources:
+            grads.update({f"i{k}": -np.mean(layers[k], axis=0) for k in range(1, self.depth + 1)})
+        return grads
+
+    solver_name = "resistive coordinate descent"
+    input_layers = sources
+
+    def output_targets(self, Y: np.ndarray) -> np.ndarray:
+        """Output target voltages a y."""
+        return self.target_voltage * np.asarray(Y, dtype=float)
+
+    def batch_view(self, batch_size: int) -> LayeredBatch:
+        """All samples of a minibatch, and all nudged phases, solved together (classical.layered_batch)."""
+        return LayeredBatch(self)
 
     @cached_property
     def _implicit(self) -> ImplicitGradient:
@@ -330,62 +356,3 @@ def _check_bounds(bounds) -> tuple[float, float] | str:
     if not lo < hi:
         raise ValueError(f"hidden_bounds must satisfy lo < hi, got {bounds}")
     return lo, hi
-
-
-class ResistiveBatch:
-    """The batch-first view of a ResistiveNetwork (qeqprop.systems.protocol.BatchSystem): a
-    minibatch, and with ``joint_phases`` all its nudged phases, equilibrate in one batched exact
-    coordinate descent (classical.layered_batch.solve_batch); states are BatchEquilibrium."""
-
-    joint_phases = True
-
-    def __init__(self, system: ResistiveNetwork):
-        self.system = system
-
-    def equilibrate(self, params, X, nudge=None, beta=0.0, init: BatchEquilibrium | None = None):
-        """Free (nudge None) or nudged equilibria of the batch X; ``beta`` a tuple solves every
-        nudged phase in one call and returns a tuple of BatchEquilibrium, one per beta."""
-        system = self.system
-        sources = system.sources(X)
-        betas = tuple(float(b) for b in beta) if isinstance(beta, tuple) else (float(beta),)
-        nudged = nudge is not None and any(b != 0.0 for b in betas)
-        phases, batch = len(betas), len(sources)
-        if not nudged:
-            betas = (0.0,) * phases
-        start = np.zeros((batch, system.n_units)) if init is None else np.asarray(init.state, dtype=float)
-        start = np.tile(start, (phases, 1))
-        start[:, : system.sizes[0]] = np.tile(sources, (phases, 1))
-        beta_rows = np.repeat(betas, batch)
-        targets = None
-        if nudged:
-            Y = as_finite_array("nudge", nudge, (batch, system.n_outputs))
-            targets = system.target_voltage * np.tile(Y, (phases, 1))
-        quadratic = system.quadratic(params, targets, beta_rows if nudged else 0.0)
-        states = solve_batch(quadratic, split_layers(start, system.sizes), system.tol, system.max_iter,
-                             "resistive coordinate descent (batch)", beta_rows)
-        return tuple(states.split(phases)) if isinstance(beta, tuple) else states
-
-    def reflect(self, free, nudged):
-        return
-
-    def nudge(self, states: BatchEquilibrium, Y) -> np.ndarray:
-        return as_finite_array("y", Y, (len(states), self.system.n_outputs))
-
-    def predict(self, states: BatchEquilibrium) -> np.ndarray:
-        return self.system.layers(states)[-1] / self.system.target_voltage
-
-    def cost(self, states: BatchEquilibrium, Y) -> np.ndarray:
-        Y = as_finite_array("y", Y, (len(states), self.system.n_outputs))
-        return 0.5 * np.sum((self.system.layers(states)[-1] - self.system.target_voltage * Y) ** 2, axis=1)
-
-    def energy_grad(self, params, X, states: BatchEquilibrium) -> dict[str, np.ndarray]:
-        return self.system.energy_grad(params, X, states)
-
-    def diagnostics(self, states: BatchEquilibrium) -> dict[str, np.ndarray]:
-        return {"iterations": states.iterations.astype(float), "residual": states.residual}
-
-    def take(self, states: BatchEquilibrium, index: int) -> Equilibrium:
-        return states.take(index)
-
-    def stack(self, states) -> BatchEquilibrium:
-        return BatchEquilibrium.stack(states)

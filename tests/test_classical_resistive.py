@@ -217,6 +217,9 @@ def test_batched_equals_per_sample(signed):
         for key in params:
             np.testing.assert_allclose(batch.grad[key][b], single.grad[key], atol=1e-10)
         assert batch.free.energy[b] == pytest.approx(single.free.energy, abs=1e-10)
+    mean = net.batch_view(7).energy_grad_mean(params, X, batch.free)  # without per-sample blocks
+    for key, value in net.energy_grad(params, X, batch.free).items():
+        np.testing.assert_allclose(mean[key], value.mean(axis=0), atol=1e-12)
     diagnostics = net.batch_view(7).diagnostics(batch.free)
     assert np.all(diagnostics["residual"] < 1e-8) and np.all(diagnostics["iterations"] >= 1)
 
