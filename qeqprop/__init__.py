@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 # Top-level names: where each is defined. Adding a name is one line here (``__all__`` follows).
 _EXPORTS = {
     "DegenerateGroundStateWarning": "qeqprop.errors",
+    "DeviceLoop": "qeqprop.device",
     "EPResult": "qeqprop.ep",
     "Exact": "qeqprop.readout",
     "NotConvergedError": "qeqprop.errors",
@@ -53,7 +54,7 @@ _EXPORTS = {
 }
 
 # Sub-namespaces reachable as attributes (``qeqprop.solvers``) without importing them by name.
-_SUBMODULES = ("comparison", "config", "costs", "datasets", "ep", "errors", "estimators", "hamiltonians",
+_SUBMODULES = ("comparison", "config", "costs", "datasets", "device", "ep", "errors", "estimators", "hamiltonians",
                "measurement", "plots", "readout", "rules", "solvers", "systems", "train")
 
 # Names that were top-level before the API was curated: where they live now.

@@ -50,6 +50,8 @@ BUILTIN_METRICS = ("loss", "accuracy", "min_gap")
 # per minibatch (info) and summed per record (history): sample phases a batched solve retried, of
 # them those settled by the single-state fallback or later, and those accepted above tolerance
 SOLVER_COUNTS = ("solver_retries", "solver_fallbacks", "solver_usable")
+# per minibatch and summed per record with device=...: what the quantum device spent (qeqprop.device.budget)
+BUDGET_COUNTS = ("gradients", "shots", "circuits", "variational_steps")
 logger = logging.getLogger(__name__)
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -206,6 +208,7 @@ def minibatch_gradient(
     shots: int | Shots | None = None,
     rng: np.random.Generator | int | None = None,
     task: str | None = None,
+    device=None,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """The minibatch gradient g = 1/|B| sum_b g_b of a gradient rule's per-sample estimates g_b: the
     step ``fit`` takes, for a training loop of your own.
@@ -220,6 +223,9 @@ def minibatch_gradient(
             GradientRule or a per-sample callable (qeqprop.rules).
         shots: measure every EP phase with this many shots per sample (readout.Shots), drawn from ``rng``;
             or a ``Shots(...)`` with its options (sampler="gaussian", grouping, nudge_from="exact", ...).
+        device: prepare and measure the phases of a variational learner on a quantum device (a
+            PennyLane device with shots, a Qiskit backend or a ``qeqprop.device.DeviceLoop``); info
+            then also holds BUDGET_COUNTS (qeqprop.device.DeviceLoop.minibatch).
 
     Returns:
         (grad, info): ``grad`` a dict like params; ``info`` with "grad_norm" (||g||), and for EP the
@@ -243,6 +249,12 @@ def minibatch_gradient(
     targets = labels_from_targets(y, task=task, n_classes=_classes_of(system))
     _check_rows(X, targets, "y")
     Y = cost_targets(system, targets)
+    if device is not None:  # the phases prepared and measured on a quantum device (qeqprop.device)
+        from .device import as_loop
+
+        if not isinstance(rule, EP) or readout is not None:
+            raise ValueError("device needs gradient='ep' and shots=None (the device's shots count)")
+        return as_loop(device).minibatch(system, params, X, Y, rule.estimator, rng)
     info: dict[str, float] = {}
     if isinstance(rule, EP):  # the EP rule itself, keeping the free phases it solved for loss and gap
         result = ep_gradient(system, params, X, Y, estimator=rule.estimator, readout=readout, rng=rng, mean=readout is None)
@@ -454,6 +466,7 @@ def fit(
     progress: bool = True,
     callback: Callable[[int, dict[str, float], dict[str, np.ndarray]], Any] | None = None,
     solver_options: Mapping[str, Any] | None = None,
+    device=None,
 ) -> FitResult:
     """Train ``system`` on ``data`` by EP (or another gradient rule); returns parameters and metrics.
 
@@ -508,6 +521,10 @@ def fit(
             free_steps, nudged_steps, gap_steps, max_steps (block lengths), max_blocks, retry_blocks,
             fallback ("lanczos", "jax", "dense" or None), usable (accepted residual / asked), workers
             (solvers.batched_lanczos.BatchedLanczos, "Missed tolerances").
+        device: train a variational learner through a quantum device (``qeqprop.device.DeviceLoop``, or
+            a PennyLane device with shots / a Qiskit backend wrapped in one): records then also hold
+            BUDGET_COUNTS summed since the last record ("gradients", "shots", "circuits",
+            "variational_steps"); evaluation stays on the simulated free phases.
 
     Returns:
         FitResult: final ``params``, ``history``, ``seconds`` and ``final`` (the last record, or {}).
@@ -529,6 +546,10 @@ def fit(
     beta = check_beta(beta)
     rule = make_rule(gradient, estimator=estimator, beta=beta)
     _readout(rule, system, shots)
+    if device is not None:
+        from .device import as_loop
+
+        device = as_loop(device)
     metrics = check_metrics(metrics)
     optimizer, optimizer_name = _optimizer(optimizer, learning_rate)
     source, splits, identity = _sources(system, data, validation, batch_size, steps_per_epoch, task, seed)
@@ -541,6 +562,8 @@ def fit(
         "metrics": sorted(metrics), "eval_every": eval_every, "steps_per_epoch": steps_per_epoch,
         "system": run_identity(system),
     }
+    if device is not None:
+        run["device"] = device.describe()
     if solver_options:  # (absent otherwise: checkpoints written before the option still resume)
         run["solver_options"] = {k: v if isinstance(v, (bool, int, float, str, type(None))) else repr(v)
                                  for k, v in sorted(solver_options.items())}
@@ -562,13 +585,14 @@ def fit(
     steps, total = source.steps, epochs * source.steps
     source.skip(done)
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    since: dict[str, list[float]] = {"grad_norm": [], "loss": [], "min_gap": [], **{key: [] for key in SOLVER_COUNTS}}
+    since: dict[str, list[float]] = {"grad_norm": [], "loss": [], "min_gap": [],
+                                     **{key: [] for key in SOLVER_COUNTS + BUDGET_COUNTS}}
     with tqdm(total=total, initial=min(done, total), disable=not progress, desc="training", unit="batch") as bar:
         for step in range(done, total):
             epoch, k = divmod(step, steps)
             X, targets = source.batch(epoch, k)
             grad, info = minibatch_gradient(system, params, X, targets, gradient=rule, beta=beta, shots=shots,
-                                            rng=np.random.default_rng([int(seed), epoch, k]))
+                                            rng=np.random.default_rng([int(seed), epoch, k]), device=device)
             updates, opt_state = optimizer.update(grad, opt_state, params)
             params = to_numpy(optax.apply_updates(params, updates))
             for key, values in since.items():
@@ -584,7 +608,7 @@ def fit(
                 record["batch_loss"] = float(np.mean(since["loss"]))
             if since["min_gap"]:
                 record["batch_min_gap"] = float(np.min(since["min_gap"]))
-            record.update({key: int(np.sum(since[key])) for key in SOLVER_COUNTS if since[key]})
+            record.update({key: int(np.sum(since[key])) for key in SOLVER_COUNTS + BUDGET_COUNTS if since[key]})
             if record.get("solver_retries"):
                 logger.warning("epoch %d, step %d: %d sample phases missed the batched solver's tolerance and were "
                                "retried (%d went on to the fallback solver, %d accepted above tolerance); if this "
