@@ -12,6 +12,7 @@ backends, the nudge from measured outputs, noise mitigation and budget accountin
 ``qeqprop.fit(learner, data, device=dev)`` trains through a DeviceLoop.
 """
 
+from .beta import device_optimal_beta
 from .bit_order import BitOrderError, check_bit_order
 from .budget import COUNTERS, Budget
 from .circuits import basis_circuit, phase_circuits, readout_rotations
@@ -23,6 +24,6 @@ from .readout import DeviceMeasurement, DeviceReadout
 __all__ = [
     "COUNTERS", "BitOrderError", "Budget", "Client", "CountsClient", "DeviceGradient", "DeviceLoop",
     "DeviceMeasurement", "DeviceReadout", "PennyLaneClient", "QiskitClient", "ZeroNoiseExtrapolation",
-    "as_client", "as_loop", "basis_circuit", "check_bit_order", "device_gradient", "phase_circuits",
+    "as_client", "as_loop", "basis_circuit", "check_bit_order", "device_gradient", "device_optimal_beta", "phase_circuits",
     "readout_rotations",
 ]
