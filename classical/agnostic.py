@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from qeqprop.ep import as_batch
+from qeqprop.ep import as_batch, mean_energy_grad
 from qeqprop.errors import NotConvergedError
 from qeqprop.validation import check_beta, check_int, check_positive_float
 
@@ -89,12 +89,12 @@ class AgnosticEP:
         view = system.batch_view(len(X))
         free = view.equilibrate(theta, X)
         nudge = view.nudge(free, Y)
-        g0 = {k: np.mean(v, axis=0) for k, v in view.energy_grad(theta, X, free).items()}
+        g0 = {k: v[0] for k, v in mean_energy_grad(view, theta, X, free).items()}
         current, states = theta, free
         for iteration in range(1, self.max_iter + 1):
             states = view.equilibrate(current, X, nudge=nudge, beta=self.beta, init=states)
-            g = view.energy_grad(current, X, states)
-            new = {k: theta[k] - (np.mean(g[k], axis=0) - g0[k]) / self.stiffness for k in theta}
+            g = mean_energy_grad(view, current, X, states)
+            new = {k: theta[k] - (g[k][0] - g0[k]) / self.stiffness for k in theta}
             moved = max(float(np.max(np.abs(new[k] - current[k]), initial=0.0)) for k in theta)
             scale = max(float(np.max(np.abs(new[k] - theta[k]), initial=0.0)) for k in theta)
             current = new

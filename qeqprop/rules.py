@@ -92,11 +92,18 @@ def _coupled(eta: float = 0.5, **options):
     return Coupled(eta)
 
 
+def _agnostic(beta: float = 0.1, stiffness: float = 1e3, **options):
+    from classical.agnostic import AgnosticEP
+
+    return AgnosticEP(beta, stiffness)
+
+
 RULES: dict[str, Callable[..., Any]] = {
     "ep": lambda estimator="centered", beta=1e-2, **options: EP(as_estimator(estimator, beta)),
     "reference": lambda **options: Reference(),
     "contrastive": _contrastive,
     "coupled": _coupled,
+    "agnostic": _agnostic,  # classical.agnostic: parameters relaxed under homeostatic control
 }
 
 

@@ -24,7 +24,7 @@ Example:
     >>> net.describe()
     {'name': 'XXZNetwork', 'units': 3, 'unit': 'qubits'}
     >>> REGISTRY["hopfield"].kind, REGISTRY["hopfield"].rules
-    ('classical', ('ep', 'reference', 'contrastive', 'coupled'))
+    ('classical', ('ep', 'reference', 'agnostic', 'contrastive', 'coupled'))
     >>> build("hopfield", 2, 1, 4, gamma=0.8)
     Traceback (most recent call last):
     ...
@@ -62,7 +62,7 @@ OPTIONS: dict[str, str] = {
     "layers": "layered networks: every hidden layer's size, a list (e.g. [256, 256]); replaces hidden",
 }
 
-EP_RULES = ("ep", "reference")
+EP_RULES = ("ep", "reference", "agnostic")  # agnostic: classical.agnostic, needs only the EP protocol
 CLAMPING_RULES = EP_RULES + ("contrastive", "coupled")  # the classical rules hold outputs fixed: system.clamp
 VARIATIONAL = ("ansatz", "depth", "per_term")
 SPIN = ("graph", "gamma", "train_gamma", "temperature", "solver", "cost")
