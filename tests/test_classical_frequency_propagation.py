@@ -24,7 +24,7 @@ def linear(request):
     """No diodes; with sources False no bias or current sources (oscillating activations need that).
     Returns (net, params, x, y, exact reference gradient)."""
     rng = np.random.default_rng(5)
-    options = {"current_sources": True} if request.param else {"bias_voltages": ()}
+    options = {"current_sources": True} if request.param else {"bias_voltages": (), "current_sources": False}
     net = ResistiveNetwork(3, (4, 3), 2, input_gain=2.0, target_voltage=0.5, hidden_bounds=(None, None), **options)
     params = net.init_params(rng)
     if request.param:

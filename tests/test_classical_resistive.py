@@ -22,6 +22,7 @@ from qeqprop.train import fit
 
 def instance(seed=3, bounds=(-0.3, 0.3), **options):
     rng = np.random.default_rng(seed)
+    options = {"bias_voltages": (1.0, -1.0), "current_sources": False, **options}  # bias by conductances to +-1 V
     net = ResistiveNetwork(3, (5, 4), 2, input_gain=2.0, hidden_bounds=bounds, **options)
     return net, net.init_params(rng), rng.normal(size=3), rng.uniform(-1, 1, 2)
 
@@ -150,18 +151,19 @@ def test_disconnected_nodes_are_rejected():
     cut_output[:, 1] = 0
     no_bias = {"gb1": np.ones((2, 4)), "gb2": np.zeros((2, 2))}
     with pytest.raises(ValueError, match=r"output node\(s\) \[11\] are not connected to any voltage source"):
-        ResistiveNetwork(3, (4,), 2, masks={"g1": cut_output, **no_bias})
+        ResistiveNetwork(3, (4,), 2, bias_voltages=(1.0, -1.0), masks={"g1": cut_output, **no_bias})
     cut_in, cut_out = np.ones((6, 4)), np.ones((4, 2))
     cut_in[:, 0] = cut_out[0, :] = 0
     with pytest.raises(ValueError, match=r"hidden node\(s\) \[6\] are not connected"):
-        ResistiveNetwork(3, (4,), 2, masks={"g0": cut_in, "gb1": np.zeros((2, 4)), "g1": cut_out})
+        ResistiveNetwork(3, (4,), 2, bias_voltages=(1.0, -1.0), masks={"g0": cut_in, "gb1": np.zeros((2, 4)), "g1": cut_out})
     with pytest.raises(ValueError, match="unknown conductance block 'g7'"):
         ResistiveNetwork(3, (4,), 2, masks={"g7": np.ones((2, 2))})
 
 
 def test_non_convergence_and_bad_nudges_raise():
     net, params, x, y = instance()
-    slow = ResistiveNetwork(3, (5, 4), 2, input_gain=2.0, hidden_bounds=(-0.3, 0.3), max_iter=2)
+    slow = ResistiveNetwork(3, (5, 4), 2, input_gain=2.0, hidden_bounds=(-0.3, 0.3), bias_voltages=(1.0, -1.0),
+                            current_sources=False, max_iter=2)
     pattern = r"did not converge in 2 iterations: residual \d\.\d+e[-+]\d+ \(the last sweep moved a unit by .* > tol 1\.0e-12\)"
     with pytest.raises(ValueError, match=pattern):
         slow.equilibrate(params, x)
@@ -176,7 +178,8 @@ def test_digits_centered_ep_reaches_93_percent():
     """One hidden layer of 100 nodes with one-sided (ReLU-like) diodes at [0, 1]; input gain 10
     and target voltages +-0.25 keep the targets within reach of the outputs' weighted means."""
     data = load_dataset("digits", seed=0)
-    net = ResistiveNetwork(64, (100,), 10, input_gain=10.0, hidden_bounds=(0.0, 1.0), target_voltage=0.25, tol=1e-8)
+    net = ResistiveNetwork(64, (100,), 10, input_gain=10.0, hidden_bounds=(0.0, 1.0), target_voltage=0.25, tol=1e-8,
+                           bias_voltages=(1.0, -1.0), current_sources=False)
     start = time.perf_counter()
     result = fit(net, data, epochs=10, batch_size=16, learning_rate=0.01, beta=0.1, estimator="centered",
                  seed=0, progress=False)
@@ -188,8 +191,7 @@ def test_digits_centered_ep_reaches_93_percent():
 def scellier_instance(seed=4, **options):
     """Signed diodes (half the hidden nodes >= 0, half <= 0) and current sources, two hidden layers."""
     rng = np.random.default_rng(seed)
-    net = ResistiveNetwork(3, (6, 4), 2, input_gain=3.0, hidden_bounds="signed", current_sources=True,
-                           bias_voltages=(), **options)
+    net = ResistiveNetwork(3, (6, 4), 2, input_gain=3.0, **options)  # the defaults: signed diodes, current sources
     params = net.init_params(rng)
     params = {k: rng.normal(0, 0.5, v.shape) if k.startswith("i") else v for k, v in params.items()}
     return net, params, rng
@@ -256,7 +258,6 @@ def test_iris_scellier_architecture_reaches_93_percent():
     and two-sided diodes at +-1 with unit input gain keep every voltage a weighted mean inside
     [-1, 1]; trainable current sources, signed diodes and input gain 4 (Scellier 2024) fix it."""
     data = load_dataset("iris", seed=0)
-    net = ResistiveNetwork(4, (32,), 3, input_gain=4.0, hidden_bounds="signed", current_sources=True,
-                           bias_voltages=(), tol=1e-10)
+    net = ResistiveNetwork(4, (32,), 3, tol=1e-10)  # the defaults: input gain 4, signed diodes, current sources
     result = fit(net, data, epochs=20, batch_size=16, learning_rate=0.03, beta=0.5, seed=0, progress=False)
     assert result.final["test_accuracy"] >= 0.93
