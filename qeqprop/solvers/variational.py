@@ -494,29 +494,25 @@ def circuit_counts(
     shots: int | Sequence[int],
     seed: int | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Measure the circuit of ``state`` with shots on PennyLane's default.qubit.
+    """Measure the circuit of ``state`` with shots on PennyLane's default.qubit (for any gate list,
+    any device, the nudge from measured outputs and the whole EP loop: qeqprop.device).
 
     For each basis (one letter per qubit, e.g. a MeasurementPlan's ``"ZZXZ"``) the circuit
     U(phi*) is followed by the readout rotations X -> H, Y -> S^dagger then H, and all wires
     are counted: {basis: {bitstring (wire 0 first): count}}, the input format of
     measurement.gradient_from_counts.
     """
+    from ..device.circuits import basis_circuit  # (qeqprop.device imports this module)
+
     shots = np.broadcast_to(np.asarray(shots), (len(bases),))
     if np.any(shots < 1):
         raise ValueError(f"shots must be positive integers, got {shots.tolist()}")
     ops = solver.ops(state.circuit_params)
     n = solver.n_qubits
-    tapes = []
-    for basis, count in zip(bases, shots):
+    for basis in bases:
         if len(basis) != n or set(basis) - set("XYZ"):
             raise ValueError(f"basis {basis!r} must have {n} letters from X, Y, Z (one per qubit)")
-        readout = []
-        for q, letter in enumerate(basis):
-            if letter == "Y":
-                readout.append(qml.adjoint(qml.S(q)))
-            if letter in "XY":
-                readout.append(qml.Hadamard(q))
-        tapes.append(qml.tape.QuantumScript(ops + readout, [qml.counts(wires=range(n))], shots=int(count)))
+    tapes = [basis_circuit(ops, basis, int(count)) for basis, count in zip(bases, shots)]
     device = qml.device("default.qubit", wires=n, seed=seed)
     results = qml.execute(tapes, device)
     return {basis: {str(k): int(v) for k, v in result.items()} for basis, result in zip(bases, results)}
