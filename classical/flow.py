@@ -28,7 +28,7 @@ graph with mean degree about ``degree`` whose first nodes are sources, then targ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 
 import networkx as nx
@@ -61,8 +61,8 @@ class FlowNetwork(ClassicalSystemMixin):
     input_nodes : the nodes holding the input pressures: n_inputs of them, or 2 n_inputs with
         ``signed_inputs`` (x first, then -x).
     output_nodes : the target nodes whose pressures are the outputs.
-    fixed_pressures : {node: pressure} of the other source nodes (default: node ``n_nodes - 1``
-        grounded at 0).
+    fixed_nodes, fixed_pressures : the other source nodes and their pressures (default: node
+        ``n_nodes - 1`` grounded at 0).
     signed_inputs : inputs enter as (x, -x).
     input_gain : input pressures are gain * x.
     target_pressure : a > 0, the pressure that stands for y = 1.
@@ -77,7 +77,8 @@ class FlowNetwork(ClassicalSystemMixin):
         edges,
         input_nodes: Sequence[int],
         output_nodes: Sequence[int],
-        fixed_pressures: Mapping[int, float] | None = None,
+        fixed_nodes: Sequence[int] | None = None,
+        fixed_pressures: Sequence[float] | None = None,
         signed_inputs: bool = True,
         input_gain: float = 1.0,
         target_pressure: float = 1.0,
@@ -98,12 +99,12 @@ class FlowNetwork(ClassicalSystemMixin):
         self.n_inputs = self.input_nodes.size // 2 if self.signed_inputs else self.input_nodes.size
         self.output_nodes = np.asarray(output_nodes, dtype=int).reshape(-1)
         self.n_outputs = check_int("number of output_nodes", self.output_nodes.size)
-        fixed = {self.n_nodes - 1: 0.0} if fixed_pressures is None else dict(fixed_pressures)
-        self.fixed_nodes = np.array(sorted(fixed), dtype=int)
-        self.fixed_values = np.array([float(fixed[i]) for i in self.fixed_nodes])
+        self.fixed_nodes = np.asarray([self.n_nodes - 1] if fixed_nodes is None else fixed_nodes, dtype=int).reshape(-1)
+        self.fixed_values = as_finite_array("fixed_pressures", [0.0] if fixed_pressures is None else fixed_pressures,
+                                            (self.fixed_nodes.size,))
         roles = np.concatenate([self.input_nodes, self.output_nodes, self.fixed_nodes])
         if roles.size and (roles.min() < 0 or roles.max() >= self.n_nodes or len(set(roles.tolist())) < roles.size):
-            raise ValueError("input_nodes, output_nodes and fixed_pressures must name distinct nodes in 0..n_nodes-1")
+            raise ValueError("input_nodes, output_nodes and fixed_nodes must name distinct nodes in 0..n_nodes-1")
         self.sources = np.concatenate([self.input_nodes, self.fixed_nodes])
         self.free = np.setdiff1d(np.arange(self.n_nodes), self.sources)
         self.input_gain = check_positive_float("input_gain", input_gain)
@@ -262,12 +263,13 @@ class FlowBatch:
 
 
 def random_flow_network(n_inputs: int, n_outputs: int, hidden: int, degree: float = 4.0, seed: int = 0,
-                        bias_pressure: float | None = 1.0, **options) -> FlowNetwork:
+                        bias_pressure: float | None = 1.0, target_pressure: float = 0.3, **options) -> FlowNetwork:
     """A FlowNetwork on a connected random graph (Watts-Strogatz: a ring lattice of ``degree``
     neighbours rewired with probability 1/2, so disordered like the paper's networks, with the
     roles placed at random) of 2 n_inputs (signed) input nodes, n_outputs target nodes, ``hidden``
     interior nodes, a ground node at 0 and (unless ``bias_pressure`` is None) a bias node held at
-    ``bias_pressure``; ``options`` go to FlowNetwork."""
+    ``bias_pressure``; ``options`` go to FlowNetwork. ``target_pressure`` 0.3: class targets +-1
+    become pressures +-0.3, within reach of weighted means of the sources (the registry's "flow")."""
     n_in = (2 if options.get("signed_inputs", True) else 1) * check_int("n_inputs", n_inputs)
     n_fixed = 1 if bias_pressure is None else 2
     n_nodes = n_in + check_int("n_outputs", n_outputs) + check_int("hidden", hidden, 0) + n_fixed
@@ -275,8 +277,10 @@ def random_flow_network(n_inputs: int, n_outputs: int, hidden: int, degree: floa
     graph = nx.connected_watts_strogatz_graph(n_nodes, neighbours, 0.5, tries=1000, seed=seed)
     order = np.random.default_rng(seed).permutation(n_nodes)
     edges = order[np.array(graph.edges(), dtype=int)]
-    fixed = {n_nodes - 1: 0.0} if bias_pressure is None else {n_nodes - 2: float(bias_pressure), n_nodes - 1: 0.0}
-    return FlowNetwork(n_nodes, edges, list(range(n_in)), list(range(n_in, n_in + n_outputs)), fixed, **options)
+    fixed = [n_nodes - 1] if bias_pressure is None else [n_nodes - 2, n_nodes - 1]
+    pressures = [0.0] if bias_pressure is None else [float(bias_pressure), 0.0]
+    return FlowNetwork(n_nodes, edges.tolist(), list(range(n_in)), list(range(n_in, n_in + n_outputs)), fixed, pressures,
+                       target_pressure=target_pressure, **options)
 
 
 def allosteric_task(hidden: int = 40, n_sources: int = 1, n_targets: int = 3, degree: float = 4.0,
@@ -287,6 +291,7 @@ def allosteric_task(hidden: int = 40, n_sources: int = 1, n_targets: int = 3, de
     every free pressure is a weighted mean of 1 and 0). Returns (network, X (1, n_sources) of
     ones, Y (1, n_targets) the prescribed pressures); train it as regression, e.g.
     ``fit(net, (X, Y), task="regression", gradient=Coupled(eta), batch_size=1)``."""
-    network = random_flow_network(n_sources, n_targets, hidden, degree, seed, bias_pressure=None, signed_inputs=False)
+    network = random_flow_network(n_sources, n_targets, hidden, degree, seed, bias_pressure=None, target_pressure=1.0,
+                                  signed_inputs=False)
     targets = np.random.default_rng([seed, 1]).uniform(0.2, 0.8, (1, n_targets))
     return network, np.ones((1, n_sources)), targets

@@ -98,12 +98,19 @@ def _agnostic(beta: float = 0.1, stiffness: float = 1e3, **options):
     return AgnosticEP(beta, stiffness)
 
 
+def _frequency_propagation(beta: float = 0.1, **options):
+    from classical.frequency_propagation import FrequencyPropagation
+
+    return FrequencyPropagation(beta)
+
+
 RULES: dict[str, Callable[..., Any]] = {
     "ep": lambda estimator="centered", beta=1e-2, **options: EP(as_estimator(estimator, beta)),
     "reference": lambda **options: Reference(),
     "contrastive": _contrastive,
     "coupled": _coupled,
     "agnostic": _agnostic,  # classical.agnostic: parameters relaxed under homeostatic control
+    "frequency_propagation": _frequency_propagation,  # classical.frequency_propagation: --beta is the error amplitude
 }
 
 

@@ -96,10 +96,10 @@ def test_bad_networks_are_rejected():
     with pytest.raises(ValueError, match="self-loops or repeated pairs"):
         FlowNetwork(3, [[0, 1], [1, 0]], [0], [1], signed_inputs=False)
     with pytest.raises(ValueError, match=r"free node\(s\) \[2\] are not connected to any source node"):
-        FlowNetwork(4, [[0, 1], [1, 3]], [0], [1], {3: 0.0}, signed_inputs=False)
+        FlowNetwork(4, [[0, 1], [1, 3]], [0], [1], [3], [0.0], signed_inputs=False)
     with pytest.raises(ValueError, match="even number of input_nodes"):
         FlowNetwork(4, [[0, 1], [1, 2], [2, 3]], [0], [2])
-    with pytest.raises(ValueError, match="distinct nodes"):
+    with pytest.raises(ValueError, match="fixed_nodes must name distinct nodes"):
         FlowNetwork(4, [[0, 1], [1, 2], [2, 3]], [0], [0], signed_inputs=False)
 
 

@@ -59,6 +59,15 @@ def pinned_phases(system, rng):
             "psi": rng.uniform(-1, 1, n_free)}
 
 
+def stiff_conductances(system, rng):
+    """Resistive network at its default init with every conductance times 10: the default
+    (g ~ 0.1, two hidden nodes) gives the output nodes a total conductance ~0.2, so the beta = -0.1
+    phase is far from asymptotic (negative slope 1.23). Voltages are weighted means, so they are
+    unchanged by the scaling (the current sources start at 0)."""
+    params = system.init_params(rng)
+    return system.with_conductances(params, {name: 10 * g for name, g in system.conductances(params).items()})
+
+
 @dataclass(frozen=True)
 class Case:
     """How the contract builds one system: size, options, parameter point and FD step."""
@@ -77,6 +86,7 @@ CASES = {
     # the loss carries ~1e-12 noise: h = 1e-4 keeps its share of the central difference at ~1e-8.
     "variational_tfim": Case(n_outputs=1, hidden=1, options={"per_term": True, "depth": 2}, fd_step=1e-4),
     "phase_oscillators": Case(params=pinned_phases),
+    "resistive": Case(params=stiff_conductances),
 }
 
 

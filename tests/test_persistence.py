@@ -48,6 +48,7 @@ REGISTERED = {
     "sensor": (2, 1, 2, {}),
     "hopfield": (2, 1, 3, {}),
     "resistive": (2, 1, 3, {}),
+    "flow": (2, 1, 3, {}),
     "phase_oscillators": (2, 1, 2, {}),
     "ising": (2, 1, 2, {"temperature": 0.5}),
     "elastic": (2, 1, 2, {"graph": "chain"}),

@@ -60,6 +60,8 @@ OPTIONS: dict[str, str] = {
     "input_scale": "phase oscillators: input phases are input_scale * x",
     "target_amplitude": "phase oscillators: class targets +-target_amplitude for the outputs sin(phi_o)",
     "layers": "layered networks: every hidden layer's size, a list (e.g. [256, 256]); replaces hidden",
+    "input_gain": "resistive networks: input source voltages are input_gain * (x, -x)",
+    "init_std": "resistive networks: spread of the initial raw conductances (softplus^-1(g0) + init_std N(0, 1))",
 }
 
 EP_RULES = ("ep", "reference", "agnostic")  # agnostic: classical.agnostic, needs only the EP protocol
@@ -191,7 +193,9 @@ _SPECS = (
     SystemSpec("hopfield", layered("classical:HopfieldNetwork"), "classical", "layered Hopfield network, hard-sigmoid units", ("tol", "layers"),
                "neuron", CLAMPING_RULES),
     SystemSpec("resistive", layered("classical:ResistiveNetwork"), "classical", "nonlinear resistive network (diode-bounded hidden voltages)",
-               ("tol",), "node", CLAMPING_RULES),
+               ("tol", "layers", "input_gain", "init_std"), "node", CLAMPING_RULES + ("frequency_propagation",)),
+    SystemSpec("flow", lambda *sizes, **options: load("classical.flow:random_flow_network")(*sizes, **options), "classical",
+               "flow network with tunable conductances on a random graph (linear; Stern et al. 2021)", (), "node", CLAMPING_RULES),
     SystemSpec("phase_oscillators", _phase_oscillators, "classical", "coupled phase oscillators (XY energy)", ("graph", "input_scale", "target_amplitude"),
                "oscillator", CLAMPING_RULES),
     SystemSpec("ising", network("classical:IsingMachine", "output_spins"), "classical",
