@@ -3,6 +3,8 @@ so qeqprop.ep.ep_gradient and qeqprop.train.fit run on them unchanged.
 
     HopfieldNetwork         layered continuous Hopfield network, hard-sigmoid units (hopfield)
     ResistiveNetwork        nonlinear resistive network: conductances, sources, diodes (resistive)
+    FrequencyPropagation    gradient rule: error current at a second frequency, demodulated power (frequency_propagation)
+    FlowNetwork             flow network with tunable conductances; random_flow_network, allosteric_task (flow)
     PhaseOscillatorNetwork  coupled phase oscillators, XY energy (phase_oscillators)
     IsingMachine            classical Ising machine = TFIM at Gamma = 0, finite T (ising)
     elastic_network         elastic spring network = QHO network at hbar = 0 (elastic)
@@ -10,6 +12,8 @@ so qeqprop.ep.ep_gradient and qeqprop.train.fit run on them unchanged.
 """
 
 from .elastic import elastic_network
+from .flow import FlowNetwork, allosteric_task, random_flow_network
+from .frequency_propagation import FrequencyPropagation
 from .hopfield import HopfieldNetwork
 from .ising import BoltzmannState, IsingMachine
 from .learning_rules import RULES, Contrastive, Coupled, contrastive_gradient, coupled_gradient, learning_rule_gradient
@@ -19,5 +23,5 @@ from ._common import Equilibrium
 
 __all__ = [
     "BoltzmannState", "Contrastive", "Coupled", "Equilibrium", "HopfieldNetwork", "IsingMachine", "PhaseOscillatorNetwork", "RULES",
-    "ResistiveNetwork", "contrastive_gradient", "coupled_gradient", "elastic_network", "learning_rule_gradient",
+    "ResistiveNetwork", "FlowNetwork", "FrequencyPropagation", "allosteric_task", "random_flow_network", "contrastive_gradient", "coupled_gradient", "elastic_network", "learning_rule_gradient",
 ]
