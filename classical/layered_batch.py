@@ -134,16 +134,17 @@ def solve_batch(quadratic: LayeredQuadratic, layers: list[np.ndarray], tol: floa
                                 f"{active.size} sample(s) moved a unit by more than tol {tol:.1e} in the last sweep",
                                 "raise max_iter, or shrink the weights (strong couplings converge slowly)")
         change = np.zeros(active.size)
+        rows = slice(None) if active.size == batch else active  # all samples active: views, no row copies
         for group in groups:
             for k in group:
-                field = base[k][active]
+                field = base[k][rows]
                 if k > 0 and k - 1 in free:
-                    field = field + layers[k - 1][active] @ quadratic.couplings[k - 1]
+                    field = field + layers[k - 1][rows] @ quadratic.couplings[k - 1]
                 if k < last and k + 1 in free:
-                    field = field + layers[k + 1][active] @ quadratic.couplings[k].T
-                new = np.clip(field / diagonal[k][active], quadratic.lower[k], quadratic.upper[k])
-                change = np.maximum(change, np.max(np.abs(new - layers[k][active]), axis=1, initial=0.0))
-                layers[k][active] = new
+                    field = field + layers[k + 1][rows] @ quadratic.couplings[k].T
+                new = np.clip(field / diagonal[k][rows], quadratic.lower[k], quadratic.upper[k])
+                change = np.maximum(change, np.max(np.abs(new - layers[k][rows]), axis=1, initial=0.0))
+                layers[k][rows] = new
         sweeps[active] += 1
         active = active[change > tol]
     return BatchEquilibrium(np.concatenate(layers, axis=1), batch_energy(quadratic, layers, base), sweeps,

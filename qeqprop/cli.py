@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ from .cli_config import (
     settings_for,
 )
 from .costs import COSTS
-from .datasets import DATASETS, load_dataset
+from .datasets import DATASETS, SCALINGS, load_dataset
 from .ep import ESTIMATORS
 from .gradcheck import DEFAULT_BETAS, gradcheck, random_tfim_instance
 from .rules import RULES
@@ -114,14 +115,14 @@ def system_options(args) -> dict:
 
 
 def load_training_data(args):
-    """The ``--dataset`` split (``--features`` PCA features); "phases" is the TFIM-phase task."""
+    """The ``--dataset`` split (``--features`` PCA features, ``--scaling``); "phases" is the TFIM-phase task."""
     if args.dataset == "phases":
         from .comparison.phases import load_phases
 
-        if args.features is not None:
-            raise ValueError("--features does not apply to --dataset phases (its 2 features are the chain's J and g)")
+        if args.features is not None or args.scaling is not None:
+            raise ValueError("--features and --scaling do not apply to --dataset phases (its 2 features are the chain's J and g)")
         return load_phases(seed=args.seed)
-    return load_dataset(args.dataset, seed=args.seed, n_features=args.features)
+    return load_dataset(args.dataset, seed=args.seed, n_features=args.features, scaling=args.scaling)
 
 
 def build_system(args, n_inputs: int, n_classes: int):
@@ -354,15 +355,16 @@ def cmd_gradcheck(args) -> int:
     return 0
 
 
-QUICK = {"seeds": 2, "epochs": 6, "tasks": ("xor", "phases")}
+QUICK = {"seeds": 3, "epochs": 4, "tasks": ("xor", "phases"), "trials": 3, "trial_epochs": 2}  # quick: tuned
 
 
 def compare_out(args) -> Path:
     """``--out`` of compare (default: a fresh timestamped folder); an existing non-empty folder is
-    refused unless ``--overwrite``, so tracked results are never replaced by accident."""
+    refused unless ``--overwrite`` or ``--resume``, so tracked results are never replaced by accident."""
     out = Path(args.out or time.strftime("qeqprop-compare-%Y%m%d-%H%M%S"))
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise ValueError(f"--out {out} is not empty; choose a new folder or add --overwrite to replace its results")
+    if out.is_dir() and any(out.iterdir()) and not (args.overwrite or args.resume):
+        raise ValueError(f"--out {out} is not empty; choose a new folder, add --resume to reuse its finished jobs "
+                         "or --overwrite to replace its results")
     writable_folder(out, "--out")
     return out
 
@@ -377,9 +379,13 @@ def cmd_compare(args) -> int:
         return value if value is not None else (quick if args.quick else default)
 
     out = compare_out(args)
+    if args.overwrite and not args.resume:
+        shutil.rmtree(out / "jobs", ignore_errors=True)  # --overwrite starts afresh; --resume reuses finished jobs
     tasks = chosen(args.tasks, QUICK["tasks"], TASKS)
-    seeds = chosen(args.seeds, QUICK["seeds"], 3)
+    seeds = chosen(args.seeds, QUICK["seeds"], 5)
     epochs = chosen(args.epochs, QUICK["epochs"], 15)
+    tune = args.tune or args.quick
+    scheduler = None if args.scheduler == "none" else args.scheduler
     # compare shows one progress bar over its runs; the inner fits' per-record lines (dozens per
     # run) would bury it, so they log only warnings while it runs
     records = logging.getLogger("qeqprop.train")
@@ -387,8 +393,10 @@ def cmd_compare(args) -> int:
     records.setLevel(logging.WARNING)
     try:
         report = compare(args.systems or COMPARE_SYSTEMS, tasks, seeds, epochs=epochs, beta=args.beta,
-                         estimator=args.estimator, learning_rate=args.lr, batch_size=args.batch_size,
-                         progress=not (args.json or args.quiet))
+                         estimator=args.estimator, learning_rate=args.lr, batch_size=args.batch_size, tune=tune,
+                         trials=chosen(args.trials, QUICK["trials"], 20),
+                         trial_epochs=chosen(args.trial_epochs, QUICK["trial_epochs"], None),
+                         scheduler=scheduler, workers=args.workers, out=out, progress=not (args.json or args.quiet))
     finally:
         records.setLevel(level)
     paths = write_report(report, out)
@@ -396,7 +404,8 @@ def cmd_compare(args) -> int:
         update_readme(args.readme, readme_block(report, "qeqprop " + " ".join(args.argv)))
         paths["readme"] = Path(args.readme)
     if args.json:
-        print(json.dumps({"summary": report.summary(), "skipped": report.skipped, "files": {k: str(v) for k, v in paths.items()}}))
+        print(json.dumps({"summary": report.summary(), "gaps": report.gaps(), "skipped": report.skipped,
+                          "files": {k: str(v) for k, v in paths.items()}}))
     else:
         if not args.quiet:
             print(paths["markdown"].read_text())
@@ -423,6 +432,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     train.add_argument("--system", choices=SYSTEMS, default="tfim", help=systems)
     train.add_argument("--dataset", choices=TRAIN_DATASETS, default="iris", help="training data ('phases': the quantum-data task)")
     train.add_argument("--features", type=integer(1), default=None, help="PCA features (default: all)")
+    train.add_argument("--scaling", choices=SCALINGS, default=None,
+                       help="feature scaling: 'standard' (training mean and std) or 'unit' (image pixels / max pixel, "
+                            "in [0, 1]); default: unit for mnist, standard otherwise")
     train.add_argument("--hidden", type=integer(0), default=3, help="hidden units (see --system for what they are)")
     train.add_argument("--outputs", type=integer(1), default=None, help="outputs (default: one per class, 1 for 2 classes)")
     # system options: None (not given) keeps the system's default; given to a system that cannot use it, an error
@@ -500,21 +512,41 @@ def parser() -> argparse.ArgumentParser:
     from .comparison.tasks import TASKS
 
     comp = sub.add_parser("compare", help="quantum vs classical EP: every system on every task, same rule and budget",
-                          formatter_class=HelpFormatter)
+                          formatter_class=HelpFormatter,
+                          description="Train every system on every task with the same budget and report test accuracy "
+                                      "with 95%% t-intervals over seeds. --tune: each (system, task) first gets the same "
+                                      "Optuna search (--trials trials of --trial-epochs epochs, scored on a validation "
+                                      "split of the training data), then its chosen setting is retrained on every seed. "
+                                      "Jobs run on Dask (--scheduler) and are stored in OUT/jobs as they finish; "
+                                      "--resume reuses them.")
     comp.add_argument("--systems", nargs="+", choices=AVAILABLE, default=None,
                       help="default: the standard line-up (comparison.systems.SYSTEMS); any registered system")
     comp.add_argument("--tasks", nargs="+", choices=TASKS, default=None, help="default: all (quick: xor phases)")
-    comp.add_argument("--seeds", type=integer(1), default=None, help="seeds 0..K-1 (default 3; quick 2)")
-    comp.add_argument("--epochs", type=integer(1), default=None, help="epochs per run (default 15; quick 6)")
-    comp.add_argument("--beta", type=number(positive=True), default=0.05, help="EP nudge strength")
-    comp.add_argument("--estimator", choices=ESTIMATORS, default="centered", help="EP estimator")
-    comp.add_argument("--lr", type=number(positive=True), default=0.05, help="learning rate (Adam)")
+    comp.add_argument("--seeds", "--retrain-seeds", dest="seeds", type=integer(1), default=None,
+                      help="training seeds 0..K-1 per (system, task), for the intervals (default 5; quick 3)")
+    comp.add_argument("--epochs", type=integer(1), default=None, help="epochs per training run (default 15; quick 4)")
+    comp.add_argument("--tune", action="store_true",
+                      help="choose each (system, task)'s setting by an equal Optuna search on a validation split "
+                           "(learning rate, beta, estimator, init scale, hidden size, physics knobs); "
+                           "without it every system trains with --beta, --estimator, --lr")
+    comp.add_argument("--trials", type=integer(1), default=None, help="search trials per (system, task) (default 20; quick 3)")
+    comp.add_argument("--trial-epochs", type=integer(1), default=None, help="epochs per trial (default: --epochs; quick 2)")
+    comp.add_argument("--beta", type=number(positive=True), default=0.05, help="EP nudge strength (without --tune)")
+    comp.add_argument("--estimator", choices=ESTIMATORS, default="centered", help="EP estimator (without --tune)")
+    comp.add_argument("--lr", type=number(positive=True), default=0.05, help="learning rate, Adam (without --tune)")
     comp.add_argument("--batch-size", type=integer(1), default=16, help="samples per minibatch")
-    comp.add_argument("--quick", action="store_true", help="CI settings: xor and phases, 2 seeds, 6 epochs (< 2 min)")
+    comp.add_argument("--scheduler", default="local", metavar="ADDRESS",
+                      help="where jobs run: 'local' (a Dask LocalCluster of --workers processes, one thread each), "
+                           "'none' (serially in this process) or a Dask scheduler address tcp://HOST:8786")
+    comp.add_argument("--workers", type=integer(1), default=None, help="LocalCluster worker processes (default: CPU count)")
+    comp.add_argument("--quick", action="store_true",
+                      help="CI settings: xor and phases, tuned with 3 trials x 2 epochs, 3 seeds x 4 epochs")
     comp.add_argument("--out", default=None, metavar="FOLDER",
                       help="folder for compare.json, compare.md, PNGs (default: a new ./qeqprop-compare-<time>); "
                            "a non-empty folder needs --overwrite")
     comp.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its results")
+    comp.add_argument("--resume", action="store_true",
+                      help="continue the run stored in --out: finished jobs (OUT/jobs) are reused, the rest computed")
     comp.add_argument("--readme", default=None, metavar="FILE", help="rewrite this README's compare block with the table")
     add_output_flags(comp, "the summary")
     comp.set_defaults(func=cmd_compare)
