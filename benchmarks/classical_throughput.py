@@ -66,10 +66,31 @@ def _hopfield(hidden):
     return build
 
 
+def _resistive(hidden, **options):
+    def build(n_inputs: int, n_classes: int):
+        from classical import ResistiveNetwork
+
+        return ResistiveNetwork(n_inputs, hidden, n_classes, **options)
+
+    return build
+
+
+def _flow(hidden):
+    def build(n_inputs: int, n_classes: int):
+        from classical import random_flow_network
+
+        return random_flow_network(n_inputs, n_classes, hidden)
+
+    return build
+
+
 CASES = [
     Case("hopfield-mnist", _hopfield((500,)), "mnist", bp=True),
     Case("hopfield-digits", _hopfield((256,)), "digits"),
     Case("hopfield-mnist-2", _hopfield((500, 500)), "mnist"),
+    Case("resistive-mnist", _resistive((128,), input_gain=480.0, init_std=1.0, tol=1e-8), "mnist", 16, 1.0),  # preset resistive-mnist
+    Case("resistive-iris", _resistive((32,), tol=1e-10), "iris", 16, 0.5),  # preset resistive-iris
+    Case("flow-iris", _flow(30), "iris", 16, 0.5),  # the flow-iris network (EP steps)
     # other systems: one Case(...) line each, above this comment
 ]
 
