@@ -2,12 +2,14 @@
 
 Layers of nodes: layer 0 holds the input voltage sources v_0 = gain * (x, -x) (each input
 duplicated with both signs, so positive conductances can weigh it either way); layers
-1 ... L are hidden nodes whose voltages a pair of ideal diodes confines to [lo, hi]; layer
-L + 1 holds the output nodes (no diodes). Conductances G_k >= 0 join layer k to layer k + 1,
-and Gb_k >= 0 join bias voltage sources V_b (default +1 and -1) to every free layer k >= 1.
-The equilibrium minimizes the co-content (half the dissipated power)
+1 ... L are hidden nodes whose voltages ideal diodes confine to [lo_i, hi_i]; layer L + 1
+holds the output nodes (no diodes). Conductances G_k >= 0 join layer k to layer k + 1;
+optionally Gb_k >= 0 join bias voltage sources V_b to every free layer k >= 1, and current
+sources I_k inject into every free node. The equilibrium minimizes the co-content (half the
+dissipated power, less the work of the current sources)
 
     E(v) = 1/2 sum_k sum_ij G_k[i, j] (v_k[i] - v_(k+1)[j])^2 + 1/2 sum_k sum_bj Gb_k[b, j] (V_b - v_k[j])^2
+           - sum_k I_k . v_k
 
 over the free voltages, subject to lo <= v_k <= hi on hidden layers: a convex QP with box
 constraints. Given its neighbours, node i's optimum is the conductance-weighted mean of its
@@ -16,22 +18,25 @@ neighbours' voltages plus injected current I_i, clipped by its diodes,
     v_i <- clip( (sum_j g_ij v_j + I_i) / (sum_j g_ij + a_i), lo_i, hi_i ),
 
 exact per layer (nodes of one layer do not touch), so alternating odd and even layers is
-exact block-coordinate descent (classical._common.LayeredQuadratic). Targets y (the
-trainer's +-1 class codes) are the output voltages a y, a = ``target_voltage``; the cost is
-C(v, y) = 1/2 ||v_out - a y||^2, so a nudged phase gives output nodes I = beta a y and
+exact block-coordinate descent (classical._common.LayeredQuadratic; for a minibatch at once,
+one matrix product per layer: classical.layered_batch, Scellier 2024's algorithm). Targets y
+(the trainer's +-1 class codes) are the output voltages a y, a = ``target_voltage``; the cost
+is C(v, y) = 1/2 ||v_out - a y||^2, so a nudged phase gives output nodes I = beta a y and
 a_i = beta (a current source). Predictions are v_out / a, in the units of y.
 
-Conductances are kept positive by the parametrization g = softplus(g_raw) = log(1 + e^g_raw)
-(params "g{k}_raw", "gb{k}_raw"); ``masks`` removes edges (g = 0) for sparse wiring.
-Local gradient: dE/dg_ij = 1/2 (v_i - v_j)^2, so dE/dg_raw = 1/2 (v_i - v_j)^2 sigmoid(g_raw).
+Defaults follow Scellier 2024's deep resistive networks (and the energy-based-learning code):
+``hidden_bounds="signed"`` makes the first half of each hidden layer excitatory (one diode to
+ground, v >= 0: a ReLU) and the second half inhibitory (v <= 0); ``current_sources`` are the
+layer biases (either sign, dE/dI = -v); no bias voltage sources; ``input_gain`` 4 (Scellier
+uses 480 on MNIST pixels in [0, 1] with 1024 hidden nodes) offsets the shrinking of weighted
+means. With signed diodes and zero currents the network is positively homogeneous: scaling the
+input gain scales every voltage. The earlier default (diodes at [-1, 1] on both sides,
+conductances to +-1 V bias sources, gain 1) keeps every hidden and output voltage a weighted
+mean inside [-1, 1], short of the +-1 targets, and scored chance level on iris.
 
-Deep resistive networks as in Scellier 2024 (and its energy-based-learning code) use
-``hidden_bounds="signed"``: the first half of each hidden layer is excitatory (one diode to
-ground, v >= 0, a ReLU), the second half inhibitory (v <= 0); ``current_sources=True`` adds a
-trainable current source I_k[j] at every free node (the layer biases, either sign), which adds
--sum_k I_k . v_k to E (dE/dI = -v); a large ``input_gain`` offsets the averaging of positive
-conductances. A minibatch equilibrates at once through ``batch_view`` (classical.layered_batch:
-the same exact coordinate descent, one matrix product per layer for all samples).
+Conductances are kept positive by the parametrization g = softplus(g_raw) = log(1 + e^g_raw)
+(params "g{k}_raw", "gb{k}_raw"; currents "i{k}"); ``masks`` removes edges (g = 0) for sparse
+wiring. Local gradient: dE/dg_ij = 1/2 (v_i - v_j)^2, so dE/dg_raw = 1/2 (v_i - v_j)^2 sigmoid(g_raw).
 Reference gradient: implicit differentiation of the JAX co-content over the free voltages
 strictly inside their bounds.
 """
@@ -82,7 +87,7 @@ class ResistiveNetwork(LayeredSystem):
     ----------
     n_inputs, hidden (sizes of the hidden layers), n_outputs.
     input_gain : source voltages are gain * (x, -x).
-    bias_voltages : voltages of the bias sources wired to every free layer (empty: none).
+    bias_voltages : voltages of the bias sources wired to every free layer (default: none).
     target_voltage : a > 0, the output voltage that stands for y = 1 (scale of the targets).
     hidden_bounds : (lo, hi) diode limits of hidden voltages (None for no limit on that side), or
         "signed": first half of each hidden layer v >= 0, second half v <= 0 (Scellier 2024).
