@@ -188,7 +188,7 @@ def test_make_solver_checks_its_argument():
         assert isinstance(solver, GroundStateSolver) and solver.name == name
     custom = JaxLanczos(precision="single")
     assert make_solver(custom) is custom
-    with pytest.raises(ValueError, match=r"solver must be one of \('auto', 'dense', 'lanczos', 'jax'\) or a "
+    with pytest.raises(ValueError, match=r"solver must be one of \('auto', 'dense', 'lanczos', 'jax', 'mps'\) or a "
                                          r"GroundStateSolver, got 'eigh'"):
         make_solver("eigh")
     with pytest.raises(ValueError, match="kind must be one of .* got 3"):

@@ -9,6 +9,7 @@ from .gaussian import GaussianState, gaussian_ground_state, gaussian_thermal_sta
 from .jax_lanczos import JaxLanczos, LanczosOptions, jax_ground_state, release_workspace, solve_vectors
 from .lanczos import KRYLOV_VECTORS, Arpack, lanczos_ground_state
 from .linear_response import adjoint_state
+from .mps import MPS, MPSGroundState, PauliSum
 from .registry import REGISTRY, SOLVERS, ground_state, make_solver, uses_dense, working_set_vectors
 from .state import DegenerateGroundStateWarning, GroundState, report_small_gap
 from .thermal import GibbsState, gibbs_state
@@ -30,6 +31,9 @@ __all__ = [
     "KRYLOV_VECTORS",
     "KrylovGibbsState",
     "LanczosOptions",
+    "MPS",
+    "MPSGroundState",
+    "PauliSum",
     "REGISTRY",
     "SOLVERS",
     "adjoint_state",

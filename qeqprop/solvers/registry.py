@@ -10,6 +10,7 @@ from .base import GroundStateSolver
 from .dense import Dense
 from .jax_lanczos import JaxLanczos
 from .lanczos import Arpack
+from .mps import MPS
 from .state import GroundState
 
 REGISTRY: dict[str, Callable[[], GroundStateSolver]] = {
@@ -17,6 +18,7 @@ REGISTRY: dict[str, Callable[[], GroundStateSolver]] = {
     "dense": Dense,
     "lanczos": Arpack,
     "jax": JaxLanczos,
+    "mps": MPS,
 }
 SOLVERS = tuple(REGISTRY)
 # State vectors an EP gradient holds besides a matrix-free solve's working set: the operator's
@@ -28,7 +30,7 @@ def make_solver(solver: "str | GroundStateSolver" = "auto", argument: str = "sol
     """The solver object for a registered name, or ``solver`` itself when it already is one.
 
     Args:
-        solver: a name in SOLVERS ("auto", "dense", "lanczos", "jax") or a ``GroundStateSolver``.
+        solver: a name in SOLVERS ("auto", "dense", "lanczos", "jax", "mps") or a ``GroundStateSolver``.
         argument: the argument's name for the error message.
 
     Raises:
@@ -43,7 +45,7 @@ def make_solver(solver: "str | GroundStateSolver" = "auto", argument: str = "sol
         >>> make_solver("eigh")
         Traceback (most recent call last):
         ...
-        ValueError: solver must be one of ('auto', 'dense', 'lanczos', 'jax') or a GroundStateSolver, got 'eigh'
+        ValueError: solver must be one of ('auto', 'dense', 'lanczos', 'jax', 'mps') or a GroundStateSolver, got 'eigh'
     """
     if isinstance(solver, GroundStateSolver):
         return solver
@@ -59,10 +61,11 @@ def uses_dense(solver: "str | GroundStateSolver", n_qubits: int) -> bool:
 
 def working_set_vectors(solver: "str | GroundStateSolver", n_qubits: int, itemsize: int = 8) -> int:
     """State vectors an EP gradient holds at once: the solver's working set (for dense, the
-    2^n x 2^n matrix dominates everything else), plus EP_VECTORS for matrix-free solvers."""
+    2^n x 2^n matrix dominates everything else), plus EP_VECTORS for matrix-free solvers; none for
+    a solver that holds no state vectors (working set 0: MPS)."""
     solver = make_solver(solver)
     vectors = solver.working_set(n_qubits, itemsize)
-    return vectors if solver.uses_dense(n_qubits) else vectors + EP_VECTORS
+    return vectors if solver.uses_dense(n_qubits) or vectors == 0 else vectors + EP_VECTORS
 
 
 def ground_state(operator, solver: "str | GroundStateSolver" = "auto", init=None, tol: float = 1e-12,

@@ -51,7 +51,7 @@ OPTIONS: dict[str, str] = {
     "train_delta": "train the ZZ exchange Jz = Delta J independently of J",
     "temperature": "0: ground states; T > 0: Gibbs / Boltzmann states",
     "hbar": "Planck constant of the oscillator network (0 = classical springs)",
-    "solver": "equilibrium solver ('auto', 'dense', 'lanczos', 'jax'; tfim also 'vqe'; oscillators 'gaussian', 'fock')",
+    "solver": "equilibrium solver ('auto', 'dense', 'lanczos', 'jax', 'mps'; tfim also 'vqe'; oscillators 'gaussian', 'fock')",
     "cost": "cost on the outputs ('mse', 'cross_entropy', 'pauli_mse')",
     "ansatz": "variational circuit ('hva' or 'hardware_efficient')",
     "depth": "variational circuit layers",

@@ -17,7 +17,7 @@ import numpy as np
 from .._blas import one_blas_thread
 from ..costs import Cost, make_cost
 from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term, gradient_rows
-from ..solvers import GroundState, JaxLanczos, adjoint_state, ground_state, make_solver, report_small_gap, uses_dense, working_set_vectors
+from ..solvers import MPS, GroundState, JaxLanczos, PauliSum, adjoint_state, ground_state, make_solver, report_small_gap, uses_dense, working_set_vectors
 from ..solvers.thermal_krylov import krylov_gibbs_state
 from ..solvers.thermal import gibbs_state, thermal_expectations, thermal_response
 from ..validation import as_finite_array, check_state_memory, check_temperature
@@ -213,10 +213,16 @@ class SpinSystem(SystemBase):
         return self.hamiltonian
 
     def phase_operator(self, params: Params, x, nudge=None, beta: float = 0.0):
-        """(H(theta, x) + beta * sum_j nudge_j O_j, whether this is the free phase)."""
+        """(H(theta, x) + beta * sum_j nudge_j O_j, whether this is the free phase); for the MPS
+        solver as its terms (a PauliSum: no 2^n arrays)."""
         weights = None
         if nudge is not None and beta != 0.0:
             weights = float(beta) * as_finite_array("nudge", nudge, (self.n_outputs,))
+        if isinstance(make_solver(self.solver), MPS):
+            coeffs = self.hamiltonian.coefficients(params, x)
+            if weights is not None:
+                coeffs = coeffs + self.hamiltonian.nudge_coefficients(weights)
+            return PauliSum(self.n_qubits, tuple(self.hamiltonian.table.strings), coeffs), weights is None
         return self.hamiltonian.operator(params, x, nudge=weights), weights is None
 
     @one_blas_thread
@@ -234,20 +240,21 @@ class SpinSystem(SystemBase):
         state = ground_state(
             operator,
             self.solver,
-            init=None if init is None else init.vector,
+            init=None if init is None else init if init.vector is None else init.vector,
             tol=self.tol if free else max(self.tol, self.nudge_tol * beta**2),
             with_gap=free,
         )
         if free:
             report_small_gap(state.gap, self.gap_tol)
-        state.expectations = self.hamiltonian.table.expectations(state.vector)
+        if state.expectations is None:  # an MPS solver measures its own strings
+            state.expectations = self.hamiltonian.table.expectations(state.vector)
         return state
 
     @one_blas_thread
     def reflect(self, free: GroundState, plus: GroundState) -> GroundState:
         """Start vector for the -beta phase: 2 psi_0 - psi_beta (psi_beta phase-aligned to
-        psi_0), which is ``psi_-beta`` up to O(beta^2). Gibbs states need no start: ``free``."""
-        if self.temperature > 0.0:
+        psi_0), which is ``psi_-beta`` up to O(beta^2). Gibbs states and MPS (warm-started from the free MPS) need no start: ``free``."""
+        if self.temperature > 0.0 or free.vector is None:
             return free
         overlap = np.vdot(free.vector, plus.vector)
         aligned = plus.vector * (np.conj(overlap) / abs(overlap)) if abs(overlap) > 0 else plus.vector
@@ -274,6 +281,9 @@ class SpinSystem(SystemBase):
     def reference_grad(self, params: Params, x, y, free: GroundState | None = None) -> dict[str, np.ndarray]:
         """Exact dL/dtheta: 2 Re <lam| dH/dtheta |psi> with the linear-response adjoint lam at
         T = 0; the thermal response (solvers.thermal) at T > 0."""
+        if isinstance(make_solver(self.solver), MPS):
+            raise ValueError("the MPS solver has no linear-response reference gradient (no state vector); use "  # noqa: TRY004
+                             "finite_difference_gradient, or the same system with an exact solver (solver='jax')")
         state = free if free is not None else self.equilibrate(params, x)
         ham = self.hamiltonian
         weights = ham.nudge_coefficients(self.nudge(state, y))
