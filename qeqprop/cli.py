@@ -42,7 +42,7 @@ from .cli_config import (
 from .costs import COSTS
 from .datasets import DATASETS, SCALINGS, load_dataset
 from .ep import ESTIMATORS
-from .gradcheck import DEFAULT_BETAS, gradcheck, random_tfim_instance
+from .gradcheck import DEFAULT_BETAS, GRAPHS, gradcheck, random_tfim_instance
 from .rules import RULES
 from .solvers import SOLVERS
 from .systems.registry import OPTIONS, REGISTRY, get_spec
@@ -341,7 +341,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_gradcheck(args) -> int:
-    system, params, x, y = random_tfim_instance(args.qubits, seed=args.seed, solver=args.solver)
+    system, params, x, y = random_tfim_instance(args.qubits, seed=args.seed, solver=args.solver, graph=args.graph)
     report = gradcheck(system, params, x, y, betas=args.betas)
     report.update({"n_qubits": args.qubits, "seed": args.seed})
     if args.json:
@@ -502,6 +502,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--qubits", type=integer(2), default=6, help="qubits of the random TFIM instance")
     check.add_argument("--seed", type=integer(0), default=0, help="seed of the random instance")
     check.add_argument("--solver", choices=SOLVERS, default="auto", help="ground-state solver")
+    check.add_argument("--graph", choices=GRAPHS, default="random",
+                       help="coupling graph: 'random' (chain plus random longer edges) or 'chain' (nearest neighbours: --solver mps)")
     check.add_argument("--betas", type=number(positive=True), nargs="+", action=SlopeBetas, default=list(DEFAULT_BETAS),
                        help="nudge strengths (>= 2 distinct; the error-vs-beta slope is fitted over them)")
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
