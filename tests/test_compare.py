@@ -25,7 +25,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def tiny_report():
     """Every system on xor and phases, one seed, one epoch."""
-    return compare(SYSTEMS, ["xor", "phases"], seeds=1, epochs=1, batch_size=32, probe_size=4, progress=False)
+    return compare(SYSTEMS, ["xor", "phases"], seeds=1, epochs=1, batch_size=32, probe_size=4, progress=False,
+                   scheduler=None)
 
 
 def test_report_files_cover_every_system(tiny_report, tmp_path):
@@ -43,7 +44,8 @@ def test_report_files_cover_every_system(tiny_report, tmp_path):
         assert row["n_params"] > 0 and 0.0 <= row["test_accuracy"] <= 1.0
         assert -1.0 <= row["cosine"] <= 1.0 and row["relative_error"] >= 0.0
         assert row["seconds_per_equilibrium"] > 0.0
-    for key in ("learning_curves", "loss_curves", "fidelity", "accuracy", "phase_diagram"):
+    for key in ("learning_curves", "loss_curves", "fidelity", "accuracy", "accuracy_vs_params", "accuracy_vs_time",
+                "phase_diagram"):
         assert paths[key].read_bytes()[:8] == PNG_MAGIC, key
         assert paths[key].with_suffix(".pdf").read_bytes()[:5] == b"%PDF-", key
     assert all("params" not in run for run in data["runs"])
@@ -59,7 +61,7 @@ def test_fidelity_agrees_with_direct_ep_and_reference(tiny_report, system, task)
     """The recorded epoch-0 fidelity equals cos / relative error of the probe-mean EP gradient
     (ep.ep_gradient per sample) against the probe-mean reference gradient, recomputed here."""
     run = next(r for r in tiny_report.runs if r["system"] == system and r["task"] == task)
-    data = load_task(task, seed=run["seed"])
+    data = load_task(task, seed=tiny_report.settings["data_seed"])
     model, _ = build(system, task, data.n_features, data.n_classes)
     params = model.init_params(np.random.default_rng(run["seed"]))
     size = tiny_report.settings["probe_size"]
@@ -135,11 +137,12 @@ def test_cli_quick_style_run_writes_files_and_readme_block(tmp_path, capsys):
     readme.write_text(f"# title\n\nbefore\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
     out = tmp_path / "compare"
     argv = ["compare", "--systems", "tfim", "ising", "sensor", "--tasks", "phases", "--seeds", "1", "--epochs", "1",
-            "--out", str(out), "--readme", str(readme), "--json"]
+            "--scheduler", "none", "--out", str(out), "--readme", str(readme), "--json"]
     assert main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
     assert {row["system"] for row in printed["summary"]} == {"tfim", "ising", "sensor"}
-    for name in ("compare.json", "compare.md", "learning_curves.png", "accuracy.png", "gradient_fidelity.png", "phase_diagram.png"):
+    for name in ("compare.json", "compare.md", "learning_curves.png", "accuracy.png", "accuracy_vs_params.png",
+                 "accuracy_vs_time.png", "gradient_fidelity.png", "phase_diagram.png", "jobs/train-phases-sensor-seed0.json"):
         assert (out / name).exists(), name
     text = readme.read_text()
     assert text.startswith("# title\n\nbefore\n\n") and text.endswith(f"{README_END}\n\nafter\n")
@@ -151,13 +154,13 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(monkeypatch):
 
     original = harness.run_one
 
-    def flaky(system, name, *args, **kwargs):
+    def flaky(name, *args, **kwargs):
         if name == "ising":
             raise ValueError("Newton did not converge")
-        return original(system, name, *args, **kwargs)
+        return original(name, *args, **kwargs)
 
     monkeypatch.setattr(harness, "run_one", flaky)
-    report = compare(["ising", "elastic"], ["phases"], seeds=1, epochs=1, batch_size=64, progress=False)
+    report = compare(["ising", "elastic"], ["phases"], seeds=1, epochs=1, batch_size=64, progress=False, scheduler=None)
     assert report.failed == [{"task": "phases", "system": "ising", "seed": 0, "error": "Newton did not converge"}]
     assert [row["system"] for row in report.summary()] == ["elastic"]
     assert "Failed (left out of the means): ising on phases, seed 0: Newton did not converge" in markdown_table(report)

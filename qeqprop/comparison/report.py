@@ -1,7 +1,9 @@
-"""Reports of a ComparisonReport: JSON, a Markdown table (mean +- std over seeds), figures as
-PNG and PDF (learning curves with +-1 std bands, accuracy bars, gradient fidelity over training,
-phase-diagram predictions; paper defaults of qeqprop.plots, the settings in each title), and the
-README block between ``<!-- compare:start -->`` and ``<!-- compare:end -->``."""
+"""Reports of a ComparisonReport: JSON (settings, summary, per-task quantum-classical gaps, every
+search's trial history, runs), a Markdown table (test accuracy as mean [95% t-interval] over seeds),
+figures as PNG and PDF (learning curves with 95% CI bands, accuracy bars and accuracy vs parameter
+count and vs training time with 95% CI bars, gradient fidelity over training, phase-diagram
+predictions; paper defaults of qeqprop.plots, the settings in each title), and the README block
+between ``<!-- compare:start -->`` and ``<!-- compare:end -->``."""
 
 from __future__ import annotations
 
@@ -23,75 +25,118 @@ from ..plots import (
 )
 from .harness import ComparisonReport
 from .phases import PARAMETER_RANGE
+from .stats import t_interval
 from .systems import QUANTUM, build
 from .tasks import load_task
 
 README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
 
 
-def _pm(mean, std, digits: int = 3) -> str:
-    if mean is None:
+def _ci(row: dict, key: str, digits: int = 3) -> str:
+    """"mean [low, high]" of a summary row's ``key`` (just the mean for one seed)."""
+    if row.get(key) is None:
         return "–"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if row.get(f"{key}_low") is None:
+        return f"{row[key]:.{digits}f}"
+    return f"{row[key]:.{digits}f} [{row[f'{key}_low']:.{digits}f}, {row[f'{key}_high']:.{digits}f}]"
 
 
 def _fmt(value, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def markdown_table(report: ComparisonReport) -> str:
-    """One row per (task, system): parameters, accuracies (mean ± std over seeds), mean cosine
-    and median relative error of EP vs the exact gradient, iterations and time per equilibrium."""
+def settings_line(report: ComparisonReport) -> str:
+    """How the settings were chosen, in words (plain text; settings_caption is the figures' version)."""
     s = report.settings
+    seeds = f"seeds {s['seeds']}: mean [95% t-interval over seeds]"
+    if s.get("mode") == "tuned":
+        return (f"Tuned: per (task, system) {s['trials']} Optuna TPE trials of {s['trial_epochs']} epochs on a "
+                f"{s['validation_fraction']:.0%} validation split of the training data (search seed {s['search_seed']}), "
+                f"then the chosen setting retrained on the whole training split for {s['epochs']} epochs, "
+                f"batch {s['batch_size']}, {seeds}.")
+    return (f"{s['estimator']} EP, beta = {s['beta']}, Adam lr = {s['learning_rate']}, {s['epochs']} epochs, "
+            f"batch {s['batch_size']}, {seeds}.")
+
+
+def markdown_table(report: ComparisonReport) -> str:
+    """One row per (task, system): parameters, test and train accuracy (mean [95% t-interval] over
+    seeds), the chosen trial's validation accuracy (tuned), mean cosine and median relative error
+    of EP vs the exact gradient, iterations and time per equilibrium, training seconds and
+    equilibrations per run, the search's seconds; then per task the best-quantum minus
+    best-classical gap with its 95% Welch interval."""
+    s = report.settings
+    tuned = s.get("mode") == "tuned"
     lines = [
-        (f"{s['estimator']} EP, beta = {s['beta']}, Adam lr = {s['learning_rate']}, {s['epochs']} epochs, "
-         f"batch {s['batch_size']}, seeds {s['seeds']} (mean ± std over seeds)."),
+        settings_line(report),
         "",
-        "| task | system | params | train acc | test acc | cos(EP, exact) | rel. error | iterations | ms / equilibrium |",
-        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |",
+        "| task | system | params | test acc [95% CI] | train acc | " + ("val acc | " if tuned else "")
+        + "cos(EP, exact) | rel. error | iterations | ms / equilibrium | train s | equilibrations |"
+        + (" search s |" if tuned else ""),
+        "| --- | --- | ---: | --- | --- | " + ("---: | " if tuned else "") + "---: | ---: | ---: | ---: | ---: | ---: |"
+        + (" ---: |" if tuned else ""),
     ]
     for row in report.summary():
         name = f"**{row['system']}**" if row["system"] in QUANTUM else row["system"]
         seconds = None if row["seconds_per_equilibrium"] is None else 1e3 * row["seconds_per_equilibrium"]
         lines.append(
-            f"| {row['task']} | {name} | {row['n_params']} | {_pm(row['train_accuracy'], row['train_accuracy_std'])} | "
-            f"{_pm(row['test_accuracy'], row['test_accuracy_std'])} | {_fmt(row['cosine'], '.4f')} | "
-            f"{_fmt(row['relative_error'], '.1e')} | {_fmt(row['iterations'], '.1f')} | {_fmt(seconds, '.2f')} |"
+            f"| {row['task']} | {name} | {row['n_params']} | {_ci(row, 'test_accuracy')} | {_fmt(row['train_accuracy'], '.3f')} | "
+            + (f"{_fmt(row.get('val_accuracy'), '.3f')} | " if tuned else "")
+            + f"{_fmt(row['cosine'], '.4f')} | {_fmt(row['relative_error'], '.1e')} | {_fmt(row['iterations'], '.1f')} | "
+            f"{_fmt(seconds, '.2f')} | {_fmt(row['train_seconds'], '.1f')} | {_fmt(row['equilibrations'], '.3g')} |"
+            + (f" {_fmt(row.get('tuning_seconds'), '.0f')} |" if tuned else "")
         )
     lines.append("")
-    lines.append("Quantum systems in bold. Fidelity: EP minibatch gradient vs the exact reference gradient on a fixed "
+    lines.append("Quantum systems in bold. CI: Student-t interval of the mean over the seeds (init and minibatch order; "
+                 "the data split is fixed). Fidelity: EP minibatch gradient vs the exact reference gradient on a fixed "
                  f"probe batch of {s['probe_size']} training samples, every epoch (cosine: mean; relative error: median). "
                  "Iterations: solver iterations per free equilibrium (0 = direct dense solve; – = closed form or exact "
-                 "enumeration).")
+                 "enumeration). Equilibrations: equilibrium solves (sample-phases) of one training run, evaluation "
+                 "included, the fidelity probe not.")
+    for gap in report.gaps():
+        interval = "" if gap["low"] is None else f" [{gap['low']:+.3f}, {gap['high']:+.3f}]"
+        lines.append(f"Gap on {gap['task']}: best quantum ({gap['quantum']}) minus best classical ({gap['classical']}) "
+                     f"test accuracy {gap['difference']:+.3f}{interval} (95% Welch interval).")
     for skip in report.skipped:
         lines.append(f"Skipped {skip['system']} on {skip['task']}: {skip['reason']}.")
     for fail in report.failed:
-        lines.append(f"Failed (left out of the means): {fail['system']} on {fail['task']}, seed {fail['seed']}: {fail['error']}")
+        seed = "the search" if fail["seed"] is None else f"seed {fail['seed']}"
+        lines.append(f"Failed (left out of the means): {fail['system']} on {fail['task']}, {seed}: {fail['error']}")
     return "\n".join(lines) + "\n"
 
 
+def _half_width(values: np.ndarray) -> float:
+    """Half width of the 95% t-interval of the finite ``values`` (0 for fewer than two)."""
+    values = values[np.isfinite(values)]
+    return 0.0 if len(values) < 2 else t_interval(values).half_width
+
+
 def _curves(report: ComparisonReport, task: str, system: str, key: str, source: str = "history"):
-    runs = [r for r in report.runs if r["task"] == task and r["system"] == system]
+    """(epochs, mean, 95% CI half width) over seeds of a per-epoch record, at the epochs where some seed has it."""
+    runs = report.runs_of(task, system)
     if not runs:
         return None
     values = np.array([[np.nan if rec[key] is None else rec[key] for rec in r[source]] for r in runs], dtype=float)
     epochs = np.array([rec["epoch"] for rec in runs[0][source]])
     defined = ~np.all(np.isnan(values), axis=0)  # epochs where some seed has a value (fidelity of a zero gradient is undefined)
     values = values[:, defined]
-    return epochs[defined], np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    return epochs[defined], np.nanmean(values, axis=0), np.array([_half_width(column) for column in values.T])
 
 
 def settings_caption(report: ComparisonReport) -> str:
     """The training settings every figure of the report states (mathtext beta)."""
     s = report.settings
+    seeds = f"{len(s['seeds'])} seed(s): mean, 95% t-interval"
+    if s.get("mode") == "tuned":
+        return (f"tuned ({s['trials']} trials x {s['trial_epochs']} epochs on validation), "
+                f"{s['epochs']} epochs, batch {s['batch_size']}, {seeds}")
     return (f"{s['estimator']} EP, $\\beta$ = {s['beta']}, Adam lr {s['learning_rate']}, {s['epochs']} epochs, "
-            f"batch {s['batch_size']}, {len(s['seeds'])} seed(s): mean $\\pm$ std")
+            f"batch {s['batch_size']}, {seeds}")
 
 
 @paper_style
 def panels_figure(report: ComparisonReport, key: str, source: str, ylabel: str, yscale: str = "linear"):
     """One panel per task of ``key`` (a per-epoch record of each run's ``source`` list) against the
-    epoch, mean +- std over seeds per system (a band, kept positive on a log axis); one legend."""
+    epoch, mean and 95% t-interval over seeds per system (a band, kept positive on a log axis); one legend."""
     tasks = report.settings["tasks"]
     fig, axes = panel_grid(len(tasks))
     for ax, task in zip(axes, tasks):
@@ -100,9 +145,9 @@ def panels_figure(report: ComparisonReport, key: str, source: str, ylabel: str, 
             curve = _curves(report, task, system, key, source)
             if curve is None:
                 continue
-            epochs, mean, std = curve
+            epochs, mean, half = curve
             line, = ax.plot(epochs, mean, marker="o", lw=2 if system in QUANTUM else 1, label=system)
-            band(ax, epochs, mean, std, color=line.get_color())
+            band(ax, epochs, mean, half, color=line.get_color())
     shared_legend(fig)
     fig.suptitle(settings_caption(report))
     return fig
@@ -115,26 +160,61 @@ def _save(fig, path: Path) -> Path:
         plt.close(fig)
 
 
+def _error_bar(row: dict, key: str = "test_accuracy") -> tuple[float, float]:
+    """(below, above) the mean of a summary row's 95% interval (0, 0 for one seed)."""
+    if row.get(f"{key}_low") is None:
+        return 0.0, 0.0
+    return row[key] - row[f"{key}_low"], row[f"{key}_high"] - row[key]
+
+
 @paper_style
 def accuracy_figure(report: ComparisonReport):
-    """Final test accuracy per system and task, mean ± std over seeds (page width, one legend)."""
+    """Final test accuracy per system and task, mean and 95% t-interval over seeds (page width, one legend)."""
     rows = report.summary()
     tasks, systems = report.settings["tasks"], report.settings["systems"]
     width = 0.8 / len(systems)
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 2.8), layout="constrained")
     for k, system in enumerate(systems):
-        xs, means, stds = [], [], []
+        xs, means, bars = [], [], []
         for t, task in enumerate(tasks):
             row = next((r for r in rows if r["task"] == task and r["system"] == system), None)
             if row is not None:
                 xs.append(t + (k - len(systems) / 2 + 0.5) * width)
                 means.append(row["test_accuracy"])
-                stds.append(row["test_accuracy_std"])
-        ax.bar(xs, means, width, yerr=stds, capsize=2, label=system, hatch="//" if system in QUANTUM else None)
+                bars.append(_error_bar(row))
+        ax.bar(xs, means, width, yerr=np.array(bars).T.reshape(2, -1), capsize=2, label=system,
+               hatch="//" if system in QUANTUM else None)
     ax.set_xticks(range(len(tasks)), tasks)
     ax.set(ylabel="test accuracy", ylim=(0, 1.05))
     ax.grid(False, axis="x")
     shared_legend(fig, ncols=min(len(systems), 6))
+    fig.suptitle(settings_caption(report))
+    return fig
+
+
+COSTS = {"n_params": "trainable parameters", "train_seconds": "training time per run (s)"}
+
+
+@paper_style
+def cost_figure(report: ComparisonReport, cost: str):
+    """Test accuracy (mean, 95% t-interval bars over seeds) against a cost of each system, one panel
+    per task: ``cost`` "n_params" (parameter count) or "train_seconds" (training wall time per run),
+    on a log axis; quantum systems with filled markers, classical ones open; one legend."""
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {tuple(COSTS)}, got {cost!r}")
+    rows = report.summary()
+    tasks = report.settings["tasks"]
+    fig, axes = panel_grid(len(tasks))
+    for ax, task in zip(axes, tasks):
+        ax.set(title=task, xlabel=COSTS[cost], ylabel="test accuracy", xscale="log")
+        for k, system in enumerate(report.settings["systems"]):
+            row = next((r for r in rows if r["task"] == task and r["system"] == system), None)
+            if row is None or row[cost] is None:
+                continue
+            color = f"C{k % 10}"
+            ax.errorbar([row[cost]], [row["test_accuracy"]], yerr=np.array(_error_bar(row)).reshape(2, 1), fmt="o",
+                        capsize=3, color=color, mfc=color if system in QUANTUM else "none", label=system)
+    shared_legend(fig)
     fig.suptitle(settings_caption(report))
     return fig
 
@@ -185,8 +265,9 @@ def plot_phase_diagram(report: ComparisonReport, path: Path, systems=None, resol
 
 
 def write_report(report: ComparisonReport, out: str | Path) -> dict[str, Path]:
-    """Write compare.json, compare.md and the figures (each .png with its .pdf) into ``out``;
-    returns the paths (the PNGs for figures)."""
+    """Write compare.json (``ComparisonReport.to_dict``: with every search's trial history),
+    compare.md and the figures (each .png with its .pdf) into ``out``; returns the paths (the PNGs
+    for figures)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = report.to_dict()
@@ -203,6 +284,8 @@ def write_report(report: ComparisonReport, out: str | Path) -> dict[str, Path]:
         paths["fidelity" if name == "gradient_fidelity" else name] = _save(
             panels_figure(report, key, source, ylabel, yscale), out / f"{name}.png")
     paths["accuracy"] = plot_accuracy_bars(report, out / "accuracy.png")
+    paths["accuracy_vs_params"] = _save(cost_figure(report, "n_params"), out / "accuracy_vs_params.png")
+    paths["accuracy_vs_time"] = _save(cost_figure(report, "train_seconds"), out / "accuracy_vs_time.png")
     if any(r["task"] == "phases" and "params" in r for r in report.runs):
         paths["phase_diagram"] = plot_phase_diagram(report, out / "phase_diagram.png")
     return paths
@@ -211,14 +294,15 @@ def write_report(report: ComparisonReport, out: str | Path) -> dict[str, Path]:
 def readme_block(report: ComparisonReport, command: str) -> str:
     """The README section: what was compared, the command that regenerates it, the table."""
     return (
-        "Every system below is trained by the same learning rule and budget on the same tasks "
-        "(`qeqprop.comparison.compare`); `phases` is the quantum-data task: the phase (ferromagnet "
-        "g < J / paramagnet g > J, exact TFIM result) of a 4-site transverse-field Ising chain from "
-        "its parameters (J, g). The `sensor` reads them as Hamiltonian coefficients of the chain "
-        "itself (one trained sensor qubit coupled to it); the other systems get (J, g) as plain "
-        "features. Figures: `benchmarks/results/compare/*.png`; all five tasks, three seeds: "
-        "`qeqprop compare --seeds 3 --epochs 8 --out benchmarks/results/compare/full` (about 17 minutes on 2 busy "
-        "cores). Regenerate this block with\n\n"
+        "Quantum and classical EP learners on the same tasks (`qeqprop.comparison.compare`), every one "
+        "with the same training budget; with `--tune` every (system, task) first gets the same Optuna "
+        "search budget on a validation split carved from the training data (never the test split). "
+        "`phases` is the quantum-data task: the phase (ferromagnet g < J / paramagnet g > J, exact TFIM "
+        "result) of a 4-site transverse-field Ising chain from its parameters (J, g); the `sensor` reads "
+        "them as Hamiltonian coefficients of the chain itself (one trained sensor qubit coupled to it), "
+        "the other systems get (J, g) as plain features. The output folder also holds compare.json (with "
+        "every search's trial history) and figures: accuracy vs parameters and vs training time with 95% "
+        "CI bars, learning curves with CI bands. Regenerate this block with\n\n"
         f"    {command}\n\n" + markdown_table(report)
     )
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..systems.registry import QUANTUM, REGISTRY, get_spec
 
+TRAINING_KEYS = ("learning_rate", "beta", "estimator", "init_scale", "hidden")  # a setting's non-option keys
 SYSTEMS = ("tfim", "qho", "hopfield", "resistive", "phase_oscillators", "ising", "elastic", "sensor")
 AVAILABLE = tuple(REGISTRY)
 TARGET_PARAMS = {"xor": 24, "parity": 32, "iris": 48, "digits": 240, "phases": 12}
@@ -32,7 +33,19 @@ SETTINGS = {  # options the comparison fixes (registry option names); the others
 SIZES = {"sensor": 4}  # fixed hidden size: the sensor's data chain is part of its task, not capacity to match
 DESCRIPTIONS = {name: f"{spec.description} ({spec.kind})" for name, spec in REGISTRY.items()}
 
-__all__ = ["AVAILABLE", "DESCRIPTIONS", "QUANTUM", "SYSTEMS", "Unsupported", "build", "count_params", "n_outputs_for"]
+__all__ = [
+    "AVAILABLE",
+    "DESCRIPTIONS",
+    "QUANTUM",
+    "SYSTEMS",
+    "Unsupported",
+    "build",
+    "configure",
+    "count_params",
+    "max_hidden",
+    "n_outputs_for",
+    "scale_init",
+]
 
 
 class Unsupported(Exception):
@@ -61,30 +74,83 @@ def _check_cap(name: str, n_outputs: int, hidden: int) -> None:
         raise Unsupported(f"more than {cap} {unit}s")
 
 
-def build(name: str, task: str, n_inputs: int, n_classes: int):
-    """(system, n_params) for system ``name`` on ``task``; Unsupported if it cannot take it."""
+def _sizes(name: str, task: str, n_inputs: int, n_classes: int, options: dict):
+    """(hidden, system, n_params) for hidden = 1, 2, ... until the parameter target or MAX_HIDDEN;
+    Unsupported (from _check_cap) at the first size over the solvers' cap."""
+    spec, n_outputs = get_spec(name), n_outputs_for(n_classes)
+    for hidden in range(1, MAX_HIDDEN + 1):
+        _check_cap(name, n_outputs, hidden)
+        system = spec.build(n_inputs, n_outputs, hidden, **options)
+        count = count_params(system)
+        yield hidden, system, count
+        if count >= TARGET_PARAMS[task]:
+            return
+
+
+def max_hidden(name: str, task: str, n_inputs: int, n_classes: int, **options) -> int | None:
+    """The largest hidden size with at most TARGET_PARAMS[task] parameters within the solvers' cap
+    (at least 1: the smallest system); None for systems of a fixed size (SIZES). Unsupported as ``build``."""
+    spec = get_spec(name)
+    if not spec.takes(task):
+        raise Unsupported(spec.needs)
+    if name in SIZES:
+        return None
+    options = {**SETTINGS.get(name, {}), **options}
+    sizes = _sizes(name, task, n_inputs, n_classes, options)
+    largest = next(sizes)[0]  # the smallest size; Unsupported past the cap
+    try:
+        for hidden, _, count in sizes:
+            if count <= TARGET_PARAMS[task]:
+                largest = hidden
+    except Unsupported:
+        pass
+    return largest
+
+
+def build(name: str, task: str, n_inputs: int, n_classes: int, hidden: int | None = None, **options):
+    """(system, n_params) for system ``name`` on ``task``; Unsupported if it cannot take it.
+
+    ``hidden`` None: the size whose parameter count is closest to TARGET_PARAMS[task] (the fixed
+    size of SIZES where set); else that size. ``options`` (registry options) go on top of SETTINGS."""
     spec = get_spec(name)
     if not spec.takes(task):
         raise Unsupported(spec.needs)
     n_outputs = n_outputs_for(n_classes)
-    options = SETTINGS.get(name, {})
-    if name in SIZES:
-        system = spec.build(n_inputs, n_outputs, SIZES[name], **options)
+    options = {**SETTINGS.get(name, {}), **options}
+    if hidden is None and name in SIZES:
+        hidden = SIZES[name]
+    if hidden is not None:
+        if name not in SIZES:
+            _check_cap(name, n_outputs, hidden)
+        system = spec.build(n_inputs, n_outputs, hidden, **options)
         return system, count_params(system)
     target = TARGET_PARAMS[task]
-    best, reason = None, None
-    for hidden in range(1, MAX_HIDDEN + 1):
-        try:
-            _check_cap(name, n_outputs, hidden)
-        except Unsupported as exc:
-            reason = str(exc)
-            break
-        system = spec.build(n_inputs, n_outputs, hidden, **options)
-        count = count_params(system)
-        if best is None or abs(count - target) < abs(best[1] - target):
-            best = (system, count)
-        if count >= target:
-            break
-    if best is None:
-        raise Unsupported(reason or "no size fits")
+    sizes = _sizes(name, task, n_inputs, n_classes, options)
+    _, system, count = next(sizes)
+    best = (system, count)
+    try:
+        for _, system, count in sizes:
+            if abs(count - target) < abs(best[1] - target):
+                best = (system, count)
+    except Unsupported:
+        pass
     return best
+
+
+def scale_init(params: dict[str, np.ndarray], init_scale: float) -> dict[str, np.ndarray]:
+    """``params`` with every entry multiplied by ``init_scale``, except softplus-raw entries
+    (names ending in "_raw": conductances, springs), whose centre sets the physical scale and which
+    keep the system's own initialisation."""
+    if not (np.isfinite(init_scale) and init_scale > 0):
+        raise ValueError(f"init_scale must be a finite number > 0, got {init_scale!r}")
+    return {k: np.asarray(v) if k.endswith("_raw") else init_scale * np.asarray(v) for k, v in params.items()}
+
+
+def configure(name: str, task: str, n_inputs: int, n_classes: int, setting: dict, seed: int):
+    """(system, n_params, initial params) of a setting: {"hidden": size or None (``build``),
+    "init_scale": factor (``scale_init``, default 1), registry options by name, and the training keys
+    learning_rate, beta, estimator (ignored here)}; params drawn with ``seed``."""
+    options = {k: v for k, v in setting.items() if k not in TRAINING_KEYS}
+    system, n_params = build(name, task, n_inputs, n_classes, setting.get("hidden"), **options)
+    params = scale_init(system.init_params(np.random.default_rng(seed)), setting.get("init_scale", 1.0))
+    return system, n_params, params

@@ -4,15 +4,21 @@
     iris            scikit-learn's bundled iris
     digits          scikit-learn's digits reduced to ``DIGITS_FEATURES`` PCA features
     phases          quantum data: TFIM chain phase from (J, g) (comparison.phases)
+
+Tuning never sees the test split: ``validation_split`` carves a stratified validation set out of
+the training split, and hyperparameters are chosen on it (comparison.tuning).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..datasets import Dataset, load_dataset
 from .phases import load_phases
 
 TASKS = ("xor", "parity", "iris", "digits", "phases")
 DIGITS_FEATURES = 8
+VALIDATION_FRACTION = 0.25
 
 
 def check_names(argument: str, names, allowed) -> list[str]:
@@ -34,3 +40,17 @@ def load_task(name: str, seed: int = 0) -> Dataset:
     if name == "phases":
         return load_phases(seed=seed)
     return load_dataset(name, seed=seed)
+
+
+def validation_split(data: Dataset, fraction: float = VALIDATION_FRACTION, seed: int = 0
+                     ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """((x_fit, y_fit), (x_val, y_val)): ``fraction`` of ``data``'s training split held out for
+    validation, stratified by class and shuffled with ``seed`` (sklearn's train_test_split); the
+    test split is not touched."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), e.g. {VALIDATION_FRACTION}; got {fraction!r}")
+    x_fit, x_val, y_fit, y_val = train_test_split(data.x_train, data.y_train, test_size=fraction, random_state=seed,
+                                                  stratify=data.y_train if data.n_classes else None)
+    return (x_fit, y_fit), (x_val, y_val)

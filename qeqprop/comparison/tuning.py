@@ -1,0 +1,160 @@
+"""Equal hyperparameter search for every (system, task): search spaces and the Optuna study.
+
+Every (system, task) gets the same budget: ``trials`` trials of ``epochs`` epochs each, sampled by
+Optuna's Tree-structured Parzen Estimator (Bergstra et al. 2011; ``optuna.samplers.TPESampler``,
+seeded, its first ``startup_trials(trials)`` trials at random), one trial after another so the
+search reruns identically. A trial trains on the fitting part of the training split and is
+scored on the validation part (``tasks.validation_split``: stratified, seeded); the test split
+is never seen. Each system searches its own space (``search_space``):
+
+    learning_rate   log-uniform [1e-3, 0.3]        (Adam)
+    beta            log-uniform [1e-2, 1]          (EP nudge)
+    estimator       {"centered", "positive"}       (EP estimator: O(beta^2) bias or two phases fewer)
+    init_scale      log-uniform [0.25, 4]          (systems.scale_init; not where every entry is softplus-raw)
+    hidden          integer [1, max_hidden]        (within the task's parameter budget; not for fixed sizes)
+    + OPTION_RANGES[system]                         (physics knobs: transverse field, temperature, ...)
+
+The chosen setting is the completed trial with the highest validation accuracy, ties broken by
+the lower validation loss, then by the earlier trial. A trial whose equilibrium fails (ValueError,
+e.g. a solver that did not converge) is recorded with its message and scored as failed (Optuna's
+TPE leaves it out).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import optuna
+
+from ..datasets import Dataset
+from ..estimators import as_estimator
+from ..train import fit
+from .systems import SIZES, configure, max_hidden
+from .tasks import VALIDATION_FRACTION, validation_split
+
+ESTIMATORS = ("centered", "positive")
+COMMON = {"learning_rate": (1e-3, 0.3), "beta": (1e-2, 1.0), "init_scale": (0.25, 4.0)}  # log-uniform
+OPTION_RANGES = {  # registry options searched per system (log-uniform)
+    "tfim": {"gamma": (0.25, 4.0)},
+    "xxz": {"gamma": (0.25, 4.0)},
+    "ising": {"temperature": (0.25, 4.0)},
+    "phase_oscillators": {"input_scale": (0.1, 2.0)},
+}
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched hyperparameter: a log-uniform float in [low, high], an integer in [low, high],
+    or one of ``choices``."""
+
+    name: str
+    kind: str  # "log", "int" or "choice"
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+
+    def suggest(self, trial: optuna.Trial):
+        if self.kind == "log":
+            return trial.suggest_float(self.name, self.low, self.high, log=True)
+        if self.kind == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high))
+        return trial.suggest_categorical(self.name, list(self.choices))
+
+
+def search_space(name: str, task: str, n_inputs: int, n_classes: int) -> list[Dimension]:
+    """The dimensions searched for system ``name`` on ``task`` (module docstring)."""
+    space = [Dimension("learning_rate", "log", *COMMON["learning_rate"]), Dimension("beta", "log", *COMMON["beta"]),
+             Dimension("estimator", "choice", choices=ESTIMATORS)]
+    _, _, params = configure(name, task, n_inputs, n_classes, {}, 0)
+    if any(not key.endswith("_raw") for key in params):
+        space.append(Dimension("init_scale", "log", *COMMON["init_scale"]))
+    largest = max_hidden(name, task, n_inputs, n_classes)
+    if name not in SIZES and largest > 1:
+        space.append(Dimension("hidden", "int", 1, largest))
+    space += [Dimension(option, "log", low, high) for option, (low, high) in OPTION_RANGES.get(name, {}).items()]
+    return space
+
+
+def startup_trials(trials: int) -> int:
+    """Trials TPE samples at random before it models the history: max(2, trials // 3)."""
+    return max(2, trials // 3)
+
+
+def equilibrations(estimator: str, beta: float, epochs: int, n_train: int, n_evaluated: int) -> int:
+    """Equilibrium solves (sample-phases) of ``fit``: per epoch every training sample's free and nudged
+    phases, and one free phase per evaluated sample at the epoch's record."""
+    phases = 1 + len(as_estimator(estimator, beta).nudged_betas)
+    return int(epochs * (n_train * phases + n_evaluated))
+
+
+def _trial_record(trial: optuna.trial.FrozenTrial) -> dict:
+    return {"number": trial.number, "params": dict(trial.params), "state": trial.state.name,
+            "val_accuracy": trial.value, **trial.user_attrs}
+
+
+def best_trial(history: list[dict]) -> dict | None:
+    """The chosen trial of a search history: highest val_accuracy, then lowest val_loss, then earliest."""
+    complete = [t for t in history if t["state"] == "COMPLETE"]
+    if not complete:
+        return None
+    return min(complete, key=lambda t: (-t["val_accuracy"], t["val_loss"], t["number"]))
+
+
+def tune(name: str, task: str, data: Dataset, *, trials: int, epochs: int, batch_size: int = 16, seed: int = 0,
+         fraction: float = VALIDATION_FRACTION) -> dict:
+    """Search system ``name``'s space on ``task`` (module docstring) with ``trials`` trials of ``epochs``
+    epochs; ``seed`` seeds the sampler, the validation split, every trial's init and shuffling.
+
+    Returns:
+        {"space": [Dimension as dict], "trials": [{"number", "params", "state", "val_accuracy",
+        "val_loss", "n_params", "seconds", "equilibrations", "error" (failed trials)}], "best": the
+        chosen trial's number (None if every trial failed), "setting": its params, "seconds",
+        "equilibrations" (sums over the trials)}.
+    """
+    for argument, value in (("trials", trials), ("epochs", epochs)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{argument} must be an integer >= 1, got {value!r}")
+    space = search_space(name, task, data.n_features, data.n_classes)
+    (x_fit, y_fit), validation = validation_split(data, fraction, seed)
+
+    def objective(trial: optuna.Trial) -> float:
+        setting = {dim.name: dim.suggest(trial) for dim in space}
+        start = time.perf_counter()
+        try:
+            system, n_params, params = configure(name, task, data.n_features, data.n_classes, setting, seed)
+            trial.set_user_attr("n_params", n_params)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = fit(system, (x_fit, y_fit), params, validation=validation, epochs=int(epochs),
+                             batch_size=batch_size, learning_rate=setting["learning_rate"], beta=setting["beta"],
+                             estimator=setting["estimator"], seed=seed, progress=False)
+        except ValueError as exc:  # an equilibrium that failed: recorded, scored as a failed trial
+            trial.set_user_attr("error", str(exc)[:300])
+            return math.nan
+        finally:
+            trial.set_user_attr("seconds", time.perf_counter() - start)
+        final = result.history[-1]
+        trial.set_user_attr("val_loss", final["val_loss"])
+        trial.set_user_attr("equilibrations", equilibrations(setting["estimator"], setting["beta"], int(epochs),
+                                                             len(x_fit), len(x_fit) + len(validation[0])))
+        return final["val_accuracy"]
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.ERROR)  # a failed (NaN) trial is recorded in the history, not logged
+    try:
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(int(trials)))
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.optimize(objective, n_trials=int(trials))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    history = [_trial_record(t) for t in study.trials]
+    chosen = best_trial(history)
+    return {"space": [asdict(dim) for dim in space], "trials": history,
+            "best": None if chosen is None else chosen["number"], "setting": None if chosen is None else chosen["params"],
+            "seconds": float(sum(t["seconds"] for t in history)),
+            "equilibrations": int(sum(t.get("equilibrations", 0) for t in history))}

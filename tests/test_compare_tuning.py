@@ -1,0 +1,125 @@
+"""The comparison's equal tuning (Optuna on a validation split) and its confidence intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from qeqprop.comparison import tuning
+from qeqprop.comparison.stats import t_interval, welch_interval
+from qeqprop.comparison.systems import TARGET_PARAMS, build, configure, max_hidden, scale_init
+from qeqprop.comparison.tasks import load_task, validation_split
+
+
+def test_t_interval_matches_scipy():
+    values = np.array([0.91, 0.87, 0.95, 0.90, 0.93])
+    ci = t_interval(values)
+    low, high = scipy_stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=scipy_stats.sem(values))
+    assert (ci.mean, ci.n) == (pytest.approx(values.mean(), abs=1e-15), 5)
+    assert ci.low == pytest.approx(low, abs=1e-14) and ci.high == pytest.approx(high, abs=1e-14)
+    assert t_interval(values, 0.99).half_width > ci.half_width
+    one = t_interval([0.8])
+    assert (one.mean, one.low, one.high, one.half_width) == (0.8, None, None, None)
+
+
+def test_welch_interval_matches_scipy():
+    a, b = np.array([0.95, 0.97, 0.96, 0.99, 0.94]), np.array([0.90, 0.80, 0.85, 0.88, 0.93, 0.86])
+    ci = welch_interval(a, b)
+    reference = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert ci.mean == pytest.approx(a.mean() - b.mean(), abs=1e-15)
+    assert ci.low == pytest.approx(reference.low, abs=1e-12) and ci.high == pytest.approx(reference.high, abs=1e-12)
+    same = welch_interval([1.0, 1.0], [0.5, 0.5])
+    assert (same.low, same.high) == (0.5, 0.5)
+    with pytest.raises(ValueError, match="values must be one or more finite numbers"):
+        t_interval([0.5, float("nan")])
+    with pytest.raises(ValueError, match="confidence must be in"):
+        welch_interval([1.0, 2.0], [1.0, 2.0], confidence=95)
+
+
+def test_validation_split_is_stratified_seeded_and_leaves_test_alone():
+    data = load_task("xor")  # noisy points: no duplicate rows
+    (x_fit, y_fit), (x_val, y_val) = validation_split(data, 0.25, seed=3)
+    assert len(x_fit) + len(x_val) == len(data.x_train) and len(x_val) == math.ceil(0.25 * len(data.x_train))
+    rows = {tuple(r) for r in data.x_train}
+    assert {tuple(r) for r in x_fit} | {tuple(r) for r in x_val} == rows
+    assert not {tuple(r) for r in x_fit} & {tuple(r) for r in x_val}
+    assert not rows & {tuple(r) for r in data.x_test}
+    train_share = np.bincount(data.y_train) / len(data.y_train)
+    assert np.max(np.abs(np.bincount(y_val, minlength=2) / len(y_val) - train_share)) < 0.05
+    again = validation_split(data, 0.25, seed=3)
+    np.testing.assert_array_equal(again[1][0], x_val)
+    assert not np.array_equal(validation_split(data, 0.25, seed=4)[1][0], x_val)
+    with pytest.raises(ValueError, match="fraction must be in"):
+        validation_split(data, 1.5)
+
+
+def test_sizes_stay_within_the_task_budget_and_init_scale_spares_raw_entries():
+    for name in ("tfim", "hopfield", "resistive", "qho"):
+        largest = max_hidden(name, "xor", 2, 2)
+        assert build(name, "xor", 2, 2, largest)[1] <= TARGET_PARAMS["xor"] < build(name, "xor", 2, 2, largest + 1)[1]
+    _, _, plain = configure("qho", "xor", 2, 2, {"hidden": 3}, seed=5)
+    _, _, scaled = configure("qho", "xor", 2, 2, {"init_scale": 3.0, "hidden": 3}, seed=5)
+    np.testing.assert_array_equal(scaled["k_raw"], plain["k_raw"])
+    np.testing.assert_allclose(scaled["W"], 3.0 * plain["W"], rtol=1e-15)
+    with pytest.raises(ValueError, match="init_scale must be a finite number > 0"):
+        scale_init(plain, -1.0)
+
+
+@pytest.fixture(scope="module")
+def xor():
+    return load_task("xor")
+
+
+def test_tuning_is_seeded_stays_in_its_space_and_never_sees_test(xor, monkeypatch):
+    """Two searches with one seed give the same history; every trial's params lie in the space; the
+    data handed to fit (training and validation) holds no test row; the chosen trial follows the rule."""
+    test_rows = {tuple(r) for r in xor.x_test}
+    seen = []
+    original = tuning.fit
+
+    def spy(system, data, params, *, validation, **kwargs):
+        seen.extend(tuple(r) for r in (*data[0], *validation[0]))
+        return original(system, data, params, validation=validation, **kwargs)
+
+    monkeypatch.setattr(tuning, "fit", spy)
+    first = tuning.tune("hopfield", "xor", xor, trials=4, epochs=1, seed=7)
+    assert seen and not set(seen) & test_rows
+    second = tuning.tune("hopfield", "xor", xor, trials=4, epochs=1, seed=7)
+    untimed = [[{k: v for k, v in t.items() if k != "seconds"} for t in r["trials"]] for r in (first, second)]
+    assert untimed[0] == untimed[1] and len(untimed[0]) == 4
+    assert [t["params"] for t in tuning.tune("hopfield", "xor", xor, trials=2, epochs=1, seed=8)["trials"]] != \
+        [t["params"] for t in first["trials"][:2]]
+    space = {d["name"]: d for d in first["space"]}
+    assert set(space) == {"learning_rate", "beta", "estimator", "init_scale", "hidden"}
+    for trial in first["trials"]:
+        assert trial["state"] == "COMPLETE" and 0.0 <= trial["val_accuracy"] <= 1.0 and trial["equilibrations"] > 0
+        for name, value in trial["params"].items():
+            dim = space[name]
+            assert value in dim["choices"] if dim["kind"] == "choice" else dim["low"] <= value <= dim["high"]
+        assert trial["n_params"] <= TARGET_PARAMS["xor"]
+    best = max(first["trials"], key=lambda t: (t["val_accuracy"], -t["val_loss"], -t["number"]))
+    assert first["best"] == best["number"] and first["setting"] == best["params"]
+    assert first["equilibrations"] == sum(t["equilibrations"] for t in first["trials"])
+
+
+def test_a_failing_trial_is_recorded_and_left_out(xor, monkeypatch):
+    original = tuning.fit
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("equilibrium did not converge")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "fit", flaky)
+    result = tuning.tune("tfim", "xor", xor, trials=3, epochs=1, seed=0)
+    states = [t["state"] for t in result["trials"]]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert result["trials"][1]["error"] == "equilibrium did not converge" and result["best"] != 1
+    assert {d["name"] for d in result["space"]} >= {"gamma", "hidden", "init_scale"}
+    with pytest.raises(ValueError, match="trials must be an integer >= 1"):
+        tuning.tune("tfim", "xor", xor, trials=0, epochs=1)
