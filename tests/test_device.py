@@ -198,3 +198,17 @@ def test_fit_through_a_device_records_the_budget(learner):
     assert record["variational_steps"] > 0 and 0.0 <= record["test_accuracy"] <= 1.0
     with pytest.raises(ValueError, match="device needs"):
         qp.fit(net, data, device=dev, shots=100, epochs=1, progress=False)
+
+
+# -- docstring examples ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["circuits", "budget", "mitigation",
+                                  pytest.param("loop", marks=pytest.mark.slow), pytest.param("beta", marks=pytest.mark.slow)])
+def test_docstring_examples(name):
+    """The examples run as printed (loop and beta compile a circuit each: slow)."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"qeqprop.device.{name}"), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
