@@ -51,28 +51,49 @@ std::pair<double, double> dot(const double* a, const double* b, int64_t n) {
   return {r, i};
 }
 
-// w <- w - c x for the number c = (re, im) (Complex: interleaved; im unused for real).
+// w <- w - c x for the number c = (re, im) (Complex: interleaved; im unused for real); returns
+// |w|^2 after the update (summed on the way, sparing a pass for the norm).
 template <bool Complex>
-void subtract(double* w, double re, double im, const double* x, int64_t n) {
+double subtract(double* w, double re, double im, const double* x, int64_t n) {
   const vec c = broadcast<Complex>(re, im);
+  vec squares = vec{};
   int64_t k = 0;
-  for (; k + kWidth <= n; k += kWidth) store(w + k, load(w + k) - times<Complex>(c, load(x + k)));
+  for (; k + kWidth <= n; k += kWidth) {
+    const vec updated = load(w + k) - times<Complex>(c, load(x + k));
+    store(w + k, updated);
+    squares += updated * updated;
+  }
+  double total = lane_sum(squares);
   for (; k < n; k += Complex ? 2 : 1) {
     if constexpr (Complex) {
       const double xr = x[k], xi = x[k + 1];
       w[k] -= re * xr - im * xi;
       w[k + 1] -= re * xi + im * xr;
+      total += w[k] * w[k] + w[k + 1] * w[k + 1];
     } else {
       w[k] -= re * x[k];
+      total += w[k] * w[k];
     }
   }
+  return total;
 }
 
-// w <- w - a v - b u (real a, b; explicit registers: the compiler cannot rule out aliasing).
-void recurrence(double* w, double a, const double* v, double b, const double* u, int64_t n) {
+// w <- w - a v - b u (real a, b; explicit registers: the compiler cannot rule out aliasing);
+// returns |w|^2 after the update.
+double recurrence(double* w, double a, const double* v, double b, const double* u, int64_t n) {
+  vec squares = vec{};
   int64_t k = 0;
-  for (; k + kWidth <= n; k += kWidth) store(w + k, load(w + k) - (a * load(v + k) + b * load(u + k)));
-  for (; k < n; ++k) w[k] -= a * v[k] + b * u[k];
+  for (; k + kWidth <= n; k += kWidth) {
+    const vec updated = load(w + k) - (a * load(v + k) + b * load(u + k));
+    store(w + k, updated);
+    squares += updated * updated;
+  }
+  double total = lane_sum(squares);
+  for (; k < n; ++k) {
+    w[k] -= a * v[k] + b * u[k];
+    total += w[k] * w[k];
+  }
+  return total;
 }
 
 // out <- scale x.
@@ -125,11 +146,11 @@ void weave(double* out, const double* x, int64_t dim) {
   }
 }
 
-// w <- w - p (p^H w).
+// w <- w - p (p^H w); returns |w|^2 after the update.
 template <bool Complex>
-void project_out(double* w, const double* p, int64_t n) {
+double project_out(double* w, const double* p, int64_t n) {
   const auto [re, im] = dot<Complex>(p, w, n);
-  subtract<Complex>(w, re, im, p, n);
+  return subtract<Complex>(w, re, im, p, n);
 }
 
 // One sample's buffers for Steps::advance.
@@ -180,31 +201,41 @@ struct Steps {
     if constexpr (Complex) weave(w.data(), x, dim);
   }
 
+  // v and v_prev change places every step (v_next is written over v_prev's buffer), so that no
+  // step copies v; the sample's buffers get them back at the end.
   void advance(Problem problem, const Sample& s, ffi::ThreadPool& pool) {
-    problem.psi = s.v;
+    double *v = s.v, *v_prev = s.v_prev;
     problem.out = w.data();
     double b_prev = s.state[0];
     bool alive = s.state[1] != 0.0;
     const int64_t width = Complex ? 2 * dim : n;
     for (int64_t t = 0; t < count; ++t) {
       const int64_t j = start + t;
-      store_row(s.basis + j * width, s.v);
+      store_row(s.basis + j * width, v);
+      problem.psi = v;
       run<Complex, false>(problem, pool);
       if (s.deflate) project_out<Complex>(w.data(), s.deflate, n);
-      const double a = dot<Complex>(s.v, w.data(), n).first;
-      recurrence(w.data(), a, s.v, b_prev, s.v_prev, n);
-      if (mode == 2) orthogonalize(s.basis, j + 1);
-      if (mode == 1) project_out<Complex>(w.data(), s.guard, n);
-      const double b = std::sqrt(dot<false>(w.data(), w.data(), n).first);
+      const double a = dot<Complex>(v, w.data(), n).first;
+      double squared = recurrence(w.data(), a, v, b_prev, v_prev, n);
+      if (mode == 2) {
+        orthogonalize(s.basis, j + 1);
+        squared = dot<false>(w.data(), w.data(), n).first;
+      }
+      if (mode == 1) squared = project_out<Complex>(w.data(), s.guard, n);
+      const double b = std::sqrt(squared);
       const bool alive_next = alive && b > kTiny * std::max(1.0, std::abs(a));
       s.coefficients[t] = a;
       s.coefficients[count + t] = alive_next ? b : 0.0;
       s.coefficients[2 * count + t] = alive ? 1.0 : 0.0;
-      std::memcpy(s.v_prev, s.v, n * sizeof(double));
-      const double scale = alive_next ? 1.0 / b : 0.0;
-      scaled(s.v, scale, w.data(), n);
+      scaled(v_prev, alive_next ? 1.0 / b : 0.0, w.data(), n);  // v_next, over v_prev
+      std::swap(v, v_prev);
       b_prev = alive_next ? b : 0.0;
       alive = alive_next;
+    }
+    if (v != s.v) {  // an odd count: swap the contents back (w as the spare)
+      std::memcpy(w.data(), v, n * sizeof(double));
+      std::memcpy(s.v_prev, s.v, n * sizeof(double));
+      std::memcpy(s.v, w.data(), n * sizeof(double));
     }
     s.state[0] = b_prev;
     s.state[1] = alive ? 1.0 : 0.0;
@@ -220,7 +251,8 @@ double* in_place(const In& in, Out& out) {
   return target;
 }
 
-// The handler (file comment): basis (B, m, width) float64, v and v_prev (B, D), state (B, 2),
+// The handler (file comment): basis (B, m, width) float64 or empty (a fresh basis: the rows
+// outside the steps' written as zeros, without reading an input), v and v_prev (B, D), state (B, 2),
 // guard (B, D) (mode 1) or empty, deflate (B, D) or empty, start (the first row written, a
 // scalar); coefficients (B, 3, count). mode: 0 none, 1 ground, 2 full.
 template <ffi::DataType T>
@@ -232,12 +264,13 @@ ffi::Error lanczos_steps(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<
                          ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots, int64_t mode) {
   constexpr bool kComplex = T == ffi::DataType::C128;
   constexpr int64_t per = kComplex ? 2 : 1;
-  const auto vd = v.dimensions(), bd = basis.dimensions(), cd = coefficients->dimensions();
+  const auto vd = v.dimensions(), bd = basis_out->dimensions(), cd = coefficients->dimensions();
+  const bool fresh = basis.element_count() == 0;  // no basis in: rows outside the steps' are zeroed
   if (vd.size() != 2 || bd.size() != 3 || cd.size() != 3)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop lanczos_steps: v (B, D), basis (B, m, W), coefficients (B, 3, count)");
   const int64_t batch = vd[0], dim = vd[1], rows = bd[1], count = cd[2], first_row = start.typed_data()[0];
   if (batch == 0 || count == 0) return ffi::Error::Success();
-  if (bd[0] != batch || bd[2] != dim * per || cd[0] != batch || cd[1] != 3 || int64_t(v_prev.element_count()) != batch * dim ||
+  if (bd[0] != batch || bd[2] != dim * per || (!fresh && basis.element_count() != basis_out->element_count()) || cd[0] != batch || cd[1] != 3 || int64_t(v_prev.element_count()) != batch * dim ||
       int64_t(state.element_count()) != 2 * batch || first_row < 0 || first_row + count > rows || mode < 0 || mode > 2 ||
       (mode == 1 && int64_t(guard.element_count()) != batch * dim) ||
       (deflate.element_count() != 0 && int64_t(deflate.element_count()) != batch * dim))
@@ -245,7 +278,7 @@ ffi::Error lanczos_steps(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<
                       "qeqprop lanczos_steps: the shapes of basis, v_prev, state, guard, deflate or the step range do not match");
   Described described;
   if (ffi::Error error = describe(described, diag, scalars, v, vectors, masks, slots, batch); error.failure()) return error;
-  double* basis_data = in_place(basis, basis_out);
+  double* basis_data = fresh ? reinterpret_cast<double*>(basis_out->untyped_data()) : in_place(basis, basis_out);
   double* v_data = in_place(v, v_out);
   double* previous = in_place(v_prev, v_prev_out);
   double* states = in_place(state, state_out);
@@ -263,6 +296,10 @@ ffi::Error lanczos_steps(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<
     problem.vectors = columns.data();
     const Sample sample{basis_data + b * rows * n, v_data + b * n, previous + b * n, guards ? guards + b * n : nullptr,
                         deflates ? deflates + b * n : nullptr, coefficients->typed_data() + b * 3 * count, states + 2 * b};
+    if (fresh) {
+      std::fill(sample.basis, sample.basis + first_row * n, 0.0);
+      std::fill(sample.basis + (first_row + count) * n, sample.basis + rows * n, 0.0);
+    }
     steps.advance(problem, sample, pool);
   }
   return ffi::Error::Success();

@@ -140,10 +140,10 @@ def _block(apply, v0, steps: int, orthogonalize: str, native=None):
 
     def advance(carry, guard, start, count):
         """``count`` steps from basis row ``start``: (carry, (alpha, beta, alive) each (count, B))."""
-        xla = lambda carry, guard, start: jax.lax.scan(partial(step, guard), carry, start + jnp.arange(count))
+        xla = lambda carry, guard: jax.lax.scan(partial(step, guard), carry, start + jnp.arange(count))
         if native is None:
-            return xla(carry, guard, start)
-        return on_cpu(partial(native, count=count), xla, carry, guard, start)
+            return xla(carry, guard)
+        return on_cpu(partial(native, start=start, count=count), xla, carry, guard)  # (a Python start stays one)
 
     carry = (jnp.zeros((batch, steps, width), real), v0, jnp.zeros_like(v0), jnp.zeros(batch, real),
              jnp.ones(batch, bool))

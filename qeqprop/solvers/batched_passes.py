@@ -45,7 +45,9 @@ def native_lanczos_steps(operators, deflate, orthogonalize: str, carry, guard, s
         orthogonalize: "none", "ground" or "full" (``batched_lanczos.ORTHOGONALIZATIONS``).
         carry: (basis (B, m, W) float64 in real view, v (B, D), v_prev (B, D), b_prev (B,), alive (B,) bool).
         guard: (B, D) guard vectors for "ground", else None.
-        start: the first basis row written (an integer or a traced scalar).
+        start: the first basis row written (an integer or a traced scalar); a Python 0 means the
+            first steps of a block, whose basis is all zeros: the handler writes a fresh one (its
+            other rows zeros) instead of updating the input (XLA then drops the input's zeros).
         count: steps (static).
 
     Returns:
@@ -59,9 +61,11 @@ def native_lanczos_steps(operators, deflate, orthogonalize: str, carry, guard, s
     outputs = (jax.ShapeDtypeStruct(basis.shape, basis.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
                jax.ShapeDtypeStruct(v.shape, v.dtype), jax.ShapeDtypeStruct(state.shape, state.dtype),
                jax.ShapeDtypeStruct((v.shape[0], 3, count), jnp.float64))
-    call = jax.ffi.ffi_call(target_name("lanczos_steps", v.dtype), outputs, input_output_aliases={2: 0, 3: 1, 4: 2, 5: 3})
+    fresh = isinstance(start, int) and start == 0  # the first steps: the basis is all zeros so far
+    aliases = {3: 1, 4: 2, 5: 3} if fresh else {2: 0, 3: 1, 4: 2, 5: 3}
+    call = jax.ffi.ffi_call(target_name("lanczos_steps", v.dtype), outputs, input_output_aliases=aliases)
     basis, v, v_prev, state, coefficients = call(
-        diagonal, scalars, basis, v, v_prev, state, empty if guard is None else guard,
+        diagonal, scalars, jnp.zeros((0,), basis.dtype) if fresh else basis, v, v_prev, state, empty if guard is None else guard,
         empty if deflate is None else deflate.astype(v.dtype), jnp.asarray(start, jnp.int64), *vectors,
         mode=np.int64(MODES[orthogonalize]), **attributes)
     alpha, beta, was_alive = (coefficients[:, k].T for k in range(3))
