@@ -159,10 +159,11 @@ def optimal_beta(net, params, X, Y, betas, seeds: int, p: float, shots: int) -> 
             "predicted_rmse": choice.predicted_rmse, "rows": rows}
 
 
-def training(epochs: int, p: float, shots: int, beta: float, learning_rate: float) -> dict:
+def training(epochs: int, strengths, shots: int, beta: float, learning_rate: float) -> dict:
     data = qp.load_dataset("xor", seed=0)
     rows = []
-    for name, noise in (("default.qubit shots", 0.0), (f"default.mixed depolarizing {p:g}", p)):
+    for noise in strengths:
+        name = "default.qubit shots" if noise == 0.0 else f"default.mixed depolarizing {noise:g}, shots"
         net = qp.variational_tfim(N, n_inputs=2, ansatz="hva", depth=3, per_term=True, compare_exact=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -175,7 +176,8 @@ def training(epochs: int, p: float, shots: int, beta: float, learning_rate: floa
                      "test_accuracy": result.final["test_accuracy"], "total": loop.total.as_dict(),
                      "per_gradient": loop.total.per_gradient()})
         print({k: v for k, v in rows[-1].items() if k != "history"}, flush=True)
-    return {"epochs": epochs, "beta": beta, "learning_rate": learning_rate, "shots_per_circuit": shots, "rows": rows}
+    return {"epochs": epochs, "beta": beta, "learning_rate": learning_rate, "shots_per_circuit": shots,
+            "load": os.getloadavg(), "rows": rows}
 
 
 def plot(results: dict, path: Path) -> None:
@@ -219,6 +221,7 @@ def main() -> None:
     parser.add_argument("--aer-shots", type=int, default=20000)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--train-noise", type=float, nargs="+", default=[0.0, 0.01], help="depolarizing p per training run")
     parser.add_argument("--train-beta", type=float, default=0.2)
     parser.add_argument("--learning-rate", type=float, default=0.05)
     args = parser.parse_args()
@@ -234,10 +237,12 @@ def main() -> None:
     if "optimal_beta" in args.only:
         results["optimal_beta"] = optimal_beta(net, params, X, Y, args.betas, args.seeds, 0.01, 2000)
     if "training" in args.only:
-        results["training"] = training(args.epochs, 0.01, 2000, args.train_beta, args.learning_rate)
+        results["training"] = training(args.epochs, args.train_noise, 2000, args.train_beta, args.learning_rate)
     results["load_after"] = os.getloadavg()
     out = Path(args.out)
     suffix = "" if len(args.only) == 5 else "_" + "_".join(args.only)
+    if "training" in args.only and args.train_noise != [0.0, 0.01]:
+        suffix += "_p" + "_".join(f"{p:g}" for p in args.train_noise)
     write_json(out / f"device_noise{suffix}.json", results)
     plot(results, out / f"device_noise{suffix}.png")
 
