@@ -245,15 +245,17 @@ def _projected(p, matvec, v):
     return w - p * jnp.sum(jnp.conj(p) * w, axis=1, keepdims=True)
 
 
-@partial(jax.jit, static_argnames=("steps", "orthogonalize", "with_gap", "chunk"))
+@partial(jax.jit, static_argnames=("steps", "orthogonalize", "with_gap", "chunk", "native_steps"))
 def solve_block(operators: JaxPauliOperator, starts, deflate=None, *, steps: int, orthogonalize: str, with_gap: bool,
-                chunk: int):
+                chunk: int, native_steps: bool = True):
     """One block (see module docstring) for a stack of operators sharing one structure (leaves with
     a leading batch axis) warm-started from ``starts`` (B, D); the batch (a multiple of ``chunk``)
     runs as consecutive chunks of ``chunk`` samples. Compiled once per operator structure, batch
     shape and static options by jit's own cache (the operator is a pytree with static structure).
     ``deflate`` (B, D) unit vectors p_b, or None: solve Q_b H_b Q_b on range(Q_b), Q_b = 1 - |p_b><p_b|
-    (each H application's result and the start projected by Q_b).
+    (each H application's result and the start projected by Q_b). The steps run as native calls
+    (``batched_passes``) where the operators' native kernel is loaded, unless ``native_steps`` is
+    False (the XLA scan, e.g. for comparisons).
 
     Returns (psi (B, D), energy, gap, residual, estimate, half_estimate, restart): ``residual`` the
     true ||H psi - E psi||, ``estimate`` the relative Ritz residual estimates (B, pairs) of the lowest
@@ -271,7 +273,7 @@ def solve_block(operators: JaxPauliOperator, starts, deflate=None, *, steps: int
         if p is not None:
             matvec, v0 = partial(_projected, p, matvec), _projected(p, None, v0)
         native = (partial(native_lanczos_steps, operators, p, orthogonalize)
-                  if native_steps_supported(operators, v0.dtype) else None)
+                  if native_steps and native_steps_supported(operators, v0.dtype) else None)
         alpha, beta, basis = _block(matvec, v0, steps, orthogonalize, native)
         values, vectors = _lowest_pairs(alpha, beta[:, :-1], pairs)
         estimate = beta[:, -1:] * jnp.abs(vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(values))
