@@ -41,8 +41,8 @@ LAYERS = 5
 def network(n_nodes: int, seed: int, tol: float):
     """A 5-layer network of n_nodes nodes, random conductances, random input, and its QP."""
     width = max(2, 2 * (n_nodes // (2 * LAYERS)))
-    net = ResistiveNetwork(width // 2, (width,) * (LAYERS - 2), width, input_gain=3.0,
-                           hidden_bounds=(0.0, 1.0), tol=tol, max_iter=1_000_000)
+    net = ResistiveNetwork(width // 2, (width,) * (LAYERS - 2), width, input_gain=3.0, hidden_bounds=(0.0, 1.0),
+                           bias_voltages=(1.0, -1.0), current_sources=False, tol=tol, max_iter=1_000_000)
     rng = np.random.default_rng(seed)
     params, x = net.init_params(rng), rng.normal(size=width // 2)
     return net, params, x
@@ -63,7 +63,7 @@ def lbfgsb(net, params, x, gtol: float, max_iter: int):
         return quadratic.energy(current), np.concatenate(quadratic.gradient(current)[1:])
 
     bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None)
-              for k in range(1, len(net.sizes)) for lo, hi in [(quadratic.lower[k], quadratic.upper[k])] * net.sizes[k]]
+              for k in range(1, len(net.sizes)) for lo, hi in zip(quadratic.lower[k], quadratic.upper[k])]  # per node
     result = scipy.optimize.minimize(fun, np.zeros(sum(sizes)), jac=True, method="L-BFGS-B", bounds=bounds,
                                      options={"ftol": 0.0, "gtol": gtol, "maxiter": max_iter, "maxfun": 10 * max_iter})
     return result, quadratic.residual(layers(result.x))
