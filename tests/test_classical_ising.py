@@ -3,12 +3,14 @@
 conditioning and tilting against brute force, errors, and (slow) iris like the TFIM learner."""
 
 import itertools
+import json
 import time
 
 import numpy as np
 import pytest
 
 from classical.ising import IsingMachine, configurations
+from qeqprop.cli import main
 from qeqprop.datasets import load_dataset
 from qeqprop.ep import ep_gradient, relative_error
 from qeqprop.systems.tfim import TFIMNetwork
@@ -166,3 +168,12 @@ def test_layered_nudged_phases_reuse_hidden_sums_only_for_their_own_params_and_i
     reused = machine.solve_batch(params, X, Y, 0.2, free.hidden_sums)
     assert reused.hidden_sums is free.hidden_sums
     np.testing.assert_allclose(reused.mean, machine.solve_batch(params, X, Y, 0.2).mean, atol=1e-14)
+
+
+@pytest.mark.slow
+def test_digits_preset_reaches_90_percent(capsys):
+    """The ising-digits preset (issue 19: the Ising machine of Laydevant et al. >= 90 % on digits)."""
+    assert main(["train", "--preset", "ising-digits", "--json"]) == 0
+    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    print(f"ising-digits: test accuracy {final['test_accuracy']:.4f}, BP {final['bp_test_accuracy']:.4f}")
+    assert final["test_accuracy"] >= 0.90
