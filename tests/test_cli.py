@@ -364,7 +364,7 @@ def test_presets_are_listed_with_descriptions(capsys):
 # small overrides keep the default run fast; test_every_preset_runs_as_shipped runs them unchanged (slow)
 SMALL = {"iris": ["--features", "2", "--hidden", "1"], "sensor-phases": ["--hidden", "2"], "xor-shots": ["--shots", "100"]}
 SMALL.update({name: ["--dataset", "iris", "--scaling", "standard", "--hidden", "4", "--no-bp-reference"]  # layered Hopfield presets
-              for name in ("hopfield-mnist", "hopfield-digits")})
+              for name in ("hopfield-mnist", "hopfield-digits", "hopfield-digits-2", "hopfield-digits-3")})
 
 
 @pytest.mark.parametrize("name", sorted(presets()))
