@@ -84,6 +84,17 @@ def _flow(hidden):
     return build
 
 
+def _registered(name: str, hidden: int, **options):
+    """The system ``name`` of qeqprop.systems.registry with ``hidden`` hidden units (as the CLI builds it)."""
+
+    def build(n_inputs: int, n_classes: int):
+        from qeqprop.systems.registry import build as build_system
+
+        return build_system(name, n_inputs, n_classes, hidden, **options)
+
+    return build
+
+
 CASES = [
     Case("hopfield-mnist", _hopfield((500,)), "mnist", bp=True),
     Case("hopfield-digits", _hopfield((256,)), "digits"),
@@ -91,6 +102,9 @@ CASES = [
     Case("resistive-mnist", _resistive((128,), input_gain=480.0, init_std=1.0, tol=1e-8), "mnist", 16, 1.0),  # preset resistive-mnist
     Case("resistive-iris", _resistive((32,), tol=1e-10), "iris", 16, 0.5),  # preset resistive-iris
     Case("flow-iris", _flow(30), "iris", 16, 0.5),  # the flow-iris network (EP steps)
+    Case("oscillators-digits", _registered("phase_oscillators", 32, input_scale=1.0, target_amplitude=0.7), "digits", 32, 0.1),
+    Case("ising-digits", _registered("ising", 64, graph="layered"), "digits", 32, 0.1),  # preset ising-digits
+    Case("elastic-digits", _registered("elastic", 32, graph="complete"), "digits", 32, 0.1),
     # other systems: one Case(...) line each, above this comment
 ]
 
