@@ -61,13 +61,15 @@ def test_readout_rotations_turn_each_letter_into_z():
         basis_circuit(prep, "XYZ", None, "counts")
 
 
-def test_qiskit_client_reverses_qiskit_bit_order():
-    """A circuit preparing |0 1 1> (wire 0 = 0) reads '011' from PennyLane and from Aer through the adapter."""
+def test_clients_read_wire_zero_first():
+    """A circuit preparing |0 1 1> (wire 0 = 0) reads '011' from default.qubit, lightning.qubit and
+    from Aer through the adapter (which reverses Qiskit's qubit-0-last bitstrings)."""
     from qiskit_aer import AerSimulator
 
     prep = [qml.PauliX(1), qml.PauliX(2)]
     circuit = basis_circuit(prep, "ZZZ", 50, "counts")
     assert PennyLaneClient(qml.device("default.qubit", seed=0), shots=50).run([circuit]) == [{"011": 50}]
+    assert PennyLaneClient(qml.device("lightning.qubit", wires=3), shots=50).run([circuit]) == [{"011": 50}]
     assert QiskitClient(AerSimulator(), shots=50).run([circuit], rng=0) == [{"011": 50}]
 
 
