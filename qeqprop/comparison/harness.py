@@ -259,7 +259,10 @@ def compare(
 
     bar = tqdm(total=len(pairs) * (len(seeds) + bool(tune)), disable=not progress, desc="compare")
 
+    counts = report.machine["jobs"] = {"computed": 0, "stored": 0}  # this call's, by where the result came from
+
     def advance(job: dict, fresh: bool) -> None:
+        counts["computed" if fresh else "stored"] += 1
         bar.set_postfix_str(job_key(job) + ("" if fresh else " (stored)"))
         bar.update(1)
 

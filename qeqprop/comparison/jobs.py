@@ -174,7 +174,8 @@ def run_jobs(jobs: Iterable[dict], follow: Callable[[dict, dict], list[dict]], s
             for new in follow(job, result):
                 start(new)
     finally:
-        if dask.get("cluster") is not None:
+        if dask and dask["client"] is not scheduler:  # a client (and cluster) started here
             dask["client"].close()
-            dask["cluster"].close()
+            if dask["cluster"] is not None:
+                dask["cluster"].close()
     return results

@@ -26,7 +26,7 @@ from ..plots import (
 from .harness import ComparisonReport
 from .phases import PARAMETER_RANGE
 from .stats import t_interval
-from .systems import QUANTUM, build
+from .systems import QUANTUM, configure
 from .tasks import load_task
 
 README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
@@ -232,8 +232,8 @@ def phase_predictions(report: ComparisonReport, system: str, resolution: int = 2
     if not runs:
         raise ValueError(f"system: no trained run of {system!r} on task 'phases' with parameters in this report")
     run = runs[0]
-    data = load_task("phases", seed=run["seed"])
-    model, _ = build(system, "phases", data.n_features, data.n_classes)
+    data = load_task("phases", seed=report.settings.get("data_seed", 0))
+    model = configure(system, "phases", data.n_features, data.n_classes, run.get("setting", {}), run["seed"])[0]
     axis = np.linspace(*PARAMETER_RANGE, resolution)
     J, g = np.meshgrid(axis, axis)
     points = np.column_stack([J.ravel(), g.ravel()])
