@@ -78,7 +78,7 @@ def library(args) -> dict:
         exact = tfim_exact_energy(n, 1.0)
         for sweep in range(1, args.max_sweeps + 1):
             engine.sweep()
-            energy = float(np.mean(engine.E_trunc_list)) if False else float(model.H_MPO.expectation_value(psi))
+            energy = float(model.H_MPO.expectation_value(psi))
             if abs(energy - exact) < args.target:
                 break
         return time.perf_counter() - start, sweep, energy - exact
@@ -158,7 +158,7 @@ def boundary_sign_data(n_samples: int, rng: np.random.Generator) -> tuple[np.nda
 def learner(args) -> dict:
     """The 48-qubit boundary-to-boundary learner (module docstring), trained by qp.fit."""
     n = args.qubits
-    solver = MPS(svd_min=1e-10, entropy_tol=1e-7, gap=False)
+    solver = MPS(chi_max=args.chi_max, svd_min=1e-10, entropy_tol=1e-7, gap=False)
     net = TFIMNetwork(n, "chain", n_inputs=1, input_mode="fields", input_qubits=[0], output_qubits=[n - 1], gamma=1.0,
                       solver=solver)
     rng = np.random.default_rng(args.seed)
@@ -191,7 +191,7 @@ def learner(args) -> dict:
     after = evaluate(params)
     seconds = time.perf_counter() - start
     print("after", after, seconds, flush=True)
-    return {"qubits": n, "train": args.train, "test": args.test, "epochs": args.epochs, "batch_size": args.batch_size,
+    return {"qubits": n, "chi_max": args.chi_max, "train": args.train, "test": args.test, "epochs": args.epochs, "batch_size": args.batch_size,
             "lr": args.lr, "beta": args.beta, "j_init": args.j_init, "before": before, "after": after,
             "history": history, "seconds": seconds, "load_end": os.getloadavg()}
 
@@ -220,6 +220,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--j-init", type=float, default=0.9)
+    parser.add_argument("--chi-max", type=int, default=16, help="learner: bond dimension cap")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)

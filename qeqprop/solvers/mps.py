@@ -276,7 +276,7 @@ class MPS(GroundStateSolver):
             "max_S_err": self.entropy_tol,
             "min_sweeps": min(self.min_sweeps, sweeps),
             "max_sweeps": sweeps,
-            "lanczos_params": {"N_max": 40, "P_tol": 1e-15, "E_tol": 1e-15},
+            "lanczos_params": {"P_tol": 1e-15},
             "combine": self.combine,
         }
         engine = TwoSiteDMRGEngine(psi, model, options, orthogonal_to=list(orthogonal_to) or None)

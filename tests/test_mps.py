@@ -1,0 +1,169 @@
+"""The MPS (DMRG) solver against exact solvers: energies, expectations, gaps, EP gradients and slopes.
+
+Default run: chains of 6-8 qubits (exact bond dimension) and one 30-qubit solve (no 2^n array
+may be built). Slow: 16 and 20 qubits against the JAX Lanczos solver, and at 32 qubits the EP
+gradient's convergence in the bond dimension and its agreement with finite differences of the
+MPS loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import qeqprop as qp
+from qeqprop.errors import NotConvergedError
+from qeqprop.gradcheck import random_tfim_instance
+from qeqprop.hamiltonians.pauli import PauliTable
+from qeqprop.solvers import MPS, MPSGroundState, PauliSum, make_solver
+from qeqprop.systems.tfim import TFIMNetwork
+
+BETAS = (1e-1, 1e-2, 1e-3)
+
+
+def chain_table(n: int, extra=()) -> PauliTable:
+    return PauliTable(n, [f"Z{i} Z{i + 1}" for i in range(n - 1)] + [f"Z{i}" for i in range(n)]
+                      + [f"X{i}" for i in range(n)] + list(extra))
+
+
+@pytest.mark.parametrize("extra, extra_coeffs", [
+    (["X0 Y1 Y2", "Z1 Z4"], [0.3, -0.2]),        # real, range 3 and 4
+    (["X2 Y3", "I"], [0.25, 0.7]),                # complex H, identity part
+])
+def test_energy_expectations_gap_match_dense(extra, extra_coeffs):
+    n = 7
+    table = chain_table(n, extra)
+    rng = np.random.default_rng(1)
+    coeffs = np.concatenate([-rng.uniform(0.5, 1.5, n - 1), -rng.normal(0, 0.3, n), -rng.uniform(0.5, 1.5, n), extra_coeffs])
+    op = table.operator(coeffs)
+    state = MPS().solve(op)
+    exact = make_solver("dense").solve(op)
+    assert isinstance(state, MPSGroundState) and state.vector is None and state.n_qubits == n
+    assert abs(state.energy - exact.energy) < 1e-9
+    assert np.max(np.abs(state.expectations - table.expectations(exact.vector))) < 1e-9
+    assert abs(state.gap - exact.gap) < 1e-7
+    assert state.variance < 1e-12 and state.residual == pytest.approx(np.sqrt(state.variance))
+    assert state.truncation_error < 1e-12 and 1 <= state.bond_dimension <= 2 ** (n // 2) and state.sweeps >= 2
+
+
+def test_warm_start_takes_fewer_sweeps_and_degenerate_gap_reads_zero():
+    n = 6
+    table = chain_table(n)
+    coeffs = np.concatenate([-np.ones(n - 1), np.zeros(n), -0.5 * np.ones(n)])  # Z2-symmetric ferromagnet
+    solver = MPS()
+    free = solver.solve(table.operator(coeffs))
+    assert free.gap < 0.05  # quasi-degenerate pair 2 (Gamma/J)^n-ish: dense says
+    assert abs(free.gap - make_solver("dense").solve(table.operator(coeffs)).gap) < 1e-7
+    coeffs[n - 1] -= 1e-3  # a small field: the nudged problem
+    warm = solver.solve(table.operator(coeffs), init=free, with_gap=False)
+    assert warm.gap is None and warm.sweeps < free.sweeps
+
+
+def test_not_converged_raises_and_bad_options():
+    table = chain_table(8)
+    coeffs = np.concatenate([-np.ones(7), -0.1 * np.ones(8), -np.ones(8)])
+    with pytest.raises(NotConvergedError, match=r"not converged after \d+ sweeps"):
+        MPS(max_sweeps=1, min_sweeps=1, chi_max=2).solve(table.operator(coeffs), with_gap=False)
+    with pytest.raises(ValueError, match="chi_max must be a positive integer"):
+        MPS(chi_max=0)
+    with pytest.raises(ValueError, match="init must be an MPSGroundState"):
+        MPS().solve(table.operator(coeffs), init=np.ones(256))
+    with pytest.raises(ValueError, match="operator must be a PauliSum or a PauliOperator"):
+        MPS().solve("Z0")
+
+
+def test_ep_gradient_equals_exact_solver_and_slopes():
+    """6-qubit chain learner: MPS EP gradients equal the JAX solver's per beta to 1e-6, and their
+    errors against the exact reference fall with slopes 1/1/2 (positive/negative/centered)."""
+    mps_net, params, x, y = random_tfim_instance(6, seed=3, solver="mps", graph="chain")
+    jax_net = random_tfim_instance(6, seed=3, solver="jax", graph="chain")[0]
+    reference = jax_net.reference_grad(params, x, y)
+    free_mps, free_jax = mps_net.equilibrate(params, x), jax_net.equilibrate(params, x)
+    slopes = []
+    for estimator in ("positive", "negative", "centered"):
+        errors = []
+        for beta in BETAS:
+            g_mps = qp.ep_gradient(mps_net, params, x, y, beta, estimator, free=free_mps).grad
+            g_jax = qp.ep_gradient(jax_net, params, x, y, beta, estimator, free=free_jax).grad
+            assert qp.relative_error(g_mps, g_jax) < 1e-6
+            errors.append(qp.relative_error(g_mps, reference))
+        slopes.append(round(np.polyfit(np.log(BETAS), np.log(errors), 1)[0]))
+    assert slopes == [1, 1, 2]
+    with pytest.raises(ValueError, match="no linear-response reference gradient"):
+        mps_net.reference_grad(params, x, y)
+
+
+def test_thirty_qubits_without_state_vectors():
+    """A 30-qubit chain learner (2^30 amplitudes = 8 GiB per vector) solves with no 2^n array."""
+    net = TFIMNetwork(30, "chain", n_inputs=1, input_mode="fields", input_qubits=[0], output_qubits=[29], gamma=1.5,
+                      solver=MPS(gap=False, svd_min=1e-10))
+    params = net.init_params(0)
+    state = net.equilibrate(params, np.array([1.0]))
+    assert state.vector is None and state.bond_dimension < 32 and np.isfinite(net.predict(state)).all()
+    assert PauliSum.of(net.phase_operator(params, np.array([1.0]))[0]).max_range() == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [16, 20])
+def test_large_chain_matches_jax(n):
+    mps_net, params, x, y = random_tfim_instance(n, seed=3, solver="mps", graph="chain")
+    jax_net = random_tfim_instance(n, seed=3, solver="jax", graph="chain")[0]
+    free_mps, free_jax = mps_net.equilibrate(params, x), jax_net.equilibrate(params, x)
+    assert abs(free_mps.energy - free_jax.energy) < 1e-9
+    assert abs(free_mps.gap - free_jax.gap) < 1e-6
+    reference = jax_net.reference_grad(params, x, y)
+    errors = []
+    for beta in BETAS:
+        g_mps = qp.ep_gradient(mps_net, params, x, y, beta, free=free_mps).grad
+        g_jax = qp.ep_gradient(jax_net, params, x, y, beta, free=free_jax).grad
+        assert qp.relative_error(g_mps, g_jax) < 1e-6
+        errors.append(qp.relative_error(g_mps, reference))
+    assert round(np.polyfit(np.log(BETAS), np.log(errors), 1)[0]) == 2
+
+
+@pytest.mark.slow
+def test_gradcheck_cli_mps_matches_jax(capsys):
+    """``qeqprop gradcheck --qubits 16 --graph chain --solver mps --seed 3 --json``: slopes 1/1/2 and
+    the EP errors per beta of the JAX solver run to its free-phase tolerance in every phase
+    (nudge_tol=0), to 1e-4 relative, where that solver's own residual floor (1e-12, an EP error of
+    ~1e-9 / beta) is below 1e-4 of the error: every beta of the one-sided estimators and beta >= 1e-2
+    centered. At beta = 1e-3 the centered MPS error continues the beta^2 law to 1e-3."""
+    import json
+
+    from qeqprop.cli import main
+    from qeqprop.gradcheck import gradcheck
+
+    assert main(["gradcheck", "--qubits", "16", "--graph", "chain", "--solver", "mps", "--seed", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [round(report["slopes"][e]) for e in ("positive", "negative", "centered")] == [1, 1, 2]
+    exact, params, x, y = random_tfim_instance(16, seed=3, solver="jax", graph="chain")
+    exact.nudge_tol = 0.0
+    tight = gradcheck(exact, params, x, y)
+    for estimator in ("positive", "negative"):
+        np.testing.assert_allclose(report["errors"][estimator], tight["errors"][estimator], rtol=1e-4)
+    np.testing.assert_allclose(report["errors"]["centered"][:2], tight["errors"]["centered"][:2], rtol=1e-4)
+    centered = report["errors"]["centered"]
+    assert centered[2] / centered[1] == pytest.approx(1e-2, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_above_twenty_qubits_converges_in_chi_and_matches_finite_differences():
+    """32 qubits: the EP gradient error (vs chi_max = 64) falls as chi_max grows, and the EP
+    gradient (beta = 1e-3, centered) agrees with central finite differences of the MPS loss along
+    three random directions d: (L(theta + h d) - L(theta - h d)) / 2h = g . d."""
+    n, beta, step = 32, 1e-3, 1e-3
+
+    def instance(chi_max):
+        return random_tfim_instance(n, seed=3, solver=MPS(chi_max=chi_max, gap=False), graph="chain")
+
+    best, params, x, y = instance(64)
+    reference = qp.ep_gradient(best, params, x, y, beta).grad
+    errors = [qp.relative_error(qp.ep_gradient(instance(chi)[0], params, x, y, beta).grad, reference) for chi in (2, 4, 8)]
+    assert errors[0] > errors[1] > errors[2]
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        direction = {k: rng.standard_normal(np.shape(v)) for k, v in params.items()}
+        losses = [best.loss({k: params[k] + sign * step * direction[k] for k in params}, x, y) for sign in (1.0, -1.0)]
+        slope = (losses[0] - losses[1]) / (2 * step)
+        predicted = sum(float(np.sum(reference[k] * direction[k])) for k in params)
+        assert abs(slope - predicted) < 1e-4 * max(1.0, abs(predicted))
