@@ -209,7 +209,9 @@ def _lowest_pairs(alpha, beta, count: int = 2):
     return jax.pure_callback(partial(_host_lowest_pairs, count=count), shapes, alpha, beta)
 
 
-CACHE_BYTES = 16 << 20  # Krylov basis per chunk of samples: stays in cache while written and reread
+# Krylov basis per chunk of samples: stays in cache while written and reread. 8 MiB: two workers'
+# chunks fit half of a 32 MiB L3 (sensor model, B=128: 4-6% less CPU time than 16 MiB, under load).
+CACHE_BYTES = 8 << 20
 
 
 def size_bucket(count: int) -> int:
