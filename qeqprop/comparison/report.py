@@ -207,10 +207,13 @@ def cost_figure(report: ComparisonReport, cost: str):
     fig, axes = panel_grid(len(tasks))
     for ax, task in zip(axes, tasks):
         ax.set(title=task, xlabel=COSTS[cost], ylabel="test accuracy", xscale="log")
-        for k, system in enumerate(report.settings["systems"]):
-            row = next((r for r in rows if r["task"] == task and r["system"] == system), None)
-            if row is None or row[cost] is None:
-                continue
+        points = [(k, system, row) for k, system in enumerate(report.settings["systems"])
+                  if (row := next((r for r in rows if r["task"] == task and r["system"] == system), None)) is not None
+                  and row[cost] is not None]
+        costs = {row[cost] for _, _, row in points}
+        if len(costs) == 1:  # one cost value: a log axis needs a range around it
+            ax.set_xlim(min(costs) / 2, min(costs) * 2)
+        for k, system, row in points:
             color = f"C{k % 10}"
             ax.errorbar([row[cost]], [row["test_accuracy"]], yerr=np.array(_error_bar(row)).reshape(2, 1), fmt="o",
                         capsize=3, color=color, mfc=color if system in QUANTUM else "none", label=system)
