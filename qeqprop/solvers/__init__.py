@@ -9,7 +9,7 @@ from .gaussian import GaussianState, gaussian_ground_state, gaussian_thermal_sta
 from .jax_lanczos import JaxLanczos, LanczosOptions, jax_ground_state, release_workspace, solve_vectors
 from .lanczos import KRYLOV_VECTORS, Arpack, lanczos_ground_state
 from .linear_response import adjoint_state
-from .mps import MPS, MPSGroundState, PauliSum
+from .mps import MPS, MPSGroundState, PauliSum, sample_bitstrings
 from .registry import REGISTRY, SOLVERS, ground_state, make_solver, uses_dense, working_set_vectors
 from .state import DegenerateGroundStateWarning, GroundState, report_small_gap
 from .thermal import GibbsState, gibbs_state
@@ -48,6 +48,7 @@ __all__ = [
     "make_solver",
     "release_workspace",
     "report_small_gap",
+    "sample_bitstrings",
     "solve_vectors",
     "uses_dense",
     "working_set_vectors",

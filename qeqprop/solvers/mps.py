@@ -311,3 +311,30 @@ class MPS(GroundStateSolver):
     def working_set(self, n_qubits: int, itemsize: int = 8) -> int:
         """No 2^n state vectors: the MPS holds n chi^2 numbers (0 for the memory check)."""
         return 0
+
+
+def sample_bitstrings(state: MPSGroundState, shots: int, basis: str | None = None, rng=None) -> np.ndarray:
+    """Perfect sampling of measurement outcomes from an MPS ground state (Ferris & Vidal, PRB 85,
+    165146 (2012)): each shot measures every qubit in the eigenbasis of ``basis[q]`` ("X", "Y" or
+    "Z"; default all "Z") site by site from the canonical form, exactly from the Born
+    distribution, O(n chi^2) per shot, no 2^n vector.
+
+    Returns:
+        (shots, n_qubits) eigenvalues +-1; the mean of a product of columns estimates the
+        expectation of the corresponding Pauli string in that basis.
+
+    Raises:
+        ValueError: ``shots`` not a positive integer, or ``basis`` not n letters of X, Y, Z.
+    """
+    n = state.n_qubits
+    if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 1:
+        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    basis = "Z" * n if basis is None else str(basis).upper()
+    if len(basis) != n or any(letter not in _LETTER_OPS for letter in basis):
+        raise ValueError(f"basis must be {n} letters of X, Y, Z (one per qubit), got {basis!r}")
+    rng = np.random.default_rng(rng)
+    ops = [_LETTER_OPS[letter] for letter in basis]
+    with warnings.catch_warnings(), _optimization_level(_SKIP_CHECKS):
+        warnings.simplefilter("ignore", UserWarning)
+        samples = [state.mps.sample_measurements(ops=ops, rng=rng, complex_amplitude=False)[0] for _ in range(shots)]
+    return np.rint(np.real(np.array(samples, dtype=complex))).astype(np.int8)
