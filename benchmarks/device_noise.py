@@ -159,9 +159,17 @@ def optimal_beta(net, params, X, Y, betas, seeds: int, p: float, shots: int) -> 
             "predicted_rmse": choice.predicted_rmse, "rows": rows}
 
 
-def training(epochs: int, strengths, shots: int, beta: float, learning_rate: float) -> dict:
+def training(epochs: int, strengths, shots: int, beta: float, learning_rate: float, subset: int | None, save) -> dict:
+    """xor through the device loop per noise strength; ``save(partial)`` after every epoch (a long run
+    keeps what it measured)."""
+    from qeqprop.datasets import Dataset
+
     data = qp.load_dataset("xor", seed=0)
+    if subset:
+        data = Dataset("xor", data.x_train[:subset], data.y_train[:subset], data.x_test, data.y_test, 2)
     rows = []
+    partial = {"epochs": epochs, "beta": beta, "learning_rate": learning_rate, "shots_per_circuit": shots,
+               "train_points": len(data.x_train), "rows": rows}
     for noise in strengths:
         name = "default.qubit shots" if noise == 0.0 else f"default.mixed depolarizing {noise:g}, shots"
         net = qp.variational_tfim(N, n_inputs=2, ansatz="hva", depth=3, per_term=True, compare_exact=False)
@@ -170,14 +178,22 @@ def training(epochs: int, strengths, shots: int, beta: float, learning_rate: flo
             device = qml.device("default.qubit", wires=N, seed=0) if noise == 0.0 else noisy_mixed("depolarizing", noise, shots=True)
         loop = DeviceLoop(device, shots=shots)
         start = time.perf_counter()
+        history = []
+
+        def keep(epoch, record, params, name=name, history=history, loop=loop, start=start):
+            history.append(record)
+            save({**partial, "rows": [*rows, {"device": name, "seconds": time.perf_counter() - start, "history": history,
+                                              "test_accuracy": record["test_accuracy"], "total": loop.total.as_dict(),
+                                              "per_gradient": loop.total.per_gradient(), "partial": True}]})
+            print(epoch, {k: round(v, 4) for k, v in record.items()}, flush=True)
+
         result = qp.fit(net, data, device=loop, epochs=epochs, batch_size=16, beta=beta, learning_rate=learning_rate,
-                        progress=False)
+                        progress=False, callback=keep)
         rows.append({"device": name, "seconds": time.perf_counter() - start, "history": result.history,
                      "test_accuracy": result.final["test_accuracy"], "total": loop.total.as_dict(),
                      "per_gradient": loop.total.per_gradient()})
         print({k: v for k, v in rows[-1].items() if k != "history"}, flush=True)
-    return {"epochs": epochs, "beta": beta, "learning_rate": learning_rate, "shots_per_circuit": shots,
-            "load": os.getloadavg(), "rows": rows}
+    return {**partial, "load": os.getloadavg()}
 
 
 def plot(results: dict, path: Path) -> None:
@@ -222,6 +238,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--train-noise", type=float, nargs="+", default=[0.0, 0.01], help="depolarizing p per training run")
+    parser.add_argument("--train-subset", type=int, default=None, help="first N xor training points (default: all 140)")
     parser.add_argument("--train-beta", type=float, default=0.2)
     parser.add_argument("--learning-rate", type=float, default=0.05)
     args = parser.parse_args()
@@ -236,13 +253,15 @@ def main() -> None:
         results["aer"] = aer(net, params, X, Y, [0.0, 0.003, 0.01], 0.2, args.aer_shots)
     if "optimal_beta" in args.only:
         results["optimal_beta"] = optimal_beta(net, params, X, Y, args.betas, args.seeds, 0.01, 2000)
-    if "training" in args.only:
-        results["training"] = training(args.epochs, args.train_noise, 2000, args.train_beta, args.learning_rate)
-    results["load_after"] = os.getloadavg()
     out = Path(args.out)
     suffix = "" if len(args.only) == 5 else "_" + "_".join(args.only)
     if "training" in args.only and args.train_noise != [0.0, 0.01]:
         suffix += "_p" + "_".join(f"{p:g}" for p in args.train_noise)
+    if "training" in args.only:
+        results["training"] = training(args.epochs, args.train_noise, 2000, args.train_beta, args.learning_rate,
+                                       args.train_subset, lambda partial: write_json(out / f"device_noise{suffix}.json",
+                                                                                     {**results, "training": partial}))
+    results["load_after"] = os.getloadavg()
     write_json(out / f"device_noise{suffix}.json", results)
     plot(results, out / f"device_noise{suffix}.png")
 

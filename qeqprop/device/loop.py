@@ -41,7 +41,6 @@ from ..ep import (
     as_batch,
     ep_gradient,
     flatten_grad,
-    solve_phases,
     stderr_of,
     unbatch,
 )
@@ -145,7 +144,7 @@ class DeviceLoop:
         free = self.free_phase(learner, params, X)
         readout = DeviceReadout(self)
         result = ep_gradient(learner, params, X, Y, estimator=rule, readout=readout, free=free, rng=rng)
-        if errors:
+        if errors and self.client.shots is not None:  # (analytic: zero covariance, nothing to add)
             result.covariance = self.covariance(learner, params, X, Y, rule, result)
             result.stderr = stderr_of(result.grad, result.covariance)
         budget = readout.last.budget
@@ -179,8 +178,9 @@ class DeviceLoop:
         view = learner.batch_view(len(X))
         delta = NUDGE_STEP * np.maximum(np.abs(nudge).max(axis=1), 1e-3)  # (B,)
 
-        def simulated(shifted: np.ndarray) -> np.ndarray:
-            states = {0.0: result.free, **solve_phases(view, params, X, shifted, rule.nudged_betas, result.free)}
+        def simulated(shifted: np.ndarray) -> np.ndarray:  # each phase warm-started from its measured partner
+            states = {0.0: result.free, **{b: view.equilibrate(params, X, nudge=shifted, beta=b, init=result.nudged[b])
+                                           for b in rule.nudged_betas}}
             grads = rule.combine({b: view.energy_grad(params, X, s) for b, s in states.items()})
             return np.stack([flatten_grad({k: v[i] for k, v in grads.items()}) for i in range(len(X))])
 
