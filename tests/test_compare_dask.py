@@ -9,7 +9,8 @@ import pytest
 
 from qeqprop.comparison import compare, jobs
 from qeqprop.comparison.harness import TIMINGS
-from qeqprop.comparison.report import write_report
+from qeqprop.comparison.report import markdown_table, write_report
+from qeqprop.comparison.stats import t_interval, welch_interval
 
 distributed = pytest.importorskip("distributed")
 
@@ -101,3 +102,24 @@ def test_a_changed_setting_is_recomputed_not_reused(tmp_path):
     assert [len(run["history"]) for run in changed.runs] == [2]
     with pytest.raises(ValueError, match="scheduler must be one of"):
         compare(**small, scheduler="cluster-please", out=None)
+
+
+def test_tuned_report_shows_intervals_gaps_and_the_search_history(serial):
+    reference, report = serial
+    table = markdown_table(report)
+    assert "| test acc [95% CI] |" in table and "| val acc |" in table and "2 Optuna TPE trials of 1 epochs" in table
+    for row in report.summary():
+        accuracies = [r["history"][-1]["test_accuracy"] for r in report.runs_of("xor", row["system"])]
+        ci = t_interval(accuracies)
+        assert (row["test_accuracy_low"], row["test_accuracy_high"]) == (ci.low, ci.high)
+        assert f"{ci.mean:.3f} [{ci.low:.3f}, {ci.high:.3f}]" in table
+        search = reference["tuning"]["xor"][row["system"]]
+        assert row["setting"] == search["setting"] == search["trials"][search["best"]]["params"]
+        assert all({"params", "val_accuracy", "val_loss", "equilibrations"} <= set(t) for t in search["trials"])
+        assert row["equilibrations"] > 0 and row["n_params"] > 0
+    (gap,) = report.gaps()
+    tfim = [r["history"][-1]["test_accuracy"] for r in report.runs_of("xor", "tfim")]
+    hopfield = [r["history"][-1]["test_accuracy"] for r in report.runs_of("xor", "hopfield")]
+    assert (gap["quantum"], gap["classical"]) == ("tfim", "hopfield")
+    assert (gap["low"], gap["high"]) == (welch_interval(tfim, hopfield).low, welch_interval(tfim, hopfield).high)
+    assert "Gap on xor: best quantum (tfim) minus best classical (hopfield)" in table
