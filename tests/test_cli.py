@@ -365,6 +365,8 @@ def test_presets_are_listed_with_descriptions(capsys):
 SMALL = {"iris": ["--features", "2", "--hidden", "1"], "sensor-phases": ["--hidden", "2"], "xor-shots": ["--shots", "100"]}
 SMALL.update({name: ["--dataset", "iris", "--scaling", "standard", "--hidden", "4", "--no-bp-reference"]  # layered Hopfield presets
               for name in ("hopfield-mnist", "hopfield-digits", "hopfield-digits-2", "hopfield-digits-3")})
+SMALL.update({name: ["--dataset", "iris", "--hidden", "4", "--beta", "0.05", "--no-bp-reference"]  # resistive, freqprop, flow
+              for name in ("resistive-iris", "resistive-mnist", "freqprop-iris", "freqprop-digits", "flow-iris")})
 
 
 @pytest.mark.parametrize("name", sorted(presets()))
