@@ -182,7 +182,7 @@ class HopfieldNetwork(LayeredSystem):
         self.check_params(params)
         layers = self.layers(states)
         batch = len(layers[0])
-        grads = {f"W{k}": -(layers[k].T @ layers[k + 1]) / batch for k in range(self.depth)}
+        grads = {f"W{k}": layers[k].T @ (layers[k + 1] * (-1.0 / batch)) for k in range(self.depth)}  # scale the small factor
         grads.update({f"b{k}": -layers[k].mean(axis=0) for k in range(1, self.depth + 1)})
         return grads
 

@@ -166,8 +166,10 @@ def test_batched_ep_gradient_equals_per_sample_and_converges_to_the_reference():
     for beta in betas:
         batched = ep.ep_gradient(net, params, X, Y, beta=beta)
         looped = ep.ep_gradient(loop, params, X, Y, beta=beta)
+        mean = ep.ep_gradient(net, params, X, Y, beta=beta, mean=True)  # energy_grad_mean: S_k^T S_(k+1) / B
         for key in params:
             np.testing.assert_allclose(batched.grad[key], looped.grad[key], rtol=0, atol=1e-10)
+            np.testing.assert_allclose(mean.grad[key][0], looped.grad[key].mean(axis=0), rtol=0, atol=1e-10)
         errors.append(ep.relative_error(batched.grad, reference))
     assert abs(log_slope(betas, errors) - 2.0) < 0.15 and errors[-1] < 1e-7, errors
 
