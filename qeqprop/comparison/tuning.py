@@ -14,7 +14,9 @@ is never seen. Each system searches its own space (``search_space``):
     hidden          integer [1, max_hidden]        (within the task's parameter budget; not for fixed sizes)
     + OPTION_RANGES[system]                         (physics knobs: transverse field, temperature, ...)
 
-The chosen setting is the completed trial with the highest validation accuracy, ties broken by
+Every study uses the same sampler seed, so systems whose spaces share dimensions are offered the
+same candidate values for them (common random numbers: their scores differ by the system, not by
+the draw). The chosen setting is the completed trial with the highest validation accuracy, ties broken by
 the lower validation loss, then by the earlier trial. A trial whose equilibrium fails (ValueError,
 e.g. a solver that did not converge) is recorded with its message and scored as failed (Optuna's
 TPE leaves it out).
