@@ -66,6 +66,7 @@ from functools import cached_property
 
 import networkx as nx
 import numpy as np
+import scipy.linalg
 
 from qeqprop.errors import NotConvergedError
 from qeqprop.solvers.batched_lanczos import SETTLED_FIRST, SETTLED_RETRY, SETTLED_USABLE
@@ -95,15 +96,8 @@ def positive_definite(H: np.ndarray) -> np.ndarray:
     try:
         np.linalg.cholesky(H)
         return np.ones(len(H), bool)
-    except np.linalg.LinAlgError:
-        positive = np.zeros(len(H), bool)
-        for b, matrix in enumerate(H):
-            try:
-                np.linalg.cholesky(matrix)
-                positive[b] = True
-            except np.linalg.LinAlgError:
-                pass
-        return positive
+    except np.linalg.LinAlgError:  # LAPACK's dpotrf per matrix: info > 0 where not positive definite
+        return np.array([scipy.linalg.lapack.dpotrf(matrix, lower=True, clean=False)[1] == 0 for matrix in H])
 
 
 def oscillator_energy(params, phases, edges: np.ndarray, free: np.ndarray, xnp=np):
