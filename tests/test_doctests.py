@@ -6,6 +6,7 @@ import importlib
 import pytest
 
 MODULES = [
+    "qeqprop.backprop",
     "qeqprop.datasets",
     "qeqprop.ep",
     "qeqprop.errors",
