@@ -6,7 +6,8 @@
              values of the bidiagonal matrix with g on the diagonal and 1 above it).
 ``scaling``  seconds per centered EP gradient (free phase with gap + two warm nudged phases) on a
              random TFIM chain learner vs N, MPS against the exact JAX Lanczos solver where it fits;
-             peak memory (tracemalloc of the MPS path; JAX: 2^N state vectors).
+             memory: the three MPS states' tensors (JAX: the memory check's estimate,
+             working_set_vectors('jax', N) = 72 state vectors of 2^N float64).
 ``chi``      EP gradient error vs bond dimension chi_max at N > 20 (against chi_max = 128), and the
              EP gradient against central finite differences of the MPS loss along random directions
              d: (L(theta + h d) - L(theta - h d)) / 2h vs g . d.
@@ -27,7 +28,6 @@ import logging
 import os
 import sys
 import time
-import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from _common import machine_info, write_json
 
 import qeqprop as qp
 from qeqprop.gradcheck import random_tfim_instance
-from qeqprop.solvers import MPS
+from qeqprop.solvers import MPS, working_set_vectors
 from qeqprop.systems.tfim import TFIMNetwork
 
 
@@ -101,6 +101,11 @@ def library(args) -> dict:
     return {"target": args.target, "rows": rows, "median_seconds": summary}
 
 
+def state_bytes(state) -> int:
+    """Bytes of an MPS ground state's tensors (what the MPS path holds per phase)."""
+    return sum(state.mps.get_B(i).to_ndarray().nbytes for i in range(state.mps.L))
+
+
 def scaling(args) -> dict:
     """Seconds and memory per centered EP gradient vs N (MPS; JAX up to args.jax_max)."""
     rows = []
@@ -112,14 +117,13 @@ def scaling(args) -> dict:
             if solver == "jax":
                 system, params, x, y = random_tfim_instance(n, seed=3, solver="jax", graph="chain")
                 qp.ep_gradient(system, params, x, y, args.beta)  # compile outside the timing
-            tracemalloc.start()
             start = time.perf_counter()
             result = qp.ep_gradient(system, params, x, y, args.beta)
             seconds = time.perf_counter() - start
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
+            states = [result.free, *result.nudged.values()]
             row = {"solver": solver, "n": n, "seconds": seconds, "load": os.getloadavg()[0],
-                   "memory_mib": peak / 2**20 if solver == "mps" else 8 * (2**n) * 16 / 2**20}
+                   "memory_mib": (sum(state_bytes(s) for s in states) if solver == "mps"
+                                  else 8 * 2**n * working_set_vectors("jax", n)) / 2**20}
             if solver == "mps":
                 row.update(bond_dimension=result.free.bond_dimension, sweeps=result.free.sweeps,
                            truncation_error=result.free.truncation_error, variance=result.free.variance, gap=result.free.gap)
@@ -128,13 +132,27 @@ def scaling(args) -> dict:
     return {"beta": args.beta, "rows": rows}
 
 
+def critical_chain(n: int, solver) -> tuple:
+    """A TFIM chain learner at its critical point (J_i = 1 + 0.05 N(0, 1), Gamma = 1, fields
+    b ~ 0.02 N(0, 1), input field on qubit 0, output <Z_{n-1}>): entanglement grows with log n, so
+    the bond dimension matters (a random gapped chain is converged at chi = 4)."""
+    net = TFIMNetwork(n, "chain", n_inputs=1, input_mode="fields", input_qubits=[0], output_qubits=[n - 1], gamma=1.0,
+                      solver=solver)
+    rng = np.random.default_rng(3)
+    params = net.init_params(rng)
+    params["J"] = 1.0 + 0.05 * rng.standard_normal(n - 1)
+    params["b"] = 0.02 * rng.standard_normal(n)
+    return net, params, np.array([0.7]), np.array([0.3])
+
+
 def chi(args) -> dict:
-    """EP gradient error vs chi_max (reference chi_max = 128) and EP vs directional central FD of the MPS loss."""
+    """EP gradient error vs chi_max (reference chi_max = 128) and EP vs directional central FD of
+    the MPS loss, on ``critical_chain``."""
     out = {"n": args.chi_qubits, "beta": args.beta, "rows": []}
-    _, params, x, y = random_tfim_instance(args.chi_qubits, seed=3, graph="chain", solver="mps")
+    _, params, x, y = critical_chain(args.chi_qubits, "mps")
 
     def system(chi_max):
-        return random_tfim_instance(args.chi_qubits, seed=3, graph="chain", solver=MPS(chi_max=chi_max, gap=False))[0]
+        return critical_chain(args.chi_qubits, MPS(chi_max=chi_max, gap=False))[0]
 
     best = system(128)
     reference = qp.ep_gradient(best, params, x, y, args.beta).grad
