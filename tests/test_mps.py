@@ -76,6 +76,8 @@ def test_not_converged_raises_and_bad_options():
         MPS().solve(table.operator(coeffs), init=np.ones(256))
     with pytest.raises(ValueError, match="operator must be a PauliSum or a PauliOperator"):
         MPS().solve("Z0")
+    with pytest.raises(ValueError, match="needs at least 3 qubits"):
+        MPS().solve(PauliTable(2, ["Z0 Z1", "X0"]).operator(np.array([-1.0, -0.5])))
 
 
 def test_ep_gradient_equals_exact_solver_and_slopes():

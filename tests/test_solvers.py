@@ -182,7 +182,7 @@ def test_strings_are_sugar_for_the_registered_objects():
 def test_make_solver_checks_its_argument():
     from qeqprop.solvers import REGISTRY, SOLVERS, GroundStateSolver, JaxLanczos, make_solver
 
-    assert SOLVERS == ("auto", "dense", "lanczos", "jax") == tuple(REGISTRY)
+    assert SOLVERS == ("auto", "dense", "lanczos", "jax", "mps") == tuple(REGISTRY)
     for name in SOLVERS:
         solver = make_solver(name)
         assert isinstance(solver, GroundStateSolver) and solver.name == name

@@ -206,10 +206,10 @@ class MPS(GroundStateSolver):
     Example:
         >>> import numpy as np
         >>> from qeqprop.hamiltonians.pauli import PauliTable
-        >>> op = PauliTable(2, ["Z0 Z1", "X0", "X1"]).operator(np.array([-1.0, -0.5, -0.5]))
+        >>> op = PauliTable(3, ["Z0 Z1", "Z1 Z2", "X0", "X1", "X2"]).operator(np.array([-1.0, -1.0, -0.5, -0.5, -0.5]))
         >>> state = MPS().solve(op)
-        >>> print(f"{state.energy:.6f}", state.bond_dimension)  # E_0 = -sqrt(2)
-        -1.414214 2
+        >>> print(f"{state.energy:.6f} {state.gap:.6f}", state.bond_dimension)  # dense eigh: -2.403212, 0.193937
+        -2.403212 0.193937 2
     """
 
     chi_max: int = 256
@@ -239,6 +239,9 @@ class MPS(GroundStateSolver):
         ``init`` (an MPSGroundState) when given; ``state.expectations`` holds <P_s> for every
         string of the operator (in its order)."""
         terms = PauliSum.of(operator)
+        if terms.n_qubits < 3:
+            raise ValueError(f"the MPS solver (two-site DMRG) needs at least 3 qubits, got {terms.n_qubits}; "
+                             "use solver='dense' for smaller registers")
         if init is not None and not isinstance(init, MPSGroundState):
             raise ValueError(f"init must be an MPSGroundState from this solver (or None), got {type(init).__name__}")
         with warnings.catch_warnings(), _optimization_level(_SKIP_CHECKS):
