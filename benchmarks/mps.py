@@ -164,6 +164,8 @@ def chi(args) -> dict:
     out["directional"] = []
     for _ in range(args.directions):  # central differences along random directions d: slope vs g . d
         direction = {k: rng.standard_normal(np.shape(v)) for k, v in params.items()}
+        norm = np.sqrt(sum(float(np.sum(d**2)) for d in direction.values()))
+        direction = {k: d / norm for k, d in direction.items()}  # a unit step: h is the step length
         losses = [best.loss({k: params[k] + sign * args.fd_step * direction[k] for k in params}, x, y) for sign in (1, -1)]
         slope = (losses[0] - losses[1]) / (2 * args.fd_step)
         predicted = sum(float(np.sum(reference[k] * direction[k])) for k in params)
@@ -237,7 +239,7 @@ def main(argv=None) -> int:
     parser.add_argument("--beta", type=float, default=1e-2)
     parser.add_argument("--chi-qubits", type=int, default=32)
     parser.add_argument("--chis", type=int, nargs="+", default=[4, 8, 16, 32, 64])
-    parser.add_argument("--fd-step", type=float, default=1e-3)
+    parser.add_argument("--fd-step", type=float, default=2e-4)
     parser.add_argument("--directions", type=int, default=2)
     parser.add_argument("--qubits", type=int, default=48)
     parser.add_argument("--train", type=int, default=8)
