@@ -7,11 +7,13 @@ so qeqprop.ep.ep_gradient and qeqprop.train.fit run on them unchanged.
     FlowNetwork             flow network with tunable conductances; random_flow_network, allosteric_task (flow)
     PhaseOscillatorNetwork  coupled phase oscillators, XY energy (phase_oscillators)
     IsingMachine            classical Ising machine = TFIM at Gamma = 0, finite T (ising)
-    elastic_network         elastic spring network = QHO network at hbar = 0 (elastic)
+    elastic_network         elastic spring network = QHO network at hbar = 0, batched (elastic: ElasticNetwork)
+    AgnosticEP              gradient rule: weights relaxed with the state under homeostatic control (agnostic)
     learning rules          EP (positive / negative / centered), contrastive, coupled (learning_rules)
 """
 
-from .elastic import elastic_network
+from .agnostic import AgnosticEP
+from .elastic import ElasticNetwork, elastic_network
 from .flow import FlowNetwork, allosteric_task, random_flow_network
 from .frequency_propagation import FrequencyPropagation
 from .hopfield import HopfieldNetwork
@@ -22,6 +24,6 @@ from .resistive import ResistiveNetwork
 from ._common import Equilibrium
 
 __all__ = [
-    "BoltzmannState", "Contrastive", "Coupled", "Equilibrium", "HopfieldNetwork", "IsingMachine", "PhaseOscillatorNetwork", "RULES",
+    "AgnosticEP", "BoltzmannState", "Contrastive", "ElasticNetwork", "Coupled", "Equilibrium", "HopfieldNetwork", "IsingMachine", "PhaseOscillatorNetwork", "RULES",
     "ResistiveNetwork", "FlowNetwork", "FrequencyPropagation", "allosteric_task", "random_flow_network", "contrastive_gradient", "coupled_gradient", "elastic_network", "learning_rule_gradient",
 ]
