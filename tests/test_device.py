@@ -195,13 +195,13 @@ def test_fit_through_a_device_records_the_budget(learner):
     variational steps per record."""
     net, _ = learner
     full = qp.load_dataset("xor", seed=0)
-    data = Dataset("xor", full.x_train[:8], full.y_train[:8], full.x_test[:4], full.y_test[:4], 2)
+    data = Dataset("xor", full.x_train[:4], full.y_train[:4], full.x_test[:2], full.y_test[:2], 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         dev = qml.device("default.qubit", wires=4, shots=500, seed=0)
-    result = qp.fit(net, data, device=dev, epochs=1, batch_size=4, beta=0.2, progress=False)
+    result = qp.fit(net, data, device=dev, epochs=1, batch_size=2, beta=0.2, progress=False)
     record = result.final
-    assert record["gradients"] == 8 and record["circuits"] == 8 * 3 * 2 and record["shots"] == 8 * 3 * 2 * 500
+    assert record["gradients"] == 4 and record["circuits"] == 4 * 3 * 2 and record["shots"] == 4 * 3 * 2 * 500
     assert record["variational_steps"] > 0 and 0.0 <= record["test_accuracy"] <= 1.0
     with pytest.raises(ValueError, match="device needs"):
         qp.fit(net, data, device=dev, shots=100, epochs=1, progress=False)
