@@ -1,6 +1,6 @@
 """The MPS (DMRG) solver against exact solvers: energies, expectations, gaps, EP gradients and slopes.
 
-Default run: chains of 6-8 qubits (exact bond dimension) and one 30-qubit solve (no 2^n array
+Default run: chains of 4-6 qubits (exact bond dimension) and one 26-qubit solve (no 2^n array
 may be built). Slow: 16 and 20 qubits against the JAX Lanczos solver, and at 32 qubits the EP
 gradient's convergence in the bond dimension and its agreement with finite differences of the
 MPS loss.
@@ -37,7 +37,7 @@ def chain_table(n: int, extra=()) -> PauliTable:
     (["X2 Y3", "I"], [0.25, 0.7]),                # complex H, identity part
 ])
 def test_energy_expectations_gap_match_dense(extra, extra_coeffs):
-    n = 7
+    n = 6
     table = chain_table(n, extra)
     rng = np.random.default_rng(1)
     coeffs = np.concatenate([-rng.uniform(0.5, 1.5, n - 1), -rng.normal(0, 0.3, n), -rng.uniform(0.5, 1.5, n), extra_coeffs])
@@ -81,19 +81,19 @@ def test_not_converged_raises_and_bad_options():
 
 
 def test_ep_gradient_equals_exact_solver_and_slopes():
-    """6-qubit chain learner: MPS EP gradients equal the JAX solver's per beta to 1e-6, and their
-    errors against the exact reference fall with slopes 1/1/2 (positive/negative/centered)."""
+    """6-qubit chain learner: MPS EP gradients equal the exact (dense) solver's per beta to 1e-6, and
+    their errors against the exact reference fall with slopes 1/1/2 (positive/negative/centered)."""
     mps_net, params, x, y = random_tfim_instance(6, seed=3, solver="mps", graph="chain")
-    jax_net = random_tfim_instance(6, seed=3, solver="jax", graph="chain")[0]
-    reference = jax_net.reference_grad(params, x, y)
-    free_mps, free_jax = mps_net.equilibrate(params, x), jax_net.equilibrate(params, x)
+    exact_net = random_tfim_instance(6, seed=3, solver="dense", graph="chain")[0]
+    reference = exact_net.reference_grad(params, x, y)
+    free_mps, free_exact = mps_net.equilibrate(params, x), exact_net.equilibrate(params, x)
     slopes = []
     for estimator in ("positive", "negative", "centered"):
         errors = []
         for beta in BETAS:
             g_mps = qp.ep_gradient(mps_net, params, x, y, beta, estimator, free=free_mps).grad
-            g_jax = qp.ep_gradient(jax_net, params, x, y, beta, estimator, free=free_jax).grad
-            assert qp.relative_error(g_mps, g_jax) < 1e-6
+            g_exact = qp.ep_gradient(exact_net, params, x, y, beta, estimator, free=free_exact).grad
+            assert qp.relative_error(g_mps, g_exact) < 1e-6
             errors.append(qp.relative_error(g_mps, reference))
         slopes.append(round(np.polyfit(np.log(BETAS), np.log(errors), 1)[0]))
     assert slopes == [1, 1, 2]
@@ -101,9 +101,10 @@ def test_ep_gradient_equals_exact_solver_and_slopes():
         mps_net.reference_grad(params, x, y)
 
 
-def test_thirty_qubits_without_state_vectors():
-    """A 30-qubit chain learner (2^30 amplitudes = 8 GiB per vector) solves with no 2^n array."""
-    net = TFIMNetwork(30, "chain", n_inputs=1, input_mode="fields", input_qubits=[0], output_qubits=[29], gamma=1.5,
+def test_26_qubits_without_state_vectors():
+    """A 26-qubit chain learner (2^26 amplitudes: the exact solvers' 72 working vectors are 36 GiB)
+    solves with no 2^n array."""
+    net = TFIMNetwork(26, "chain", n_inputs=1, input_mode="fields", input_qubits=[0], output_qubits=[25], gamma=1.5,
                       solver=MPS(gap=False, svd_min=1e-10))
     params = net.init_params(0)
     state = net.equilibrate(params, np.array([1.0]))
@@ -138,7 +139,7 @@ def test_large_chain_matches_jax(n):
     jax_net = random_tfim_instance(n, seed=3, solver="jax", graph="chain")[0]
     free_mps, free_jax = mps_net.equilibrate(params, x), jax_net.equilibrate(params, x)
     assert abs(free_mps.energy - free_jax.energy) < 1e-9
-    assert abs(free_mps.gap - free_jax.gap) < 1e-6
+    assert free_mps.gap == pytest.approx(free_jax.gap, rel=1e-3)  # JAX stops its gap solve at residual 1e-2 gap
     reference = jax_net.reference_grad(params, x, y)
     errors = []
     for beta in BETAS:
