@@ -120,8 +120,8 @@ def test_perfect_sampling_in_a_product_basis():
     coeffs = np.concatenate([-np.ones(n - 1), -0.3 * np.ones(n), -0.8 * np.ones(n), [0.0, 0.0, 0.4]])
     op = table.operator(coeffs)
     state = MPS().solve(op, with_gap=False)
-    samples = sample_bitstrings(state, 1000, basis="XZYZ", rng=1)
-    assert samples.shape == (1000, n) and set(np.unique(samples)) <= {-1, 1}
+    samples = sample_bitstrings(state, 400, basis="XZYZ", rng=1)
+    assert samples.shape == (400, n) and set(np.unique(samples)) <= {-1, 1}
     exact = table.expectations(make_solver("dense").solve(op).vector)
     for string, columns in (("X0 Z1", [0, 1]), ("Z1 Y2 Z3", [1, 2, 3]), ("X0 Y2", [0, 2]), ("Z3", [3])):
         estimate = np.prod(samples[:, columns], axis=1).astype(float)
@@ -137,6 +137,7 @@ def test_perfect_sampling_in_a_product_basis():
 def test_large_chain_matches_jax(n):
     mps_net, params, x, y = random_tfim_instance(n, seed=3, solver="mps", graph="chain")
     jax_net = random_tfim_instance(n, seed=3, solver="jax", graph="chain")[0]
+    jax_net.nudge_tol = 0.0  # nudged phases to 1e-12 too: the default 1e-5 beta^2 differs from exact by ~3e-6
     free_mps, free_jax = mps_net.equilibrate(params, x), jax_net.equilibrate(params, x)
     assert abs(free_mps.energy - free_jax.energy) < 1e-9
     assert free_mps.gap == pytest.approx(free_jax.gap, rel=1e-3)  # JAX stops its gap solve at residual 1e-2 gap
@@ -198,7 +199,7 @@ def test_above_twenty_qubits_converges_in_chi_and_matches_finite_differences():
 
     best, params, x, y = instance(64)
     reference = qp.ep_gradient(best, params, x, y, beta).grad
-    errors = [qp.relative_error(qp.ep_gradient(instance(chi)[0], params, x, y, beta).grad, reference) for chi in (2, 4, 8)]
+    errors = [qp.relative_error(qp.ep_gradient(instance(chi)[0], params, x, y, beta).grad, reference) for chi in (4, 8, 16)]
     assert errors[0] > errors[1] > errors[2]
     rng = np.random.default_rng(0)
     for _ in range(3):

@@ -273,6 +273,7 @@ class MPS(GroundStateSolver):
         sweeps = self.warm_sweeps if warm else self.max_sweeps
         options = {
             "trunc_params": {"chi_max": self.chi_max, "svd_min": self.svd_min},
+            "max_trunc_err": 1.0,  # a capped chi is the caller's choice: reported (truncation_error), not raised
             "mixer": not warm,
             "mixer_params": {"amplitude": 1e-5, "decay": 4.0, "disable_after": MIXER_SWEEPS},
             "max_E_err": max(tol, self.energy_floor),
