@@ -30,7 +30,6 @@ looser stop favoured quimb (0.8 vs 7.6 s); the ranking follows the protocol.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,8 +42,6 @@ from ..errors import NotConvergedError
 from ..hamiltonians.pauli import PauliString
 from .base import GroundStateSolver
 from .state import GroundState
-
-log = logging.getLogger(__name__)
 
 _LETTER_OPS = {"X": "Sigmax", "Y": "Sigmay", "Z": "Sigmaz"}
 # Cold solves expand the bond space by TeNPy's subspace-expansion mixer for this many sweeps (its
