@@ -125,7 +125,7 @@ class FrequencyPropagation(Exactly):
         return np.einsum("bnk,n->bk", v_out, c1) / np.sum(c1**2)
 
     def gradients(self, system: ResistiveNetwork, params, X, Y, readout=None, rng=None) -> dict[str, np.ndarray]:
-        """Per-sample gradient estimates {name: (B, *shape)} for X (B, n_inputs), Y (B, n_outputs)."""
+        """Per-sample gradient estimates ``{name: (B, *shape)}`` for X (B, n_inputs), Y (B, n_outputs)."""
         if not isinstance(system, ResistiveNetwork):
             raise ValueError(f"frequency propagation runs on a ResistiveNetwork (currents and voltages), "  # noqa: TRY004
                              f"got {type(system).__name__}")

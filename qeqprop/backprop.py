@@ -59,7 +59,7 @@ class BPResult:
 
 
 class BackpropMLP:
-    """The MLP of the module docstring with layer ``sizes`` [n_inputs, *hidden, n_outputs]."""
+    """The MLP of the module docstring with layer ``sizes`` ``[n_inputs, *hidden, n_outputs]``."""
 
     def __init__(self, sizes: Sequence[int], activation: str = "hard_sigmoid", loss: str = "cross_entropy", init_scale: float = 1.0):
         if len(sizes) < 2:

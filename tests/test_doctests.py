@@ -17,6 +17,7 @@ MODULES = [
     "qeqprop.hamiltonians.jax_kernel",
     "qeqprop.hamiltonians.observables",
     "qeqprop.readout.exact",
+    "qeqprop.solvers.mps",
     "qeqprop.readout.shots",
     "qeqprop.rules",
     "qeqprop.serialization",

@@ -85,7 +85,7 @@ class ComparisonReport:
 
     def summary(self) -> list[dict]:
         """Per (task, system): parameter count, the setting, test and train accuracy as mean with the
-        95% t-interval over seeds ("*_low", "*_high"), mean fidelity and cost over seeds, training
+        95% t-interval over seeds (``*_low``, ``*_high``), mean fidelity and cost over seeds, training
         seconds and equilibrations per run, and the search's seconds, equilibrations and chosen
         trial's validation accuracy (tuned comparisons)."""
         rows = []
