@@ -377,8 +377,15 @@ def test_every_preset_runs(name, tmp_path, capsys):
     assert len(metrics(out)["history"]) == 1
 
 
+# presets whose full run takes minutes: their accuracy claims are checked by the systems' own slow tests
+# (oscillators-digits, ising-digits, hopfield-digits) or were measured by hand for the README table
+# (the mnist and deep-network presets: 5-30 minutes each on 2 cores, beyond CI's budget as a set)
+LONG = {"agnostic-digits", "freqprop-digits", "hopfield-digits", "hopfield-digits-2", "hopfield-digits-3", "hopfield-mnist",
+        "ising-digits", "oscillators-digits", "resistive-mnist"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(presets()))
+@pytest.mark.parametrize("name", sorted(set(presets()) - LONG))
 def test_every_preset_runs_as_shipped(name, tmp_path, capsys):
     code, stdout, err = run(capsys, "train", "--preset", name, "--quiet", "--out", str(tmp_path / name))
     assert code == 0 and "test accuracy" in stdout, err
