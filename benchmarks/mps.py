@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, write_json
 
 import qeqprop as qp
-from qeqprop.gradcheck import random_tfim_instance
+from qeqprop.gradcheck import critical_tfim_chain, random_tfim_instance
 from qeqprop.solvers import MPS, working_set_vectors
 from qeqprop.systems.tfim import TFIMNetwork
 
@@ -159,27 +159,14 @@ def scaling(args) -> dict:
     return {"beta": args.beta, "rows": rows}
 
 
-def critical_chain(n: int, solver) -> tuple:
-    """A TFIM chain learner at its critical point (J_i = 1 + 0.05 N(0, 1), Gamma = 1, fields
-    b ~ 0.02 N(0, 1), input field on qubit 0, output <Z_{n-1}>): entanglement grows with log n, so
-    the bond dimension matters (a random gapped chain is converged at chi = 4)."""
-    net = TFIMNetwork(n, "chain", n_inputs=1, input_mode="fields", input_qubits=[0], output_qubits=[n - 1], gamma=1.0,
-                      solver=solver)
-    rng = np.random.default_rng(3)
-    params = net.init_params(rng)
-    params["J"] = 1.0 + 0.05 * rng.standard_normal(n - 1)
-    params["b"] = 0.02 * rng.standard_normal(n)
-    return net, params, np.array([0.7]), np.array([0.3])
-
-
 def chi(args) -> dict:
     """EP gradient error vs chi_max (reference chi_max = 128) and EP vs directional central FD of
-    the MPS loss, on ``critical_chain``."""
+    the MPS loss, on ``critical_tfim_chain``."""
     out = {"n": args.chi_qubits, "beta": args.beta, "rows": []}
-    _, params, x, y = critical_chain(args.chi_qubits, "mps")
+    _, params, x, y = critical_tfim_chain(args.chi_qubits, "mps")
 
     def system(chi_max):
-        return critical_chain(args.chi_qubits, MPS(chi_max=chi_max, gap=False))[0]
+        return critical_tfim_chain(args.chi_qubits, MPS(chi_max=chi_max, gap=False))[0]
 
     best = system(128)
     reference = qp.ep_gradient(best, params, x, y, args.beta).grad

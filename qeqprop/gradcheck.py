@@ -63,6 +63,20 @@ def random_tfim_instance(n_qubits: int, seed: int = 0, n_inputs: int = 2, n_outp
     return system, params, x, y
 
 
+def critical_tfim_chain(n_qubits: int, solver="mps") -> tuple:
+    """(system, params, x, y): a TFIM chain learner at its critical point (J_i = 1 + 0.05 N(0, 1),
+    Gamma = 1, fields b ~ 0.02 N(0, 1), an input field on qubit 0, the output <Z_(n-1)>), seeded.
+    Its entanglement grows with log n, so an MPS needs its bond dimension here (a random gapped
+    chain is converged at chi = 4): the instance of the MPS convergence checks."""
+    net = TFIMNetwork(n_qubits, "chain", n_inputs=1, input_mode="fields", input_qubits=[0], output_qubits=[n_qubits - 1],
+                      gamma=1.0, solver=solver)
+    rng = np.random.default_rng(3)
+    params = net.init_params(rng)
+    params["J"] = 1.0 + 0.05 * rng.standard_normal(n_qubits - 1)
+    params["b"] = 0.02 * rng.standard_normal(n_qubits)
+    return net, params, np.array([0.7]), np.array([0.3])
+
+
 def exact_twin(system):
     """``system`` itself, or for a spin system on the MPS solver a shallow copy on the exact JAX
     Lanczos solver (its reference gradient needs the state vector: linear response)."""

@@ -13,7 +13,7 @@ import pytest
 
 import qeqprop as qp
 from qeqprop.errors import NotConvergedError
-from qeqprop.gradcheck import random_tfim_instance
+from qeqprop.gradcheck import critical_tfim_chain, random_tfim_instance
 from qeqprop.hamiltonians.pauli import PauliTable
 from qeqprop.solvers import (
     MPS,
@@ -176,26 +176,15 @@ def test_gradcheck_cli_mps_matches_jax(capsys):
     assert centered[2] / centered[1] == pytest.approx(1e-2, rel=1e-3)
 
 
-def critical_chain(n: int, solver):
-    """A critical TFIM chain learner (J_i = 1 + 0.05 N(0, 1), Gamma = 1): its entanglement needs chi."""
-    net = TFIMNetwork(n, "chain", n_inputs=1, input_mode="fields", input_qubits=[0], output_qubits=[n - 1], gamma=1.0,
-                      solver=solver)
-    rng = np.random.default_rng(3)
-    params = net.init_params(rng)
-    params["J"] = 1.0 + 0.05 * rng.standard_normal(n - 1)
-    params["b"] = 0.02 * rng.standard_normal(n)
-    return net, params, np.array([0.7]), np.array([0.3])
-
-
 @pytest.mark.slow
 def test_above_twenty_qubits_converges_in_chi_and_matches_finite_differences():
-    """32 qubits at the critical point (benchmarks/mps.py critical_chain): the EP gradient error (vs chi_max = 64) falls as chi_max grows, and the EP
+    """32 qubits at the critical point (qeqprop.gradcheck.critical_tfim_chain): the EP gradient error (vs chi_max = 64) falls as chi_max grows, and the EP
     gradient (beta = 1e-3, centered) agrees with central finite differences of the MPS loss along
     three random unit directions d: (L(theta + h d) - L(theta - h d)) / 2h = g . d."""
     n, beta, step = 32, 1e-3, 2e-4
 
     def instance(chi_max):
-        return critical_chain(n, MPS(chi_max=chi_max, gap=False))
+        return critical_tfim_chain(n, MPS(chi_max=chi_max, gap=False))
 
     best, params, x, y = instance(64)
     reference = qp.ep_gradient(best, params, x, y, beta).grad
