@@ -194,10 +194,10 @@ def _host_lowest_pairs(alpha: np.ndarray, beta: np.ndarray, count: int) -> tuple
 
 def _lowest_pairs(alpha, beta, count: int = 2):
     """Lowest ``count`` eigenpairs of the tridiagonal matrices (alpha (B, j), beta (B, j - 1)):
-    values (B, count), vectors (B, j, count), by LAPACK's bisection and inverse iteration (stebz,
-    stein). With the native library, its ``qeqprop_tridiagonal_lowest`` handler calls them inside
-    the XLA program (qeqprop/native/tridiagonal.cc); else a ``jax.pure_callback`` of
-    ``_host_lowest_pairs`` (scipy per sample). The native call keeps host callbacks out of the
+    values (B, count), vectors (B, j, count), by bisection and inverse iteration. With the native
+    library, its ``qeqprop_tridiagonal_lowest`` handler computes them inside the XLA program
+    (qeqprop/native/tridiagonal.cc: LAPACK's stebz + stein algorithm, several samples at once);
+    else a ``jax.pure_callback`` of ``_host_lowest_pairs`` (scipy's LAPACK per sample). The native call keeps host callbacks out of the
     block programs, so JAX's persistent compilation cache stores them (it refuses programs with
     callbacks), and drops scipy's ~60 us of Python per sample and call. Why not
     jax.scipy.linalg.eigh_tridiagonal: the same algorithm, but it takes 2.5 s to trace and compile
