@@ -2,6 +2,7 @@
 so qeqprop.ep.ep_gradient and qeqprop.train.fit run on them unchanged.
 
     HopfieldNetwork         layered continuous Hopfield network, hard-sigmoid units (hopfield)
+    ConvHopfieldNetwork     conv layer + max-pool + dense output Hopfield network (conv_hopfield)
     ResistiveNetwork        nonlinear resistive network: conductances, sources, diodes (resistive)
     FrequencyPropagation    gradient rule: error current at a second frequency, demodulated power (frequency_propagation)
     FlowNetwork             flow network with tunable conductances; random_flow_network, allosteric_task (flow)
@@ -13,6 +14,7 @@ so qeqprop.ep.ep_gradient and qeqprop.train.fit run on them unchanged.
 """
 
 from .agnostic import AgnosticEP
+from .conv_hopfield import ConvHopfieldNetwork
 from .elastic import ElasticNetwork, elastic_network
 from .flow import FlowNetwork, allosteric_task, random_flow_network
 from .frequency_propagation import FrequencyPropagation
@@ -24,6 +26,6 @@ from .resistive import ResistiveNetwork
 from ._common import Equilibrium
 
 __all__ = [
-    "AgnosticEP", "BoltzmannState", "Contrastive", "ElasticNetwork", "Coupled", "Equilibrium", "HopfieldNetwork", "IsingMachine", "PhaseOscillatorNetwork", "RULES",
+    "AgnosticEP", "BoltzmannState", "Contrastive", "ConvHopfieldNetwork", "ElasticNetwork", "Coupled", "Equilibrium", "HopfieldNetwork", "IsingMachine", "PhaseOscillatorNetwork", "RULES",
     "ResistiveNetwork", "FlowNetwork", "FrequencyPropagation", "allosteric_task", "random_flow_network", "contrastive_gradient", "coupled_gradient", "elastic_network", "learning_rule_gradient",
 ]

@@ -61,6 +61,8 @@ class BPResult:
 class BackpropMLP:
     """The MLP of the module docstring with layer ``sizes`` ``[n_inputs, *hidden, n_outputs]``."""
 
+    architecture = "MLP"  # what bp_reference's bp_model names (a subclass with other layers says so)
+
     def __init__(self, sizes: Sequence[int], activation: str = "hard_sigmoid", loss: str = "cross_entropy", init_scale: float = 1.0):
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least the input and output layer, got {list(sizes)}")
@@ -187,8 +189,9 @@ def bp_reference(system: Any, data: Dataset, hidden: int, *, epochs: int, batch_
     """Train the reference MLP of ``system``'s architecture (``reference_sizes``) on ``data``'s split
     and report it as the CLI's JSON fields: bp_test_accuracy, bp_train_accuracy, bp_test_loss,
     bp_seconds, bp_model (a one-line description)."""
-    mlp = BackpropMLP(reference_sizes(system, data.n_features, hidden, data.n_classes))
+    twin = getattr(system, "backprop_reference", None)  # optional: a system whose BP twin is no MLP (conv nets)
+    mlp = twin() if twin is not None else BackpropMLP(reference_sizes(system, data.n_features, hidden, data.n_classes))
     result = mlp.train(data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer, seed=seed)
-    model = f"MLP {'-'.join(map(str, mlp.sizes))}, {mlp.activation} hidden units, {mlp.loss_name}, {optimizer} lr {learning_rate:g}, {epochs} epochs"
+    model = f"{mlp.architecture} {'-'.join(map(str, mlp.sizes))}, {mlp.activation} hidden units, {mlp.loss_name}, {optimizer} lr {learning_rate:g}, {epochs} epochs"
     return {"bp_test_accuracy": result.test_accuracy, "bp_train_accuracy": result.train_accuracy,
             "bp_test_loss": result.test_loss, "bp_seconds": result.seconds, "bp_model": model}

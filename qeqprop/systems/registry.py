@@ -192,6 +192,8 @@ _SPECS = (
                needs="learns from quantum data only: its inputs are the TFIM chain's Hamiltonian parameters (task 'phases')"),
     SystemSpec("hopfield", layered("classical:HopfieldNetwork"), "classical", "layered Hopfield network, hard-sigmoid units", ("tol", "layers"),
                "neuron", CLAMPING_RULES),
+    SystemSpec("conv_hopfield", lambda *sizes, **options: load("classical.conv_hopfield:conv_hopfield")(*sizes, **options), "classical",
+               "convolutional Hopfield network: conv layer + 2x2 max-pool, dense output (Laborieux et al. 2021)", ("tol",), "channel"),
     SystemSpec("resistive", layered("classical:ResistiveNetwork"), "classical", "nonlinear resistive network (diode-bounded hidden voltages)",
                ("tol", "layers", "input_gain", "init_std"), "node", CLAMPING_RULES + ("frequency_propagation",)),
     SystemSpec("flow", lambda *sizes, **options: load("classical.flow:random_flow_network")(*sizes, **options), "classical",
