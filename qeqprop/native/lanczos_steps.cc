@@ -3,7 +3,7 @@
 // per step. For every sample b (one after another, on the calling thread) and step j = start ..
 // start + count - 1, with the sample's operator H_b in pauli_apply.cc's grouped form:
 //
-//     basis[b, j] = v                               (real view for complex states: [Re v, Im v])
+//     basis[b, j] = v                               (complex states as interleaved (Re, Im) doubles)
 //     w = H_b v,   w <- w - p_b (p_b^H w)            (deflated: p_b a unit vector, else skipped)
 //     a_j = Re <v, w>,   w <- w - a_j v - b_prev v_prev
 //     w <- w - V (V^H w)  over basis rows 0..j     ("full": one classical Gram-Schmidt pass)
@@ -18,6 +18,8 @@
 //
 // The H application is pauli_apply.cc's Problem / run, included here with its handler symbols
 // left out (they are defined once, by pauli_apply.cc's own translation unit).
+
+#include <tuple>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -103,49 +105,6 @@ void scaled(double* out, double scale, const double* x, int64_t n) {
   for (; k < n; ++k) out[k] = scale * x[k];
 }
 
-// The real and imaginary parts of the kWidth complex numbers in registers (a, b), and back.
-template <size_t... I>
-QEQPROP_INLINE vec lanes_of(vec a, vec b, int odd, std::index_sequence<I...>) {
-  return odd ? __builtin_shufflevector(a, b, (2 * int(I) + 1)...) : __builtin_shufflevector(a, b, (2 * int(I))...);
-}
-
-template <size_t... I>
-QEQPROP_INLINE vec woven(vec re, vec im, int high, std::index_sequence<I...>) {
-  constexpr int h = kWidth / 2;
-  return high ? __builtin_shufflevector(re, im, ((int(I) & 1) ? h + int(I) / 2 + kWidth : h + int(I) / 2)...)
-              : __builtin_shufflevector(re, im, ((int(I) & 1) ? int(I) / 2 + kWidth : int(I) / 2)...);
-}
-
-// Interleaved complex x (dim numbers) -> real view [Re x, Im x].
-void split(double* out, const double* x, int64_t dim) {
-  constexpr auto lanes = std::make_index_sequence<kWidth>{};
-  int64_t d = 0;
-  for (; d + kWidth <= dim; d += kWidth) {
-    const vec a = load(x + 2 * d), b = load(x + 2 * d + kWidth);
-    store(out + d, lanes_of(a, b, 0, lanes));
-    store(out + dim + d, lanes_of(a, b, 1, lanes));
-  }
-  for (; d < dim; ++d) {
-    out[d] = x[2 * d];
-    out[dim + d] = x[2 * d + 1];
-  }
-}
-
-// Real view [Re x, Im x] -> interleaved complex.
-void weave(double* out, const double* x, int64_t dim) {
-  constexpr auto lanes = std::make_index_sequence<kWidth>{};
-  int64_t d = 0;
-  for (; d + kWidth <= dim; d += kWidth) {
-    const vec re = load(x + d), im = load(x + dim + d);
-    store(out + 2 * d, woven(re, im, 0, lanes));
-    store(out + 2 * d + kWidth, woven(re, im, 1, lanes));
-  }
-  for (; d < dim; ++d) {
-    out[2 * d] = x[d];
-    out[2 * d + 1] = x[dim + d];
-  }
-}
-
 // w <- w - p (p^H w); returns |w|^2 after the update.
 template <bool Complex>
 double project_out(double* w, const double* p, int64_t n) {
@@ -168,37 +127,16 @@ struct Sample {
 template <bool Complex>
 struct Steps {
   int64_t n, dim, start, count, mode;  // n doubles per state, dim amplitudes; mode 0 none, 1 ground, 2 full
-  std::vector<double> w, hr, hi, halves;  // scratch: w, full reorthogonalisation's overlaps and [Re w, Im w]
+  std::vector<double> w, hr, hi;  // scratch: w and full reorthogonalisation's overlaps
 
   Steps(int64_t n, int64_t dim, int64_t start, int64_t count, int64_t mode, int64_t rows)
-      : n(n), dim(dim), start(start), count(count), mode(mode), w(n), hr(rows), hi(rows), halves(Complex ? 2 * dim : 0) {}
+      : n(n), dim(dim), start(start), count(count), mode(mode), w(n), hr(rows), hi(rows) {}
 
-  // basis row <- v in real view ([Re v, Im v] for complex).
-  void store_row(double* row, const double* v) const {
-    if constexpr (Complex) split(row, v, dim);
-    else std::memcpy(row, v, n * sizeof(double));
-  }
-
-  // w <- w - V (V^H w) over real-view rows 0..rows-1 (classical Gram-Schmidt, one pass).
+  // w <- w - V (V^H w) over rows 0..rows-1 (classical Gram-Schmidt, one pass: all overlaps
+  // h_k = <V_k, w> first, then the updates).
   void orthogonalize(const double* basis, int64_t rows) {
-    double* x = Complex ? halves.data() : w.data();
-    const int64_t width = Complex ? 2 * dim : n;
-    if constexpr (Complex) store_row(x, w.data());
-    for (int64_t k = 0; k < rows; ++k) {  // h_k = <V_k, w>: Re = Vr.wr + Vi.wi, Im = Vr.wi - Vi.wr
-      const double* row = basis + k * width;
-      hr[k] = dot<false>(row, x, width).first;
-      if constexpr (Complex) hi[k] = dot<false>(row, x + dim, dim).first - dot<false>(row + dim, x, dim).first;
-    }
-    for (int64_t k = 0; k < rows; ++k) {
-      const double* row = basis + k * width;
-      if constexpr (Complex) {
-        recurrence(x, hr[k], row, -hi[k], row + dim, dim);  // Re w -= Re h Vr - Im h Vi
-        recurrence(x + dim, hr[k], row + dim, hi[k], row, dim);  // Im w -= Re h Vi + Im h Vr
-      } else {
-        subtract<false>(x, hr[k], 0.0, row, n);
-      }
-    }
-    if constexpr (Complex) weave(w.data(), x, dim);
+    for (int64_t k = 0; k < rows; ++k) std::tie(hr[k], hi[k]) = dot<Complex>(basis + k * n, w.data(), n);
+    for (int64_t k = 0; k < rows; ++k) subtract<Complex>(w.data(), hr[k], hi[k], basis + k * n, n);
   }
 
   // v and v_prev change places every step (v_next is written over v_prev's buffer), so that no
@@ -208,10 +146,9 @@ struct Steps {
     problem.out = w.data();
     double b_prev = s.state[0];
     bool alive = s.state[1] != 0.0;
-    const int64_t width = Complex ? 2 * dim : n;
     for (int64_t t = 0; t < count; ++t) {
       const int64_t j = start + t;
-      store_row(s.basis + j * width, v);
+      std::memcpy(s.basis + j * n, v, n * sizeof(double));  // basis row j <- v
       problem.psi = v;
       run<Complex, false>(problem, pool);
       if (s.deflate) project_out<Complex>(w.data(), s.deflate, n);
@@ -251,7 +188,7 @@ double* in_place(const In& in, Out& out) {
   return target;
 }
 
-// The handler (file comment): basis (B, m, width) float64 or empty (a fresh basis: the rows
+// The handler (file comment): basis (B, m, W) float64 (W = D, or 2D interleaved for complex) or empty (a fresh basis: the rows
 // outside the steps' written as zeros, without reading an input), v and v_prev (B, D), state (B, 2),
 // guard (B, D) (mode 1) or empty, deflate (B, D) or empty, start (the first row written, a
 // scalar); coefficients (B, 3, count). mode: 0 none, 1 ground, 2 full.

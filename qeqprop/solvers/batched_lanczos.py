@@ -61,25 +61,32 @@ STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilatio
 
 
 def _real_view(v):
-    """A complex vector as the real vector [Re v, Im v] (real vectors unchanged)."""
-    return jnp.concatenate([v.real, v.imag], axis=-1) if jnp.iscomplexobj(v) else v
+    """A complex vector (..., D) as the real vector (..., 2D) of its interleaved (Re, Im) pairs
+    (numpy's memory layout of complex128, which the native steps store as is); real vectors unchanged."""
+    if not jnp.iscomplexobj(v):
+        return v
+    return jnp.stack([v.real, v.imag], axis=-1).reshape(v.shape[:-1] + (2 * v.shape[-1],))
 
 
 def _complex_view(r, dim: int, dtype):
     """Inverse of _real_view."""
-    return r[..., :dim] + 1j * r[..., dim:] if jnp.issubdtype(dtype, jnp.complexfloating) else r
+    if not jnp.issubdtype(dtype, jnp.complexfloating):
+        return r
+    pairs = r.reshape(r.shape[:-1] + (dim, 2))
+    return jax.lax.complex(pairs[..., 0], pairs[..., 1])
 
 
 def _remove_basis(basis, w):
     """w - V V^H w for the real-view basis V (B, k, D or 2D): complex products as real ones
-    (XLA's CPU complex matrix-vector products are far slower than real ones)."""
+    (XLA's CPU complex matrix-vector products are far slower than real ones). With h = V^H w,
+    Re h_k = <v_k, w> and Im h_k = <v_k, -i w> in the real view, and V h = V Re h + i V Im h."""
     if not jnp.iscomplexobj(w):
         return w - jnp.einsum("bkd,bk->bd", basis, jnp.einsum("bkd,bd->bk", basis, w))
     dim = w.shape[-1]
-    h_re = jnp.einsum("bkd,bd->bk", basis, _real_view(w))  # Re v_k^H w = Re v.Re w + Im v.Im w
-    h_im = jnp.einsum("bkd,bd->bk", basis, jnp.concatenate([w.imag, -w.real], axis=-1))
+    h_re = jnp.einsum("bkd,bd->bk", basis, _real_view(w))
+    h_im = jnp.einsum("bkd,bd->bk", basis, _real_view(-1j * w))
     a, c = jnp.einsum("bkd,bk->bd", basis, h_re), jnp.einsum("bkd,bk->bd", basis, h_im)
-    return w - ((a[:, :dim] - c[:, dim:]) + 1j * (c[:, :dim] + a[:, dim:]))
+    return w - (_complex_view(a, dim, w.dtype) + 1j * _complex_view(c, dim, w.dtype))
 
 
 ORTHOGONALIZATIONS = ("full", "ground", "none")
@@ -215,16 +222,19 @@ CACHE_BYTES = 8 << 20
 
 
 def size_bucket(count: int) -> int:
-    """The smallest of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (2^k and 3 2^(k-2)) that is >= ``count``."""
-    power = 1 << max(0, (int(count) - 1).bit_length())
-    return 3 * power // 4 if power >= 4 and count <= 3 * power // 4 else power
+    """The smallest number with at most three significant bits (1..8, 10, 12, 14, 16, 20, 24, 28,
+    32, 40, ...) that is >= ``count``: padding to it wastes less than a quarter of the work (a batch
+    of 10 on two workers runs chunks of 5; with buckets 2^k and 3 2^(k-2) it ran 6, 20% padding)."""
+    count = max(1, int(count))
+    low = 1 << max(0, count.bit_length() - 3)
+    return low * -(-count // low)
 
 
 def batch_layout(batch: int, workers: int, largest: int) -> tuple[int, int, int]:
     """(chunk, parts, padded): the batch as ``parts`` <= ``workers`` concurrent slices of whole
     chunks of ``chunk`` samples (at most ``largest``, ``chunk_size``), padded to ``padded`` samples.
     The chunk is a size bucket (``size_bucket``), so that batch sizes up to ``workers`` * ``largest``
-    run one of few compiled programs, padding at most a third of the work; larger batches are
+    run one of few compiled programs (four per octave), padding less than a quarter of the work; larger batches are
     whole chunks per slice (padded by less than ``parts`` chunks)."""
     share = -(-batch // max(1, workers))
     chunk = min(size_bucket(share), largest)
