@@ -47,6 +47,7 @@ REGISTERED = {
     "qho": (2, 1, 2, {"hbar": 0.5, "temperature": 0.1}),
     "sensor": (2, 1, 2, {}),
     "hopfield": (2, 1, 3, {}),
+    "conv_hopfield": (36, 2, 2, {"tol": 1e-11}),
     "resistive": (2, 1, 3, {}),
     "flow": (2, 1, 3, {}),
     "phase_oscillators": (2, 1, 2, {}),
