@@ -62,11 +62,16 @@ class SpinStates:
         self._expectations, self.vectors, self.energies, self.gaps = expectations, vectors, energies, gaps
         self.iterations, self.residuals, self.members, self.covariance, self.table = iterations, residuals, members, covariance, table
         self.retries = retries
+        self._whole: tuple[SpinStates, slice] | None = None  # set by ``part``
 
     @property
     def expectations(self) -> np.ndarray:
         if self._expectations is None:
-            self._expectations = self.table.expectations(self.vectors)
+            if self._whole is not None:  # a part of a joint solve: the whole batch's in one pass
+                whole, cut = self._whole
+                self._expectations = whole.expectations[cut]
+            else:
+                self._expectations = self.table.expectations(self.vectors)
         return self._expectations
 
     def __len__(self) -> int:
@@ -78,11 +83,15 @@ class SpinStates:
                           self.members, covariance, retries=self.retries)
 
     def part(self, start: int, stop: int) -> SpinStates:
-        """Samples start..stop-1 of a batch solved jointly (expectations only if already computed)."""
+        """Samples start..stop-1 of a batch solved jointly. Its expectations, when first read, are
+        computed for the whole batch in one pass (the nudged phases of an EP call are parts of
+        one solve and all read them) unless already there."""
         cut = slice(start, stop)
-        return SpinStates(None if self._expectations is None else self._expectations[cut], self.vectors[cut],
+        part = SpinStates(None if self._expectations is None else self._expectations[cut], self.vectors[cut],
                           self.energies[cut], self.gaps[cut], self.iterations[cut], self.residuals[cut], table=self.table,
                           retries=None if self.retries is None else self.retries[cut])
+        part._whole = (self, cut)
+        return part
 
     @classmethod
     def pack(cls, members: Sequence[Any]) -> SpinStates:
