@@ -123,11 +123,12 @@ def classifier(seed: int):
 
 
 def train_sensor(model: ChainModel, data: Dataset, seed: int, *, n_chain: int, epochs: int, learning_rate: float,
-                 beta: float, batch_size: int = 16):
-    """(system, trained params, history) of the sensor trained by centered EP on ``data``."""
+                 beta: float, batch_size: int = 16, solver: str = "jax"):
+    """(system, trained params, history) of the sensor trained by centered EP on ``data`` with
+    ground states from ``solver`` (the batched JAX Lanczos by default; "dense" for tiny chains)."""
     from ..train import fit
 
-    system = chain_sensor(model, n_chain, len(model.classes), solver="jax")
+    system = chain_sensor(model, n_chain, len(model.classes), solver=solver)
     result = fit(system, data, system.init_params(np.random.default_rng(seed)), epochs=epochs, batch_size=batch_size,
                  learning_rate=learning_rate, beta=beta, estimator="centered", seed=seed, progress=False)
     return system, result.params, result.history
@@ -145,12 +146,13 @@ def copies_needed(copies: Sequence[int], rows: list[dict], key: str = "accuracy"
 def copies_curve(task: str = "annni", copies: Sequence[int] = COPIES, seeds: int | Sequence[int] = 5, *,
                  n_chain: int = N_CHAIN, n_samples: int = N_SAMPLES, data_seed: int = 0, epochs: int = 15,
                  learning_rate: float = 0.05, beta: float = 0.01, access: Sequence[str] = ACCESS,
-                 grid: int = 21) -> dict:
+                 grid: int = 21, solver: str = "jax") -> dict:
     """Test accuracy of every access model in ``access`` at every copy budget in ``copies`` for
     each seed (module docstring). Returns a JSON-able dict: settings, per access model the curve
     [{copies, accuracy, low, high, values}], ``copies_for_target`` {model: {"mean": M, "ci_low": M}},
     the sensor's exact-readout accuracy, the majority-class baseline, the phase-diagram grid
-    predictions (``grid`` x ``grid``, M -> infinity) and wall seconds per part."""
+    predictions (``grid`` x ``grid``, M -> infinity) and wall seconds per part. ``solver``: the
+    sensor's ground-state solver (train_sensor)."""
     model = get_model(task)
     seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
     copies = [int(m) for m in copies]
@@ -174,7 +176,7 @@ def copies_curve(task: str = "annni", copies: Sequence[int] = COPIES, seeds: int
         if "sensor" in access:
             tick = time.perf_counter()
             system, params, history = train_sensor(model, data, seed, n_chain=n_chain, epochs=epochs,
-                                                   learning_rate=learning_rate, beta=beta)
+                                                   learning_rate=learning_rate, beta=beta, solver=solver)
             histories.append(history)
             seconds["sensor_training"] = seconds.get("sensor_training", 0.0) + time.perf_counter() - tick
             exact["sensor"].append(history[-1]["test_accuracy"])
@@ -222,7 +224,7 @@ def copies_curve(task: str = "annni", copies: Sequence[int] = COPIES, seeds: int
         "task": task, "model": {"inputs": list(model.inputs), "classes": list(model.classes), "window": model.window},
         "settings": {"copies": copies, "seeds": seeds, "n_chain": n_chain, "n_samples": n_samples, "data_seed": data_seed,
                      "n_train": len(data.x_train), "n_test": len(data.x_test), "epochs": epochs, "learning_rate": learning_rate,
-                     "beta": beta, "estimator": "centered", "classifier": f"MLPClassifier(({HIDDEN},), tanh, lbfgs), standardised",
+                     "beta": beta, "estimator": "centered", "solver": solver, "classifier": f"MLPClassifier(({HIDDEN},), tanh, lbfgs), standardised",
                      "target": TARGET, "confidence": CONFIDENCE},
         "curves": curves, "copies_for_target": needed,
         "exact_accuracy": {name: t_interval(v).to_dict() for name, v in exact.items() if v},

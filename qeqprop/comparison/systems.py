@@ -18,7 +18,7 @@ from ..systems.registry import QUANTUM, REGISTRY, get_spec
 TRAINING_KEYS = ("learning_rate", "beta", "estimator", "init_scale", "hidden")  # a setting's non-option keys
 SYSTEMS = ("tfim", "qho", "hopfield", "resistive", "phase_oscillators", "ising", "elastic", "sensor")
 AVAILABLE = tuple(REGISTRY)
-TARGET_PARAMS = {"xor": 24, "parity": 32, "iris": 48, "digits": 240, "phases": 12}
+TARGET_PARAMS = {"xor": 24, "parity": 32, "iris": 48, "digits": 240, "phases": 12, "annni": 24, "xxz_field": 24}
 MAX_QUBITS = 8  # dense ground states: every quantum learner here stays in the fast exact regime
 MAX_SPINS = 12  # exact Boltzmann enumeration of the Ising machine
 MAX_HIDDEN = 64

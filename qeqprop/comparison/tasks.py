@@ -4,6 +4,8 @@
     iris            scikit-learn's bundled iris
     digits          scikit-learn's digits reduced to ``DIGITS_FEATURES`` PCA features
     phases          quantum data: TFIM chain phase from (J, g) (comparison.phases)
+    annni           quantum data: ANNNI chain phase from (kappa, g) (comparison.chains; copies: quantum_data)
+    xxz_field       quantum data: XXZ chain in a field, phase from (Delta, h) (comparison.chains)
 
 Tuning never sees the test split: ``validation_split`` carves a stratified validation set out of
 the training split, and hyperparameters are chosen on it (comparison.tuning).
@@ -15,8 +17,9 @@ import numpy as np
 
 from ..datasets import Dataset, load_dataset
 from .phases import load_phases
+from .quantum_data import load_chain_task
 
-TASKS = ("xor", "parity", "iris", "digits", "phases")
+TASKS = ("xor", "parity", "iris", "digits", "phases", "annni", "xxz_field")
 DIGITS_FEATURES = 8
 VALIDATION_FRACTION = 0.25
 
@@ -39,6 +42,8 @@ def load_task(name: str, seed: int = 0) -> Dataset:
         return load_dataset("digits", seed=seed, n_features=DIGITS_FEATURES)
     if name == "phases":
         return load_phases(seed=seed)
+    if name in ("annni", "xxz_field"):
+        return load_chain_task(name, seed=seed)
     return load_dataset(name, seed=seed)
 
 
