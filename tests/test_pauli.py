@@ -77,8 +77,13 @@ def test_walsh_split_equals_the_sign_matrix(rng, masks):
     products = rng.normal(size=(3, 2**n)) + 1j * rng.normal(size=(3, 2**n))
     np.testing.assert_allclose(split.sums(products), products @ signs, atol=1e-12)
     np.testing.assert_allclose(split.sums(products[0].real), products[0].real @ signs, atol=1e-12)
-    weights = rng.normal(size=(2, len(masks)))
-    np.testing.assert_allclose(split.values(weights), weights @ signs.T, atol=1e-12)
+    weights = rng.normal(size=(2, len(masks))) + 1j * rng.normal(size=(2, len(masks)))
+    assert split.dense  # 2^5 |masks| signs: the stored sign matrix; the split products checked too
+    for dense in (True, False):
+        split.dense = dense
+        np.testing.assert_allclose(split.values(weights), weights @ signs.T, atol=1e-12)
+        np.testing.assert_allclose(split.values(weights.real), weights.real @ signs.T, atol=1e-12)
+        np.testing.assert_allclose(split.values(weights[:, None, :]), (weights @ signs.T)[:, None, :], atol=1e-12)
 
 
 def test_walsh_split_picks_the_cheapest_split():
