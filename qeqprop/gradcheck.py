@@ -15,7 +15,8 @@ import copy
 import numpy as np
 
 from .ep import ESTIMATORS, ep_gradient, finite_difference_gradient, relative_error
-from .solvers import MPS, make_solver
+from .solvers import MPS, Refined, make_solver
+from .systems.spin import SpinSystem
 from .systems.tfim import TFIMNetwork
 from .validation import check_positive_float
 
@@ -77,6 +78,20 @@ def critical_tfim_chain(n_qubits: int, solver="mps") -> tuple:
     return net, params, np.array([0.7]), np.array([0.3])
 
 
+def precise(system):
+    """What the check runs: for a spin system a shallow copy whose nudged phases are solved to the
+    free-phase tolerance (``nudge_tol = 0``) and whose Krylov states are Newton-refined to the float64
+    residual floor (``Refined``; dense and MPS solvers as they are); any other system itself."""
+    if not isinstance(system, SpinSystem):
+        return system
+    twin = copy.copy(system)
+    twin.nudge_tol = 0.0
+    solver = make_solver(system.solver)
+    if not isinstance(solver, (MPS, Refined)):
+        twin.solver = Refined(solver)
+    return twin
+
+
 def exact_twin(system):
     """``system`` itself, or for a spin system on the MPS solver a shallow copy on the exact JAX
     Lanczos solver (its reference gradient needs the state vector: linear response)."""
@@ -112,7 +127,10 @@ def gradcheck(system, params, x, y, betas=DEFAULT_BETAS, fd_step: float = 1e-4) 
         errors[estimator][k] = ||g_estimator(beta_k) - g_ref|| / ||g_ref||,
         slopes[estimator]    = p in errors ~ A beta^p (log_slope; 1 one-sided, 2 centered),
         reference_vs_finite_difference = ||g_ref - g_FD|| / ||g_FD||,
-        g_FD,k = (L(theta + h e_k) - L(theta - h e_k)) / (2h),   h = ``fd_step``.
+        g_FD,k = (L(theta + h e_k) - L(theta - h e_k)) / (2h),   h = ``fd_step``,
+
+    the EP phases and the reference's free state solved by ``precise`` (float64-floor states; the
+    system passed in is not changed); the finite differences (error ~ h^2) by the system as it is.
 
     Returns:
         dict with "errors", "slopes", "betas", "gap" (free phase, where known) and
@@ -127,7 +145,8 @@ def gradcheck(system, params, x, y, betas=DEFAULT_BETAS, fd_step: float = 1e-4) 
     betas = check_betas(betas)
     fd_step = check_positive_float("fd_step", fd_step, hint=" (the finite-difference step h, e.g. 1e-4)")
     exact = exact_twin(system)
-    reference = exact.reference_grad(params, x, y)
+    reference = precise(exact).reference_grad(params, x, y)
+    system = precise(system)
     report = {
         "reference_vs_finite_difference": relative_error(reference, finite_difference_gradient(exact, params, x, y, fd_step)),
         "betas": betas,

@@ -151,29 +151,45 @@ def test_large_chain_matches_jax(n):
     assert round(np.polyfit(np.log(BETAS), np.log(errors), 1)[0]) == 2
 
 
+def gradcheck_errors_agree(a: dict, b: dict) -> float:
+    """Largest relative difference between two gradcheck reports' errors, over estimators and betas."""
+    return max(float(np.max(np.abs(np.array(a["errors"][e]) / np.array(b["errors"][e]) - 1.0))) for e in a["errors"])
+
+
+def test_gradcheck_mps_equals_jax_per_beta():
+    """gradcheck on the 8-qubit chain (seed 3) with solver "mps" and "jax": the same EP errors at every
+    estimator and beta (measured: 1.1e-7 relative), slopes 1/1/2 for both; the check solves every
+    phase to the float64 floor (gradcheck.precise), the caller's system is left as it was."""
+    from qeqprop.gradcheck import gradcheck
+
+    reports = {}
+    for solver in ("mps", "jax"):
+        net, params, x, y = random_tfim_instance(8, seed=3, solver=solver, graph="chain")
+        reports[solver] = gradcheck(net, params, x, y)
+        assert net.nudge_tol == 1e-5 and net.solver == solver
+        assert [round(reports[solver]["slopes"][e]) for e in ("positive", "negative", "centered")] == [1, 1, 2]
+    assert gradcheck_errors_agree(reports["mps"], reports["jax"]) < 1e-6
+
+
 @pytest.mark.slow
 def test_gradcheck_cli_mps_matches_jax(capsys):
-    """``qeqprop gradcheck --qubits 16 --graph chain --solver mps --seed 3 --json``: slopes 1/1/2 and
-    the EP errors per beta of the JAX solver run to its free-phase tolerance in every phase
-    (nudge_tol=0), to 1e-4 relative, where that solver's own residual floor (1e-12, an EP error of
-    ~1e-9 / beta) is below 1e-4 of the error: every beta of the one-sided estimators and beta >= 1e-2
-    centered. At beta = 1e-3 the centered MPS error continues the beta^2 law to 1e-3."""
+    """The issue's must-show: ``qeqprop gradcheck --qubits 16 --graph chain --solver mps --seed 3
+    --json`` and the same with ``--solver jax`` give the same EP errors per estimator and beta to
+    1e-4 relative (measured: <= 5e-8 at every one-sided point and centered beta >= 1e-2, 3.4e-5 at
+    centered beta = 1e-3, where the error 5.06e-8 is ~3000x the MPS expectations' float64 floor of
+    ~2e-11), and slopes 1/1/2 for both."""
     import json
 
     from qeqprop.cli import main
-    from qeqprop.gradcheck import gradcheck
 
-    assert main(["gradcheck", "--qubits", "16", "--graph", "chain", "--solver", "mps", "--seed", "3", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert [round(report["slopes"][e]) for e in ("positive", "negative", "centered")] == [1, 1, 2]
-    exact, params, x, y = random_tfim_instance(16, seed=3, solver="jax", graph="chain")
-    exact.nudge_tol = 0.0
-    tight = gradcheck(exact, params, x, y)
-    for estimator in ("positive", "negative"):
-        np.testing.assert_allclose(report["errors"][estimator], tight["errors"][estimator], rtol=1e-4)
-    np.testing.assert_allclose(report["errors"]["centered"][:2], tight["errors"]["centered"][:2], rtol=1e-4)
-    centered = report["errors"]["centered"]
-    assert centered[2] / centered[1] == pytest.approx(1e-2, rel=1e-3)
+    reports = {}
+    for solver in ("mps", "jax"):
+        assert main(["gradcheck", "--qubits", "16", "--graph", "chain", "--solver", solver, "--seed", "3", "--json"]) == 0
+        reports[solver] = json.loads(capsys.readouterr().out)
+        assert [round(reports[solver]["slopes"][e]) for e in ("positive", "negative", "centered")] == [1, 1, 2]
+    assert gradcheck_errors_agree(reports["mps"], reports["jax"]) < 1e-4
+    centered = reports["jax"]["errors"]["centered"]
+    assert centered[2] / centered[1] == pytest.approx(1e-2, rel=1e-4)  # the beta^2 law, with refined phases
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from .jax_lanczos import JaxLanczos, LanczosOptions, jax_ground_state, release_w
 from .lanczos import KRYLOV_VECTORS, Arpack, lanczos_ground_state
 from .linear_response import adjoint_state
 from .mps import MPS, MPSGroundState, PauliSum, sample_bitstrings
+from .refine import Refined
 from .registry import REGISTRY, SOLVERS, ground_state, make_solver, uses_dense, working_set_vectors
 from .state import DegenerateGroundStateWarning, GroundState, report_small_gap
 from .thermal import GibbsState, gibbs_state
@@ -35,6 +36,7 @@ __all__ = [
     "MPSGroundState",
     "PauliSum",
     "REGISTRY",
+    "Refined",
     "SOLVERS",
     "adjoint_state",
     "dense_ground_state",
