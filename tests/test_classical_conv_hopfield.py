@@ -198,7 +198,7 @@ def test_mnist_centered_ep_reaches_95_percent():
     data = load_dataset("mnist", seed=0)
     net = build("conv_hopfield", 784, 10, 32)
     start = time.perf_counter()
-    result = fit(net, data, epochs=10, batch_size=20, learning_rate=1e-3, beta=0.5, estimator="centered", seed=0,
+    result = fit(net, data, epochs=12, batch_size=20, learning_rate=5e-4, beta=0.5, estimator="centered", seed=0,
                  progress=False)
     print(f"conv hopfield mnist: test accuracy {result.final['test_accuracy']:.4f} in {time.perf_counter() - start:.0f} s")
     assert result.final["test_accuracy"] >= 0.95
