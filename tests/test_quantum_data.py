@@ -198,3 +198,16 @@ def test_copies_pipeline_on_a_tiny_instance(tmp_path):
     assert json.loads(paths["json"].read_text())[0]["task"] == "annni"
     assert paths["annni_png"].stat().st_size > 0 and paths["annni_pdf"].stat().st_size > 0
     assert "M = 64" in markdown_table(result)
+
+
+def test_classifier_ignores_features_constant_in_training():
+    # the exact m_Z of a Z2-symmetric ground state is zero up to rounding; shot noise at test time
+    # must not be blown up by standardisation into the decision
+    from qeqprop.comparison.quantum_data import classifier
+
+    rng = np.random.default_rng(0)
+    signal = rng.uniform(-1, 1, 200)
+    train = np.column_stack([1e-14 * rng.standard_normal(200), signal])
+    learner = classifier(0).fit(train, (signal > 0).astype(int))
+    test = np.column_stack([0.3 * rng.standard_normal(200), signal])
+    assert learner.score(test, (signal > 0).astype(int)) > 0.97

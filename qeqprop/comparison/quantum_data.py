@@ -54,6 +54,7 @@ TARGET = 0.9
 COPIES = (10, 30, 100, 300, 1000)
 ACCESS = ("sensor", "snapshots", "snapshots_exact_train", "parameters")
 HIDDEN = 32
+CONSTANT_FEATURE = 1e-10
 N_CHAIN = 8
 N_SAMPLES = 300
 
@@ -113,13 +114,17 @@ def sensor_readout(system: SpinSystem, params: dict, x: np.ndarray, copies: int,
 
 
 def classifier(seed: int):
-    """The classical access models' learner (module docstring): standardise, then an MLP."""
+    """The classical access models' learner (module docstring): drop features that are constant
+    over the training set (variance < CONSTANT_FEATURE; e.g. the exact m_Z of a Z2-symmetric ANNNI
+    ground state, zero up to rounding, which standardising would blow up into noise), standardise,
+    then an MLP."""
+    from sklearn.feature_selection import VarianceThreshold
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), MLPClassifier((HIDDEN,), activation="tanh", solver="lbfgs", max_iter=3000,
-                                                         random_state=seed))
+    return make_pipeline(VarianceThreshold(CONSTANT_FEATURE), StandardScaler(),
+                         MLPClassifier((HIDDEN,), activation="tanh", solver="lbfgs", max_iter=3000, random_state=seed))
 
 
 def train_sensor(model: ChainModel, data: Dataset, seed: int, *, n_chain: int, epochs: int, learning_rate: float,
