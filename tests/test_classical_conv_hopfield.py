@@ -3,6 +3,7 @@ implementation, equilibria against the KKT conditions of an autodiff energy, the
 against autodiff, the implicit-differentiation reference against central finite differences, EP
 slopes 1 / 1 / 2, batch = per sample to 1e-10, the backprop twin, errors, and (slow) mnist >= 95%."""
 
+import doctest
 import time
 
 import jax
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import classical.conv_hopfield
 from classical._common import split_layers
 from classical.conv_hopfield import ConvBackprop, ConvHopfieldNetwork, conv_hopfield
 from qeqprop import ep
@@ -190,6 +192,10 @@ def test_errors_name_the_problem():
         make_net(max_iter=1).batch_view(len(X)).equilibrate(params, X)
     with pytest.raises(ValueError, match="missing"):
         net.equilibrate({k: v for k, v in params.items() if k != "b1"}, X[0])
+
+
+def test_docstring_example_runs():
+    assert doctest.testmod(classical.conv_hopfield).failed == 0
 
 
 @pytest.mark.slow
