@@ -203,3 +203,22 @@ class HopfieldNetwork(LayeredSystem):
         inside = np.flatnonzero((s > 0.0) & (s < 1.0))
         inside = inside[inside >= self.n_inputs]
         return self._implicit(self.check_params(params), s, unit_targets(y), inside)
+
+
+def layer_learning_rates(system: HopfieldNetwork, optimizer: str, learning_rate: float, scales: Sequence[float]):
+    """An optax optimizer that trains each coupling layer at its own rate, as Scellier & Bengio 2017
+    train their deep nets: W_k and b_(k+1) (the couplings into layer k+1 and its biases) step at
+    ``learning_rate * scales[k]`` with the optax optimizer named ``optimizer`` (one state per layer,
+    ``optax.multi_transform``). ``scales`` has one entry per coupling layer (``system.depth``)."""
+    import optax
+
+    factory = getattr(optax, optimizer, None)
+    if not callable(factory) or optimizer.startswith("_"):
+        raise ValueError(f"optimizer must be an optax optimizer name (e.g. 'adam', 'sgd'), got {optimizer!r}")
+    if len(scales) != system.depth:
+        raise ValueError(f"scales must give one learning-rate factor per coupling layer ({system.depth} for sizes "
+                         f"{system.sizes}), got {len(scales)}: {list(scales)}")
+    rates = [check_positive_float("learning_rate", learning_rate) * check_positive_float(f"scales[{k}]", s)
+             for k, s in enumerate(scales)]
+    labels = {name: int(name[1:]) - (name[0] == "b") for name in system.param_shapes}  # W_k, b_(k+1) -> layer k
+    return optax.multi_transform({k: factory(rate) for k, rate in enumerate(rates)}, lambda params: {n: labels[n] for n in params})

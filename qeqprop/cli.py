@@ -218,9 +218,16 @@ def cmd_train(args) -> int:
         log.info("resuming from %s", checkpoint)
     elif out and args.overwrite:
         clear_run(out)
+    optimizer = args.optimizer
+    if args.layer_lr is not None:  # per-layer rates of a layered Hopfield network (classical.hopfield.layer_learning_rates)
+        from classical.hopfield import layer_learning_rates
+
+        if args.system != "hopfield":
+            raise ValueError(f"--layer-lr applies to --system hopfield (layered couplings W_k), not {args.system}")
+        optimizer = layer_learning_rates(system, args.optimizer, args.lr, args.layer_lr)
     try:
         result = fit(
-            system, data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, optimizer=args.optimizer,
+            system, data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, optimizer=optimizer,
             beta=args.beta, estimator=args.estimator, gradient=args.gradient, seed=args.seed, shots=args.shots,
             checkpoint=checkpoint, resume=args.resume, log=out / LOG if out else None, progress=not (args.json or args.quiet),
         )
@@ -465,6 +472,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=integer(0), default=20, help="epochs in total (a resumed run counts the ones done)")
     train.add_argument("--batch-size", type=integer(1), default=16, help="samples per minibatch (one optimizer step)")
     train.add_argument("--lr", type=number(positive=True), default=0.03, help="learning rate")
+    train.add_argument("--layer-lr", type=number(positive=True), nargs="+", default=None, metavar="FACTOR",
+                       help="hopfield: one factor of --lr per coupling layer, input side first (Scellier & Bengio 2017's "
+                            "per-layer rates; default: one rate)")
     train.add_argument("--seed", type=integer(0), default=0, help="seed of the data split, init, shuffling and shots")
     train.add_argument("--bp-reference", action=argparse.BooleanOptionalAction, default=False,
                        help="also train the backprop MLP of the same architecture on the same split (qeqprop.backprop) "

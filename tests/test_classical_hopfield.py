@@ -197,3 +197,25 @@ def test_digits_centered_ep_one_hidden_layer_reaches_95_percent():
     seconds = time.perf_counter() - start
     print(f"hopfield digits: test accuracy {result.final['test_accuracy']:.4f} in {seconds:.1f} s")
     assert result.final["test_accuracy"] >= 0.95
+
+
+def test_layer_learning_rates_step_each_layer_at_its_own_rate():
+    """SGD through layer_learning_rates: W_k and b_(k+1) move by -lr * scales[k] * grad."""
+    import optax
+
+    from classical.hopfield import layer_learning_rates
+
+    net, params, _, _ = batch_instance()
+    grads = {k: np.ones_like(v) for k, v in params.items()}
+    optimizer = layer_learning_rates(net, "sgd", 0.1, [1.0, 0.5, 0.25, 0.125])
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    for k, scale in enumerate([1.0, 0.5, 0.25, 0.125]):
+        np.testing.assert_allclose(updates[f"W{k}"], -0.1 * scale, rtol=1e-15)
+        np.testing.assert_allclose(updates[f"b{k + 1}"], -0.1 * scale, rtol=1e-15)
+    assert isinstance(optimizer, optax.GradientTransformation)
+    with pytest.raises(ValueError, match=r"one learning-rate factor per coupling layer \(4 for sizes \[4, 6, 5, 4, 3\]\)"):
+        layer_learning_rates(net, "adam", 0.1, [1.0, 0.5])
+    with pytest.raises(ValueError, match="optax optimizer name"):
+        layer_learning_rates(net, "nope", 0.1, [1.0] * 4)
+    with pytest.raises(ValueError, match=r"scales\[1\] must be a finite number > 0"):
+        layer_learning_rates(net, "sgd", 0.1, [1.0, -1.0, 1.0, 1.0])
