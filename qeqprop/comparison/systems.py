@@ -4,7 +4,11 @@
 target (``TARGET_PARAMS``), so the systems compete at comparable parameter counts (the report
 states the actual counts). Systems that cannot take a task raise ``Unsupported`` with the
 reason, which the harness records instead of a result: a task the registry says the system
-cannot learn, or more qubits (spins) than the exact solvers here allow (``CAPS``).
+cannot learn, or more qubits (spins) than the exact solvers here allow (``CAPS``). Quantum
+learners that ask for the dense solver (``SETTINGS``) get it up to ``AUTO_DENSE_MAX_QUBITS``
+qubits and the batched Lanczos path (solver "jax": a minibatch's ground states and nudged phases
+in one batched solve) above, up to MAX_QUBITS: on ``digits`` the TFIM's parameter target is met
+at 14 qubits.
 
 ``SYSTEMS`` is the default line-up; every registered system (``AVAILABLE``) can be named.
 """
@@ -13,13 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..solvers.auto import AUTO_DENSE_MAX_QUBITS
 from ..systems.registry import QUANTUM, REGISTRY, get_spec
 
 TRAINING_KEYS = ("learning_rate", "beta", "estimator", "init_scale", "hidden")  # a setting's non-option keys
 SYSTEMS = ("tfim", "qho", "hopfield", "resistive", "phase_oscillators", "ising", "elastic", "sensor")
 AVAILABLE = tuple(REGISTRY)
 TARGET_PARAMS = {"xor": 24, "parity": 32, "iris": 48, "digits": 240, "phases": 12, "annni": 24, "xxz_field": 24}
-MAX_QUBITS = 8  # dense ground states: every quantum learner here stays in the fast exact regime
+MAX_QUBITS = 16  # exact ground states: dense up to AUTO_DENSE_MAX_QUBITS, batched Lanczos above
 MAX_SPINS = 12  # exact Boltzmann enumeration of the Ising machine
 MAX_HIDDEN = 64
 CAPS = {"qubit": MAX_QUBITS, "spin": MAX_SPINS}  # by the registry's unit; such systems have hidden + n_outputs of them
@@ -74,13 +79,21 @@ def _check_cap(name: str, n_outputs: int, hidden: int) -> None:
         raise Unsupported(f"more than {cap} {unit}s")
 
 
+def _exact_solver(name: str, units: int, options: dict) -> dict:
+    """``options`` with a dense-solver quantum learner of more than AUTO_DENSE_MAX_QUBITS qubits
+    moved to the batched Lanczos path (solver "jax"); other options unchanged."""
+    if options.get("solver") == "dense" and get_spec(name).unit == "qubit" and units > AUTO_DENSE_MAX_QUBITS:
+        return {**options, "solver": "jax"}
+    return options
+
+
 def _sizes(name: str, task: str, n_inputs: int, n_classes: int, options: dict):
     """(hidden, system, n_params) for hidden = 1, 2, ... until the parameter target or MAX_HIDDEN;
     Unsupported (from _check_cap) at the first size over the solvers' cap."""
     spec, n_outputs = get_spec(name), n_outputs_for(n_classes)
     for hidden in range(1, MAX_HIDDEN + 1):
         _check_cap(name, n_outputs, hidden)
-        system = spec.build(n_inputs, n_outputs, hidden, **options)
+        system = spec.build(n_inputs, n_outputs, hidden, **_exact_solver(name, hidden + n_outputs, options))
         count = count_params(system)
         yield hidden, system, count
         if count >= TARGET_PARAMS[task]:
@@ -122,7 +135,7 @@ def build(name: str, task: str, n_inputs: int, n_classes: int, hidden: int | Non
     if hidden is not None:
         if name not in SIZES:
             _check_cap(name, n_outputs, hidden)
-        system = spec.build(n_inputs, n_outputs, hidden, **options)
+        system = spec.build(n_inputs, n_outputs, hidden, **_exact_solver(name, hidden + n_outputs, options))
         return system, count_params(system)
     target = TARGET_PARAMS[task]
     sizes = _sizes(name, task, n_inputs, n_classes, options)
