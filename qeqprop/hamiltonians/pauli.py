@@ -32,6 +32,7 @@ import numpy as np
 from .._blas import one_blas_thread
 
 _PAULI_LETTERS = "IXYZ"
+MASK_QUBITS = 63  # qubits an int64 bit mask holds: the state-vector (exact) solvers' limit, far past their memory
 _TOKEN = re.compile(r"^([IXYZ])(\d+)$")
 
 
@@ -254,15 +255,18 @@ class PauliTable:
         self.n_qubits = int(n_qubits)
         self.strings = [PauliString.coerce(s) for s in strings]
         masks = [s.masks(self.n_qubits) for s in self.strings]
-        self.x_masks = np.array([m[0] for m in masks], dtype=np.int64)
-        self.z_masks = np.array([m[1] for m in masks], dtype=np.int64)
+        # int64 masks up to MASK_QUBITS; beyond, Python ints (the terms of an MPS model: no 2^n vector exists)
+        dtype = np.int64 if self.n_qubits <= MASK_QUBITS else object
+        self.x_masks = np.array([m[0] for m in masks], dtype=dtype)
+        self.z_masks = np.array([m[1] for m in masks], dtype=dtype)
         self.n_y = np.array([s.n_y for s in self.strings], dtype=np.int64)
         groups: dict[int, list[int]] = {}
         for index, x_mask in enumerate(self.x_masks.tolist()):
             groups.setdefault(x_mask, []).append(index)
         self.groups = {x: np.array(idx, dtype=np.int64) for x, idx in groups.items()}
         # Phase of each string relative to its group's Walsh coefficient: i^{n_Y} (-1)^{|x & z|}.
-        parity_xz = np.bitwise_count(self.x_masks & self.z_masks) & 1
+        overlap = self.x_masks & self.z_masks
+        parity_xz = (np.bitwise_count(overlap) if dtype is np.int64 else np.array([int(v).bit_count() for v in overlap], dtype=np.int64)) & 1
         self.phases = (1j ** self.n_y) * (1.0 - 2.0 * parity_xz)
         self.is_real = bool(np.all(self.n_y % 2 == 0))
         self._splits: dict[int, WalshSplit] = {}
@@ -274,6 +278,12 @@ class PauliTable:
 
     def __len__(self) -> int:
         return len(self.strings)
+
+    def check_vectors(self) -> None:
+        """Refuse state-vector work above MASK_QUBITS qubits (2^n amplitudes cannot be stored)."""
+        if self.n_qubits > MASK_QUBITS:
+            raise ValueError(f"a {self.n_qubits}-qubit Pauli table has no state-vector operator or expectations "
+                             f"(2^{self.n_qubits} amplitudes); use solver='mps', which takes the terms only")
 
     def _support_plan(self, x_mask: int, members: np.ndarray, support: int, same: bool) -> tuple:
         """The static part of ``_support_sums`` for one group (built once per group and ``same``):
@@ -335,6 +345,7 @@ class PauliTable:
 
         Factors are real when the table is real. Leading axes of ``coeffs`` are batch axes.
         """
+        self.check_vectors()
         coeffs = np.asarray(coeffs, dtype=np.float64)
         head = coeffs.shape[:-1]
         diagonal = np.zeros(head + (self.dim,))
@@ -361,6 +372,7 @@ class PauliTable:
 
         Real (float64) when ``bra`` is None; complex otherwise.
         """
+        self.check_vectors()
         psi = np.asarray(psi)
         if psi.shape[-1:] != (self.dim,):
             raise ValueError(f"state vector must have shape (..., {self.dim}), got {psi.shape}")
