@@ -61,7 +61,10 @@ def copies_figure(result: dict):
     true = np.array(result["grid"]["true"]).reshape(side, side)
     classes = result["model"]["classes"]
     shades = ["#c6dbef", "#fdd0a2", "#e5e5e5", "#d9f0d3"][: len(classes)]
-    right.contourf(a, b, true, levels=np.arange(-0.5, len(classes)), colors=shades)
+    from matplotlib.colors import ListedColormap
+
+    # nearest-cell shading: interpolating the labels would draw a false class along every boundary
+    right.pcolormesh(a, b, true, shading="nearest", cmap=ListedColormap(shades), vmin=-0.5, vmax=len(classes) - 0.5)
     for shade, name in zip(shades, classes):
         right.fill_between([], [], color=shade, label=f"true: {name}")
     styles = {"sensor": "C0", "snapshots_exact_train": "C2", "parameters": "C3"}
