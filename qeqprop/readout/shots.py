@@ -37,6 +37,7 @@ import numpy as np
 from .._blas import one_blas_thread
 from ..hamiltonians.parametrized import gradient_rows
 from ..validation import check_int
+from .mps_sampling import mps_estimates, mps_members
 from .plan import ALLOCATIONS, GROUPINGS, MeasurementPlan, build_plan
 from .records import count_moments, parity_values, shot_moments
 from .sampling import SAMPLERS, basis_probabilities, draw_outcomes, gaussian_estimates
@@ -104,10 +105,12 @@ class ShotMeasurement:
     @one_blas_thread
     def measure(self, states):
         """The batch with every planned <P_s> replaced by its estimate (B, S) and the covariance
-        (B, S, S) attached; multinomial shots need the state vectors, the Gaussian model only the
-        exact expectations."""
+        (B, S, S) attached; multinomial shots need the state vectors or MPS states (readout.mps_sampling),
+        the Gaussian model only the exact expectations."""
         if self.sampler == "gaussian":
             return states.measured(*gaussian_estimates(states.expectations, self.plan, self.rng))
+        if (mps := mps_members(states)) is not None:  # no vectors: perfect sampling from each MPS
+            return states.measured(*mps_estimates(self.hamiltonian.table.strings, self.plan, mps, self.rng))
         if states.vectors is None:
             raise ValueError("Shots samples pure states (state vectors); these states have none "
                              "(Gibbs states at temperature > 0): use readout=Exact() or Shots(..., sampler='gaussian')")
