@@ -18,6 +18,8 @@ MODULES = [
     "qeqprop.hamiltonians.observables",
     "qeqprop.readout.exact",
     "qeqprop.solvers.mps",
+    "qeqprop.solvers.refine",
+    "qeqprop.readout.mps_sampling",
     "qeqprop.readout.shots",
     "qeqprop.rules",
     "qeqprop.serialization",
