@@ -106,37 +106,11 @@ def state_bytes(state) -> int:
     return sum(state.mps.get_B(i).to_ndarray().nbytes for i in range(state.mps.L))
 
 
-def direct_ep_phases(n: int, beta: float) -> dict:
-    """The three phases of a centered EP gradient solved on a PauliSum (past the 63 qubits a
-    PauliTable holds): H = -sum J_i Z_i Z_i+1 - sum h_i Z_i - sum Gamma_i X_i with random J, h,
-    Gamma as random_tfim_instance draws them, nudged by +-beta Z_{n-1}; seconds and the free state's facts."""
-    from qeqprop.solvers import PauliSum
-
-    rng = np.random.default_rng(3)
-    terms = {f"Z{i} Z{i + 1}": -0.5 * rng.standard_normal() for i in range(n - 1)}
-    terms.update({f"Z{i}": -0.05 * rng.standard_normal() for i in range(n)})
-    terms.update({f"X{i}": -rng.uniform(0.5, 1.5) for i in range(n)})
-    solver = MPS()
-    start = time.perf_counter()
-    free = solver.solve(PauliSum.parse(n, terms))
-    for sign in (1.0, -1.0):
-        nudged = dict(terms)
-        nudged[f"Z{n - 1}"] += sign * beta
-        solver.solve(PauliSum.parse(n, nudged), init=free, with_gap=False)
-    return {"solver": "mps", "n": n, "seconds": time.perf_counter() - start, "load": os.getloadavg()[0],
-            "memory_mib": 3 * state_bytes(free) / 2**20, "bond_dimension": free.bond_dimension, "sweeps": free.sweeps,
-            "truncation_error": free.truncation_error, "variance": free.variance, "gap": free.gap, "path": "PauliSum"}
-
-
 def scaling(args) -> dict:
-    """Seconds and memory per centered EP gradient vs N (MPS; JAX up to args.jax_max); past 63
-    qubits the phases on a PauliSum (``direct_ep_phases``)."""
+    """Seconds and memory per centered EP gradient vs N (MPS at every N: a Pauli table past 63
+    qubits keeps its terms only; JAX up to args.jax_max)."""
     rows = []
     for n in args.sizes:
-        if n > 63:
-            rows.append(direct_ep_phases(n, args.beta))
-            print(rows[-1], flush=True)
-            continue
         system, params, x, y = random_tfim_instance(n, seed=3, solver="mps", graph="chain")
         for solver in ("mps", "jax"):
             if solver == "jax" and n > args.jax_max:
