@@ -102,9 +102,9 @@ class ConvHopfieldNetwork(ClassicalSystemMixin):
     n_inputs : pixels of one image (H W); ``image_shape`` (H, W), default the square side sqrt(n_inputs).
     channels : C, the feature maps of the conv layer.
     n_outputs : output units (one per class).
-    kernel, pool : filter size k and pooling window p (an int or an (h, w) pair); Laborieux et al.'s
-        MNIST nets use 5x5 filters and 2x2 max-pooling, the defaults. Windows that do not fit a
-        whole pooling window at the right or bottom edge are dropped (floor).
+    kernel, pool : filter size k and pooling window p (an int or an (h, w) pair; default 5x5 filters,
+        2x2 max-pooling). Map rows and columns that do not fill a whole pooling window at the right or
+        bottom edge are dropped (floor).
     init_scale : W0 ~ U(-a, a), a = init_scale sqrt(6 / (k_h k_w + C)); W ~ U(-a, a),
         a = init_scale sqrt(6 / (n_1 + n_out)) (Glorot); biases 0.
     tol, max_iter : block coordinate descent stops when no unit moves more than ``tol`` in a sweep;
