@@ -183,15 +183,18 @@ def test_tasks_are_registered_in_the_harness():
 
 
 def test_copies_pipeline_on_a_tiny_instance(tmp_path):
-    result = copies_curve("annni", copies=(4, 64), seeds=2, n_chain=4, n_samples=24, epochs=1, grid=4,
+    result = copies_curve("annni", copies=(4, 64), seeds=2, n_chain=4, n_samples=48, epochs=1, grid=4,
                           solver="dense")
     assert set(result["curves"]) == {"sensor", "snapshots", "snapshots_exact_train", "parameters"}
     for rows in result["curves"].values():
         assert [r["copies"] for r in rows] == [4, 64]
         assert all(0.0 <= v <= 1.0 for r in rows for v in r["values"])
     assert len(result["grid"]["predicted"]["sensor"]) == 16
+    # the sensor keeps the epoch of best validation accuracy (a split of the training states, never the test)
+    assert all(record["kept_epoch"] == 1 and "val_accuracy" in record and "test_accuracy" not in record
+               for history in result["sensor_history"] for record in history)
     assert result["curves"]["parameters"][0]["values"] == result["curves"]["parameters"][1]["values"]  # no copies used
-    classical = [copies_curve("annni", copies=(4, 64), seeds=2, n_chain=4, n_samples=24, grid=4,
+    classical = [copies_curve("annni", copies=(4, 64), seeds=2, n_chain=4, n_samples=48, grid=4,
                               access=("snapshots", "parameters"))["curves"] for _ in range(2)]
     assert classical[0] == classical[1]  # seeded: a rerun is identical
     paths = write_copies_report([result], tmp_path)
