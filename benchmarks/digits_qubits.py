@@ -7,6 +7,7 @@ class. Each size runs ``qeqprop train --preset digits-tfim --hidden H --json`` i
 (its wall time and CPU time its own); JSON + PNG to --out.
 
     python benchmarks/digits_qubits.py --hidden 0 2 4 6 --out benchmarks/results
+    python benchmarks/digits_qubits.py --hidden 6 --merge     # add a size to the stored sweep
 """
 
 from __future__ import annotations
@@ -53,13 +54,17 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--merge", action="store_true", help="keep the stored rows of other sizes (each row says its load)")
     args = parser.parse_args(argv)
-    rows = []
+    out = Path(args.out)
+    path = out / "digits_qubits.json"
+    stored = json.loads(path.read_text())["rows"] if args.merge and path.exists() else []
+    rows = [r for r in stored if r["hidden"] not in args.hidden]
     for hidden in args.hidden:
         rows.append(run_size(hidden, args.epochs, args.seed))
         print(json.dumps(rows[-1]), flush=True)
-    out = Path(args.out)
-    write_json(out / "digits_qubits.json", {"machine": machine_info(), "rows": rows})
+    rows.sort(key=lambda r: r["hidden"])
+    write_json(path, {"machine": machine_info(), "rows": rows})
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([r["n_qubits"] for r in rows], [r["test_accuracy"] for r in rows], "o-", label="test")
     ax.plot([r["n_qubits"] for r in rows], [r["train_accuracy"] for r in rows], "s--", label="train")
