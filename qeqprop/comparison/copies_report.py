@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .stats import welch_interval
+
 LABELS = {"sensor": "quantum sensor (EP), M shots", "snapshots": "snapshots, M copies (train and test)",
           "snapshots_exact_train": "snapshots, exact train, M test copies", "parameters": "Hamiltonian parameters"}
 
@@ -24,7 +26,8 @@ def _cell(row: dict) -> str:
 
 
 def markdown_table(result: dict) -> str:
-    """Accuracy [95% CI] per access model (rows) and copy budget M (columns), then copies to 90%."""
+    """Accuracy [95% CI] per access model (rows) and copy budget M (columns), then copies to 90%;
+    with the sensor and the M-copy snapshot learner, the Welch interval of their difference per M."""
     copies = result["settings"]["copies"]
     settings = result["settings"]
     title = (f"**{result['task']}** ({settings['n_chain']} sites, {settings['n_train']} train / {settings['n_test']} test "
@@ -38,6 +41,11 @@ def markdown_table(result: dict) -> str:
         if name == "parameters":
             shown = "no copies (" + shown + ")"
         lines.append(f"| {LABELS[name]} | " + " | ".join(_cell(r) for r in rows) + f" | {shown} |")
+    curves = result["curves"]
+    if "sensor" in curves and "snapshots" in curves and len(settings["seeds"]) > 1:
+        gaps = [welch_interval(a["values"], b["values"]) for a, b in zip(curves["sensor"], curves["snapshots"])]
+        lines.append("| sensor - snapshots (Welch 95%) | " + " | ".join(
+            f"{g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}]" for g in gaps) + " | |")
     return "\n".join(lines) + "\n"
 
 
