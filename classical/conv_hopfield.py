@@ -69,7 +69,7 @@ from ._common import (
     check_targets,
     split_layers,
 )
-from .hopfield import unit_targets
+from .hopfield import HopfieldBatchIO, unit_targets
 from .layered_batch import BatchEquilibrium, LayeredBatch, solve_batch
 
 
@@ -94,7 +94,7 @@ def pooled_features(params, X, image_shape: tuple[int, int], pool: tuple[int, in
     return pooled.reshape(X.shape[0], -1)
 
 
-class ConvHopfieldNetwork(ClassicalSystemMixin):
+class ConvHopfieldNetwork(HopfieldBatchIO, ClassicalSystemMixin):
     """The conv Hopfield learner of the module docstring (EnergySystem protocol).
 
     Parameters
@@ -187,16 +187,6 @@ class ConvHopfieldNetwork(ClassicalSystemMixin):
     def features(self, params, X) -> np.ndarray:
         """h(theta, x) per sample, (B, n_1), for a batch X (B, n_inputs)."""
         return np.asarray(self._jitted["features"](self._conv(params), np.asarray(X, dtype=float)))
-
-    def input_layers(self, X) -> np.ndarray:
-        """The images of a batch X (B, n_inputs), checked."""
-        X = np.asarray(X)
-        return as_finite_array("x", X, (len(X) if X.ndim == 2 else -1, self.n_inputs))
-
-    @staticmethod
-    def output_targets(Y: np.ndarray) -> np.ndarray:
-        """Unit targets t = (1 + y) / 2 the nudge pulls the outputs towards."""
-        return unit_targets(Y)
 
     def quadratic(self, params, h: np.ndarray, targets: np.ndarray | None = None, beta=0.0) -> LayeredQuadratic:
         """E + beta C over the free layers [s_1, o] as a LayeredQuadratic with no clamped layer:

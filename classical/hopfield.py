@@ -55,7 +55,24 @@ def unit_targets(y: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + y)
 
 
-class HopfieldNetwork(LayeredSystem):
+class HopfieldBatchIO:
+    """What the batch views of the Hopfield networks (dense and convolutional) read from a system:
+    the clamped inputs of a batch, checked, and the unit targets of the nudge."""
+
+    n_inputs: int
+
+    def input_layers(self, X) -> np.ndarray:
+        """The clamped input layers of a batch X (B, n_inputs)."""
+        X = np.asarray(X)
+        return as_finite_array("x", X, (len(X) if X.ndim == 2 else -1, self.n_inputs))
+
+    @staticmethod
+    def output_targets(Y: np.ndarray) -> np.ndarray:
+        """Unit targets t = (1 + y) / 2 the nudge pulls the outputs towards."""
+        return unit_targets(Y)
+
+
+class HopfieldNetwork(HopfieldBatchIO, LayeredSystem):
     """A layered Hopfield learner implementing the EnergySystem protocol (module docstring).
 
     Parameters
@@ -108,16 +125,6 @@ class HopfieldNetwork(LayeredSystem):
 
     def _input_layer(self, x) -> np.ndarray:
         return as_finite_array("x", x, (self.n_inputs,))
-
-    def input_layers(self, X) -> np.ndarray:
-        """The clamped input layers of a batch X (B, n_inputs)."""
-        X = np.asarray(X)
-        return as_finite_array("x", X, (len(X) if X.ndim == 2 else -1, self.n_inputs))
-
-    @staticmethod
-    def output_targets(Y: np.ndarray) -> np.ndarray:
-        """Unit targets t = (1 + y) / 2 the nudge pulls the outputs towards."""
-        return unit_targets(Y)
 
     def batch_view(self, batch_size: int) -> LayeredBatch:
         """A minibatch solved at once (classical.layered_batch.LayeredBatch)."""

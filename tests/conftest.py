@@ -101,3 +101,21 @@ def _release_compiled_programs():
 
     if "jax" in sys.modules:
         sys.modules["jax"].clear_caches()
+
+
+def assert_layered_batch_equals_alone(net, view, params, X, Y, free, beta: float):
+    """A layered classical batch view's free states and its jointly solved +beta / -beta states equal
+    the per-sample solves (nudged ones warm-started from the free state) to 1e-10: states, energies,
+    iterations, betas and residuals. Returns the (plus, minus) batches."""
+    plus, minus = view.equilibrate(params, X, nudge=view.nudge(free, Y), beta=(beta, -beta), init=free)
+    for i, (x, y) in enumerate(zip(X, Y)):
+        alone = net.equilibrate(params, x)
+        np.testing.assert_allclose(free.state[i], alone.state, rtol=0, atol=1e-10)
+        assert free.iterations[i] == alone.iterations and free.energy[i] == pytest.approx(alone.energy, abs=1e-10)
+        for signed, batched in ((beta, plus), (-beta, minus)):
+            nudged = net.equilibrate(params, x, nudge=y, beta=signed, init=alone)
+            np.testing.assert_allclose(batched.state[i], nudged.state, rtol=0, atol=1e-10)
+            assert batched.iterations[i] == nudged.iterations and batched.beta[i] == signed
+            assert batched.residual[i] < 1e-10 and batched.energy[i] == pytest.approx(nudged.energy, abs=1e-10)
+    return plus, minus
+

@@ -14,6 +14,7 @@ import pytest
 import classical.conv_hopfield
 from classical._common import split_layers
 from classical.conv_hopfield import ConvBackprop, ConvHopfieldNetwork, conv_hopfield
+from conftest import assert_layered_batch_equals_alone
 from qeqprop import ep
 from qeqprop.backprop import bp_reference
 from qeqprop.datasets import load_dataset
@@ -130,15 +131,7 @@ def test_batch_view_equals_per_sample_solves():
     net, params, X, Y = instance()
     view = net.batch_view(len(X))
     free = view.equilibrate(params, X)
-    plus, minus = view.equilibrate(params, X, nudge=view.nudge(free, Y), beta=(0.4, -0.4), init=free)
-    for i, (x, y) in enumerate(zip(X, Y)):
-        alone = net.equilibrate(params, x)
-        np.testing.assert_allclose(free.state[i], alone.state, rtol=0, atol=1e-10)
-        assert free.iterations[i] == alone.iterations and free.energy[i] == pytest.approx(alone.energy, abs=1e-10)
-        for beta, batched in ((0.4, plus), (-0.4, minus)):
-            nudged = net.equilibrate(params, x, nudge=y, beta=beta, init=alone)
-            np.testing.assert_allclose(batched.state[i], nudged.state, rtol=0, atol=1e-10)
-            assert batched.iterations[i] == nudged.iterations and batched.beta[i] == beta and batched.residual[i] < 1e-10
+    assert_layered_batch_equals_alone(net, view, params, X, Y, free, 0.4)
     np.testing.assert_allclose(view.predict(free), [net.predict(view.take(free, i)) for i in range(len(X))], atol=1e-15)
     np.testing.assert_allclose(view.cost(free, Y), [net.cost(view.take(free, i), y) for i, y in enumerate(Y)], atol=1e-15)
 

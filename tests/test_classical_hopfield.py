@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
+from conftest import assert_layered_batch_equals_alone
 from classical._common import split_layers
 from classical.hopfield import HopfieldNetwork, hopfield_energy
 from qeqprop import ep
@@ -136,17 +137,7 @@ def test_batch_view_equals_per_sample_solves():
     free = view.equilibrate(params, X)
     units = free.state[:, net.n_inputs:]
     assert np.mean((units > 0) & (units < 1)) > 0.2 and np.mean(units == 0) > 0.05 and np.mean(units == 1) > 0.02
-    plus, minus = view.equilibrate(params, X, nudge=view.nudge(free, Y), beta=(0.3, -0.3), init=free)
-    for i, (x, y) in enumerate(zip(X, Y)):
-        alone = net.equilibrate(params, x)
-        np.testing.assert_allclose(free.state[i], alone.state, rtol=0, atol=1e-10)
-        assert free.iterations[i] == alone.iterations and free.energy[i] == pytest.approx(alone.energy, abs=1e-10)
-        for beta, batched in ((0.3, plus), (-0.3, minus)):
-            nudged = net.equilibrate(params, x, nudge=y, beta=beta, init=alone)
-            np.testing.assert_allclose(batched.state[i], nudged.state, rtol=0, atol=1e-10)
-            assert batched.iterations[i] == nudged.iterations and batched.beta[i] == beta
-            assert batched.residual[i] < 1e-10
-            assert batched.energy[i] == pytest.approx(nudged.energy, abs=1e-10)
+    assert_layered_batch_equals_alone(net, view, params, X, Y, free, 0.3)
     np.testing.assert_allclose(view.predict(free), [net.predict(view.take(free, i)) for i in range(len(X))], atol=1e-15)
     np.testing.assert_allclose(view.cost(free, Y), [net.cost(view.take(free, i), y) for i, y in enumerate(Y)], atol=1e-15)
     np.testing.assert_array_equal(view.stack([view.take(free, i) for i in range(len(X))]).state, free.state)
