@@ -10,11 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import assert_layered_batch_equals_alone
 
 import classical.conv_hopfield
 from classical._common import split_layers
 from classical.conv_hopfield import ConvBackprop, ConvHopfieldNetwork, conv_hopfield
-from conftest import assert_layered_batch_equals_alone
 from qeqprop import ep
 from qeqprop.backprop import bp_reference
 from qeqprop.datasets import load_dataset

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize
-
 from conftest import assert_layered_batch_equals_alone
+
 from classical._common import split_layers
 from classical.hopfield import HopfieldNetwork, hopfield_energy
 from qeqprop import ep
