@@ -46,7 +46,7 @@ from .gradcheck import DEFAULT_BETAS, GRAPHS, gradcheck, random_tfim_instance
 from .rules import RULES
 from .solvers import SOLVERS
 from .systems.registry import OPTIONS, REGISTRY, get_spec
-from .train import fit
+from .train import LR_SCHEDULES, fit
 
 SYSTEMS = tuple(REGISTRY)
 TRAIN_DATASETS = DATASETS + ("phases",)  # phases: the comparison's quantum-data task (comparison.phases)
@@ -228,7 +228,7 @@ def cmd_train(args) -> int:
     try:
         result = fit(
             system, data, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, optimizer=optimizer,
-            beta=args.beta, estimator=args.estimator, gradient=args.gradient, seed=args.seed, shots=args.shots,
+            lr_schedule=args.lr_schedule, beta=args.beta, estimator=args.estimator, gradient=args.gradient, seed=args.seed, shots=args.shots,
             checkpoint=checkpoint, resume=args.resume, log=out / LOG if out else None, progress=not (args.json or args.quiet),
         )
     except CheckpointMismatchError as exc:
@@ -472,6 +472,8 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=integer(0), default=20, help="epochs in total (a resumed run counts the ones done)")
     train.add_argument("--batch-size", type=integer(1), default=16, help="samples per minibatch (one optimizer step)")
     train.add_argument("--lr", type=number(positive=True), default=0.03, help="learning rate")
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                       help="constant, or cosine: --lr decays as (1 + cos(pi k / K)) / 2 over the run's K minibatches")
     train.add_argument("--layer-lr", type=number(positive=True), nargs="+", default=None, metavar="FACTOR",
                        help="hopfield: one factor of --lr per coupling layer, input side first (Scellier & Bengio 2017's "
                             "per-layer rates; default: one rate)")

@@ -417,7 +417,21 @@ def _sources(system, data, validation, batch_size: int, steps_per_epoch, task, s
     return source, splits, identity
 
 
-def _optimizer(optimizer, learning_rate: float) -> tuple[optax.GradientTransformation, str]:
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _learning_rate(learning_rate: float, lr_schedule: str, total_steps: int):
+    """The rate the optimizer steps at: ``learning_rate`` ("constant"), or for "cosine" the optax
+    cosine decay eta_k = learning_rate (1 + cos(pi k / K)) / 2 over the run's K = ``total_steps``
+    minibatches (to 0 at the end: the last epochs settle instead of jumping between minima)."""
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    if lr_schedule == "constant":
+        return learning_rate
+    return optax.cosine_decay_schedule(learning_rate, decay_steps=max(1, total_steps))
+
+
+def _optimizer(optimizer, learning_rate) -> tuple[optax.GradientTransformation, str]:
     """(the optax transformation, its name in the run spec): Adam(learning_rate) by default, an optax
     name such as "adam" or "sgd" called with ``learning_rate``, or a GradientTransformation."""
     if optimizer is None or isinstance(optimizer, str):
@@ -451,6 +465,7 @@ def fit(
     batch_size: int = 16,
     learning_rate: float = 0.05,
     optimizer: optax.GradientTransformation | str | None = None,
+    lr_schedule: str = "constant",
     beta: float = 1e-2,
     estimator: str | LinearEstimator = "centered",
     gradient: str | GradientRule | Callable = "ep",
@@ -512,6 +527,8 @@ def fit(
         epochs, batch_size, learning_rate, optimizer: the optax loop: Adam(learning_rate) unless
             ``optimizer`` is an optax name ("sgd", "adamw", ... called with learning_rate) or an
             optax GradientTransformation. ``epochs`` may be 0 (nothing trained, empty history).
+        lr_schedule: "constant", or "cosine": the rate decays as learning_rate (1 + cos(pi k / K)) / 2
+            over the run's K minibatches (optax.cosine_decay_schedule; only with an optimizer name).
         beta, estimator, gradient, shots: the gradient rule (``minibatch_gradient``).
         seed: init, shuffling (epoch e permutes with (seed, e)) and shots (step k of epoch e: (seed, e, k)).
         metrics: {name: fn(outputs, targets) -> float} evaluated on every split (``evaluate``).
@@ -551,8 +568,11 @@ def fit(
 
         device = as_loop(device)
     metrics = check_metrics(metrics)
-    optimizer, optimizer_name = _optimizer(optimizer, learning_rate)
     source, splits, identity = _sources(system, data, validation, batch_size, steps_per_epoch, task, seed)
+    if lr_schedule != "constant" and not (optimizer is None or isinstance(optimizer, str)):
+        raise ValueError("lr_schedule applies to an optimizer given by name ('adam', 'sgd', ...); build the schedule "
+                         "into a custom optax optimizer instead")
+    optimizer, optimizer_name = _optimizer(optimizer, _learning_rate(learning_rate, lr_schedule, epochs * source.steps))
     cost = _cost(system)
     run = {
         "data": identity, "task": task, "batch_size": batch_size, "beta": beta,
@@ -564,6 +584,8 @@ def fit(
     }
     if device is not None:
         run["device"] = device.describe()
+    if lr_schedule != "constant":  # (absent otherwise: checkpoints written before the option still resume)
+        run["lr_schedule"] = {"name": lr_schedule, "decay_steps": epochs * source.steps}
     if solver_options:  # (absent otherwise: checkpoints written before the option still resume)
         run["solver_options"] = {k: v if isinstance(v, (bool, int, float, str, type(None))) else repr(v)
                                  for k, v in sorted(solver_options.items())}

@@ -5,6 +5,7 @@ import os
 import time
 
 import numpy as np
+import optax
 import pytest
 
 from qeqprop import TFIMNetwork, fit, load_dataset
@@ -46,6 +47,41 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
     assert not [f for f in os.listdir(path.parent) if f.endswith(".tmp")]
     with pytest.raises(CheckpointMismatchError, match="learning_rate: saved 0.05, now 0.1"):
         fit(system, data, checkpoint=path, resume=True, **{**options, "learning_rate": 0.1})
+
+
+def test_cosine_schedule_decays_the_steps_and_resumes_exactly(tmp_path):
+    """lr_schedule="cosine": the last epoch's parameter change is a few percent of the constant rate's
+    (Adam's step scales with the rate: (1 + cos(pi k / K)) / 2 averages 0.04 over the last quarter);
+    an interrupted run resumes bit-equal, and a resume with another length (another schedule) is refused."""
+    data = load_dataset("xor", seed=1)
+    system = TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2])
+    options = {"epochs": 4, "batch_size": 32, "learning_rate": 0.05, "seed": 3, "progress": False}
+    moves = {}
+    for schedule in ("constant", "cosine"):
+        params = []
+        fit(system, data, lr_schedule=schedule, callback=lambda epoch, record, p: params.append(p), **options)
+        moves[schedule] = sum(np.linalg.norm(params[-1][k] - params[-2][k]) for k in params[-1])
+    assert moves["cosine"] < 0.15 * moves["constant"], moves
+    options["lr_schedule"] = "cosine"
+    straight = fit(system, data, **options)
+    path = tmp_path / "run" / "checkpoint.npz"
+
+    def interrupt(epoch, record, params):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(system, data, checkpoint=path, callback=interrupt, **options)
+    assert load_checkpoint(path)["epoch"] == 2
+    resumed = fit(system, data, checkpoint=path, resume=True, **options)
+    for key in straight.params:
+        np.testing.assert_array_equal(straight.params[key], resumed.params[key])
+    with pytest.raises(CheckpointMismatchError, match="lr_schedule"):
+        fit(system, data, checkpoint=path, resume=True, **{**options, "epochs": 5})
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        fit(system, data, **{**options, "lr_schedule": "linear"})
+    with pytest.raises(ValueError, match="optimizer given by name"):
+        fit(system, data, optimizer=optax.sgd(0.1), **options)
 
 
 def test_reference_gradient_training_baseline():
