@@ -59,7 +59,7 @@ def test_cosine_schedule_decays_the_steps_and_resumes_exactly(tmp_path):
     moves = {}
     for schedule in ("constant", "cosine"):
         params = []
-        fit(system, data, lr_schedule=schedule, callback=lambda epoch, record, p: params.append(p), **options)
+        fit(system, data, lr_schedule=schedule, callback=lambda epoch, record, p, kept=params: kept.append(p), **options)
         moves[schedule] = sum(np.linalg.norm(params[-1][k] - params[-2][k]) for k in params[-1])
     assert moves["cosine"] < 0.15 * moves["constant"], moves
     options["lr_schedule"] = "cosine"
