@@ -424,8 +424,6 @@ def _learning_rate(learning_rate: float, lr_schedule: str, total_steps: int):
     """The rate the optimizer steps at: ``learning_rate`` ("constant"), or for "cosine" the optax
     cosine decay eta_k = learning_rate (1 + cos(pi k / K)) / 2 over the run's K = ``total_steps``
     minibatches (to 0 at the end: the last epochs settle instead of jumping between minima)."""
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if lr_schedule == "constant":
         return learning_rate
     return optax.cosine_decay_schedule(learning_rate, decay_steps=max(1, total_steps))
@@ -558,6 +556,8 @@ def fit(
     system = _with_solver_options(system, solver_options)
     epochs, batch_size = check_int("epochs", epochs, 0), check_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     eval_every = None if eval_every is None else check_int("eval_every", eval_every)
     check_estimator(estimator)
     beta = check_beta(beta)

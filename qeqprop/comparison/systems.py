@@ -8,7 +8,7 @@ cannot learn, or more qubits (spins) than the exact solvers here allow (``CAPS``
 learners that ask for the dense solver (``SETTINGS``) get it up to ``AUTO_DENSE_MAX_QUBITS``
 qubits and the batched Lanczos path (solver "jax": a minibatch's ground states and nudged phases
 in one batched solve) above, up to MAX_QUBITS: on ``digits`` the TFIM's parameter target is met
-at 14 qubits.
+at 15 qubits.
 
 ``SYSTEMS`` is the default line-up; every registered system (``AVAILABLE``) can be named.
 """
