@@ -42,9 +42,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, write_json
 
 import qeqprop as qp
+from qeqprop.datasets import chain_sign_data
 from qeqprop.gradcheck import critical_tfim_chain, random_tfim_instance
 from qeqprop.solvers import MPS, working_set_vectors
-from qeqprop.systems.tfim import TFIMNetwork
+from qeqprop.systems.long_chain import TFIMChain
 
 
 def tfim_exact_energy(n: int, g: float) -> float:
@@ -163,24 +164,16 @@ def chi(args) -> dict:
     return out
 
 
-def boundary_sign_data(n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x = s u with s = +-1, u ~ U(0.5, 1.5); class labels (s > 0) and targets 0.5 s."""
-    signs = rng.choice([-1.0, 1.0], size=n_samples)
-    x = (signs * rng.uniform(0.5, 1.5, n_samples))[:, None]
-    return x, (signs > 0).astype(int), 0.5 * signs[:, None]
-
-
 def learner(args) -> dict:
-    """The 48-qubit boundary-to-boundary learner (module docstring), trained by qp.fit."""
+    """The 48-qubit boundary-to-boundary learner (module docstring; qeqprop.systems.long_chain), trained
+    by qp.fit on chain-sign data (qeqprop.datasets.chain_sign_data) with targets 0.5 s."""
     n = args.qubits
-    solver = MPS(chi_max=args.chi_max, svd_min=1e-10, entropy_tol=1e-7, gap=False)
-    net = TFIMNetwork(n, "chain", n_inputs=1, input_mode="fields", input_qubits=[0], output_qubits=[n - 1], gamma=1.0,
-                      solver=solver)
+    net = TFIMChain(n, j_init=args.j_init, chi_max=args.chi_max, solver="mps")  # J0 < Gamma: correlation length < N
     rng = np.random.default_rng(args.seed)
     params = net.init_params(rng)
-    params["J"] = args.j_init + 0.05 * rng.standard_normal(n - 1)  # paramagnetic side: correlation length < N
-    x_train, _, y_train = boundary_sign_data(args.train, rng)
-    x_test, labels_test, y_test = boundary_sign_data(args.test, rng)
+    x_train, labels_train = chain_sign_data(args.train, rng)
+    x_test, labels_test = chain_sign_data(args.test, rng)
+    y_train, y_test = (labels_train - 0.5)[:, None], (labels_test - 0.5)[:, None]
 
     def evaluate(p):
         states = [net.equilibrate(p, x) for x in x_test]

