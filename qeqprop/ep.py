@@ -146,6 +146,8 @@ def ep_gradient(
     rule = as_estimator(estimator, beta)
     X, Y, single = as_batch(system, x, y)
     view = system.batch_view(len(X))
+    if hasattr(view, "ep_betas"):  # the free phase to the accuracy of this estimate (BatchSystem)
+        view.ep_betas = tuple(rule.nudged_betas) or None
     free_states = view.equilibrate(params, X) if free is None else checked_free(system, view, params, X, free, single)
     measurement = (readout if readout is not None else Exact()).start(system, X, free_states, rng)
     measured = {0.0: measurement.measure(free_states)}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import random_general_system
-from qeqprop import ep_gradient, random_tfim_instance
+from qeqprop import ep_gradient, predict, random_tfim_instance, relative_error
 from qeqprop.estimators import ESTIMATORS
 from qeqprop.hamiltonians.jax_kernel import structure_of
 from qeqprop.readout import Shots
@@ -275,3 +275,43 @@ def test_block_lengths_start_afresh_unless_kept():
     assert kept.batch_view(4).solver.steps != {"free": 64, "nudged": 32, "gap": 32}  # learned from the measured convergence
     again = flat_batch(ep_gradient(kept, params, xs, ys, 1e-2).grad)
     np.testing.assert_allclose(again, first, rtol=0, atol=1e-8 * np.abs(first).max())
+
+
+def test_predict_reads_only_the_output_strings_and_equals_eigh():
+    """qp.predict on the 7-qubit complex model (outputs Z6 and X5) computes the expectations of the
+    output strings alone (the other flip groups are skipped) and equals <O_j> of eigh's ground states."""
+    system, params = long_block_models()[1]
+    ham = system.hamiltonian
+    assert len(ham.output_strings) == 2 < len(ham.table)
+    xs = np.random.default_rng(6).normal(size=(3, system.n_inputs))
+    exact = []
+    for c in ham.coefficients_batch(params, xs):
+        vector = np.linalg.eigh(ham.table.operator(c).to_dense())[1][:, 0]
+        exact.append(ham.outputs(ham.table.expectations(vector)))
+    np.testing.assert_allclose(predict(system, params, xs), exact, atol=1e-10)
+    states = system.batch_view(3).equilibrate(params, xs)
+    np.testing.assert_allclose(states.outputs(ham), ham.outputs(states.expectations), atol=1e-13)
+
+
+def test_ep_call_solves_its_free_phase_to_the_ep_tolerance():
+    """ep_gradient's batched free phase stops at its nudged phases' residual max(tol, nudge_tol beta^2)
+    in a first block shortened for it (``first_free_steps``: 64 steps sized for 1e-12), while a free
+    phase outside an EP call keeps ``tol``; the estimate equals the one from a free phase at tol to
+    well within the EP bias."""
+    from qeqprop.solvers.batched_lanczos import first_free_steps
+
+    assert [first_free_steps(64, t) for t in (1e-14, 1e-12, 1.6e-6, 1e-3, 2.0)] == [64, 64, 32, 16, 16]
+    system, params = long_block_models()[1]
+    rng = np.random.default_rng(7)
+    xs, ys = rng.normal(size=(3, system.n_inputs)), rng.uniform(-1, 1, (3, 2))
+    beta = 0.05
+    fast = ep_gradient(system, params, xs, ys, beta)
+    exact_free = system.batch_view(3).equilibrate(params, xs)
+    reference = ep_gradient(system, params, xs, ys, beta, free=exact_free)
+    ep_tol = system.ep_tol((beta, -beta))
+    assert ep_tol == pytest.approx(system.nudge_tol * beta**2) and ep_tol > 1e3 * system.tol
+    assert np.all(fast.free.residuals <= ep_tol * np.maximum(1.0, np.abs(fast.free.energies)))
+    assert np.all(exact_free.residuals <= system.tol * np.maximum(1.0, np.abs(exact_free.energies)))
+    assert fast.free.iterations.max() < exact_free.iterations.min()
+    bias = relative_error(reference.grad, ep_gradient(system, params, xs, ys, beta / 2, free=exact_free).grad)
+    assert relative_error(fast.grad, reference.grad) < 1e-3 * bias

@@ -57,6 +57,10 @@ def test_expectations_and_transition_elements(rng, n):
     np.testing.assert_allclose(table.expectations(states), expected, atol=1e-12)
     real = rng.normal(size=2**n) / np.sqrt(2**n)  # real arithmetic in the half-state sums
     np.testing.assert_allclose(table.expectations(real), [np.vdot(real, m @ real).real for m in mats], atol=1e-12)
+    wanted = np.array([len(strings) - 1, 3, 0])  # a subset in any order: only its groups are computed
+    np.testing.assert_allclose(table.expectations(states, strings=wanted), np.asarray(expected)[:, wanted], atol=1e-12)
+    np.testing.assert_allclose(table.expectations(psi, bra=bra, strings=wanted),
+                               [np.vdot(bra, mats[s] @ psi) for s in wanted], atol=1e-12)
 
 
 def test_block_matvec_matches_columns(rng):

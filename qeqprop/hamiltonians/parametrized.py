@@ -20,6 +20,7 @@ extra coefficients beta M^T w.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -244,6 +245,15 @@ class ParametrizedHamiltonian:
     def outputs(self, expectations: np.ndarray) -> np.ndarray:
         """<O_j> = sum_s M_{j s} <P_s> from the table's expectations (..., S) -> (..., n_outputs)."""
         return np.real(expectations) @ self.output_matrix.T
+
+    @cached_property
+    def output_strings(self) -> np.ndarray:
+        """Indices of the strings the outputs read (the columns of M with a nonzero entry)."""
+        return np.flatnonzero(np.any(self.output_matrix != 0, axis=0))
+
+    def outputs_of(self, expectations: np.ndarray) -> np.ndarray:
+        """``outputs`` from the expectations of ``output_strings`` alone (..., len(output_strings))."""
+        return np.real(expectations) @ self.output_matrix[:, self.output_strings].T
 
     def nudge_coefficients(self, weights: np.ndarray) -> np.ndarray:
         """Table coefficients of sum_j w_j O_j: w (..., n_outputs) -> M^T w (..., S)."""

@@ -366,10 +366,12 @@ class PauliTable:
         return PauliOperator(self, coeffs)
 
     @one_blas_thread
-    def expectations(self, psi: np.ndarray, bra: np.ndarray | None = None) -> np.ndarray:
+    def expectations(self, psi: np.ndarray, bra: np.ndarray | None = None, strings: np.ndarray | None = None) -> np.ndarray:
         """<bra|P_s|psi> for every string s (``bra = psi`` by default); leading axes of
         ``psi`` (..., 2^n) are batch axes, the result has shape (..., n_strings).
 
+        ``strings``: indices of the only strings wanted (result (..., len(strings))): flip groups
+        holding none of them are not computed (the outputs of a model read a few strings).
         Real (float64) when ``bra`` is None; complex otherwise.
         """
         self.check_vectors()
@@ -383,7 +385,14 @@ class PauliTable:
         head = psi.shape[:-1]
         bra = np.conj(bra) if np.iscomplexobj(bra) else bra  # no copy of a real state
         out = np.zeros(head + (len(self.strings),), dtype=np.complex128)
+        wanted = None
+        if strings is not None:
+            strings = np.asarray(strings, dtype=np.int64)
+            wanted = np.zeros(len(self.strings), bool)
+            wanted[strings] = True
         for x_mask, members in self.groups.items():
+            if wanted is not None and not wanted[members].any():
+                continue
             support = x_mask | int(np.bitwise_or.reduce(self.z_masks[members]))
             if np.bitwise_count(support) <= _EINSUM_SUPPORT_MAX:
                 sums = self._support_sums(psi, bra, x_mask, members, support, same)
@@ -391,6 +400,8 @@ class PauliTable:
                 flip = _flipped(psi, self.n_qubits, x_mask)
                 sums = self.walsh(x_mask).sums((bra.reshape(flip.shape) * flip).reshape(psi.shape))
             out[..., members] = self.phases[members] * sums
+        if strings is not None:
+            out = out[..., strings]
         if same:
             return out.real.copy()
         return out

@@ -58,6 +58,7 @@ from .registry import make_solver
 logger = logging.getLogger(__name__)
 
 STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilations)
+FREE_STEPS_TOL = 1e-12  # the tolerance the free phase's first block (``free_steps``) is sized for
 
 
 def _real_view(v):
@@ -342,6 +343,16 @@ def _in_parts(block, pieces, starts: np.ndarray):
 STEP_MARGIN = 1.1  # block length asked: the extrapolated need plus 10%, rounded up to a quantum
 
 
+def first_free_steps(steps: int, tol: float) -> int:
+    """The first free-phase block for tolerance ``tol`` when ``steps`` is sized for FREE_STEPS_TOL:
+    from a random start the Ritz residual falls geometrically, so the steps needed grow like
+    log(1/tol): steps log(tol) / log(FREE_STEPS_TOL), rounded up to STEP_QUANTUM, never more than
+    ``steps`` nor fewer than 2 STEP_QUANTUM. (The 10-qubit sensor model: 64 steps reach 1e-12, 32
+    reach 1.6e-6, its EP tolerance at beta = 0.4.)"""
+    scale = min(1.0, np.log(tol) / np.log(FREE_STEPS_TOL)) if tol < 1.0 else 0.0
+    return int(min(steps, max(2 * STEP_QUANTUM, STEP_QUANTUM * np.ceil(steps * scale / STEP_QUANTUM))))
+
+
 def steps_for(tols, steps: int, estimate: np.ndarray, half_estimate: np.ndarray) -> int:
     """Block length (a multiple of STEP_QUANTUM, STEP_MARGIN times the need) after which every
     sample's Ritz residual estimates (B, pairs) reach ``tols`` (one per pair, or (B, pairs)), extrapolating the
@@ -509,7 +520,8 @@ class BatchedLanczos(BatchGroundStateSolver):
     residual ``deflation.gap_tolerances`` (the gap to GAP_ACCURACY = 1%, GAP_TOL the floor); its first
     block is 32 steps (the 10-qubit sensor model's gap needs 24: 5.5 vs 8.4 ms per sample at batch 10 with 64).
     ``free_steps`` / ``nudged_steps`` / ``gap_steps`` are the first block lengths (multiples of 8) of
-    the free, nudged and deflated solves; after every solve the next length is extrapolated from
+    the free, nudged and deflated solves (``free_steps`` for tol = FREE_STEPS_TOL, shortened for a
+    looser one: ``first_free_steps``); after every solve the next length is extrapolated from
     the Ritz residual decay of its first block (``steps_for``: the need of the slowest sample plus
     10%, rounded up to a multiple of 8), capped at ``max_steps``. ``workers`` concurrent slices of
     the batch (None: the CPU cores; ``default_workers``) do not change the numbers.
@@ -556,6 +568,7 @@ class BatchedLanczos(BatchGroundStateSolver):
                       for phase, steps in (("free", free_steps), ("nudged", nudged_steps), ("gap", gap_steps))}
         self.max_blocks = int(max_blocks)
         self.workers = workers
+        self._learned: set[str] = set()  # phases whose block length follows a measured need
 
     def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool) -> BatchedSolve:
         """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts``
@@ -578,6 +591,8 @@ class BatchedLanczos(BatchGroundStateSolver):
     def _run(self, operator, phase: str, starts, tol: float, deflate=None, floor=None) -> BatchedSolve:
         """One batched solve of ``phase`` ("free", "nudged" or "gap"), its block length adapted."""
         steps = self.steps[phase]
+        if phase == "free" and phase not in self._learned:
+            steps = first_free_steps(steps, tol)
         # far inside the space: the free phase orthogonalises selectively against its ground Ritz
         # vector (the plain recurrence stalled at residual 7e-9 on a 9-qubit Ising chain without
         # fields); the nudged and gap phases (tolerance 1e-6 or a warm start) run the plain recurrence
@@ -587,6 +602,7 @@ class BatchedLanczos(BatchGroundStateSolver):
                                        self.max_blocks, self.workers, deflate=deflate, floor=floor)
         # follow the measured need (each new length compiles once; the margin damps flapping)
         self.steps[phase] = min(self.max_steps, result.next_steps)
+        self._learned.add(phase)
         missed = np.flatnonzero(~result.converged)
         if missed.size and self.retry_blocks:
             self._retry(operator, phase, result, missed, tol, deflate, floor)

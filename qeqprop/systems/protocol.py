@@ -84,6 +84,10 @@ class BatchSystem(Protocol):
 
     ``joint_phases``: ``equilibrate`` accepts a tuple of betas and solves all those nudged phases
     in one call (returning a tuple of states, one per beta), warm-started from ``init``.
+
+    ``ep_betas`` (optional attribute): where a view has it, ``ep_gradient`` sets it to the nudges
+    of its call before the free phase, so that the view can solve its free phase to the accuracy
+    the estimate needs (SpinBatch: the nudged phases' tolerance) rather than its evaluation one.
     """
 
     joint_phases: bool

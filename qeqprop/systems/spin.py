@@ -45,7 +45,10 @@ class SpinSystem(SystemBase):
     tol : Lanczos tolerance (solvers.ground_state). Nudged phases use the EP-suited
         max(tol, nudge_tol * beta^2): a residual r shifts the EP estimate by ~ r / (beta gap),
         so this keeps the solver's share at ~nudge_tol * beta, far below the O(beta^2)
-        bias of the centered estimator for beta >= 1e-3.
+        bias of the centered estimator for beta >= 1e-3. The free phase of a batched EP call
+        (``ep_gradient``) uses it too: its error enters the estimate the same way (the one-sided
+        estimators' <dH/dtheta>_0, and every estimator's nudge through the free outputs); the
+        free phase of ``equilibrate``, ``predict`` and ``evaluate`` uses ``tol``.
     temperature : 0 for ground states; T > 0 for Gibbs states exp(-H/T)/Z (EP then
         differentiates the free energy; degenerate ground states are harmless): exact by dense
         diagonalisation up to 8 qubits (solver="dense": any size that fits), above that from the lowest ``thermal_levels`` eigenpairs
@@ -97,6 +100,11 @@ class SpinSystem(SystemBase):
     @property
     def n_qubits(self) -> int:
         return self.hamiltonian.n_qubits
+
+    def ep_tol(self, betas) -> float:
+        """The EP-suited residual max(tol, nudge_tol * min |beta|^2) of the phases of an EP call
+        with nudges ``betas`` (class docstring)."""
+        return max(self.tol, self.nudge_tol * min(abs(float(b)) for b in betas) ** 2)
 
     @property
     def n_inputs(self) -> int:
@@ -241,7 +249,7 @@ class SpinSystem(SystemBase):
             operator,
             self.solver,
             init=None if init is None else init if init.vector is None else init.vector,
-            tol=self.tol if free else max(self.tol, self.nudge_tol * beta**2),
+            tol=self.tol if free else self.ep_tol((beta,)),
             with_gap=free,
         )
         if free:

@@ -63,6 +63,7 @@ class SpinStates:
         self.iterations, self.residuals, self.members, self.covariance, self.table = iterations, residuals, members, covariance, table
         self.retries = retries
         self._whole: tuple[SpinStates, slice] | None = None  # set by ``part``
+        self._outputs: np.ndarray | None = None  # ``outputs`` from the output strings alone
 
     @property
     def expectations(self) -> np.ndarray:
@@ -76,6 +77,16 @@ class SpinStates:
 
     def __len__(self) -> int:
         return len(self.vectors) if self._expectations is None else len(self._expectations)
+
+    def outputs(self, hamiltonian) -> np.ndarray:
+        """<O_j> per sample (B, n_outputs): from ``expectations`` when they are there (or this is
+        a part of a joint solve, which reads them all), else from the strings the outputs read
+        alone (``hamiltonian.output_strings``: predictions need no other expectation)."""
+        if self._expectations is None and self._whole is None:
+            if self._outputs is None:  # read by the nudge, the loss and the outputs of one EP call
+                self._outputs = hamiltonian.outputs_of(self.table.expectations(self.vectors, strings=hamiltonian.output_strings))
+            return self._outputs
+        return hamiltonian.outputs(self.expectations)
 
     def measured(self, expectations: np.ndarray, covariance: np.ndarray) -> SpinStates:
         """The same batch with shot estimates (B, S) and their covariance (B, S, S)."""
@@ -124,6 +135,7 @@ class SpinBatch:
         self.system = system
         self.solver = solver
         self.joint_phases = solver is not None
+        self.ep_betas: tuple[float, ...] | None = None  # set by ep_gradient (BatchSystem docstring)
 
     @one_blas_thread
     def equilibrate(self, params, X, nudge=None, beta=0.0, init: SpinStates | None = None):
@@ -139,14 +151,15 @@ class SpinBatch:
         coeffs = ham.coefficients_batch(params, X)
         if nudge is None:
             start = np.broadcast_to(np.random.default_rng(0).standard_normal(ham.table.dim), (len(coeffs), ham.table.dim))
-            free = self.solver.solve(coeffs, start, system.tol, with_gap=True)
+            tol = system.tol if self.ep_betas is None else system.ep_tol(self.ep_betas)
+            free = self.solver.solve(coeffs, start, tol, with_gap=True)
             report_small_gap(float(free.gaps.min()), system.gap_tol)
             return self._states(free, len(X), with_gap=True)
         betas = beta if isinstance(beta, tuple) else (float(beta),)
         signs = np.repeat(np.asarray(betas, dtype=float), len(coeffs))
         shifted = np.concatenate([coeffs] * len(betas))
         shifted += signs[:, None] * ham.nudge_coefficients(np.concatenate([np.asarray(nudge)] * len(betas)))
-        tol = max(system.tol, system.nudge_tol * min(abs(b) for b in betas) ** 2)
+        tol = system.ep_tol(betas)
         solved = self._states(self.solver.solve(shifted, np.concatenate([init.vectors] * len(betas)), tol, with_gap=False),
                               len(X) * len(betas), with_gap=False)
         parts = tuple(solved.part(k * len(X), (k + 1) * len(X)) for k in range(len(betas)))
@@ -171,7 +184,7 @@ class SpinBatch:
         return np.array([cost.grad(o, y) for o, y in zip(self.predict(states), Y)])
 
     def predict(self, states: SpinStates) -> np.ndarray:
-        return self.system.hamiltonian.outputs(states.expectations)
+        return states.outputs(self.system.hamiltonian)
 
     def cost(self, states: SpinStates, Y) -> np.ndarray:
         cost = self.system.cost_fn
