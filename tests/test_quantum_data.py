@@ -9,6 +9,8 @@ import json
 import numpy as np
 import pytest
 
+from conftest import kron_pauli
+
 from qeqprop.comparison.chains import (
     ANNNI,
     XXZ_FIELD,
@@ -65,11 +67,11 @@ def test_xxz_boundaries_known_limits():
 
 
 def test_annni_at_kappa_zero_is_the_tfim_chain():
-    from qeqprop.comparison.phases import chain_terms
+    from qeqprop.comparison.chains import tfim_terms
     from qeqprop.hamiltonians.parametrized import ParametrizedHamiltonian
     from qeqprop.solvers import ground_state
 
-    tfim = ParametrizedHamiltonian(6, chain_terms(6), {}, n_inputs=2)
+    tfim = ParametrizedHamiltonian(6, tfim_terms(6), {}, n_inputs=2)
     annni = chain_hamiltonian(ANNNI, 6)
     for g in (0.5, 1.3):
         e_tfim = ground_state(tfim.operator({}, np.array([1.0, g])), "dense").energy
@@ -156,6 +158,34 @@ def test_sensor_readout_converges_to_exact_outputs():
     exact = np.array([system.predict(system.equilibrate(params, row)) for row in x])
     measured = sensor_readout(system, params, x, 200_000, np.random.default_rng(3))
     np.testing.assert_allclose(measured, exact, atol=5 / np.sqrt(200_000))
+
+
+def test_one_sensor_builder_for_every_chain_task():
+    """The registry's "sensor" reads the chain its ``chain`` option names (the TFIM "phases" chain by
+    default, ANNNI, XXZ in a field: one builder, comparison.sensor.chain_sensor); the comparison harness
+    gives it the task's chain, N_CHAIN sites and cross-entropy on the three-phase tasks, and its
+    outputs are the exact <X_s> of the joint ground state."""
+    from qeqprop.comparison.phases import phase_sensor
+    from qeqprop.comparison.sensor import N_CHAIN, SENSOR_COST
+    from qeqprop.comparison.systems import build
+    from qeqprop.systems.registry import build as registry_build
+
+    for chain, model in (("phases", None), ("annni", ANNNI), ("xxz_field", XXZ_FIELD)):
+        built = registry_build("sensor", 2, 3, 4, chain=chain, solver="dense")
+        direct = phase_sensor(4, 3, solver="dense") if model is None else chain_sensor(model, 4, 3, solver="dense")
+        assert str(built.hamiltonian) == str(direct.hamiltonian)
+        params = built.init_params(1)
+        x = model.sample(1, 2)[0] if model else np.array([1.2, 0.6])
+        vector = np.linalg.eigh(built.hamiltonian.table.operator(built.hamiltonian.coefficients(params, x)).to_dense())[1][:, 0]
+        expected = [np.vdot(vector, kron_pauli(f"X{s}", 7) @ vector).real for s in (4, 5, 6)]
+        np.testing.assert_allclose(built.predict(built.equilibrate(params, x)), expected, atol=1e-10)
+    for task, n_classes in (("annni", 3), ("xxz_field", 3), ("phases", 2)):
+        system, _ = build("sensor", task, 2, n_classes)
+        assert system.n_qubits == (N_CHAIN + 3 if n_classes == 3 else 4 + 1)
+        assert (type(system.cost_fn).__name__ == "SoftmaxCrossEntropy") == (n_classes == 3)
+    assert SENSOR_COST == "cross_entropy"
+    with pytest.raises(ValueError, match="chain must be one of"):
+        chain_sensor("tfim")
 
 
 def test_bad_input_is_refused():

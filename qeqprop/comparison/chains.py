@@ -93,6 +93,18 @@ def xxz_labels(x: np.ndarray) -> np.ndarray:
     return np.where(polarized, 2, np.where(neel, 1, 0))
 
 
+def tfim_terms(n_chain: int, offset: int = 0) -> list[Term]:
+    """-J sum Z_i Z_(i+1) - g sum X_i on qubits offset..offset+n_chain-1, J = x_0, g = x_1."""
+    sites = range(offset, offset + n_chain)
+    terms = [Term(f"Z{i} Z{i + 1}", -1.0, input=0) for i in sites if i + 1 < offset + n_chain]
+    return terms + [Term(f"X{i}", -1.0, input=1) for i in sites]
+
+
+def tfim_labels(x: np.ndarray) -> np.ndarray:
+    """Exact TFIM phase of each row x = (J, g) (Pfeuty 1970): 1 (ferromagnet) if g < J, else 0."""
+    return (x[:, 1] < x[:, 0]).astype(int)
+
+
 def annni_terms(n_chain: int, offset: int = 0) -> list[Term]:
     """-sum Z_i Z_(i+1) + kappa sum Z_i Z_(i+2) - g sum X_i on qubits offset.., kappa = x_0, g = x_1."""
     s = range(offset, offset + n_chain)
@@ -144,6 +156,10 @@ ANNNI = ChainModel("annni", ("kappa", "g"), ("ferromagnetic", "antiphase", "para
 XXZ_FIELD = ChainModel("xxz_field", ("Delta", "h"), ("XY", "Neel", "polarized"), ((-1.5, 3.5), (0.05, 6.0)),
                        xxz_terms, xxz_labels, {0: (0.0, 0.5), 1: (3.0, 0.3), 2: (0.0, 5.5)})
 MODELS = {model.name: model for model in (ANNNI, XXZ_FIELD)}
+# the TFIM chain of the "phases" task (comparison.phases: its straight boundary g = J)
+TFIM_CHAIN = ChainModel("phases", ("J", "g"), ("paramagnetic", "ferromagnetic"), ((0.2, 2.0), (0.2, 2.0)),
+                        tfim_terms, tfim_labels, {0: (0.5, 1.8), 1: (1.8, 0.5)})
+SENSOR_CHAINS = {TFIM_CHAIN.name: TFIM_CHAIN, **MODELS}  # task name -> the data chain a sensor of that task reads
 
 
 def get_model(name: str) -> ChainModel:

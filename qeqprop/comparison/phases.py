@@ -27,11 +27,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..datasets import Dataset
-from ..hamiltonians.parametrized import ParamSpec, ParametrizedHamiltonian, Term
+from ..hamiltonians.parametrized import ParametrizedHamiltonian
 from ..solvers import ground_state
 from ..systems.spin import SpinSystem
+from .chains import TFIM_CHAIN, tfim_labels, tfim_terms
+from .sensor import chain_sensor
 
-PARAMETER_RANGE = (0.2, 2.0)
+PARAMETER_RANGE = TFIM_CHAIN.window[0]  # (J, g) both drawn from it
 
 
 def phase_labels(x: np.ndarray) -> np.ndarray:
@@ -39,7 +41,7 @@ def phase_labels(x: np.ndarray) -> np.ndarray:
     x = np.atleast_2d(np.asarray(x, dtype=float))
     if x.shape[1] != 2:
         raise ValueError(f"x must have two columns (J, g), got shape {x.shape}")
-    return (x[:, 1] < x[:, 0]).astype(int)
+    return tfim_labels(x)
 
 
 def load_phases(n_samples: int = 240, test_size: float = 0.3, seed: int = 0, low: float = PARAMETER_RANGE[0],
@@ -61,16 +63,9 @@ def load_phases(n_samples: int = 240, test_size: float = 0.3, seed: int = 0, low
     return Dataset("phases", x[n_test:], y[n_test:], x[:n_test], y[:n_test], 2)
 
 
-def chain_terms(n_chain: int, offset: int = 0) -> list[Term]:
-    """-J sum Z_i Z_(i+1) - g sum X_i on qubits offset..offset+n_chain-1, J = x_0, g = x_1."""
-    sites = range(offset, offset + n_chain)
-    terms = [Term(f"Z{i} Z{i + 1}", -1.0, input=0) for i in sites if i + 1 < offset + n_chain]
-    return terms + [Term(f"X{i}", -1.0, input=1) for i in sites]
-
-
 def order_parameter(J: float, g: float, n_chain: int = 12) -> float:
     """End-to-end correlation <Z_0 Z_(L-1)> in the ground state of an open L-site chain."""
-    hamiltonian = ParametrizedHamiltonian(n_chain, chain_terms(n_chain), {}, n_inputs=2,
+    hamiltonian = ParametrizedHamiltonian(n_chain, tfim_terms(n_chain), {}, n_inputs=2,
                                           observables=[f"Z0 Z{n_chain - 1}"])
     operator = hamiltonian.operator({}, np.array([J, g]))
     state = ground_state(operator, "lanczos", with_gap=False)
@@ -78,26 +73,6 @@ def order_parameter(J: float, g: float, n_chain: int = 12) -> float:
 
 
 def phase_sensor(n_chain: int = 4, n_sensors: int = 1, init_std: float = 0.5, **options) -> SpinSystem:
-    """The sensor learner of the module docstring: chain qubits 0..n_chain-1, sensors after.
-
-    K ~ init_std N(0, 1) (ZZ) and L ~ init_std N(0, 1) (XX) couple each sensor to every chain
-    site; h starts at +0.5 (it breaks the Z2 symmetry, so the ferromagnetic ground state is
-    gapped) and G at +0.5 (a sensor that starts polarized along X learns in fewer epochs).
-    Outputs <X_s>: Z2-even, so the phase (not the
-    sign of a magnetization) decides the sign of the output."""
-    if not isinstance(n_chain, (int, np.integer)) or n_chain < 2:
-        raise ValueError(f"n_chain must be an integer >= 2, got {n_chain!r}")
-    if not isinstance(n_sensors, (int, np.integer)) or n_sensors < 1:
-        raise ValueError(f"n_sensors must be a positive integer, got {n_sensors!r}")
-    n = n_chain + n_sensors
-    sensors = range(n_chain, n)
-    terms = chain_terms(n_chain)
-    for a, s in enumerate(sensors):
-        terms += [Term(f"Z{s} Z{i}", -1.0, "K", (a, i)) for i in range(n_chain)]
-        terms += [Term(f"X{s} X{i}", -1.0, "L", (a, i)) for i in range(n_chain)]
-        terms += [Term(f"Z{s}", -1.0, "h", (a,)), Term(f"X{s}", -1.0, "G", (a,))]
-    coupling = ParamSpec((n_sensors, n_chain), std=init_std)
-    specs = {"K": coupling, "L": coupling, "h": ParamSpec((n_sensors,), mean=0.5, std=0.1 * init_std),
-             "G": ParamSpec((n_sensors,), mean=0.5, std=0.1 * init_std)}
-    hamiltonian = ParametrizedHamiltonian(n, terms, specs, n_inputs=2, observables=[f"X{s}" for s in sensors])
-    return SpinSystem(hamiltonian, **options)
+    """The sensor learner of the module docstring (``sensor.chain_sensor`` on the TFIM chain):
+    chain qubits 0..n_chain-1, sensors after, outputs <X_s>."""
+    return chain_sensor(TFIM_CHAIN, n_chain, n_sensors, init_std, **options)

@@ -19,6 +19,8 @@ import numpy as np
 
 from ..solvers.auto import AUTO_DENSE_MAX_QUBITS
 from ..systems.registry import QUANTUM, REGISTRY, get_spec
+from .chains import MODELS
+from .sensor import N_CHAIN, SENSOR_COST
 
 TRAINING_KEYS = ("learning_rate", "beta", "estimator", "init_scale", "hidden")  # a setting's non-option keys
 SYSTEMS = ("tfim", "qho", "hopfield", "resistive", "phase_oscillators", "ising", "elastic", "sensor")
@@ -35,7 +37,12 @@ SETTINGS = {  # options the comparison fixes (registry option names); the others
     "resistive": {"tol": 1e-10},
     "ising": {"temperature": 1.0},
 }
-SIZES = {"sensor": 4}  # fixed hidden size: the sensor's data chain is part of its task, not capacity to match
+# fixed hidden sizes per task: the sensor's data chain is part of its task, not capacity to match (the
+# quantum-data chains as long as in comparison.quantum_data's copies study)
+SIZES = {"sensor": {"phases": 4, "annni": N_CHAIN, "xxz_field": N_CHAIN}}
+# options a task fixes: the sensor reads the task's chain, with comparison.quantum_data's cost on the
+# three-phase chains (SENSOR_COST: a one-seed probe on annni reached train accuracy 0.70 with "mse", 0.94 with it)
+TASK_OPTIONS = {"sensor": lambda task: {"chain": task, **({"cost": SENSOR_COST} if task in MODELS else {})}}
 DESCRIPTIONS = {name: f"{spec.description} ({spec.kind})" for name, spec in REGISTRY.items()}
 
 __all__ = [
@@ -79,6 +86,12 @@ def _check_cap(name: str, n_outputs: int, hidden: int) -> None:
         raise Unsupported(f"more than {cap} {unit}s")
 
 
+def _options(name: str, task: str, options: dict) -> dict:
+    """The registry options of ``name`` on ``task``: SETTINGS, then TASK_OPTIONS, then ``options``."""
+    fixed = TASK_OPTIONS[name](task) if name in TASK_OPTIONS else {}
+    return {**SETTINGS.get(name, {}), **fixed, **options}
+
+
 def _exact_solver(name: str, units: int, options: dict) -> dict:
     """``options`` with a dense-solver quantum learner of more than AUTO_DENSE_MAX_QUBITS qubits
     moved to the batched Lanczos path (solver "jax"); other options unchanged."""
@@ -108,7 +121,7 @@ def max_hidden(name: str, task: str, n_inputs: int, n_classes: int, **options) -
         raise Unsupported(spec.needs)
     if name in SIZES:
         return None
-    options = {**SETTINGS.get(name, {}), **options}
+    options = _options(name, task, options)
     sizes = _sizes(name, task, n_inputs, n_classes, options)
     largest = next(sizes)[0]  # the smallest size; Unsupported past the cap
     try:
@@ -129,9 +142,9 @@ def build(name: str, task: str, n_inputs: int, n_classes: int, hidden: int | Non
     if not spec.takes(task):
         raise Unsupported(spec.needs)
     n_outputs = n_outputs_for(n_classes)
-    options = {**SETTINGS.get(name, {}), **options}
+    options = _options(name, task, options)
     if hidden is None and name in SIZES:
-        hidden = SIZES[name]
+        hidden = SIZES[name][task]
     if hidden is not None:
         if name not in SIZES:
             _check_cap(name, n_outputs, hidden)

@@ -63,6 +63,7 @@ OPTIONS: dict[str, str] = {
     "input_gain": "resistive networks: input source voltages are input_gain * (x, -x)",
     "init_std": "resistive networks: spread of the initial raw conductances (softplus^-1(g0) + init_std N(0, 1))",
     "j_init": "tfim_chain: couplings start at J = j_init + 0.05 N(0, 1) (default 0.9: paramagnetic, correlation length ~10 sites)",
+    "chain": "sensor: the data chain it reads, the task's ('phases': TFIM, 'annni', 'xxz_field'; default 'phases')",
     "chi_max": "tfim_chain with solver 'mps' (its default past 16 qubits): largest MPS bond dimension (default 16)",
 }
 
@@ -115,11 +116,13 @@ def _phase_oscillators(n_inputs: int, n_outputs: int, hidden: int, **options) ->
     return load("classical:PhaseOscillatorNetwork")(n_inputs, hidden, n_outputs, **options)
 
 
-def _sensor(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
-    """The phase sensor: ``hidden`` data-chain qubits (>= 2), one sensor qubit per output."""
+def _sensor(n_inputs: int, n_outputs: int, hidden: int, chain: str = "phases", **options) -> EnergySystem:
+    """The quantum sensor (qeqprop.comparison.sensor): ``hidden`` data-chain qubits (>= 2) of the
+    task ``chain``, one sensor qubit per output."""
     if n_inputs != 2:
-        raise ValueError(f"system 'sensor' takes the 2 inputs (J, g) of its TFIM data chain, got n_inputs={n_inputs}")
-    return load("qeqprop.comparison.phases:phase_sensor")(n_chain=hidden, n_sensors=n_outputs, **options)
+        raise ValueError(f"system 'sensor' takes the 2 inputs of its data chain (the task's Hamiltonian parameters), "
+                         f"got n_inputs={n_inputs}")
+    return load("qeqprop.comparison.sensor:chain_sensor")(chain, n_chain=hidden, n_sensors=n_outputs, **options)
 
 
 @dataclass(frozen=True)
@@ -192,9 +195,10 @@ _SPECS = (
     SystemSpec("qho", network("qeqprop.systems.oscillators:OscillatorNetwork", "output_nodes"), "quantum",
                "quantum harmonic oscillator network, hbar = 1 unless set (linear in x)", ("graph", "hbar", "temperature", "solver"),
                "oscillator"),
-    SystemSpec("sensor", _sensor, "quantum", "quantum sensor: TFIM data chain (J, g as Hamiltonian coefficients) + trained sensor qubits",
-               ("solver", "cost", "temperature"), "qubit", tasks=("phases",),
-               needs="learns from quantum data only: its inputs are the TFIM chain's Hamiltonian parameters (task 'phases')"),
+    SystemSpec("sensor", _sensor, "quantum", "quantum sensor: a data chain (the task's parameters as its Hamiltonian coefficients) "
+               "+ trained sensor qubits", ("solver", "cost", "temperature", "chain"), "qubit", tasks=("phases", "annni", "xxz_field"),
+               needs="learns from quantum data only: its inputs are a chain's Hamiltonian parameters (tasks 'phases', 'annni', "
+                     "'xxz_field')"),
     SystemSpec("hopfield", layered("classical:HopfieldNetwork"), "classical", "layered Hopfield network, hard-sigmoid units", ("tol", "layers"),
                "neuron", CLAMPING_RULES),
     SystemSpec("conv_hopfield", lambda *sizes, **options: load("classical.conv_hopfield:conv_hopfield")(*sizes, **options), "classical",

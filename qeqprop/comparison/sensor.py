@@ -1,0 +1,52 @@
+"""The quantum sensor of the quantum-data tasks: a data chain's ground state read by trained sensor qubits.
+
+The chain of a task (``chains.SENSOR_CHAINS``: the TFIM chain of "phases", the ANNNI chain, the
+XXZ chain in a field) sits on qubits 0..L-1 with the task's inputs x as coefficients of its fixed
+Pauli terms; ``n_sensors`` sensor qubits s = L, L+1, ... couple to every chain site,
+
+    H(theta, x) = H_chain(x) - sum_(s,i) (K_si Z_s Z_i + L_si X_s X_i) - sum_s (h_s Z_s + G_s X_s),
+
+with trainable K, L, h, G, and the outputs are <X_s>: even under the chain's Z2 flip, so the phase,
+not the sign of a magnetisation, sets them (<Z_s> follows the sign of h_s in every phase). The whole
+H(theta, x) is one ParametrizedHamiltonian, so ground-state EP, the linear-response reference
+gradient and the shot estimators apply unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..hamiltonians.parametrized import ParametrizedHamiltonian, ParamSpec, Term
+from ..systems.spin import SpinSystem
+from .chains import SENSOR_CHAINS, ChainModel
+
+N_CHAIN = 8  # chain sites of the quantum-data tasks' sensor (comparison.quantum_data, the comparison harness)
+SENSOR_COST = "cross_entropy"  # on the three-phase chains; one-seed probe on annni, 10 epochs: train accuracy 0.70 with "mse", 0.94 with this
+
+
+def chain_sensor(model: ChainModel | str, n_chain: int = N_CHAIN, n_sensors: int = 3, init_std: float = 0.5,
+                 **options) -> SpinSystem:
+    """The chain of ``model`` (a ChainModel or a name of ``SENSOR_CHAINS``) on qubits 0..n_chain-1
+    plus ``n_sensors`` sensor qubits (module docstring). K, L ~ init_std N(0, 1); h, G start at 0.5
+    (h breaks the chain's Z2 symmetry, so the ordered phases stay gapped; a sensor polarised along
+    X learns in fewer epochs). ``options`` go to SpinSystem (solver, cost, ...)."""
+    if isinstance(model, str):
+        if model not in SENSOR_CHAINS:
+            raise ValueError(f"chain must be one of {tuple(SENSOR_CHAINS)} (the task whose data chain the sensor reads), "
+                             f"got {model!r}")
+        model = SENSOR_CHAINS[model]
+    if not isinstance(n_chain, (int, np.integer)) or n_chain < 2:
+        raise ValueError(f"n_chain must be an integer >= 2, got {n_chain!r}")
+    if not isinstance(n_sensors, (int, np.integer)) or n_sensors < 1:
+        raise ValueError(f"n_sensors must be a positive integer, got {n_sensors!r}")
+    n = n_chain + n_sensors
+    terms = model.terms(n_chain, 0)
+    for a, s in enumerate(range(n_chain, n)):
+        terms += [Term(f"Z{s} Z{i}", -1.0, "K", (a, i)) for i in range(n_chain)]
+        terms += [Term(f"X{s} X{i}", -1.0, "L", (a, i)) for i in range(n_chain)]
+        terms += [Term(f"Z{s}", -1.0, "h", (a,)), Term(f"X{s}", -1.0, "G", (a,))]
+    coupling = ParamSpec((n_sensors, n_chain), std=init_std)
+    field = ParamSpec((n_sensors,), mean=0.5, std=0.1 * init_std)
+    hamiltonian = ParametrizedHamiltonian(n, terms, {"K": coupling, "L": coupling, "h": field, "G": field}, n_inputs=2,
+                                          observables=[f"X{s}" for s in range(n_chain, n)])
+    return SpinSystem(hamiltonian, **options)
