@@ -10,7 +10,9 @@ zip archive, ``np.load(path, allow_pickle=False)`` opens it) with::
                          (0 at an epoch boundary), "history": [{metric: number or null}, ...],
                          "run": {every training setting and the system spec},
                          "params": {name: {"shape": [...], "dtype": "float64"}},
-                         "opt_state": {"leaves": [{"shape", "dtype"}, ...], "treedef": "PyTreeDef(...)"}}
+                         "opt_state": {"leaves": [{"shape", "dtype"}, ...], "treedef": "PyTreeDef(...)"},
+                         "solver_schedule": {"free@1e-12": 64, ...}: the batched solver's learned block
+                         lengths (BatchedLanczos.schedule; {} when none, and when absent in older files)}
 
 History and run come back as plain JSON values (Python floats, ints, strings, lists, dicts), never
 numpy arrays. Writes are atomic (temporary file in the same folder, fsync, os.replace): a run killed
@@ -96,7 +98,8 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
     Args:
         state: {"params": dict of arrays, "opt_state": optax state pytree, "history": list of
             {metric: number or None}, "epoch": completed epochs, "step": minibatch index within
-            the epoch, "run": JSON data describing the run (settings and system spec)}.
+            the epoch, "run": JSON data describing the run (settings and system spec), and optionally
+            "solver_schedule": {name: block length} of the batched solver (``fit`` resumes with it)}.
 
     Raises:
         ValueError: a missing key, params that are not named numeric arrays, history or run values
@@ -117,9 +120,18 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
         "run": plain_json(state["run"], "run"),
         "params": array_layout(params),
         "opt_state": {"leaves": list(array_layout(dict(enumerate(leaves))).values()), "treedef": str(treedef)},
+        "solver_schedule": _schedule(state.get("solver_schedule", {})),
     }
     arrays = {f"params/{k}": v for k, v in params.items()} | {f"opt_state/{i}": v for i, v in enumerate(leaves)}
     write_archive(path, FORMAT, meta, arrays)
+
+
+def _schedule(schedule: Any) -> dict[str, int]:
+    """A solver schedule {name: positive int} as JSON data (ValueError naming it otherwise)."""
+    if not isinstance(schedule, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for k, v in schedule.items()):
+        raise ValueError(f"state['solver_schedule'] must map names to positive integers (block lengths), got {schedule!r}")
+    return {k: int(v) for k, v in schedule.items()}
 
 
 def _unwrap(value: Any) -> Any:
@@ -185,7 +197,8 @@ def _layout_mismatch(pairs: list[tuple[str, np.ndarray, Any]]) -> list[tuple[str
 
 def load_checkpoint(path: str | os.PathLike, *, run: Mapping[str, Any] | None = None,
                     params_template: Mapping[str, Any] | None = None, opt_state_template: Any = None) -> dict:
-    """The state saved by ``save_checkpoint``: {"params", "opt_state", "history", "epoch", "step", "run"}.
+    """The state saved by ``save_checkpoint``: {"params", "opt_state", "history", "epoch", "step", "run",
+    "solver_schedule"} ({} for a file written without one).
 
     Args:
         run: the current run's description; any difference from the saved run is refused.
@@ -205,7 +218,8 @@ def load_checkpoint(path: str | os.PathLike, *, run: Mapping[str, Any] | None = 
         params = {name: arrays[f"params/{name}"] for name in meta["params"]}
         leaves = [arrays[f"opt_state/{i}"] for i in range(len(meta["opt_state"]["leaves"]))]
         state = {"params": params, "opt_state": leaves, "history": list(meta["history"]),
-                 "epoch": _count(meta["epoch"], "epoch"), "step": _count(meta["step"], "step"), "run": meta["run"]}
+                 "epoch": _count(meta["epoch"], "epoch"), "step": _count(meta["step"], "step"), "run": meta["run"],
+                 "solver_schedule": _schedule(meta.get("solver_schedule", {}))}
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt: {type(exc).__name__}: {exc}; {_FIX}", path) from exc
 

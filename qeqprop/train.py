@@ -592,6 +592,10 @@ def fit(
     params = to_numpy(params if params is not None else system.init_params(np.random.default_rng(seed)))
     opt_state = optimizer.init(params)
     history: list[dict[str, float]] = []
+    # a batched spin system trains with its solver's learned block lengths carried from minibatch to
+    # minibatch (SpinSystem.with_kept_block_lengths; the user's system is not changed) and checkpointed
+    kept = getattr(system, "with_kept_block_lengths", None)
+    system = system if kept is None else kept()
     done = 0
     if resume:
         if checkpoint is None:
@@ -600,6 +604,8 @@ def fit(
         saved = load_checkpoint(checkpoint, run=run, params_template=params, opt_state_template=opt_state)
         params, opt_state, history = saved["params"], saved["opt_state"], list(saved["history"])
         done = saved["epoch"] * source.steps + saved["step"]
+        if kept is not None:
+            system.restore_block_lengths(saved["solver_schedule"])
     log = Path(log) if log is not None else None
     if log is not None:
         _write_log(log, history, "w")
@@ -647,7 +653,8 @@ def fit(
                         ", ".join(f"{key} {value:.4g}" for key, value in record.items() if key not in ("epoch", "step")))
             if checkpoint is not None:
                 save_checkpoint(checkpoint, {"params": params, "opt_state": opt_state, "history": history,
-                                             "epoch": (step + 1) // steps, "step": (step + 1) % steps, "run": run})
+                                             "epoch": (step + 1) // steps, "step": (step + 1) % steps, "run": run,
+                                             "solver_schedule": system.block_lengths() if kept is not None else {}})
             if log is not None:
                 _write_log(log, [record], "a")
             if end_of_epoch and callback is not None:

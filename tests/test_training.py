@@ -49,6 +49,26 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
         fit(system, data, checkpoint=path, resume=True, **{**options, "learning_rate": 0.1})
 
 
+def test_batched_training_keeps_and_checkpoints_its_block_lengths(tmp_path):
+    """fit trains a kept copy of a batched (solver "jax") spin system: the block lengths learned on one
+    minibatch serve the next, the user's system keeps none, the checkpoint holds them, and the run
+    resumed from it is bitwise the straight one."""
+    data = load_dataset("xor", seed=1)
+    system = TFIMNetwork(6, "complete", n_inputs=2, output_qubits=[5], solver="jax")
+    options = {"epochs": 2, "batch_size": 40, "learning_rate": 0.05, "seed": 3, "progress": False, "beta": 0.05}
+    straight = fit(system, data, **options)
+    assert system.block_lengths() == {}
+    path = tmp_path / "checkpoint.npz"
+    fit(system, data, checkpoint=path, **{**options, "epochs": 1})
+    schedule = load_checkpoint(path)["solver_schedule"]
+    assert {key.split("@")[0] for key in schedule} == {"free", "gap", "nudged"}
+    assert all(steps % 8 == 0 for steps in schedule.values())
+    resumed = fit(system, data, checkpoint=path, resume=True, **options)
+    for key in straight.params:
+        np.testing.assert_array_equal(straight.params[key], resumed.params[key])
+    assert [h["test_loss"] for h in resumed.history] == [h["test_loss"] for h in straight.history]
+
+
 def test_cosine_schedule_decays_the_steps_and_resumes_exactly(tmp_path):
     """lr_schedule="cosine": the last epoch's parameter change is a few percent of the constant rate's
     (Adam's step scales with the rate: (1 + cos(pi k / K)) / 2 averages 0.04 over the last quarter);

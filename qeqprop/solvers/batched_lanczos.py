@@ -521,7 +521,8 @@ class BatchedLanczos(BatchGroundStateSolver):
     block is 32 steps (the 10-qubit sensor model's gap needs 24: 5.5 vs 8.4 ms per sample at batch 10 with 64).
     ``free_steps`` / ``nudged_steps`` / ``gap_steps`` are the first block lengths (multiples of 8) of
     the free, nudged and deflated solves (``free_steps`` for tol = FREE_STEPS_TOL, shortened for a
-    looser one: ``first_free_steps``); after every solve the next length is extrapolated from
+    looser one: ``first_free_steps``); after every solve the next length of that phase and tolerance
+    (``learned``, ``schedule``) is extrapolated from
     the Ritz residual decay of its first block (``steps_for``: the need of the slowest sample plus
     10%, rounded up to a multiple of 8), capped at ``max_steps``. ``workers`` concurrent slices of
     the batch (None: the CPU cores; ``default_workers``) do not change the numbers.
@@ -568,7 +569,9 @@ class BatchedLanczos(BatchGroundStateSolver):
                       for phase, steps in (("free", free_steps), ("nudged", nudged_steps), ("gap", gap_steps))}
         self.max_blocks = int(max_blocks)
         self.workers = workers
-        self._learned: set[str] = set()  # phases whose block length follows a measured need
+        # "phase@tol" -> the block length the measured convergence of the latest such solve asks for
+        # (``schedule``; a free phase at an EP tolerance and one at the evaluation tolerance learn apart)
+        self.learned: dict[str, int] = {}
 
     def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool) -> BatchedSolve:
         """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts``
@@ -590,9 +593,10 @@ class BatchedLanczos(BatchGroundStateSolver):
 
     def _run(self, operator, phase: str, starts, tol: float, deflate=None, floor=None) -> BatchedSolve:
         """One batched solve of ``phase`` ("free", "nudged" or "gap"), its block length adapted."""
-        steps = self.steps[phase]
-        if phase == "free" and phase not in self._learned:
-            steps = first_free_steps(steps, tol)
+        key = f"{phase}@{float(tol):.6g}"
+        steps = self.learned.get(key)
+        if steps is None:
+            steps = first_free_steps(self.steps[phase], tol) if phase == "free" else self.steps[phase]
         # far inside the space: the free phase orthogonalises selectively against its ground Ritz
         # vector (the plain recurrence stalled at residual 7e-9 on a 9-qubit Ising chain without
         # fields); the nudged and gap phases (tolerance 1e-6 or a warm start) run the plain recurrence
@@ -601,8 +605,7 @@ class BatchedLanczos(BatchGroundStateSolver):
         result = batched_ground_states(*operator, np.asarray(starts, self.dtype), tol, steps, False, orthogonalize,
                                        self.max_blocks, self.workers, deflate=deflate, floor=floor)
         # follow the measured need (each new length compiles once; the margin damps flapping)
-        self.steps[phase] = min(self.max_steps, result.next_steps)
-        self._learned.add(phase)
+        self.learned[key] = min(self.max_steps, result.next_steps)
         missed = np.flatnonzero(~result.converged)
         if missed.size and self.retry_blocks:
             self._retry(operator, phase, result, missed, tol, deflate, floor)
@@ -670,6 +673,19 @@ class BatchedLanczos(BatchGroundStateSolver):
         logger.warning("batched Lanczos: sample %d accepted above its tolerance (%s; within usable=%g times the "
                        "residual asked)", b, ", ".join(f"{w} residual {r:.2e}, asked {a:.2e}" for w, r, a in checks),
                        self.usable)
+
+    @property
+    def schedule(self) -> dict[str, int]:
+        """The learned block lengths {"phase@tol": steps} (a copy; JSON data: a checkpoint keeps it)."""
+        return dict(self.learned)
+
+    def restore(self, schedule: dict[str, int]) -> None:
+        """Continue from ``schedule`` (as ``schedule`` returned it): a resumed run then solves as the
+        straight one did. ValueError for lengths that are not positive multiples of STEP_QUANTUM."""
+        for key, steps in schedule.items():
+            if not (isinstance(steps, (int, np.integer)) and steps >= STEP_QUANTUM and steps % STEP_QUANTUM == 0):
+                raise ValueError(f"schedule[{key!r}] must be a positive multiple of {STEP_QUANTUM}, got {steps!r}")
+        self.learned = {str(key): int(steps) for key, steps in schedule.items()}
 
     def working_set(self, n_qubits: int | None = None, itemsize: int | None = None, batch: int = 1) -> int:
         """State vectors (of 2^n amplitudes) a solve of ``batch`` samples holds at once: per sample

@@ -58,10 +58,11 @@ class SpinSystem(SystemBase):
         workers, and for samples that miss the tolerance retry_blocks, fallback, usable); ``with_batched``
         gives a copy with other options (what ``fit(solver_options=...)`` uses).
     keep_block_lengths : False (default): every EP call starts the batched solver's block lengths
-        afresh, so results depend on the inputs only and a resumed training run is bitwise equal to
-        a straight one. True: the block lengths learned from the measured convergence carry over
-        between calls (fewer restarted blocks once they settle); results then depend on the calls
-        before at the solver-tolerance level, and a resumed run is not bitwise equal.
+        afresh, so results depend on the inputs only. True: the block lengths learned from the
+        measured convergence carry over between calls (fewer restarted blocks and shorter first
+        blocks once they settle); results then depend on the calls before at the solver-tolerance
+        level. ``fit`` trains a kept copy (``with_kept_block_lengths``) and checkpoints the learned
+        lengths, so a resumed run is still bitwise equal to a straight one.
     """
 
     def __init__(
@@ -204,6 +205,25 @@ class SpinSystem(SystemBase):
         other.batched = {**self.batched, **options}
         other._block_solver = BatchedLanczos(self.hamiltonian.table, **other.batched)
         return other
+
+    def with_kept_block_lengths(self) -> SpinSystem:
+        """A shallow copy of this system with ``keep_block_lengths`` and a solver of its own (what
+        ``fit`` trains: the block lengths learned on one minibatch serve the next; ``block_lengths``
+        and ``restore_block_lengths`` carry them through a checkpoint); this system is left unchanged."""
+        other = copy.copy(self)
+        other.keep_block_lengths = True
+        other._block_solver = BatchedLanczos(self.hamiltonian.table, **self.batched)
+        return other
+
+    def block_lengths(self) -> dict[str, int]:
+        """The batched solver's learned block lengths (``BatchedLanczos.schedule``; empty unless kept)."""
+        return self._block_solver.schedule if self.keep_block_lengths else {}
+
+    def restore_block_lengths(self, schedule: dict[str, int]) -> None:
+        """Continue from the learned block lengths ``schedule`` (``block_lengths``) of a kept solver."""
+        if schedule and not self.keep_block_lengths:
+            raise ValueError("restore_block_lengths needs keep_block_lengths=True (with_kept_block_lengths())")
+        self._block_solver.restore(schedule)
 
     def batch_view(self, batch_size: int) -> SpinBatch:
         """Batched Lanczos for solver "jax" at T = 0 and more than one sample, or one sample on at most
