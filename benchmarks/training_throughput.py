@@ -3,8 +3,8 @@
 TFIM learners (complete graph, 4 inputs, 3 outputs) at N = 6..12: the per-sample path
 (ep_gradient on one sample at a time; solver "auto") and the batched path (ep_gradient on the
 whole batch with solver "jax": fixed-length batched Lanczos blocks, free phase with gaps, +-beta
-phases stacked and warm-started; a fresh block-length schedule per call, as in training, and
-"kept": ``keep_block_lengths=True``, the learned block lengths carried across calls). A
+phases stacked and warm-started; a fresh block-length schedule per call, and "kept":
+``keep_block_lengths=True``, the learned block lengths carried across calls, as ``fit`` trains). A
 complex general Pauli model (10 qubits, XX+YY+ZZ chain couplings, three-body ZXZ, Y fields, ~50
 trainable terms) with exact expectations and with 10 shots per measurement basis (per sample,
 and batched: readout=Shots). Load averages are recorded with the numbers.
@@ -13,8 +13,9 @@ The small-learner workload of issue 18 (``sensor_workload``: a 10-qubit complex 
 54 strings, 51 parameters; centered EP at beta = 0.4; 10 shots per term) against the research
 script it replaces (kron-built scipy.sparse matrices, ``eigsh`` per sample and phase), side by
 side in alternating rounds: milliseconds per sample for training (exact; shots: the per-term
-Gaussian model of the script, and multinomial records) and evaluation (free ground state +
-outputs: ``qp.predict``), at batch 1, 10 and 128, with the compute floor next to it (H
+Gaussian model of the script, and multinomial records; each call the next minibatch of a pool,
+on the copy of the system that ``fit`` trains, its learned block lengths carried from call to call)
+and evaluation (free ground state + outputs: ``qp.predict``), at batch 1, 10 and 128, with the compute floor next to it (H
 applications per sample, from the solver's counts, times the measured cost of one batched
 application per sample, over the worker threads).
 
@@ -25,6 +26,7 @@ application per sample, over the worker threads).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -115,7 +117,9 @@ def sensor_rows(batches=(1, 10, 128), rounds: int = 7) -> dict:
 
     script = ResearchScript()
     system, params = sensor_system(), script.params
-    X, Y = sensor_data(max(batches))
+    trained = system.with_kept_block_lengths()  # what fit trains: block lengths carried from minibatch to minibatch
+    pool = (rounds + 2) * max(batches)  # every training call takes the next minibatch, as an epoch does
+    X, Y = sensor_data(pool)
     bases = len(measurement_plan(system, X[0], 1000).bases)
     gaussian = Shots(SENSOR_SHOTS_PER_TERM * bases, sampler="gaussian")  # 10 shots per basis = per term
     multinomial = Shots(SENSOR_SHOTS_PER_TERM * bases)
@@ -130,16 +134,23 @@ def sensor_rows(batches=(1, 10, 128), rounds: int = 7) -> dict:
     cost = application_ms(system, params, X[:16])
     for batch in batches:
         xs, ys = X[:batch], Y[:batch]
+        cursor = itertools.count()
+
+        def minibatch(batch=batch):
+            k = next(cursor) % (pool // batch)
+            return X[k * batch : (k + 1) * batch], Y[k * batch : (k + 1) * batch]
+
         paths = {
-            "train_exact": (lambda: qp.ep_gradient(system, params, xs, ys, SENSOR_BETA), batch),
-            "train_shots_gaussian": (lambda: qp.ep_gradient(system, params, xs, ys, SENSOR_BETA, readout=gaussian, rng=1), batch),
-            "train_shots_multinomial": (lambda: qp.ep_gradient(system, params, xs, ys, SENSOR_BETA, readout=multinomial, rng=1),
-                                        batch),
+            "train_exact": (lambda: qp.ep_gradient(trained, params, *minibatch(), SENSOR_BETA), batch),
+            "train_shots_gaussian": (lambda: qp.ep_gradient(trained, params, *minibatch(), SENSOR_BETA, readout=gaussian, rng=1),
+                                     batch),
+            "train_shots_multinomial": (lambda: qp.ep_gradient(trained, params, *minibatch(), SENSOR_BETA, readout=multinomial,
+                                                               rng=1), batch),
             "evaluate": (lambda: qp.predict(system, params, xs), batch)}
         measured = alternating_ms(paths, rounds)
-        result = qp.ep_gradient(system, params, xs, ys, SENSOR_BETA)
+        result = qp.ep_gradient(trained, params, *minibatch(), SENSOR_BETA)
         train_apps = float(np.mean(result.free.iterations + sum(s.iterations for s in result.nudged.values())))
-        eval_apps = float(np.mean(result.free.iterations))
+        eval_apps = float(np.mean(system.batch_view(batch).equilibrate(params, xs).iterations))
         workers = min(default_workers(), batch)
         measured.update({"applications_train": train_apps, "applications_evaluate": eval_apps, "application_ms": cost,
                          "floor_train": train_apps * cost / workers, "floor_evaluate": eval_apps * cost / workers,
