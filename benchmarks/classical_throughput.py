@@ -102,7 +102,7 @@ CASES = [
     Case("resistive-mnist", _resistive((128,), input_gain=480.0, init_std=1.0, tol=1e-8), "mnist", 16, 1.0),  # preset resistive-mnist
     Case("resistive-iris", _resistive((32,), tol=1e-10), "iris", 16, 0.5),  # preset resistive-iris
     Case("flow-iris", _flow(30), "iris", 16, 0.5),  # the flow-iris network (EP steps)
-    Case("oscillators-digits", _registered("phase_oscillators", 32, input_scale=1.0, target_amplitude=0.7), "digits", 32, 0.1),
+    Case("oscillators-digits", _registered("phase_oscillators", 64, input_scale=0.5, target_amplitude=0.7), "digits", 32, 0.1),  # preset oscillators-digits
     Case("ising-digits", _registered("ising", 64, graph="layered"), "digits", 32, 0.1),  # preset ising-digits
     Case("elastic-digits", _registered("elastic", 32, graph="complete"), "digits", 32, 0.1),
     # other systems: one Case(...) line each, above this comment
