@@ -99,15 +99,18 @@ def test_sigint_in_process_prints_one_line_and_exits_130(tmp_path, capsys, monke
     train = cli.fit
 
     def fit_then_sigint(*args, **kwargs):
-        # raise_signal: SIGINT to this (the main) thread, so its handler runs on return from the callback.
-        # With os.kill(getpid) the kernel may pick any of the process's threads (XLA, BLAS, solver pool); one
-        # clean-clone CI run under load then exited 0 (the interrupt lost, most likely raised inside a
-        # finaliser, where Python reports and drops exceptions); 15 local repeats did not reproduce it
-        return train(*args, **kwargs, callback=lambda epoch, *_: signal.raise_signal(signal.SIGINT))
+        return train(*args, **kwargs, callback=lambda epoch, *_: os.kill(os.getpid(), signal.SIGINT))
 
     monkeypatch.setattr(cli, "fit", fit_then_sigint)
-    out = tmp_path / "run"
-    code, stdout, err = run(capsys, *XOR, "--epochs", "5", "--quiet", "--out", str(out))
+    # Python's KeyboardInterrupt handler, as an interactive run has it: a process started as a background
+    # job of a non-interactive shell inherits SIGINT ignored, and Python then installs no handler at all
+    # (the test exited 0 in such a run)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        out = tmp_path / "run"
+        code, stdout, err = run(capsys, *XOR, "--epochs", "5", "--quiet", "--out", str(out))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 130 and stdout == ""
     assert err == f"qeqprop: interrupted; the checkpoint at {out / 'checkpoint.npz'} holds epoch 1; rerun with --resume\n"
 
@@ -116,8 +119,15 @@ def test_sigint_in_process_prints_one_line_and_exits_130(tmp_path, capsys, monke
 def test_sigint_prints_one_line_and_exits_130(tmp_path):
     """D4 in a real process (the shell's Ctrl-C): one line, status 130, no traceback."""
     out = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "qeqprop.cli", *XOR, "--epochs", "50", "--quiet", "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # the child starts with SIGINT at its default, as from an interactive shell: a caught handler here is
+    # reset to the default by exec (a background job of a non-interactive shell, e.g. a CI script, would
+    # otherwise hand it SIGINT ignored, and Python installs no KeyboardInterrupt handler then)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "qeqprop.cli", *XOR, "--epochs", "50", "--quiet", "--out", str(out)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         wait_for(out / "checkpoint.npz", process)
         process.send_signal(signal.SIGINT)
