@@ -49,7 +49,8 @@ from .systems.registry import OPTIONS, REGISTRY, get_spec
 from .train import LR_SCHEDULES, fit
 
 SYSTEMS = tuple(REGISTRY)
-TRAIN_DATASETS = DATASETS + ("phases",)  # phases: the comparison's quantum-data task (comparison.phases)
+QUANTUM_DATA = ("phases", "annni", "xxz_field")  # the comparison's quantum-data tasks (comparison.phases, .quantum_data)
+TRAIN_DATASETS = DATASETS + QUANTUM_DATA
 SOLVER_CHOICES = SOLVERS + ("vqe", "gaussian", "fock")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")  # optax optimizers by name, each at --lr
 # flags that set a registry option; None (not given) leaves the system's default
@@ -115,13 +116,21 @@ def system_options(args) -> dict:
 
 
 def load_training_data(args):
-    """The ``--dataset`` split (``--features`` PCA features, ``--scaling``); "phases" is the TFIM-phase task."""
-    if args.dataset == "phases":
+    """The ``--dataset`` split (``--features`` PCA features, ``--scaling``); the quantum-data tasks
+    (QUANTUM_DATA: "phases" the TFIM phase, "annni", "xxz_field") draw ``--samples`` chains."""
+    if args.dataset in QUANTUM_DATA:
         from .comparison.phases import load_phases
+        from .comparison.quantum_data import load_chain_task
 
         if args.features is not None or args.scaling is not None:
-            raise ValueError("--features and --scaling do not apply to --dataset phases (its 2 features are the chain's J and g)")
-        return load_phases(seed=args.seed)
+            raise ValueError(f"--features and --scaling do not apply to --dataset {args.dataset} (its 2 features are the chain's "
+                             "Hamiltonian parameters)")
+        sizes = {} if args.samples is None else {"n_samples": args.samples}
+        if args.dataset == "phases":
+            return load_phases(seed=args.seed, **sizes)
+        return load_chain_task(args.dataset, seed=args.seed, **sizes)
+    if args.samples is not None:
+        raise ValueError(f"--samples sets the size of the quantum-data tasks {QUANTUM_DATA}; --dataset {args.dataset} has a fixed size")
     return load_dataset(args.dataset, seed=args.seed, n_features=args.features, scaling=args.scaling)
 
 
@@ -130,7 +139,12 @@ def build_system(args, n_inputs: int, n_classes: int):
     hidden units, ``--outputs`` outputs (default one per class, one for two classes or regression)."""
     spec = get_spec(args.system)
     n_outputs = args.outputs if args.outputs is not None else (1 if n_classes in (0, 2) else n_classes)
-    return spec.build(n_inputs, n_outputs, args.hidden, **system_options(args))
+    options = system_options(args)
+    reads_chain = "chain" in spec.options and args.dataset in QUANTUM_DATA  # the sensor reads the task's own data chain
+    if reads_chain and options.setdefault("chain", args.dataset) != args.dataset:
+        raise ValueError(f"option chain={options['chain']!r} is not the chain of --dataset {args.dataset}: drop the option "
+                         f"or set chain={args.dataset}")
+    return spec.build(n_inputs, n_outputs, args.hidden, **options)
 
 
 def apply_config(top: argparse.ArgumentParser, argv: list[str], args: argparse.Namespace) -> argparse.Namespace:
@@ -437,7 +451,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
                        help="TOML file of settings (keys: these flags without dashes), or a run's metrics.json")
     train.add_argument("--preset", default=None, metavar="NAME", help="a shipped preset (qeqprop presets lists them)")
     train.add_argument("--system", choices=SYSTEMS, default="tfim", help=systems)
-    train.add_argument("--dataset", choices=TRAIN_DATASETS, default="iris", help="training data ('phases': the quantum-data task)")
+    train.add_argument("--dataset", choices=TRAIN_DATASETS, default="iris", help="training data (phases, annni, xxz_field: quantum-data tasks, for --system sensor)")
+    train.add_argument("--samples", type=integer(10), default=None,
+                       help=f"chains drawn for a quantum-data task {QUANTUM_DATA}, 30%% of them the test split (default 240 phases, 300 else)")
     train.add_argument("--features", type=integer(1), default=None, help="PCA features (default: all)")
     train.add_argument("--scaling", choices=SCALINGS, default=None,
                        help="feature scaling: 'standard' (training mean and std) or 'unit' (image pixels / max pixel, "

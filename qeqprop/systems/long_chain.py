@@ -59,6 +59,18 @@ MPS_SVD_MIN = 1e-10
 MPS_ENTROPY_TOL = 1e-7
 
 
+def chain_solver(solver, chi_max: int | None = None):
+    """``solver`` itself, or for "mps" the long-chain MPS solver of the module docstring: bond
+    dimension ``chi_max`` (default CHI_MAX), singular values below MPS_SVD_MIN dropped, converged
+    when the entanglement entropies change by < MPS_ENTROPY_TOL per sweep, no gap solve. Shared by
+    TFIMChain and the long-chain quantum sensor (registry "sensor" with solver "mps")."""
+    if solver == "mps":
+        return MPS(chi_max=CHI_MAX if chi_max is None else chi_max, svd_min=MPS_SVD_MIN, entropy_tol=MPS_ENTROPY_TOL, gap=False)
+    if chi_max is not None:
+        raise ValueError(f"chi_max sets the MPS bond dimension: add solver='mps' (--solver mps), got solver={solver!r}")
+    return solver
+
+
 class TFIMChain(TFIMNetwork):
     """TFIM learner on an open chain of ``n_qubits`` (module docstring): inputs as fields on qubits
     0..n_inputs-1, outputs <Z> of the last ``n_outputs`` qubits, couplings J_i = j_init + j_std N(0, 1).
@@ -103,11 +115,7 @@ class TFIMChain(TFIMNetwork):
             raise ValueError(f"j_std must be a finite number >= 0, got {j_std!r}")
         if solver is None:
             solver = "mps" if n_qubits > EXACT_MAX_QUBITS else "auto"
-        if solver == "mps":
-            solver = MPS(chi_max=CHI_MAX if chi_max is None else chi_max, svd_min=MPS_SVD_MIN,
-                         entropy_tol=MPS_ENTROPY_TOL, gap=False)
-        elif chi_max is not None:
-            raise ValueError(f"chi_max sets the MPS bond dimension: add solver='mps' (--solver mps), got solver={solver!r}")
+        solver = chain_solver(solver, chi_max)
         self.j_init, self.j_std = float(j_init), float(j_std)
         super().__init__(int(n_qubits), "chain", n_inputs=n_inputs, input_mode="fields", input_qubits=list(range(n_inputs)),
                          output_qubits=list(range(n_qubits - n_outputs, n_qubits)), solver=solver, **options)

@@ -64,7 +64,10 @@ OPTIONS: dict[str, str] = {
     "init_std": "resistive networks: spread of the initial raw conductances (softplus^-1(g0) + init_std N(0, 1))",
     "j_init": "tfim_chain: couplings start at J = j_init + 0.05 N(0, 1) (default 0.9: paramagnetic, correlation length ~10 sites)",
     "chain": "sensor: the data chain it reads, the task's ('phases': TFIM, 'annni', 'xxz_field'; default 'phases')",
-    "chi_max": "tfim_chain with solver 'mps' (its default past 16 qubits): largest MPS bond dimension (default 16)",
+    "chi_max": "tfim_chain and sensor with solver 'mps' (tfim_chain's default past 16 qubits): largest MPS bond dimension (default 16)",
+    "reach": "sensor: each sensor qubit couples to this many chain sites at the chain's end (default: every site; "
+             "a short reach keeps a long chain an MPS)",
+    "pin": "sensor: its ZZ couplings start at pin + 0.5 N(0, 1) (default 0; > 0 pins an ordered chain: gapped)",
 }
 
 EP_RULES = ("ep", "reference", "agnostic")  # agnostic: classical.agnostic, needs only the EP protocol
@@ -116,13 +119,16 @@ def _phase_oscillators(n_inputs: int, n_outputs: int, hidden: int, **options) ->
     return load("classical:PhaseOscillatorNetwork")(n_inputs, hidden, n_outputs, **options)
 
 
-def _sensor(n_inputs: int, n_outputs: int, hidden: int, chain: str = "phases", **options) -> EnergySystem:
+def _sensor(n_inputs: int, n_outputs: int, hidden: int, chain: str = "phases", solver: str = "auto",
+            chi_max: int | None = None, **options) -> EnergySystem:
     """The quantum sensor (qeqprop.comparison.sensor): ``hidden`` data-chain qubits (>= 2) of the
-    task ``chain``, one sensor qubit per output."""
+    task ``chain``, one sensor qubit per output; solver "mps" is the long-chain MPS solver
+    (qeqprop.systems.long_chain.chain_solver, bond dimension ``chi_max``)."""
     if n_inputs != 2:
         raise ValueError(f"system 'sensor' takes the 2 inputs of its data chain (the task's Hamiltonian parameters), "
                          f"got n_inputs={n_inputs}")
-    return load("qeqprop.comparison.sensor:chain_sensor")(chain, n_chain=hidden, n_sensors=n_outputs, **options)
+    solver = load("qeqprop.systems.long_chain:chain_solver")(solver, chi_max)
+    return load("qeqprop.comparison.sensor:chain_sensor")(chain, n_chain=hidden, n_sensors=n_outputs, solver=solver, **options)
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,7 @@ _SPECS = (
                "quantum harmonic oscillator network, hbar = 1 unless set (linear in x)", ("graph", "hbar", "temperature", "solver"),
                "oscillator"),
     SystemSpec("sensor", _sensor, "quantum", "quantum sensor: a data chain (the task's parameters as its Hamiltonian coefficients) "
-               "+ trained sensor qubits", ("solver", "cost", "temperature", "chain"), "qubit", tasks=("phases", "annni", "xxz_field"),
+               "+ trained sensor qubits", ("solver", "cost", "temperature", "chain", "reach", "pin", "chi_max"), "qubit", tasks=("phases", "annni", "xxz_field"),
                needs="learns from quantum data only: its inputs are a chain's Hamiltonian parameters (tasks 'phases', 'annni', "
                      "'xxz_field')"),
     SystemSpec("hopfield", layered("classical:HopfieldNetwork"), "classical", "layered Hopfield network, hard-sigmoid units", ("tol", "layers"),
