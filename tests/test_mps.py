@@ -8,6 +8,8 @@ MPS loss.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,7 @@ from qeqprop.solvers import (
     make_solver,
     sample_bitstrings,
 )
+from qeqprop.solvers.state import SETTLED_FIRST, SETTLED_RETRY
 from qeqprop.systems.tfim import TFIMNetwork
 
 BETAS = (1e-1, 1e-2, 1e-3)
@@ -78,6 +81,45 @@ def test_not_converged_raises_and_bad_options():
         MPS().solve("Z0")
     with pytest.raises(ValueError, match="needs at least 3 qubits"):
         MPS().solve(PauliTable(2, ["Z0 Z1", "X0"]).operator(np.array([-1.0, -0.5])))
+
+
+def critical_chain(n: int) -> PauliSum:
+    terms = {f"Z{i} Z{i + 1}": -1.0 for i in range(n - 1)}
+    terms.update({f"X{i}": -1.0 for i in range(n)})
+    return PauliSum.parse(n, terms)
+
+
+def test_capped_run_is_continued_at_a_larger_bond_dimension(caplog):
+    """A 10-site critical chain, 4 sweeps allowed: at chi_max 2 the run stops unconverged at its cap
+    and is continued at 2 chi_max = 4 (logged, recorded as SETTLED_RETRY); the energy is then the
+    exact one (bond dimension 4 suffices at 1e-9 here? no: compared with the converged chi 64 run
+    to the truncation the retried run reports). Below the cap nothing is retried."""
+    h = critical_chain(10)
+    exact = MPS(chi_max=64, gap=False).solve(h)
+    assert exact.retries == SETTLED_FIRST and exact.truncation_error < 1e-14
+    with caplog.at_level(logging.INFO, logger="qeqprop.solvers.mps"):
+        retried = MPS(chi_max=2, max_sweeps=4, gap=False).solve(h)
+    assert retried.retries == SETTLED_RETRY and retried.bond_dimension == 4
+    assert "bond dimension 2 of chi_max=2); continuing at bond dimension 4" in caplog.text
+    assert abs(retried.energy - exact.energy) < 1e-5 and retried.energy >= exact.energy - 1e-12
+    wider = MPS(chi_max=2, max_sweeps=4, retry_chi=16, gap=False).solve(h)
+    assert wider.retries == SETTLED_RETRY and abs(wider.energy - exact.energy) < 1e-9
+    with pytest.raises(NotConvergedError, match="raise max_sweeps/warm_sweeps, chi_max or retry_chi"):
+        MPS(chi_max=2, max_sweeps=2, min_sweeps=1, retry_chi=2, gap=False).solve(h)  # the retry misses too
+    with pytest.raises(ValueError, match="retry_chi must be an integer >= chi_max = 8"):
+        MPS(chi_max=8, retry_chi=4)
+
+
+def test_training_continues_through_a_retried_mps_solve():
+    """A sensor on an 8-site critical chain whose MPS solver is capped at chi 2 with 4 sweeps: fit
+    trains through it, and the history counts the retried phases (solver_retries)."""
+    from qeqprop.comparison.sensor import chain_sensor
+
+    system = chain_sensor("phases", n_chain=8, n_sensors=1, reach=2, solver=MPS(chi_max=2, max_sweeps=4, retry_chi=16, gap=False))
+    X, y = np.array([[1.0, 1.0], [1.0, 1.05]]), np.array([1, 0])
+    result = qp.fit(system, (X, y), epochs=1, batch_size=2, progress=False)
+    record = result.history[-1]
+    assert record["solver_retries"] >= 1 and record["solver_fallbacks"] == 0 and np.isfinite(record["train_loss"])
 
 
 def test_ep_gradient_equals_exact_solver_and_slopes():

@@ -54,6 +54,7 @@ from .base import BatchGroundStateSolver, GroundStateSolver
 from .batched_passes import native_lanczos_steps, native_steps_supported
 from .deflation import GAP_TOL, certified_gap, gap_start, gap_tolerances
 from .registry import make_solver
+from .state import SETTLED_FALLBACK, SETTLED_FIRST, SETTLED_RETRY, SETTLED_USABLE
 
 logger = logging.getLogger(__name__)
 
@@ -368,10 +369,6 @@ def steps_for(tols, steps: int, estimate: np.ndarray, half_estimate: np.ndarray)
     return int(STEP_QUANTUM * np.ceil(STEP_MARGIN * worst / STEP_QUANTUM))
 
 
-# How a sample's phase was settled (BatchedSolve.retries; BatchedLanczos, "Missed tolerances"): in
-# the first batched run, in the batched retry, by the single-state fallback solver, or accepted with
-# a residual above the tolerance asked but within USABLE_FACTOR times it.
-SETTLED_FIRST, SETTLED_RETRY, SETTLED_FALLBACK, SETTLED_USABLE = 0, 1, 2, 3
 USABLE_FACTOR = 100.0  # default ``usable`` of BatchedLanczos
 
 

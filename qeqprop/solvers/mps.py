@@ -30,6 +30,7 @@ looser stop favoured quimb (0.8 vs 7.6 s); the ranking follows the protocol.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,8 +42,9 @@ from .._blas import one_blas_thread
 from ..errors import NotConvergedError
 from ..hamiltonians.pauli import PauliString
 from .base import GroundStateSolver
-from .state import GroundState
+from .state import SETTLED_FIRST, SETTLED_RETRY, GroundState
 
+logger = logging.getLogger(__name__)
 _LETTER_OPS = {"X": "Sigmax", "Y": "Sigmay", "Z": "Sigmaz"}
 # Cold solves expand the bond space by TeNPy's subspace-expansion mixer for this many sweeps (its
 # amplitude 1e-5 falling 4x per sweep); after that the entropies can settle to ``entropy_tol``.
@@ -87,6 +89,14 @@ class PauliSum:
         """Largest span max(q) - min(q) + 1 of a string with a nonzero coefficient (1 for fields)."""
         spans = [s.qubits[-1] - s.qubits[0] + 1 for s, c in zip(self.strings, self.coeffs) if c != 0.0 and s.ops]
         return max(spans, default=0)
+
+
+class _CappedRun(NotConvergedError):
+    """A first DMRG run that ended unconverged at its bond-dimension cap; ``psi`` is where it stopped."""
+
+    def __init__(self, message: str, psi):
+        super().__init__(f"MPS (DMRG): {message}")
+        self.message, self.psi = message, psi
 
 
 def _tenpy():
@@ -164,7 +174,9 @@ class MPSGroundState(GroundState):
 
     Beyond GroundState: ``bond_dimension`` (largest chi), ``truncation_error`` (largest discarded
     weight in the last sweep), ``variance`` (<H^2> - <H>^2; ``residual`` is its square root,
-    ||H psi - E psi||), ``sweeps`` (DMRG sweeps; also ``iterations``), ``n_sites``.
+    ||H psi - E psi||), ``sweeps`` (DMRG sweeps; also ``iterations``), ``n_sites``, ``retries``
+    (SETTLED_FIRST, or SETTLED_RETRY when the run was continued at a larger bond dimension: MPS,
+    "Missed tolerances"; ``fit`` counts them as "solver_retries").
     """
 
     mps: object = field(default=None, repr=False)
@@ -173,6 +185,7 @@ class MPSGroundState(GroundState):
     truncation_error: float = 0.0
     variance: float = 0.0
     sweeps: int = 0
+    retries: int = SETTLED_FIRST
 
     @property
     def n_qubits(self) -> int:
@@ -199,7 +212,14 @@ class MPS(GroundStateSolver):
             linearly with the state error where the energy moves quadratically).
         min_sweeps: sweeps before convergence is tested.
 
-    Raises NotConvergedError when ``max_sweeps`` pass without convergence.
+    Missed tolerances: a run that ends its sweeps unconverged with its bond dimension at chi_max
+    (near a critical point a capped chi leaves the entanglement entropies wobbling at the truncation
+    level) is continued from where it stopped at bond dimension ``retry_chi`` (default 2 chi_max)
+    with a fresh budget of sweeps, logged (logger "qeqprop.solvers.mps", INFO) and recorded in the
+    state (``retries``); NotConvergedError is raised only when that run fails too, or when a run
+    below the cap does not converge (more bond dimension would not help). Measured: a 48-qubit
+    sensor-preset run (47-site TFIM chain near g = J, chi_max 16) lost 12 minutes to a cold solve
+    whose entropies still moved after 41 sweeps before this retry existed.
 
     Example:
         >>> import numpy as np
@@ -219,6 +239,7 @@ class MPS(GroundStateSolver):
     min_sweeps: int = 2
     gap: bool = True
     combine: bool = True
+    retry_chi: int | None = None
     name: ClassVar[str] = "mps"
 
     def __post_init__(self):
@@ -226,6 +247,10 @@ class MPS(GroundStateSolver):
             value = getattr(self, arg)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{arg} must be a positive integer, got {value!r}")
+        if self.retry_chi is not None and (isinstance(self.retry_chi, bool) or not isinstance(self.retry_chi, (int, np.integer))
+                                           or self.retry_chi < self.chi_max):
+            raise ValueError(f"retry_chi must be an integer >= chi_max = {self.chi_max} (the bond dimension of a retried "
+                             f"run; None: 2 chi_max), got {self.retry_chi!r}")
         for arg in ("svd_min", "energy_floor", "entropy_tol"):
             value = getattr(self, arg)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
@@ -246,8 +271,9 @@ class MPS(GroundStateSolver):
             warnings.simplefilter("ignore", UserWarning)  # TeNPy's notes on future API changes
             model, offset = pauli_model(terms)
             psi = init.mps.copy() if init is not None else self._product_state(model, terms.is_real)
-            energy, psi, stats = self._dmrg(model, psi, tol, warm=init is not None)
+            energy, psi, stats, retries = self._dmrg_or_retry(model, psi, tol, warm=init is not None)
             state = self._state(model, psi, energy + offset, stats, terms)
+            state.retries = retries
             if with_gap and self.gap:
                 state.gap = self._gap(model, psi, tol, energy)
         return state
@@ -265,12 +291,26 @@ class MPS(GroundStateSolver):
         return TenpyMPS.from_product_state(sites, vectors, "finite", dtype=float if real else complex,
                                            unit_cell_width=len(sites))
 
-    def _dmrg(self, model, psi, tol: float, warm: bool, orthogonal_to=()):
-        """(energy, MPS, TeNPy's sweep statistics) of a DMRG run; raises NotConvergedError."""
+    def _dmrg_or_retry(self, model, psi, tol: float, warm: bool):
+        """(energy, MPS, sweep statistics, SETTLED_FIRST or SETTLED_RETRY): a DMRG run, continued at
+        bond dimension retry_chi when it misses its tolerance at the chi_max cap ("Missed tolerances")."""
+        try:
+            return (*self._dmrg(model, psi, tol, warm), SETTLED_FIRST)
+        except _CappedRun as capped:
+            chi = self.retry_chi or 2 * self.chi_max
+            logger.info("MPS (DMRG): %s; continuing at bond dimension %d", capped.message, chi)
+            return (*self._dmrg(model, capped.psi, tol, warm=True, chi_max=chi, sweeps=self.max_sweeps), SETTLED_RETRY)
+
+    def _dmrg(self, model, psi, tol: float, warm: bool, orthogonal_to=(), chi_max: int | None = None, sweeps: int | None = None):
+        """(energy, MPS, TeNPy's sweep statistics) of a DMRG run at bond dimension ``chi_max``
+        (default self.chi_max); raises _CappedRun (a NotConvergedError) when it stops unconverged
+        at the cap of a first run, NotConvergedError otherwise."""
         TwoSiteDMRGEngine = _tenpy()[0]
-        sweeps = self.warm_sweeps if warm else self.max_sweeps
+        first = chi_max is None
+        chi_max = self.chi_max if first else chi_max
+        sweeps = sweeps or (self.warm_sweeps if warm else self.max_sweeps)
         options = {
-            "trunc_params": {"chi_max": self.chi_max, "svd_min": self.svd_min},
+            "trunc_params": {"chi_max": chi_max, "svd_min": self.svd_min},
             "max_trunc_err": 1.0,  # a capped chi is the caller's choice: reported (truncation_error), not raised
             "mixer": not warm,
             "mixer_params": {"amplitude": 1e-5, "decay": 4.0, "disable_after": MIXER_SWEEPS},
@@ -287,10 +327,11 @@ class MPS(GroundStateSolver):
         done = len(stats["sweep"])
         if done >= sweeps and not engine.is_converged():
             change = abs(stats["E"][-1] - stats["E"][-2]) if done > 1 else float("nan")
-            raise NotConvergedError(
-                f"MPS (DMRG): not converged after {done} sweeps (energy change {change:.2e} per sweep, bond dimension "
-                f"{max(psi.chi)} of chi_max={self.chi_max}); raise max_sweeps/warm_sweeps or chi_max, or loosen tol"
-            )
+            message = (f"not converged after {done} sweeps (energy change {change:.2e} per sweep, bond dimension "
+                       f"{max(psi.chi)} of chi_max={chi_max})")
+            if first and max(psi.chi) >= chi_max and not orthogonal_to:
+                raise _CappedRun(message, psi)
+            raise NotConvergedError(f"MPS (DMRG): {message}; raise max_sweeps/warm_sweeps, chi_max or retry_chi, or loosen tol")
         return float(energy), psi, stats
 
     def _state(self, model, psi, energy: float, stats, terms: PauliSum) -> MPSGroundState:

@@ -8,6 +8,12 @@ import numpy as np
 
 from ..errors import DegenerateGroundStateWarning, warn
 
+# How a state was settled when its solver missed the tolerance on the first run (BatchedSolve.retries,
+# BatchedLanczos "Missed tolerances"; MPSGroundState.retries, MPS "Missed tolerances"): in the first
+# run, in a retry with a larger budget, by the single-state fallback solver, or accepted with a
+# residual above the tolerance asked but within the solver's usable bound.
+SETTLED_FIRST, SETTLED_RETRY, SETTLED_FALLBACK, SETTLED_USABLE = 0, 1, 2, 3
+
 
 @dataclass
 class GroundState:

@@ -106,15 +106,18 @@ class SpinStates:
 
     @classmethod
     def pack(cls, members: Sequence[Any]) -> SpinStates:
-        """Per-sample states (GroundState, GibbsState, VariationalState, ...) as one batch."""
+        """Per-sample states (GroundState, GibbsState, VariationalState, ...) as one batch; ``retries``
+        from the states that record how they were settled (MPSGroundState)."""
         vectors = [getattr(s, "vector", None) for s in members]
 
         def facts(name: str) -> np.ndarray:
             return np.array([np.nan if getattr(s, name, None) is None else float(getattr(s, name)) for s in members])
 
+        settled = any(getattr(s, "retries", None) is not None for s in members)
         return cls(np.array([s.expectations for s in members]),
                    None if any(v is None for v in vectors) else np.array(vectors),
-                   facts("energy"), facts("gap"), facts("iterations"), facts("residual"), list(members))
+                   facts("energy"), facts("gap"), facts("iterations"), facts("residual"), list(members),
+                   retries=facts("retries") if settled else None)
 
 
 @dataclass
