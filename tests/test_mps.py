@@ -91,9 +91,9 @@ def critical_chain(n: int) -> PauliSum:
 
 def test_capped_run_is_continued_at_a_larger_bond_dimension(caplog):
     """A 10-site critical chain, 4 sweeps allowed: at chi_max 2 the run stops unconverged at its cap
-    and is continued at 2 chi_max = 4 (logged, recorded as SETTLED_RETRY); the energy is then the
-    exact one (bond dimension 4 suffices at 1e-9 here? no: compared with the converged chi 64 run
-    to the truncation the retried run reports). Below the cap nothing is retried."""
+    and is continued at 2 chi_max = 4 (logged, recorded as SETTLED_RETRY), a variational energy within
+    1e-5 of the converged chi-64 run (the chi-4 truncation: measured 8.2e-6); with retry_chi 16 (exact
+    for 10 sites) within 1e-9. A retry that misses too raises."""
     h = critical_chain(10)
     exact = MPS(chi_max=64, gap=False).solve(h)
     assert exact.retries == SETTLED_FIRST and exact.truncation_error < 1e-14
