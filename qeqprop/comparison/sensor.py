@@ -33,9 +33,9 @@ def chain_sensor(model: ChainModel | str, n_chain: int = N_CHAIN, n_sensors: int
     ferromagnetic coupling through which the sensor's field pins an ordered chain, so its ground
     state stays gapped (measured on a 12-site TFIM chain in the ferromagnet, one sensor, reach 2:
     gaps 0.001-0.01 at pin 0, where the random couplings nearly cancel, and 0.45-0.77 at pin 0.5;
-    EP needs a gap well above beta ||nudge||). ``reach``: each sensor couples to the last ``reach`` chain sites only
-    (default: every site); a finite reach keeps every term short-ranged, so a long chain's ground
-    state is an MPS of small bond dimension (solver "mps": the 48-qubit preset sensor48-mps).
+    EP needs a gap well above beta ||nudge||). ``reach``: each sensor couples to the last ``reach``
+    chain sites only (default: every site); a finite reach keeps every term short-ranged, so a long
+    chain's ground state is an MPS of small bond dimension (solver "mps": preset sensor48-mps).
     ``options`` go to SpinSystem (solver, cost, ...)."""
     if isinstance(model, str):
         if model not in SENSOR_CHAINS:
@@ -49,6 +49,8 @@ def chain_sensor(model: ChainModel | str, n_chain: int = N_CHAIN, n_sensors: int
     reach = n_chain if reach is None else reach
     if isinstance(reach, bool) or not isinstance(reach, (int, np.integer)) or not 1 <= reach <= n_chain:
         raise ValueError(f"reach must be an integer in [1, n_chain = {n_chain}] (chain sites each sensor couples to), got {reach!r}")
+    if not np.isfinite(pin):
+        raise ValueError(f"pin must be a finite number (the couplings K start at pin + init_std N(0, 1)), got {pin!r}")
     n = n_chain + n_sensors
     terms = model.terms(n_chain, 0)
     read = range(n_chain - reach, n_chain)
@@ -56,8 +58,6 @@ def chain_sensor(model: ChainModel | str, n_chain: int = N_CHAIN, n_sensors: int
         terms += [Term(f"Z{s} Z{i}", -1.0, "K", (a, k)) for k, i in enumerate(read)]
         terms += [Term(f"X{s} X{i}", -1.0, "L", (a, k)) for k, i in enumerate(read)]
         terms += [Term(f"Z{s}", -1.0, "h", (a,)), Term(f"X{s}", -1.0, "G", (a,))]
-    if not np.isfinite(pin):
-        raise ValueError(f"pin must be a finite number (the couplings K start at pin + init_std N(0, 1)), got {pin!r}")
     coupling = ParamSpec((n_sensors, reach), std=init_std)
     field = ParamSpec((n_sensors,), mean=0.5, std=0.1 * init_std)
     pinning = ParamSpec((n_sensors, reach), mean=float(pin), std=init_std)

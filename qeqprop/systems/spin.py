@@ -186,12 +186,8 @@ class SpinSystem(SystemBase):
             )
 
     def diagnostics(self, state) -> dict[str, float]:
-        """Gap E1 - E0 (free phases), H applications and residual ||H psi - E psi|| where known;
-        "retries" for states that record how they were settled (MPS: ``MPSGroundState.retries``)."""
-        facts = {name: getattr(state, name, None) for name in ("gap", "iterations", "residual")}
-        if getattr(state, "retries", None) is not None:
-            facts["retries"] = state.retries
-        return facts
+        """Gap E1 - E0 (free phases), H applications and residual ||H psi - E psi|| where known."""
+        return {name: getattr(state, name, None) for name in ("gap", "iterations", "residual")}
 
     def with_batched(self, **options) -> SpinSystem:
         """A shallow copy of this system whose batched Lanczos solver takes ``options`` on top of
