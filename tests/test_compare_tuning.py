@@ -123,3 +123,44 @@ def test_a_failing_trial_is_recorded_and_left_out(xor, monkeypatch):
     assert {d["name"] for d in result["space"]} >= {"gamma", "hidden", "init_scale"}
     with pytest.raises(ValueError, match="trials must be an integer >= 1"):
         tuning.tune("tfim", "xor", xor, trials=0, epochs=1)
+
+
+def _untimed(result: dict) -> list[dict]:
+    return [{k: v for k, v in t.items() if k != "seconds"} for t in result["trials"]]
+
+
+def test_an_interrupted_search_resumes_trial_by_trial_with_the_straight_history(tmp_path, monkeypatch):
+    """A search job stopped during its fourth trial leaves three trials and the sampler in
+    <key>.partial.json; rerunning the job computes only the last two trials, and the history equals
+    an uninterrupted search's (startup trials and TPE trials alike); the finished job drops the file."""
+    from qeqprop.comparison import jobs
+
+    job = {"kind": "tune", "task": "xor", "system": "tfim", "data_seed": 0, "trials": 5, "epochs": 1, "batch_size": 32,
+           "search_seed": 3, "validation_fraction": 0.25}
+    straight = jobs.execute(job)[1]
+    store, original, calls = jobs.JobStore(tmp_path), tuning.fit, []
+
+    def stopped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "fit", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        jobs.execute(job, str(tmp_path))
+    assert [t["number"] for t in store.load_partial(job)["trials"]] == [0, 1, 2]
+    assert store.load_partial({**job, "trials": 6}) is None  # another job: not resumed from this state
+    calls.clear()
+    resumed = jobs.execute(job, str(tmp_path))[1]
+    assert len(calls) == 2
+    assert _untimed(resumed) == _untimed(straight) and len(straight["trials"]) == 5
+    assert (resumed["best"], resumed["setting"]) == (straight["best"], straight["setting"])
+    store.save(job, resumed)
+    assert store.load(job)["setting"] == resumed["setting"] and not store.partial_path(job).exists()
+    monkeypatch.setattr(tuning, "fit", original)
+    states = []
+    tuning.tune("tfim", "xor", load_task("xor"), trials=3, epochs=1, seed=3, checkpoint=states.append)
+    assert [len(state["trials"]) for state in states] == [1, 2, 3]
+    with pytest.raises(ValueError, match="resume holds 3 finished trials, more than trials=2"):
+        tuning.tune("tfim", "xor", load_task("xor"), trials=2, epochs=1, seed=3, resume=states[-1])

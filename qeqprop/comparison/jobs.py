@@ -9,6 +9,9 @@ Each finished job is written to ``<out>/jobs/<key>.json`` as {"job": job, "resul
 moment it finishes (a temporary file moved into place with os.replace, so a killed run never
 leaves half a file). A later run over the same folder reuses every stored job whose recorded job
 equals the planned one and recomputes the rest: an interrupted run resumes where it stopped.
+A search (hours for a large quantum learner) also resumes within itself: after every trial its
+state is written to ``<out>/jobs/<key>.partial.json`` ({"job": job, "partial": state}, atomically;
+comparison.tuning), a rerun of the job continues from it, and the finished job removes it.
 
 Where the jobs run (``scheduler``):
 
@@ -68,18 +71,40 @@ class JobStore:
         return stored["result"] if stored.get("job") == job else None
 
     def save(self, job: dict, result: dict) -> None:
-        """Write {"job", "result"} atomically (temporary file in the folder, then os.replace)."""
+        """Write {"job", "result"} atomically and drop the job's partial state."""
         path = self.path(job)
         if path is None:
             return
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as file:
-                json.dump({"job": job, "result": result}, file)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        _write_atomic(path, {"job": job, "result": result})
+        self.partial_path(job).unlink(missing_ok=True)
+
+    def partial_path(self, job: dict) -> Path | None:
+        return None if self.folder is None else self.folder / f"{job_key(job)}.partial.json"
+
+    def load_partial(self, job: dict) -> dict | None:
+        """The state an interrupted run of ``job`` left (module docstring), or None."""
+        path = self.partial_path(job)
+        if path is None or not path.exists():
+            return None
+        stored = json.loads(path.read_text())
+        return stored["partial"] if stored.get("job") == job else None
+
+    def save_partial(self, job: dict, state: dict) -> None:
+        path = self.partial_path(job)
+        if path is not None:
+            _write_atomic(path, {"job": job, "partial": state})
+
+
+def _write_atomic(path: Path, content: dict) -> None:
+    """``content`` as JSON at ``path``: a temporary file in its folder, then os.replace."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            json.dump(content, file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 @lru_cache(maxsize=8)
@@ -88,9 +113,10 @@ def task_data(task: str, data_seed: int) -> Dataset:
     return load_task(task, seed=data_seed)
 
 
-def execute(job: dict) -> tuple[dict, dict]:
+def execute(job: dict, folder: str | None = None) -> tuple[dict, dict]:
     """(job, result) of one job, BLAS limited to one thread; a ValueError (a failed equilibrium, a
-    setting the system refuses) becomes the result {"error": message}."""
+    setting the system refuses) becomes the result {"error": message}. ``folder``: the run's job
+    store, where a search keeps its partial state after every trial and resumes from it."""
     from .harness import run_one
     from .tuning import tune
 
@@ -98,8 +124,11 @@ def execute(job: dict) -> tuple[dict, dict]:
     with threadpool_limits(1):  # small matrices: BLAS threads only contend with the other workers
         try:
             if job["kind"] == "tune":
+                store = JobStore(folder)
                 result = tune(job["system"], job["task"], data, trials=job["trials"], epochs=job["epochs"],
-                              batch_size=job["batch_size"], seed=job["search_seed"], fraction=job["validation_fraction"])
+                              batch_size=job["batch_size"], seed=job["search_seed"], fraction=job["validation_fraction"],
+                              resume=store.load_partial(job),
+                              checkpoint=None if folder is None else lambda state: store.save_partial(job, state))
             else:
                 result = run_one(job["system"], job["task"], job["seed"], data, job["setting"], epochs=job["epochs"],
                                  batch_size=job["batch_size"], probe_size=job["probe_size"])
@@ -138,6 +167,7 @@ def run_jobs(jobs: Iterable[dict], follow: Callable[[dict, dict], list[dict]], s
     {job_key: result}. Stored results are reused (``store``); fresh ones are stored as they finish.
     ``progress(job, fresh)`` is called for every finished job."""
     check_scheduler(scheduler)
+    folder = None if store.folder is None else str(store.folder.resolve())  # workers write a search's partial state there
     results: dict[str, dict] = {}
     ready: deque = deque()  # (job, result, fresh) done but not yet handled
     dask: dict = {}  # client, cluster (None unless started here), pending: started at the first job to compute
@@ -147,7 +177,7 @@ def run_jobs(jobs: Iterable[dict], follow: Callable[[dict, dict], list[dict]], s
         if stored is not None:
             ready.append((job, stored, False))
         elif scheduler is None:
-            result = execute(job)[1]
+            result = execute(job, folder)[1]
             store.save(job, result)
             ready.append((job, result, True))
         else:
@@ -156,7 +186,7 @@ def run_jobs(jobs: Iterable[dict], follow: Callable[[dict, dict], list[dict]], s
 
                 dask["client"], dask["cluster"] = _client(scheduler, workers)
                 dask["pending"] = as_completed()
-            dask["pending"].add(dask["client"].submit(execute, job, pure=False))
+            dask["pending"].add(dask["client"].submit(execute, job, folder, pure=False))
 
     try:
         for job in jobs:

@@ -20,14 +20,23 @@ the draw). The chosen setting is the completed trial with the highest validation
 the lower validation loss, then by the earlier trial. A trial whose equilibrium fails (ValueError,
 e.g. a solver that did not converge) is recorded with its message and scored as failed (Optuna's
 TPE leaves it out).
+
+A long search resumes trial by trial: after every trial ``tune`` hands ``checkpoint`` its state
+(the finished trials' records and the sampler, pickled as Optuna's FAQ recommends for resuming a
+seeded sampler); ``tune(..., resume=state)`` re-enters those trials into a fresh study
+(``optuna.trial.create_trial``) with that sampler and runs the rest, so an interrupted search gives
+the same history as a straight one (timings aside).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
+import pickle
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -67,6 +76,14 @@ class Dimension:
             return trial.suggest_int(self.name, int(self.low), int(self.high))
         return trial.suggest_categorical(self.name, list(self.choices))
 
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        """The Optuna distribution ``suggest`` draws from (to re-enter a finished trial)."""
+        if self.kind == "log":
+            return optuna.distributions.FloatDistribution(self.low, self.high, log=True)
+        if self.kind == "int":
+            return optuna.distributions.IntDistribution(int(self.low), int(self.high))
+        return optuna.distributions.CategoricalDistribution(list(self.choices))
+
 
 def search_space(name: str, task: str, n_inputs: int, n_classes: int) -> list[Dimension]:
     """The dimensions searched for system ``name`` on ``task`` (module docstring)."""
@@ -99,6 +116,19 @@ def _trial_record(trial: optuna.trial.FrozenTrial) -> dict:
             "val_accuracy": trial.value, **trial.user_attrs}
 
 
+def _restored_trial(record: dict, space: list[Dimension]) -> optuna.trial.FrozenTrial:
+    """A finished trial's record (``_trial_record``) as an Optuna trial to add to a fresh study."""
+    state = optuna.trial.TrialState[record["state"]]
+    attrs = {k: v for k, v in record.items() if k not in ("number", "params", "state", "val_accuracy")}
+    distributions = {dim.name: dim.distribution() for dim in space if dim.name in record["params"]}
+    return optuna.trial.create_trial(params=record["params"], distributions=distributions, user_attrs=attrs, state=state,
+                                     value=record["val_accuracy"] if state == optuna.trial.TrialState.COMPLETE else None)
+
+
+def _sampler_text(sampler: optuna.samplers.BaseSampler) -> str:
+    return base64.b64encode(pickle.dumps(sampler)).decode("ascii")
+
+
 def best_trial(history: list[dict]) -> dict | None:
     """The chosen trial of a search history: highest val_accuracy, then lowest val_loss, then earliest."""
     complete = [t for t in history if t["state"] == "COMPLETE"]
@@ -108,9 +138,12 @@ def best_trial(history: list[dict]) -> dict | None:
 
 
 def tune(name: str, task: str, data: Dataset, *, trials: int, epochs: int, batch_size: int = 16, seed: int = 0,
-         fraction: float = VALIDATION_FRACTION) -> dict:
+         fraction: float = VALIDATION_FRACTION, resume: dict | None = None,
+         checkpoint: Callable[[dict], None] | None = None) -> dict:
     """Search system ``name``'s space on ``task`` (module docstring) with ``trials`` trials of ``epochs``
     epochs; ``seed`` seeds the sampler, the validation split, every trial's init and shuffling.
+    ``checkpoint(state)`` is called after every trial; ``resume=state`` (the latest such state of an
+    interrupted search with the same arguments) continues it (module docstring).
 
     Returns:
         {"space": [Dimension as dict], "trials": [{"number", "params", "state", "val_accuracy",
@@ -146,12 +179,22 @@ def tune(name: str, task: str, data: Dataset, *, trials: int, epochs: int, batch
                                                              len(x_fit), len(x_fit) + len(validation[0])))
         return final["val_accuracy"]
 
+    def save(study: optuna.Study, _trial) -> None:
+        checkpoint({"trials": [_trial_record(t) for t in study.trials], "sampler": _sampler_text(study.sampler)})
+
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(logging.ERROR)  # a failed (NaN) trial is recorded in the history, not logged
     try:
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(int(trials)))
+        if resume is None:
+            sampler, done = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(int(trials))), []
+        else:
+            sampler, done = pickle.loads(base64.b64decode(resume["sampler"])), resume["trials"]
+            if len(done) > trials:
+                raise ValueError(f"resume holds {len(done)} finished trials, more than trials={trials}")
         study = optuna.create_study(direction="maximize", sampler=sampler)
-        study.optimize(objective, n_trials=int(trials))
+        for record in done:
+            study.add_trial(_restored_trial(record, space))
+        study.optimize(objective, n_trials=int(trials) - len(done), callbacks=[save] if checkpoint else None)
     finally:
         optuna.logging.set_verbosity(verbosity)
     history = [_trial_record(t) for t in study.trials]
