@@ -26,8 +26,9 @@ from ..plots import (
 from .harness import ComparisonReport
 from .phases import PARAMETER_RANGE
 from .stats import t_interval
+from .sensor import N_CHAIN
 from .systems import QUANTUM, configure
-from .tasks import load_task
+from .tasks import DIGITS_FEATURES, load_task
 
 README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
 
@@ -294,16 +295,30 @@ def write_report(report: ComparisonReport, out: str | Path) -> dict[str, Path]:
     return paths
 
 
+TASK_NOTES = {  # what a task is, for the README block (quantum-data tasks: what the sensor reads)
+    "digits": f"`digits` is scikit-learn's 8x8 digits reduced to {DIGITS_FEATURES} PCA features (10 classes)",
+    "phases": "`phases` is the phase (ferromagnet g < J / paramagnet g > J, exact TFIM result) of a 4-site "
+              "transverse-field Ising chain from its parameters (J, g)",
+    "annni": f"`annni` is the phase (ferromagnetic / antiphase / paramagnetic) of an {N_CHAIN}-site ANNNI chain from "
+             "(kappa, g)",
+    "xxz_field": f"`xxz_field` is the phase (XY / Neel / polarized) of an {N_CHAIN}-site XXZ chain in a field from "
+                 "(Delta, h)",
+}
+
+
 def readme_block(report: ComparisonReport, command: str) -> str:
     """The README section: what was compared, the command that regenerates it, the table."""
+    notes = [TASK_NOTES[task] for task in report.settings["tasks"] if task in TASK_NOTES]
+    quantum_data = [task for task in report.settings["tasks"] if task in ("phases", "annni", "xxz_field")]
+    if quantum_data:
+        notes.append("on the quantum-data tasks the `sensor` reads the parameters as Hamiltonian coefficients of the "
+                     "chain itself (trained sensor qubits coupled to it), the other systems get them as plain features")
     return (
         "Quantum and classical EP learners on the same tasks (`qeqprop.comparison.compare`), every one "
         "with the same training budget; with `--tune` every (system, task) first gets the same Optuna "
         "search budget on a validation split carved from the training data (never the test split). "
-        "`phases` is the quantum-data task: the phase (ferromagnet g < J / paramagnet g > J, exact TFIM "
-        "result) of a 4-site transverse-field Ising chain from its parameters (J, g); the `sensor` reads "
-        "them as Hamiltonian coefficients of the chain itself (one trained sensor qubit coupled to it), "
-        "the other systems get (J, g) as plain features. The output folder also holds compare.json (with "
+        + "".join(f"{note[0].upper()}{note[1:]}. " for note in notes)
+        + "The output folder also holds compare.json (with "
         "every search's trial history) and figures: accuracy vs parameters and vs training time with 95% "
         "CI bars, learning curves with CI bands. Regenerate this block with\n\n"
         f"    {command}\n\n" + markdown_table(report)
