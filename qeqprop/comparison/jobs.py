@@ -59,40 +59,37 @@ class JobStore:
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
 
-    def path(self, job: dict) -> Path | None:
-        return None if self.folder is None else self.folder / f"{job_key(job)}.json"
+    def path(self, job: dict, suffix: str = ".json") -> Path | None:
+        """The job's file (``suffix`` ".partial.json": its search's partial state); None without a folder."""
+        return None if self.folder is None else self.folder / f"{job_key(job)}{suffix}"
+
+    def partial_path(self, job: dict) -> Path | None:
+        return self.path(job, ".partial.json")
+
+    def _read(self, path: Path | None, job: dict, field: str):
+        """``field`` of the file at ``path`` if it records this very ``job``, else None."""
+        if path is None or not path.exists():
+            return None
+        stored = json.loads(path.read_text())
+        return stored[field] if stored.get("job") == job else None
 
     def load(self, job: dict) -> dict | None:
         """The stored result of ``job``, or None (nothing stored, or stored for a different job)."""
-        path = self.path(job)
-        if path is None or not path.exists():
-            return None
-        stored = json.loads(path.read_text())
-        return stored["result"] if stored.get("job") == job else None
-
-    def save(self, job: dict, result: dict) -> None:
-        """Write {"job", "result"} atomically and drop the job's partial state."""
-        path = self.path(job)
-        if path is None:
-            return
-        _write_atomic(path, {"job": job, "result": result})
-        self.partial_path(job).unlink(missing_ok=True)
-
-    def partial_path(self, job: dict) -> Path | None:
-        return None if self.folder is None else self.folder / f"{job_key(job)}.partial.json"
+        return self._read(self.path(job), job, "result")
 
     def load_partial(self, job: dict) -> dict | None:
         """The state an interrupted run of ``job`` left (module docstring), or None."""
-        path = self.partial_path(job)
-        if path is None or not path.exists():
-            return None
-        stored = json.loads(path.read_text())
-        return stored["partial"] if stored.get("job") == job else None
+        return self._read(self.partial_path(job), job, "partial")
+
+    def save(self, job: dict, result: dict) -> None:
+        """Write {"job", "result"} atomically and drop the job's partial state."""
+        if self.folder is not None:
+            _write_atomic(self.path(job), {"job": job, "result": result})
+            self.partial_path(job).unlink(missing_ok=True)
 
     def save_partial(self, job: dict, state: dict) -> None:
-        path = self.partial_path(job)
-        if path is not None:
-            _write_atomic(path, {"job": job, "partial": state})
+        if self.folder is not None:
+            _write_atomic(self.partial_path(job), {"job": job, "partial": state})
 
 
 def _write_atomic(path: Path, content: dict) -> None:
