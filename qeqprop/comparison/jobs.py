@@ -11,7 +11,8 @@ leaves half a file). A later run over the same folder reuses every stored job wh
 equals the planned one and recomputes the rest: an interrupted run resumes where it stopped.
 A search (hours for a large quantum learner) also resumes within itself: after every trial its
 state is written to ``<out>/jobs/<key>.partial.json`` ({"job": job, "partial": state}, atomically;
-comparison.tuning), a rerun of the job continues from it, and the finished job removes it.
+comparison.tuning), a rerun of the job continues from it, and the finished job removes it. The state
+holds the pickled Optuna sampler: resume only runs you wrote, with the same Optuna version.
 
 Where the jobs run (``scheduler``):
 
