@@ -68,6 +68,11 @@ def test_sizes_stay_within_the_task_budget_and_init_scale_spares_raw_entries():
         scale_init(plain, -1.0)
 
 
+def _untimed(result: dict) -> list[dict]:
+    """A search's trial records without their timings."""
+    return [{k: v for k, v in t.items() if k != "seconds"} for t in result["trials"]]
+
+
 @pytest.fixture(scope="module")
 def xor():
     return load_task("xor")
@@ -88,8 +93,7 @@ def test_tuning_is_seeded_stays_in_its_space_and_never_sees_test(xor, monkeypatc
     first = tuning.tune("hopfield", "xor", xor, trials=3, epochs=1, seed=7)
     assert seen and not set(seen) & test_rows
     second = tuning.tune("hopfield", "xor", xor, trials=3, epochs=1, seed=7)
-    untimed = [[{k: v for k, v in t.items() if k != "seconds"} for t in r["trials"]] for r in (first, second)]
-    assert untimed[0] == untimed[1] and len(untimed[0]) == 3
+    assert _untimed(first) == _untimed(second) and len(first["trials"]) == 3
     assert [t["params"] for t in tuning.tune("hopfield", "xor", xor, trials=2, epochs=1, seed=8)["trials"]] != \
         [t["params"] for t in first["trials"][:2]]
     space = {d["name"]: d for d in first["space"]}
@@ -123,10 +127,6 @@ def test_a_failing_trial_is_recorded_and_left_out(xor, monkeypatch):
     assert {d["name"] for d in result["space"]} >= {"gamma", "hidden", "init_scale"}
     with pytest.raises(ValueError, match="trials must be an integer >= 1"):
         tuning.tune("tfim", "xor", xor, trials=0, epochs=1)
-
-
-def _untimed(result: dict) -> list[dict]:
-    return [{k: v for k, v in t.items() if k != "seconds"} for t in result["trials"]]
 
 
 def test_an_interrupted_search_resumes_trial_by_trial_with_the_straight_history(tmp_path, monkeypatch):

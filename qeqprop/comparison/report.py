@@ -28,7 +28,7 @@ from .phases import PARAMETER_RANGE
 from .stats import t_interval
 from .sensor import N_CHAIN
 from .systems import QUANTUM, configure
-from .tasks import DIGITS_FEATURES, load_task
+from .tasks import DIGITS_FEATURES, QUANTUM_DATA, load_task
 
 README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
 
@@ -309,8 +309,7 @@ TASK_NOTES = {  # what a task is, for the README block (quantum-data tasks: what
 def readme_block(report: ComparisonReport, command: str) -> str:
     """The README section: what was compared, the command that regenerates it, the table."""
     notes = [TASK_NOTES[task] for task in report.settings["tasks"] if task in TASK_NOTES]
-    quantum_data = [task for task in report.settings["tasks"] if task in ("phases", "annni", "xxz_field")]
-    if quantum_data:
+    if any(task in QUANTUM_DATA for task in report.settings["tasks"]):
         notes.append("on the quantum-data tasks the `sensor` reads the parameters as Hamiltonian coefficients of the "
                      "chain itself (trained sensor qubits coupled to it), the other systems get them as plain features")
     return (

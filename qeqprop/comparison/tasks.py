@@ -19,7 +19,8 @@ from ..datasets import Dataset, load_dataset
 from .phases import load_phases
 from .quantum_data import load_chain_task
 
-TASKS = ("xor", "parity", "iris", "digits", "phases", "annni", "xxz_field")
+QUANTUM_DATA = ("phases", "annni", "xxz_field")  # tasks whose inputs are a chain's Hamiltonian parameters
+TASKS = ("xor", "parity", "iris", "digits", *QUANTUM_DATA)
 DIGITS_FEATURES = 8
 VALIDATION_FRACTION = 0.25
 
