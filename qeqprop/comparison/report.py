@@ -25,8 +25,8 @@ from ..plots import (
 )
 from .harness import ComparisonReport
 from .phases import PARAMETER_RANGE
-from .stats import t_interval
 from .sensor import N_CHAIN
+from .stats import t_interval
 from .systems import QUANTUM, configure
 from .tasks import DIGITS_FEATURES, QUANTUM_DATA, load_task
 
