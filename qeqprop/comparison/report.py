@@ -27,7 +27,7 @@ from .harness import ComparisonReport
 from .phases import PARAMETER_RANGE
 from .sensor import N_CHAIN
 from .stats import t_interval
-from .systems import QUANTUM, configure
+from .systems import MAX_HIDDEN, QUANTUM, TARGET_PARAMS, TASK_MAX_HIDDEN, configure
 from .tasks import DIGITS_FEATURES, QUANTUM_DATA, load_task
 
 README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
@@ -295,8 +295,16 @@ def write_report(report: ComparisonReport, out: str | Path) -> dict[str, Path]:
     return paths
 
 
+_DIGITS64_CAPS = TASK_MAX_HIDDEN["digits64"]
 TASK_NOTES = {  # what a task is, for the README block (quantum-data tasks: what the sensor reads)
     "digits": f"`digits` is scikit-learn's 8x8 digits reduced to {DIGITS_FEATURES} PCA features (10 classes)",
+    "digits64": "`digits64` is the same images and split with all 64 pixels standardized, each system at its own size "
+                f"instead of an equal budget (up to {TARGET_PARAMS['digits64']:,} parameters, the Hopfield network "
+                "64-256-10): hidden sizes searched from 1 up to those of the issue-19 presets (Hopfield "
+                f"{_DIGITS64_CAPS['hopfield']}, resistive {_DIGITS64_CAPS['resistive']}, phase oscillators and Ising "
+                f"machine {MAX_HIDDEN}, the Ising machine on its layered graph), {MAX_HIDDEN} for the spring networks "
+                f"(qho, elastic), and {_DIGITS64_CAPS['tfim']} hidden qubits ({_DIGITS64_CAPS['tfim'] + 10} qubits) for "
+                "the TFIM, a cap set by run time (the `digits-tfim` preset has 14 qubits)",
     "phases": "`phases` is the phase (ferromagnet g < J / paramagnet g > J, exact TFIM result) of a 4-site "
               "transverse-field Ising chain from its parameters (J, g)",
     "annni": f"`annni` is the phase (ferromagnetic / antiphase / paramagnetic) of an {N_CHAIN}-site ANNNI chain from "

@@ -11,12 +11,16 @@ is never seen. Each system searches its own space (``search_space``):
     beta            log-uniform [1e-2, 1]          (EP nudge)
     estimator       {"centered", "positive"}       (EP estimator: O(beta^2) bias or two phases fewer)
     init_scale      log-uniform [0.25, 4]          (systems.scale_init; not where every entry is softplus-raw)
-    hidden          integer [1, max_hidden]        (within the task's parameter budget; not for fixed sizes)
+    hidden          integer [1, max_hidden]        (within the task's parameter budget and the system's hidden cap,
+                                                    comparison.systems.hidden_cap; not for fixed sizes)
     + OPTION_RANGES[system]                         (physics knobs: transverse field, temperature, ...)
 
 Every study uses the same sampler seed, so systems whose spaces share dimensions are offered the
 same candidate values for them (common random numbers: their scores differ by the system, not by
-the draw). The chosen setting is the completed trial with the highest validation accuracy, ties broken by
+the draw). On ``digits64`` these ranges hold every issue-19 digits preset's setting (learning rate,
+beta, centered estimator, init scale 1, its hidden size up to the TFIM's cap, its physics knobs),
+and the architecture options of those presets are fixed (comparison.systems.TASK_SETTINGS). The
+chosen setting is the completed trial with the highest validation accuracy, ties broken by
 the lower validation loss, then by the earlier trial. A trial whose equilibrium fails (ValueError,
 e.g. a solver that did not converge) is recorded with its message and scored as failed (Optuna's
 TPE leaves it out).
