@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..datasets import Dataset, decode_outputs
-from ..readout.sampling import basis_probabilities, draw_outcomes
+from ..readout.sampling import basis_outcomes
 from ..systems.spin import SpinSystem
 from .chains import ChainModel, get_model
 from .sensor import N_CHAIN, SENSOR_COST, chain_sensor
@@ -86,7 +86,7 @@ def sensor_readout(system: SpinSystem, params: dict, x: np.ndarray, copies: int,
     estimates = []
     for row in np.atleast_2d(x):
         vector = system.equilibrate(params, row).vector
-        outcomes = draw_outcomes(basis_probabilities(vector[None], basis), int(copies), rng)
+        outcomes = basis_outcomes(vector[None], basis, int(copies), rng)
         estimates.append(spins(outcomes[0], system.n_qubits)[:, n_chain:].mean(axis=0))
     return np.array(estimates)
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..config import cache_dir
 from ..hamiltonians.parametrized import ParametrizedHamiltonian
-from ..readout.sampling import basis_probabilities, draw_outcomes
+from ..readout.sampling import basis_outcomes, basis_probabilities
 from ..solvers import ground_state
 from .chains import ChainModel
 
@@ -138,6 +138,6 @@ def snapshot_features(states: np.ndarray, copies: int, rng: np.random.Generator,
     n = int(np.log2(states.shape[-1]))
     blocks = []
     for basis, shots in zip(BASES, basis_copies(int(copies))):
-        outcomes = draw_outcomes(basis_probabilities(states, basis * n), shots, rng)
+        outcomes = basis_outcomes(states, basis * n, shots, rng)
         blocks.append(shot_features(spins(outcomes, n)).mean(axis=1))
     return np.concatenate(blocks, axis=-1)

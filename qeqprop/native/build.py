@@ -9,6 +9,8 @@ step's one pass over the state) and ``lanczos_restart`` (the thick restart in pl
 Lanczos block for a whole batch in one call, used by ``solvers.batched_passes``.
 ``tridiagonal.cc`` holds ``tridiagonal_lowest`` (float64 only, target ``qeqprop_tridiagonal_lowest``):
 the batched Lanczos solver's Ritz pairs (bisection and inverse iteration, several samples at once).
+``basis_sampling.cc`` holds a plain C function, ``qeqprop_basis_outcomes`` (called through ctypes by
+``readout.sampling.basis_outcomes``, no XLA): shot outcomes of a batch of states in one product basis.
 
 The source is compiled at first use with the C++ compiler of ``config.compiler()`` against the
 installed jaxlib's FFI headers, ``-O3 -march=native``, into ``config.cache_dir()``, keyed by the
@@ -46,7 +48,7 @@ from ..errors import NativeKernelWarning, warn
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).resolve().parent / "pauli_apply.cc"
-SOURCES = (SOURCE, SOURCE.with_name("tridiagonal.cc"), SOURCE.with_name("lanczos_steps.cc"))
+SOURCES = (SOURCE, SOURCE.with_name("tridiagonal.cc"), SOURCE.with_name("lanczos_steps.cc"), SOURCE.with_name("basis_sampling.cc"))
 TRIDIAGONAL_TARGET = "qeqprop_tridiagonal_lowest"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-w")
 COMPILE_TIMEOUT_S = 300
@@ -138,6 +140,11 @@ def native_library() -> ctypes.CDLL | None:
                 handler = jax.ffi.pycapsule(getattr(library, _symbol(kernel, suffix)))
                 jax.ffi.register_ffi_target(target_name(kernel, dtype), handler, platform="cpu")
         jax.ffi.register_ffi_target(TRIDIAGONAL_TARGET, jax.ffi.pycapsule(library.QeqpropTridiagonalLowest), platform="cpu")
+        pointer = np.ctypeslib.ndpointer
+        library.qeqprop_basis_outcomes.argtypes = [
+            pointer(np.float64, flags="C"), ctypes.c_int64, ctypes.c_int64, pointer(np.int8, flags="C"),
+            pointer(np.float64, flags="C"), ctypes.c_int64, pointer(np.int64, flags="C,W"), ctypes.c_int64]
+        library.qeqprop_basis_outcomes.restype = ctypes.c_int
     except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as error:  # AttributeError: no jax.ffi
         warn(f"qeqprop's native kernel is unavailable ({error}); using the XLA kernel "
              "(set QEQPROP_NATIVE=0 to skip the attempt)", NativeKernelWarning)

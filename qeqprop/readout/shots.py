@@ -4,7 +4,7 @@ One plan serves the whole batch of an EP call: the strings any sample's gradient
 nonzero row of some J(x_b) = dc/dtheta) plus the outputs, grouped into qubit-wise commuting
 bases, with ``shots`` per phase and sample split over the bases (readout.plan). In basis b
 every state of the batch is rotated at once and each sample's M_b shots are drawn together from
-its (2^n,) probabilities: the M_b outcomes themselves where M_b <= 2^n (sampling.draw_outcomes),
+its (2^n,) probabilities: the M_b outcomes themselves where M_b <= 2^n (sampling.basis_outcomes),
 else the outcome counts (multinomial). With counts n_c and parities p_s(c) of the strings the
 basis serves, per sample
 
@@ -40,7 +40,7 @@ from ..validation import check_int
 from .mps_sampling import mps_estimates, mps_members
 from .plan import ALLOCATIONS, GROUPINGS, MeasurementPlan, build_plan
 from .records import count_moments, parity_values, shot_moments
-from .sampling import SAMPLERS, basis_probabilities, draw_outcomes, gaussian_estimates
+from .sampling import SAMPLERS, basis_outcomes, basis_probabilities, gaussian_estimates
 
 NUDGE_SOURCES = ("measured", "exact")
 
@@ -77,12 +77,11 @@ def multinomial_estimates(strings, plan: MeasurementPlan, vectors: np.ndarray, r
     covariance = np.zeros((batch, size, size))
     index = np.arange(dim)
     for basis, members, shots in zip(plan.bases, plan.members, plan.shots):
-        probabilities = basis_probabilities(vectors, basis)  # (B, D)
         if shots <= dim:  # the shots themselves: O(B (D + M S^2)) rather than O(B D S^2)
-            outcomes = draw_outcomes(probabilities, int(shots), rng)  # (B, M)
+            outcomes = basis_outcomes(vectors, basis, int(shots), rng)  # (B, M)
             mean, block = shot_moments(parity_values(outcomes, strings, members, plan.n_qubits))
         else:
-            counts = rng.multinomial(int(shots), probabilities).astype(np.float64)
+            counts = rng.multinomial(int(shots), basis_probabilities(vectors, basis)).astype(np.float64)
             mean, block = count_moments(counts, parity_values(index, strings, members, plan.n_qubits))
         means[:, members] = mean
         covariance[:, members[:, None], members[None, :]] = block
