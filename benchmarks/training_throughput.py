@@ -15,7 +15,10 @@ script it replaces (kron-built scipy.sparse matrices, ``eigsh`` per sample and p
 side in alternating rounds: milliseconds per sample for training (exact; shots: the per-term
 Gaussian model of the script, and multinomial records; each call the next minibatch of a pool,
 on the copy of the system that ``fit`` trains, its learned block lengths carried from call to call)
-and evaluation (free ground state + outputs: ``qp.predict``), at batch 1, 10 and 128, with the compute floor next to it (H
+and evaluation (free ground state + outputs: ``qp.predict``, also on the next minibatch), at batch 1, 10
+and 128. Each round times a stretch of 128 samples per path in consecutive calls (128 calls of one
+sample, 13 of ten, one of 128), as an epoch or a test-set loop runs them; for batches 1 and 10 the
+latency of one call after an idle pause is recorded too (``*_after_idle``). The compute floor is next to it (H
 applications per sample, from the solver's counts, times the measured cost of one batched
 application per sample, over the worker threads).
 
@@ -62,19 +65,30 @@ def rate(fn, samples: int, budget: float = 5.0, warmup: int = 1) -> float:
     return samples / float(np.median(times))
 
 
-def alternating_ms(paths: dict, rounds: int) -> dict:
+def alternating_ms(paths: dict, rounds: int, stretch: int = 1) -> dict:
     """Median milliseconds per sample of each path {name: (fn, samples)}, rounds alternating
-    between the paths (so that load changes hit them alike), after one warm-up call each."""
+    between the paths (so that load changes hit them alike), after one warm-up call each. Per round
+    a path runs ``ceil(stretch / samples)`` calls back to back, timed together: a stretch of
+    ``stretch`` samples as an epoch loop or a test-set loop runs them (one call alone, after the
+    pause, measures the latency of a call after idle instead: ``after_idle_ms``)."""
     for fn, _ in paths.values():
         fn()
     times = {name: [] for name in paths}
     for _ in range(rounds):
         for name, (fn, samples) in paths.items():
+            calls = -(-stretch // samples)
             time.sleep(SETTLE_S)  # the previous path's BLAS / XLA worker threads stop spinning
             begin = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - begin) / samples)
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - begin) / (calls * samples))
     return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+def after_idle_ms(paths: dict, rounds: int) -> dict:
+    """Median milliseconds per sample of one call of each path after a SETTLE_S pause (the latency
+    a single call sees when the process was idle: caches cold, worker threads asleep)."""
+    return alternating_ms(paths, rounds, stretch=1)
 
 
 def application_ms(system, params, X) -> float:
@@ -118,7 +132,8 @@ def sensor_rows(batches=(1, 10, 128), rounds: int = 7) -> dict:
     script = ResearchScript()
     system, params = sensor_system(), script.params
     trained = system.with_kept_block_lengths()  # what fit trains: block lengths carried from minibatch to minibatch
-    pool = (rounds + 2) * max(batches)  # every training call takes the next minibatch, as an epoch does
+    stretch = max(batches)  # samples per path and round, in consecutive calls (alternating_ms)
+    pool = 4 * stretch  # every call takes the next minibatch of the pool, as an epoch does
     X, Y = sensor_data(pool)
     bases = len(measurement_plan(system, X[0], 1000).bases)
     gaussian = Shots(SENSOR_SHOTS_PER_TERM * bases, sampler="gaussian")  # 10 shots per basis = per term
@@ -133,7 +148,7 @@ def sensor_rows(batches=(1, 10, 128), rounds: int = 7) -> dict:
             "n_strings": len(system.hamiltonian.table), "n_params": system.hamiltonian.n_params, "qeqprop": {}}
     cost = application_ms(system, params, X[:16])
     for batch in batches:
-        xs, ys = X[:batch], Y[:batch]
+        xs = X[:batch]
         cursor = itertools.count()
 
         def minibatch(batch=batch):
@@ -146,8 +161,10 @@ def sensor_rows(batches=(1, 10, 128), rounds: int = 7) -> dict:
                                      batch),
             "train_shots_multinomial": (lambda: qp.ep_gradient(trained, params, *minibatch(), SENSOR_BETA, readout=multinomial,
                                                                rng=1), batch),
-            "evaluate": (lambda: qp.predict(system, params, xs), batch)}
-        measured = alternating_ms(paths, rounds)
+            "evaluate": (lambda: qp.predict(system, params, minibatch()[0]), batch)}
+        measured = alternating_ms(paths, rounds, stretch)
+        if batch < stretch:  # one call after idle, for the small batches whose calls are short
+            measured.update({f"{name}_after_idle": value for name, value in after_idle_ms(paths, rounds).items()})
         result = qp.ep_gradient(trained, params, *minibatch(), SENSOR_BETA)
         train_apps = float(np.mean(result.free.iterations + sum(s.iterations for s in result.nudged.values())))
         eval_apps = float(np.mean(system.batch_view(batch).equilibrate(params, xs).iterations))
