@@ -1,17 +1,19 @@
 """JAX in float64 before anything makes arrays (qeqprop.config.enable_float64 says why), JAX's
 persistent compilation cache switched on (qeqprop.config.default_compilation_cache: compiled once
-per machine, not once per process), and the notice a user sees while a jitted solver compiles for
-a new shape."""
+per machine, not once per process), glibc's malloc thresholds raised for the solvers' large
+temporaries (qeqprop.config.tune_allocator), and the notice a user sees while a jitted solver
+compiles for a new shape."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Hashable
 
-from .config import default_compilation_cache, enable_float64
+from .config import default_compilation_cache, enable_float64, tune_allocator
 
 enable_float64()
 default_compilation_cache()
+tune_allocator()
 
 log = logging.getLogger("qeqprop.compile")
 _announced: set[Hashable] = set()

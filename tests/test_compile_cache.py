@@ -149,3 +149,29 @@ def test_the_native_build_says_so_on_stderr(tmp_path):
                for line in lines), done.stderr
     assert any(line.startswith("qeqprop: native kernel built in ") and line.endswith(" s") for line in lines)
     assert "NativeKernelWarning" in done.stderr and "native kernel is not available" in lines[-1]
+
+
+def test_glibc_malloc_thresholds_are_raised_unless_the_user_tuned_malloc():
+    """qeqprop's first JAX load raises glibc's mmap threshold, trim threshold and top pad
+    (config.tune_allocator: the solvers' tens of MiB of temporaries are then reused from the heap,
+    not mapped and zeroed afresh per call); QEQPROP_MALLOC=0, a MALLOC_*_ variable or a glibc.malloc
+    tunable leaves malloc alone. Checked in fresh processes (the setting is made once per process);
+    off glibc it is never made."""
+    import platform
+
+    code = """
+        import qeqprop as qp
+        import qeqprop.config as config
+        qp.TFIMNetwork(3)  # loads JAX, hence qeqprop._jax
+        print(config._allocator_tuned)
+    """
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    outputs = {}
+    for name, extra in {"default": {}, "off": {"QEQPROP_MALLOC": "0"}, "user": {"MALLOC_ARENA_MAX_": "2"},
+                        "tunable": {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}}.items():
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**base, "QEQPROP_NATIVE": "0", **extra},
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs[name] = done.stdout.strip()
+    assert outputs == {"default": f"[{glibc}]", "off": "[False]", "user": "[False]", "tunable": "[False]"}

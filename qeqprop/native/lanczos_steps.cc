@@ -139,16 +139,19 @@ struct Steps {
     for (int64_t k = 0; k < rows; ++k) subtract<Complex>(w.data(), hr[k], hi[k], basis + k * n, n);
   }
 
-  // v and v_prev change places every step (v_next is written over v_prev's buffer), so that no
-  // step copies v; the sample's buffers get them back at the end.
+  // v lives in its basis row: the call's first v is copied into row `start` once, and each v_next is
+  // written straight into the next row (after the call's last step into s.v, the carry); v_prev is
+  // the row before, or s.v_prev at the first step. So no step copies a vector; s.v_prev gets the
+  // last row at the end.
   void advance(Problem problem, const Sample& s, ffi::ThreadPool& pool) {
-    double *v = s.v, *v_prev = s.v_prev;
     problem.out = w.data();
     double b_prev = s.state[0];
     bool alive = s.state[1] != 0.0;
+    std::memcpy(s.basis + start * n, s.v, n * sizeof(double));  // basis row start <- v
+    const double* v_prev = s.v_prev;
     for (int64_t t = 0; t < count; ++t) {
       const int64_t j = start + t;
-      std::memcpy(s.basis + j * n, v, n * sizeof(double));  // basis row j <- v
+      double* v = s.basis + j * n;
       problem.psi = v;
       run<Complex, false>(problem, pool);
       if (s.deflate) project_out<Complex>(w.data(), s.deflate, n);
@@ -164,16 +167,12 @@ struct Steps {
       s.coefficients[t] = a;
       s.coefficients[count + t] = alive_next ? b : 0.0;
       s.coefficients[2 * count + t] = alive ? 1.0 : 0.0;
-      scaled(v_prev, alive_next ? 1.0 / b : 0.0, w.data(), n);  // v_next, over v_prev
-      std::swap(v, v_prev);
+      scaled(t + 1 < count ? v + n : s.v, alive_next ? 1.0 / b : 0.0, w.data(), n);  // v_next
+      v_prev = v;
       b_prev = alive_next ? b : 0.0;
       alive = alive_next;
     }
-    if (v != s.v) {  // an odd count: swap the contents back (w as the spare)
-      std::memcpy(w.data(), v, n * sizeof(double));
-      std::memcpy(s.v_prev, s.v, n * sizeof(double));
-      std::memcpy(s.v, w.data(), n * sizeof(double));
-    }
+    std::memcpy(s.v_prev, v_prev, n * sizeof(double));
     s.state[0] = b_prev;
     s.state[1] = alive ? 1.0 : 0.0;
   }
