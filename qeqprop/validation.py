@@ -83,10 +83,12 @@ def available_memory_bytes() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def check_state_memory(n_qubits: int, itemsize: int, n_vectors: int, what: str = "the solver") -> None:
-    """Refuse a qubit count whose working set of state vectors exceeds available memory."""
+def check_state_memory(n_qubits: int, itemsize: int, n_vectors: int, what: str = "the solver", held_bytes: int = 0) -> None:
+    """Refuse a qubit count whose working set of state vectors exceeds available memory; ``held_bytes``
+    of it the process holds already and reuses or frees first (a solver's kept Krylov basis), so they
+    count as available."""
     need = (1 << n_qubits) * itemsize * n_vectors
-    have = available_memory_bytes()
+    have = available_memory_bytes() + int(held_bytes)
     if need > have:
         raise ValueError(
             f"n_qubits={n_qubits}: {what} needs about {need / 2**30:.2f} GiB "

@@ -378,6 +378,11 @@ class KrylovWorkspace:
         self._held[:] = [basis]
 
     @property
+    def held_bytes(self) -> int:
+        """Bytes of the held basis: the next solve reuses it, or drops it before making its own."""
+        return sum(int(held.nbytes) for held in self._held)
+
+    @property
     def shapes(self) -> list[tuple[int, ...]]:
         """Shapes of the held bases (none or one)."""
         return [held.shape for held in self._held]
@@ -422,7 +427,7 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
     itemsize = np.dtype(kernel.dtype).itemsize
     m = options.size(operator.dim, itemsize, warm=init is not None)
     keep = options.kept(m)
-    check_state_memory(operator.n_qubits, itemsize, solve_vectors(m, keep), what="JAX Lanczos")
+    check_state_memory(operator.n_qubits, itemsize, solve_vectors(m, keep), what="JAX Lanczos", held_bytes=WORKSPACE.held_bytes)
     if init is None:  # a fixed random start (random_start), drawn in the solve
         start = None
     else:
