@@ -36,8 +36,8 @@ threshold to 1 GiB and its top pad to 64 MiB (``mallopt``). A batched EP call al
 tens of MiB of temporaries (operators, Krylov bases, states: 4-60 MiB each on the 10-qubit sensor
 model at batch 128); under glibc's defaults each such block is a fresh mapping, or heap returned to
 the kernel and taken back, so every call pays page faults, page zeroing and TLB shootdowns
-(measured: 10-25% of a batch-128 EP call, sys time 0.05-0.28 -> 0.02 ms per sample). With the
-thresholds raised they are reused from the heap. The cost: freed heap memory up to 1 GiB stays
+(measured on the sensor model at batch 128, three alternating pairs of runs: 8-29% of an EP call,
+sys time 0.10-0.39 -> 0.01 ms per sample). With the thresholds raised they are reused from the heap. The cost: freed heap memory up to 1 GiB stays
 with the process (its resident size does not shrink back after a large batch); blocks above
 256 MiB (states of 25+ qubits) are still mapped and returned at once. Process-wide, like every
 malloc setting; skipped when the user set any ``MALLOC_*_`` variable or a ``glibc.malloc`` tunable
