@@ -14,9 +14,9 @@ same parameter count; ``digits64`` gives each system its natural size, the archi
 issue-19 preset (comparison.systems: TARGET_PARAMS, TASK_MAX_HIDDEN, TASK_SETTINGS), and the report
 states every system's parameter count. ``digits64`` uses the scaling of the digits presets of the
 Ising machine, the phase oscillators, the frequency-propagation resistive network and the TFIM
-(training mean and standard deviation per pixel, the digits default); the two Hopfield presets
-divide pixels by 16 instead (one scaling for every system: the data is the task's; README, compare
-section, gives what either scaling does to the presets).
+(training mean and standard deviation per pixel, the digits default); the Hopfield and agnostic
+presets divide pixels by 16 instead. One scaling serves every system, since the data is the task's;
+the README's compare section gives what either scaling does to the presets.
 
 Tuning never sees the test split: ``validation_split`` carves a stratified validation set out of
 the training split, and hyperparameters are chosen on it (comparison.tuning).
