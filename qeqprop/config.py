@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 # Lanczos blocks take 4-9 s on 2 cores, the solvers' smaller programs 0.1-1 s (JAX's default
 # threshold, 1 s, would miss those); below, loading an entry costs about what compiling does.
 JAX_CACHE_MIN_COMPILE_TIME_S = 0.1
-_JAX_CACHE_OFF = ("0", "off", "false", "no")
+_OFF = ("0", "off", "false", "no")  # values that switch a QEQPROP_* setting off
 _JAX_CACHE_ON = ("", "1", "on", "true", "yes")  # the default directory
 
 
@@ -97,7 +97,7 @@ def tune_allocator() -> bool:
     tuned = False
     user_set = (any(name.startswith("MALLOC_") and name.endswith("_") for name in os.environ)
                 or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""))
-    if (os.environ.get("QEQPROP_MALLOC", "1").strip().lower() not in _JAX_CACHE_OFF and not user_set
+    if (os.environ.get("QEQPROP_MALLOC", "1").strip().lower() not in _OFF and not user_set
             and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"):
         import ctypes
 
@@ -111,6 +111,11 @@ def tune_allocator() -> bool:
                 (_M_TOP_PAD, ALLOCATOR_TOP_PAD)))
     _allocator_tuned.append(tuned)
     return tuned
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one), at least 1."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def native_enabled() -> bool:
@@ -144,7 +149,7 @@ def jax_cache_dir() -> Path | None:
     false, no), the path it names when it names one, else (unset, 1, on, true, yes)
     ``cache_dir()/jax/cpu-<12 hex digits of sha256(cpu_flags())>``."""
     setting = os.environ.get("QEQPROP_JAX_CACHE", "").strip()
-    if setting.lower() in _JAX_CACHE_OFF:
+    if setting.lower() in _OFF:
         return None
     if setting.lower() not in _JAX_CACHE_ON:
         return Path(setting).expanduser()

@@ -15,13 +15,13 @@ can leave [-1, 1] at small M (what a research script's "Gaussian noise per term"
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache, reduce
 
 import numpy as np
 from scipy.linalg import block_diag
 
 from .._blas import one_blas_thread
+from ..config import usable_cores
 from ..hamiltonians.pauli import PauliString
 from .plan import MeasurementPlan
 from .records import TermEstimates, parity_values
@@ -121,9 +121,8 @@ def basis_outcomes(psi: np.ndarray, basis: str, shots: int, rng: np.random.Gener
     states = np.ascontiguousarray(states, dtype=np.complex128)
     letters = np.array([LETTER_CODES[letter] for letter in basis], dtype=np.int8)
     outcomes = np.empty(uniforms.shape, dtype=np.int64)
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     status = library.qeqprop_basis_outcomes(states.view(np.float64), states.shape[0], len(basis), letters, uniforms,
-                                            uniforms.shape[1], outcomes, threads if states.size >= NATIVE_PARALLEL_MIN else 1)
+                                            uniforms.shape[1], outcomes, usable_cores() if states.size >= NATIVE_PARALLEL_MIN else 1)
     if status != 0:
         raise RuntimeError(f"qeqprop_basis_outcomes refused basis {basis!r} (status {status})")
     return outcomes

@@ -34,7 +34,6 @@ solve of a similar batch needs is extrapolated (``steps_for``).
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -46,6 +45,7 @@ import numpy as np
 import scipy.linalg
 
 from .._jax import announce_compile  # (and float64)
+from ..config import usable_cores
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure_of
 from ..hamiltonians.native_kernel import native_available, on_cpu
@@ -315,7 +315,7 @@ def default_workers() -> int:
     side by side, one core each), and 1 on an accelerator (its own parallelism covers the batch)."""
     if jax.default_backend() != "cpu":
         return 1
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return usable_cores()
 
 
 _POOL: dict[int, ThreadPoolExecutor] = {}
