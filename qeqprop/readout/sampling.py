@@ -83,19 +83,14 @@ def basis_probabilities(psi: np.ndarray, basis: str) -> np.ndarray:
 
 def draw_outcomes(probabilities: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
     """``shots`` outcomes per row of ``probabilities`` (B, D), shape (B, shots): u ~ U[0, 1)
-    (``rng.random((B, shots))``) through each row's cumulative distribution."""
-    return _search(probabilities, rng.random((probabilities.shape[0], shots)))
-
-
-def _search(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """min{c : C_c > u} per uniform (B, M) and row of ``probabilities`` (B, D) (C the row's cumulative
-    distribution, normalised), all rows in one search (row b offset by b)."""
+    (``rng.random((B, shots))``) through each row's cumulative distribution, min{c : C_c > u}, all
+    rows in one search (row b offset by b). ``basis_outcomes``'s path without the native kernels."""
     batch, dim = probabilities.shape
     cdf = np.cumsum(probabilities, axis=1)
     cdf /= cdf[:, -1:]
     offsets = np.arange(batch)[:, None]
-    found = np.searchsorted((cdf + offsets).ravel(), (uniforms + offsets).ravel(), side="right")
-    return np.minimum(found.reshape(uniforms.shape), (offsets + 1) * dim - 1) - offsets * dim
+    found = np.searchsorted((cdf + offsets).ravel(), (rng.random((batch, shots)) + offsets).ravel(), side="right")
+    return np.minimum(found.reshape(batch, shots), (offsets + 1) * dim - 1) - offsets * dim
 
 
 LETTER_CODES = {"Z": 0, "X": 1, "Y": 2}  # basis letters as qeqprop_basis_outcomes reads them
@@ -115,9 +110,9 @@ def basis_outcomes(psi: np.ndarray, basis: str, shots: int, rng: np.random.Gener
     if states.ndim != 2 or states.shape[-1] != 1 << len(basis):
         raise ValueError(f"psi must be (batch, 2^{len(basis)}) for the {len(basis)}-qubit basis {basis!r}, got shape {states.shape}")
     library = native_library()
-    uniforms = rng.random((states.shape[0], int(shots)))
     if library is None:
-        return _search(basis_probabilities(states, basis), uniforms)
+        return draw_outcomes(basis_probabilities(states, basis), int(shots), rng)
+    uniforms = rng.random((states.shape[0], int(shots)))  # the draws draw_outcomes makes
     states = np.ascontiguousarray(states, dtype=np.complex128)
     letters = np.array([LETTER_CODES[letter] for letter in basis], dtype=np.int8)
     outcomes = np.empty(uniforms.shape, dtype=np.int64)
