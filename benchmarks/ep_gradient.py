@@ -102,7 +102,9 @@ def main(argv=None) -> int:
     rows = {}
     for n in args.qubits:
         child = subprocess.run([sys.executable, __file__, "--one", str(n), "--beta", str(args.beta), "--solver", args.solver],
-                               capture_output=True, text=True, check=True)
+                               capture_output=True, text=True, check=False)
+        if child.returncode != 0:  # the child's own error, not only its exit status
+            sys.exit(f"N={n} failed (exit {child.returncode}):\n{child.stderr[-3000:]}")
         rows[n] = row = json.loads(child.stdout.strip().splitlines()[-1])
         print(f"N={n:<3} cold {row['cold_ground_state_s']:8.3f} s  centered EP {row['centered_ep_s']:8.3f} s  "
               f"ratio {row['ratio']:5.2f} (to the certified ground state {row['ratio_certified']:5.2f})  H applications {row['applications']}  peak RSS {row['peak_rss_gib']:.2f} GiB "
