@@ -37,8 +37,9 @@ tens of MiB of temporaries (operators, Krylov bases, states: 4-60 MiB each on th
 model at batch 128); under glibc's defaults each such block is a fresh mapping, or heap returned to
 the kernel and taken back, so every call pays page faults, page zeroing and TLB shootdowns
 (measured on the sensor model at batch 128, three alternating pairs of runs: 8-29% of an EP call,
-sys time 0.10-0.39 -> 0.01 ms per sample). With the thresholds raised they are reused from the heap. The cost: freed heap memory up to 1 GiB stays
-with the process (its resident size does not shrink back after a large batch); blocks above
+sys time 0.10-0.39 -> 0.01 ms per sample). With the thresholds raised they are reused from the
+heap. The cost: freed heap memory up to 1 GiB stays with the process (its resident size does not
+shrink back after a large batch); blocks above
 256 MiB (states of 25+ qubits) are still mapped and returned at once. Process-wide, like every
 malloc setting; skipped when the user set any ``MALLOC_*_`` variable or a ``glibc.malloc`` tunable
 (their choice stands), or ``QEQPROP_MALLOC=0``.
@@ -62,6 +63,7 @@ import os
 import platform
 import shlex
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -85,15 +87,14 @@ ALLOCATOR_MMAP_THRESHOLD = 256 << 20  # glibc mallopt settings of tune_allocator
 ALLOCATOR_TRIM_THRESHOLD = 1 << 30
 ALLOCATOR_TOP_PAD = 64 << 20
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameter numbers
-_allocator_tuned: list[bool] = []
 
 
+# An lru_cache, as native_library's: setting malloc's thresholds is a process-wide side effect made once.
+@lru_cache(maxsize=1)
 def tune_allocator() -> bool:
     """Raise glibc malloc's mmap threshold, trim threshold and top pad (module docstring), once per
     process; True where they were set. Skipped (False) off glibc, with ``QEQPROP_MALLOC=0``, or when
     any ``MALLOC_*_`` environment variable or ``glibc.malloc`` tunable is set (the user tuned malloc)."""
-    if _allocator_tuned:
-        return _allocator_tuned[0]
     tuned = False
     user_set = (any(name.startswith("MALLOC_") and name.endswith("_") for name in os.environ)
                 or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""))
@@ -109,7 +110,6 @@ def tune_allocator() -> bool:
             tuned = all(mallopt(parameter, value) == 1 for parameter, value in (
                 (_M_MMAP_THRESHOLD, ALLOCATOR_MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, ALLOCATOR_TRIM_THRESHOLD),
                 (_M_TOP_PAD, ALLOCATOR_TOP_PAD)))
-    _allocator_tuned.append(tuned)
     return tuned
 
 

@@ -163,7 +163,8 @@ def test_glibc_malloc_thresholds_are_raised_unless_the_user_tuned_malloc():
         import qeqprop as qp
         import qeqprop.config as config
         qp.TFIMNetwork(3)  # loads JAX, hence qeqprop._jax
-        print(config._allocator_tuned)
+        made = config.tune_allocator.cache_info().currsize  # 1: qeqprop._jax made the call on loading JAX
+        print([made, config.tune_allocator()])
     """
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
@@ -174,4 +175,4 @@ def test_glibc_malloc_thresholds_are_raised_unless_the_user_tuned_malloc():
                               capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
         outputs[name] = done.stdout.strip()
-    assert outputs == {"default": f"[{glibc}]", "off": "[False]", "user": "[False]", "tunable": "[False]"}
+    assert outputs == {"default": f"[1, {glibc}]", "off": "[1, False]", "user": "[1, False]", "tunable": "[1, False]"}
