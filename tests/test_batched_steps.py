@@ -21,7 +21,7 @@ from qeqprop.hamiltonians.jax_kernel import (
 )
 from qeqprop.native import native_available
 from qeqprop.solvers.batched_lanczos import _block, _projected, solve_block
-from qeqprop.solvers.batched_passes import native_lanczos_steps
+from qeqprop.solvers.batched_passes import basis_combination, native_lanczos_steps
 
 if shutil.which(compiler()[0]) is None:  # pragma: no cover (CI has a compiler)
     pytest.skip("no C++ compiler: the native kernel cannot be built here", allow_module_level=True)
@@ -124,3 +124,14 @@ def test_solve_block_with_native_steps_matches_dense(complex_terms, orthogonaliz
     np.testing.assert_allclose(energy, energy_x, atol=1e-10, rtol=0)
     np.testing.assert_allclose(gap, gap_x, atol=1e-8, rtol=0)
     assert np.all(np.abs(np.sum(np.conj(psi) * psi_x, axis=1)) > 1 - 1e-10)
+
+
+@pytest.mark.parametrize("rows, width, count", [(1, 6, 1), (40, 2048, 2), (17, 1030, 2), (5, 3, 3)])
+def test_basis_combination_equals_the_einsum(rows, width, count):
+    """The native Ritz-vector combination (tiles of 512 doubles, register tails) equals the XLA
+    einsum it replaces, for one and several pairs, widths below a register and across tiles."""
+    rng = np.random.default_rng(rows * width)
+    basis, coefficients = rng.standard_normal((3, rows, width)), rng.standard_normal((3, rows, count))
+    native = np.asarray(jax.jit(basis_combination)(basis, coefficients))
+    assert native.shape == (3, count, width)
+    np.testing.assert_allclose(native, np.einsum("bkd,bkp->bpd", basis, coefficients), rtol=0, atol=1e-12 * rows)

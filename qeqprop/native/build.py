@@ -6,7 +6,9 @@ states: ``pauli_apply`` (the grouped Pauli-sum application, used by
 step's one pass over the state) and ``lanczos_restart`` (the thick restart in place), used by
 ``solvers.lanczos_passes``. They are registered with XLA under the names ``target_name`` gives.
 ``lanczos_steps.cc`` holds ``lanczos_steps`` (float64 and complex128): steps of the batched
-Lanczos block for a whole batch in one call, used by ``solvers.batched_passes``.
+Lanczos block for a whole batch in one call, and ``basis_combination`` (float64 only, target
+``qeqprop_basis_combination``): the block's Ritz vectors from its basis, both used by
+``solvers.batched_passes``.
 ``tridiagonal.cc`` holds ``tridiagonal_lowest`` (float64 only, target ``qeqprop_tridiagonal_lowest``):
 the batched Lanczos solver's Ritz pairs (bisection and inverse iteration, several samples at once).
 ``basis_sampling.cc`` holds a plain C function, ``qeqprop_basis_outcomes`` (called through ctypes by
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).resolve().parent / "pauli_apply.cc"
 SOURCES = (SOURCE, SOURCE.with_name("tridiagonal.cc"), SOURCE.with_name("lanczos_steps.cc"), SOURCE.with_name("basis_sampling.cc"))
 TRIDIAGONAL_TARGET = "qeqprop_tridiagonal_lowest"
+COMBINATION_TARGET = "qeqprop_basis_combination"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-w")
 COMPILE_TIMEOUT_S = 300
 KERNELS = ("pauli_apply", "lanczos_residual", "lanczos_restart", "lanczos_steps")
@@ -140,6 +143,7 @@ def native_library() -> ctypes.CDLL | None:
                 handler = jax.ffi.pycapsule(getattr(library, _symbol(kernel, suffix)))
                 jax.ffi.register_ffi_target(target_name(kernel, dtype), handler, platform="cpu")
         jax.ffi.register_ffi_target(TRIDIAGONAL_TARGET, jax.ffi.pycapsule(library.QeqpropTridiagonalLowest), platform="cpu")
+        jax.ffi.register_ffi_target(COMBINATION_TARGET, jax.ffi.pycapsule(library.QeqpropBasisCombination), platform="cpu")
         pointer = np.ctypeslib.ndpointer
         library.qeqprop_basis_outcomes.argtypes = [
             pointer(np.float64, flags="C"), ctypes.c_int64, ctypes.c_int64, pointer(np.int8, flags="C"),

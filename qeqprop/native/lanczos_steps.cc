@@ -105,6 +105,13 @@ void scaled(double* out, double scale, const double* x, int64_t n) {
   for (; k < n; ++k) out[k] = scale * x[k];
 }
 
+// out <- out + scale x.
+void add_scaled(double* out, double scale, const double* x, int64_t n) {
+  int64_t k = 0;
+  for (; k + kWidth <= n; k += kWidth) store(out + k, load(out + k) + scale * load(x + k));
+  for (; k < n; ++k) out[k] += scale * x[k];
+}
+
 // w <- w - p (p^H w); returns |w|^2 after the update.
 template <bool Complex>
 double project_out(double* w, const double* p, int64_t n) {
@@ -241,7 +248,40 @@ ffi::Error lanczos_steps(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<
   return ffi::Error::Success();
 }
 
+// out[b, p] = sum_k coefficients[b, k, p] basis[b, k] (the block's Ritz vectors V_b^T y_{b,p} in
+// real view): basis (B, m, W) and out (B, P, W) float64, coefficients (B, m, P). Column tiles of
+// kTile doubles: a tile of the P output rows stays in L1 while every basis row's tile is read once
+// and added to all of them, so the basis (bandwidth-bound: a chunk's is several MiB) is read once.
+ffi::Error basis_combination(ffi::Buffer<ffi::F64> basis, ffi::Buffer<ffi::F64> coefficients,
+                             ffi::ResultBuffer<ffi::F64> out) {
+  constexpr int64_t kTile = 512;
+  const auto bd = basis.dimensions(), cd = coefficients.dimensions(), od = out->dimensions();
+  if (bd.size() != 3 || cd.size() != 3 || od.size() != 3 || cd[0] != bd[0] || cd[1] != bd[1] || od[0] != bd[0] ||
+      od[1] != cd[2] || od[2] != bd[2])
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument,
+                      "qeqprop basis_combination: basis (B, m, W), coefficients (B, m, P), out (B, P, W)");
+  const int64_t batch = bd[0], rows = bd[1], width = bd[2], count = cd[2];
+  std::fill(out->typed_data(), out->typed_data() + out->element_count(), 0.0);
+  for (int64_t b = 0; b < batch; ++b) {
+    const double* v = basis.typed_data() + b * rows * width;
+    const double* y = coefficients.typed_data() + b * rows * count;
+    double* o = out->typed_data() + b * count * width;
+    for (int64_t first = 0; first < width; first += kTile) {
+      const int64_t n = std::min(kTile, width - first);
+      for (int64_t k = 0; k < rows; ++k)
+        for (int64_t p = 0; p < count; ++p) add_scaled(o + p * width + first, y[k * count + p], v + k * width + first, n);
+    }
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropBasisCombination, basis_combination,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>());
 
 #define QEQPROP_STEPS(T)                                               \
   ffi::Ffi::Bind()                                                     \

@@ -51,7 +51,7 @@ from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure
 from ..hamiltonians.native_kernel import native_available, on_cpu
 from ..native.build import TRIDIAGONAL_TARGET
 from .base import BatchGroundStateSolver, GroundStateSolver
-from .batched_passes import native_lanczos_steps, native_steps_supported
+from .batched_passes import basis_combination, native_lanczos_steps, native_steps_supported
 from .deflation import GAP_TOL, certified_gap, gap_start, gap_tolerances
 from .registry import make_solver
 from .state import SETTLED_FALLBACK, SETTLED_FIRST, SETTLED_RETRY, SETTLED_USABLE
@@ -171,7 +171,7 @@ def _block(apply, v0, steps: int, orthogonalize: str, native=None):
         """``count`` steps, then the new guard y_0 of T_k (k steps so far; rows >= k closed)."""
         carry, _, alpha, beta, alive = state = steps_from(state, start, count)
         _, y = _lowest_pairs(_closed(alpha, beta, alive), beta[:, :-1], count=1)
-        ritz = _complex_view(jnp.einsum("bkd,bk->bd", carry[0], y[:, :, 0]), dim, v0.dtype)
+        ritz = _complex_view(basis_combination(carry[0], y)[:, 0], dim, v0.dtype)
         return (carry, ritz / jnp.linalg.norm(ritz, axis=1, keepdims=True), alpha, beta, alive), None
 
     empty = jnp.zeros((batch, steps), real)
@@ -293,7 +293,7 @@ def solve_block(operators: JaxPauliOperator, starts, deflate=None, *, steps: int
         estimate = beta[:, -1:] * jnp.abs(vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(values))
         half_values, half_vectors = _lowest_pairs(alpha[:, :half], beta[:, : half - 1], pairs)
         half_estimate = beta[:, half - 1 : half] * jnp.abs(half_vectors[:, -1, :]) / jnp.maximum(1.0, jnp.abs(half_values))
-        ritz = _complex_view(jnp.einsum("bkd,bkp->bpd", basis, vectors), v0.shape[-1], v0.dtype)
+        ritz = _complex_view(basis_combination(basis, vectors), v0.shape[-1], v0.dtype)
         psi = ritz[:, 0] / jnp.linalg.norm(ritz[:, 0], axis=1, keepdims=True)
         hpsi = matvec(psi)
         energy = jnp.real(jnp.sum(jnp.conj(psi) * hpsi, axis=1))

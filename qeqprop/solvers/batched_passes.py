@@ -13,6 +13,9 @@ handler (``qeqprop/native/lanczos_steps.cc``) runs ``count`` steps for every sam
 call, one sample after another with its vectors in cache, the H application by the
 ``pauli_apply`` kernel; the basis, v and v_prev are updated in place (aliased buffers).
 
+``basis_combination`` forms the block's Ritz vectors V_b^T y_b from the basis (``basis_combination``
+in the same source; an XLA einsum elsewhere).
+
 Not differentiable (the solver is not differentiated). CPU only, float64/complex128 states,
 ``native_available()``; ``batched_lanczos`` keeps its XLA scan for everything else.
 """
@@ -23,8 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..hamiltonians.native_kernel import native_operands
+from ..hamiltonians.native_kernel import native_available, native_operands, on_cpu
 from ..native import supports, target_name
+from ..native.build import COMBINATION_TARGET
 
 MODES = {"none": 0, "ground": 1, "full": 2}
 
@@ -70,3 +74,18 @@ def native_lanczos_steps(operators, deflate, orthogonalize: str, carry, guard, s
         mode=np.int64(MODES[orthogonalize]), **attributes)
     alpha, beta, was_alive = (coefficients[:, k].T for k in range(3))
     return (basis, v, v_prev, state[:, 0], state[:, 1] != 0), (alpha, beta, was_alive != 0)
+
+
+def basis_combination(basis, coefficients):
+    """out[b, p] = sum_k coefficients[b, k, p] basis[b, k]: the Ritz vectors V_b^T y_{b,p} of a block,
+    in the basis's real view; basis (B, m, W) float64, coefficients (B, m, P) -> (B, P, W).
+
+    On CPU with the native library, one ``basis_combination`` call (m axpy passes per output row,
+    the row in L1): ~5 us per sample at (m, W, P) = (40, 2048, 2), where XLA's CPU batched einsum
+    takes 49 us (an 8-sample chunk of the 10-qubit sensor model). Elsewhere the einsum."""
+    xla = lambda basis, coefficients: jnp.einsum("bkd,bkp->bpd", basis, coefficients)
+    if not native_available():
+        return xla(basis, coefficients)
+    shape = jax.ShapeDtypeStruct((basis.shape[0], coefficients.shape[2], basis.shape[2]), basis.dtype)
+    native = lambda basis, coefficients: jax.ffi.ffi_call(COMBINATION_TARGET, shape)(basis, coefficients)
+    return on_cpu(native, xla, basis, coefficients.astype(basis.dtype))
