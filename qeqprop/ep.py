@@ -73,6 +73,8 @@ def as_batch(system: EnergySystem, x, y) -> tuple[np.ndarray, np.ndarray, bool]:
     Y = as_finite_array("y", y.reshape(1, -1) if single else y)
     if Y.shape[1] != system.n_outputs:
         raise ValueError(f"y must have one target per output ({system.n_outputs} per sample), got shape {np.shape(y)}")
+    if len(Y) == 0:
+        raise ValueError(f"y holds no samples (shape {np.shape(y)}): an EP gradient needs at least one (x, y) pair")
     if x is None:
         if system.n_inputs:
             raise ValueError(f"x is None but the system takes n_inputs={system.n_inputs}")

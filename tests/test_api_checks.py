@@ -58,6 +58,13 @@ def test_complex_batch_refused(instance):
         net.hamiltonian.coefficients_batch(params, np.stack([x, x]) * 1j)
 
 
+def test_empty_batch_refused(instance):
+    """An empty minibatch (e.g. a slice past the end of the data) names y, not an IndexError deep in a solver."""
+    net, params, x, y = instance
+    with pytest.raises(ValueError, match="y holds no samples"):
+        qp.ep_gradient(net, params, np.empty((0, x.size)), np.empty((0, y.size)))
+
+
 # -- D8: gradcheck arguments ---------------------------------------------------------------------
 @pytest.mark.parametrize("betas, match", [((1e-2,), "at least two distinct"), ((), "at least two distinct"),
                                           ((1e-2, 1e-2), "at least two distinct"), ((1e-2, -1e-3), "betas must be a finite number > 0"),
