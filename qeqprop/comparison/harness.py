@@ -48,6 +48,7 @@ from .systems import (
     Unsupported,
     build,
     configure,
+    fit_options,
 )
 from .tasks import TASKS, VALIDATION_FRACTION, check_names
 from .tuning import equilibrations
@@ -198,6 +199,8 @@ def compare(
     one for all systems. ``tune=True``: per (task, system) an Optuna search of ``trials`` trials of
     ``trial_epochs`` (default ``epochs``) epochs on ``validation_fraction`` of the training split
     (sampler, split and trial seeds: ``search_seed``), then its chosen setting for every seed.
+    ``batch_size`` is every trial's and run's minibatch size, except on tasks whose search chooses it
+    (comparison.tuning.TASK_CHOICES, with the learning-rate schedule and the feature scaling).
 
     ``systems`` defaults to comparison.systems.SYSTEMS; any registered system (AVAILABLE) may be
     named. ``scheduler``: None (serial), "local" (a LocalCluster of ``workers`` processes), a Dask
@@ -294,11 +297,13 @@ def compare(
 
 def run_one(name: str, task: str, seed: int, data: Dataset, setting: dict, *, epochs: int, batch_size: int,
             probe_size: int) -> dict:
-    """Train system ``name`` with ``setting`` (systems.configure; learning_rate, beta, estimator)
-    on ``data``'s training split with ``seed``; fidelity recorded through fit's callback. Returns a
+    """Train system ``name`` with ``setting`` (systems.configure and systems.fit_options: learning_rate,
+    beta, estimator, and batch_size (default ``batch_size``) and lr_schedule where it has them) on
+    ``data``'s training split with ``seed``; fidelity recorded through fit's callback. Returns a
     JSON-able run record (params as nested lists)."""
     system, n_params, params = configure(name, task, data.n_features, data.n_classes, setting, seed)
-    beta, estimator = setting["beta"], setting["estimator"]
+    options = fit_options(setting, batch_size)
+    beta, estimator = options["beta"], options["estimator"]
     probe_x = data.x_train[:probe_size]
     probe_y = targets_for(system, data, data.y_train[:probe_size])
     fidelity = [{"epoch": 0, **probe_metrics(system, params, probe_x, probe_y, beta, estimator)}]
@@ -309,8 +314,7 @@ def run_one(name: str, task: str, seed: int, data: Dataset, setting: dict, *, ep
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = fit(system, data, params, epochs=epochs, batch_size=batch_size, learning_rate=setting["learning_rate"],
-                     beta=beta, estimator=estimator, seed=seed, progress=False, callback=record)
+        result = fit(system, data, params, epochs=epochs, seed=seed, progress=False, callback=record, **options)
     n_train, n_test = len(data.x_train), len(data.x_test)
     return {"task": task, "system": name, "seed": seed, "n_params": n_params, "setting": setting,
             "history": result.history, "fidelity": fidelity, "warnings": sorted({str(w.message)[:200] for w in caught}),

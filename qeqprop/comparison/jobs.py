@@ -3,7 +3,8 @@
 A job is a JSON-able dict, complete in itself (``execute`` needs nothing else)::
 
     {"kind": "tune",  "task", "system", <search budget>}             one Optuna study (comparison.tuning)
-    {"kind": "train", "task", "system", "seed", "setting", <budget>}  one training run (harness.run_one)
+    {"kind": "train", "task", "system", "seed", "setting", <budget>}  one training run (harness.run_one) on
+                                                                      the task's data at the setting's "scaling"
 
 Each finished job is written to ``<out>/jobs/<key>.json`` as {"job": job, "result": result} the
 moment it finishes (a temporary file moved into place with os.replace, so a killed run never
@@ -106,9 +107,9 @@ def _write_atomic(path: Path, content: dict) -> None:
 
 
 @lru_cache(maxsize=8)
-def task_data(task: str, data_seed: int) -> Dataset:
-    """The task's data split, loaded once per process."""
-    return load_task(task, seed=data_seed)
+def task_data(task: str, data_seed: int, scaling: str | None = None) -> Dataset:
+    """The task's data split (at ``scaling``: tasks.load_task), loaded once per process."""
+    return load_task(task, seed=data_seed, scaling=scaling)
 
 
 def execute(job: dict, folder: str | None = None) -> tuple[dict, dict]:
@@ -118,17 +119,18 @@ def execute(job: dict, folder: str | None = None) -> tuple[dict, dict]:
     from .harness import run_one
     from .tuning import tune
 
-    data = task_data(job["task"], job["data_seed"])
+    task, data_seed = job["task"], job["data_seed"]
     with threadpool_limits(1):  # small matrices: BLAS threads only contend with the other workers
         try:
             if job["kind"] == "tune":
                 store = JobStore(folder)
-                result = tune(job["system"], job["task"], data, trials=job["trials"], epochs=job["epochs"],
+                result = tune(job["system"], task, task_data(task, data_seed), trials=job["trials"], epochs=job["epochs"],
                               batch_size=job["batch_size"], seed=job["search_seed"], fraction=job["validation_fraction"],
-                              resume=store.load_partial(job),
+                              scaled=lambda scaling: task_data(task, data_seed, scaling), resume=store.load_partial(job),
                               checkpoint=None if folder is None else lambda state: store.save_partial(job, state))
             else:
-                result = run_one(job["system"], job["task"], job["seed"], data, job["setting"], epochs=job["epochs"],
+                data = task_data(task, data_seed, job["setting"].get("scaling"))
+                result = run_one(job["system"], task, job["seed"], data, job["setting"], epochs=job["epochs"],
                                  batch_size=job["batch_size"], probe_size=job["probe_size"])
         except ValueError as exc:
             result = {"error": str(exc)}

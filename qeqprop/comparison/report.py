@@ -28,9 +28,11 @@ from .phases import PARAMETER_RANGE
 from .sensor import N_CHAIN
 from .stats import t_interval
 from .systems import MAX_HIDDEN, QUANTUM, TARGET_PARAMS, TASK_MAX_HIDDEN, configure
-from .tasks import DIGITS_FEATURES, QUANTUM_DATA, load_task
+from .tasks import DIGITS_FEATURES, QUANTUM_DATA, SCALINGS, load_task
+from .tuning import TASK_CHOICES
 
 README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
+SEARCHED_WORDS = {"batch_size": "batch size", "lr_schedule": "learning-rate schedule", "scaling": "pixel scaling"}
 
 
 def _ci(row: dict, key: str, digits: int = 3) -> str:
@@ -51,10 +53,13 @@ def settings_line(report: ComparisonReport) -> str:
     s = report.settings
     seeds = f"seeds {s['seeds']}: mean [95% t-interval over seeds]"
     if s.get("mode") == "tuned":
+        searched = [f"{task}: {', '.join(SEARCHED_WORDS[key] for key in keys)}" for task in s["tasks"]
+                    if (keys := [*TASK_CHOICES.get(task, {}), *(["scaling"] if task in SCALINGS else [])])]
         return (f"Tuned: per (task, system) {s['trials']} Optuna TPE trials of {s['trial_epochs']} epochs on a "
                 f"{s['validation_fraction']:.0%} validation split of the training data (search seed {s['search_seed']}), "
                 f"then the chosen setting retrained on the whole training split for {s['epochs']} epochs, "
-                f"batch {s['batch_size']}, {seeds}.")
+                f"batch {s['batch_size']}" + (f" (searched as well on {'; '.join(searched)})" if searched else "")
+                + f", {seeds}.")
     return (f"{s['estimator']} EP, beta = {s['beta']}, Adam lr = {s['learning_rate']}, {s['epochs']} epochs, "
             f"batch {s['batch_size']}, {seeds}.")
 
@@ -298,7 +303,9 @@ def write_report(report: ComparisonReport, out: str | Path) -> dict[str, Path]:
 _DIGITS64_CAPS = TASK_MAX_HIDDEN["digits64"]
 TASK_NOTES = {  # what a task is, for the README block (quantum-data tasks: what the sensor reads)
     "digits": f"`digits` is scikit-learn's 8x8 digits reduced to {DIGITS_FEATURES} PCA features (10 classes)",
-    "digits64": "`digits64` is the same images and split with all 64 pixels standardized, each system at its own size "
+    "digits64": "`digits64` is the same images and split with all 64 pixels standardized (or divided by 16: the "
+                "pixel scaling is searched, with the batch size and the learning-rate schedule, since the issue-19 "
+                "presets differ in all three), each system at its own size "
                 f"instead of an equal budget (up to {TARGET_PARAMS['digits64']:,} parameters, the Hopfield network "
                 "64-256-10): hidden sizes searched from 1 up to those of the issue-19 presets (Hopfield "
                 f"{_DIGITS64_CAPS['hopfield']}, resistive {_DIGITS64_CAPS['resistive']}, phase oscillators and Ising "

@@ -37,7 +37,8 @@ from ..systems.registry import QUANTUM, REGISTRY, get_spec
 from .chains import MODELS
 from .sensor import N_CHAIN, SENSOR_COST
 
-TRAINING_KEYS = ("learning_rate", "beta", "estimator", "init_scale", "hidden")  # a setting's non-option keys
+# a setting's keys that are not registry options: how it trains (fit_options), its init and size, its data
+TRAINING_KEYS = ("learning_rate", "beta", "estimator", "batch_size", "lr_schedule", "init_scale", "hidden", "scaling")
 SYSTEMS = ("tfim", "qho", "hopfield", "resistive", "phase_oscillators", "ising", "elastic", "sensor")
 AVAILABLE = tuple(REGISTRY)
 # digits64: the Hopfield network 64-256-10 (hopfield-digits), the largest classical preset on digits
@@ -80,6 +81,7 @@ __all__ = [
     "build",
     "configure",
     "count_params",
+    "fit_options",
     "hidden_cap",
     "max_hidden",
     "n_outputs_for",
@@ -215,9 +217,18 @@ def scale_init(params: dict[str, np.ndarray], init_scale: float) -> dict[str, np
 
 def configure(name: str, task: str, n_inputs: int, n_classes: int, setting: dict, seed: int):
     """(system, n_params, initial params) of a setting: {"hidden": size or None (``build``),
-    "init_scale": factor (``scale_init``, default 1), registry options by name, and the training keys
-    learning_rate, beta, estimator (ignored here)}; params drawn with ``seed``."""
+    "init_scale": factor (``scale_init``, default 1), registry options by name, and the other
+    TRAINING_KEYS (``fit_options``; "scaling" picks the data: comparison.jobs), ignored here}; params
+    drawn with ``seed``."""
     options = {k: v for k, v in setting.items() if k not in TRAINING_KEYS}
     system, n_params = build(name, task, n_inputs, n_classes, setting.get("hidden"), **options)
     params = scale_init(system.init_params(np.random.default_rng(seed)), setting.get("init_scale", 1.0))
     return system, n_params, params
+
+
+def fit_options(setting: dict, batch_size: int) -> dict:
+    """The keyword arguments of ``qeqprop.train.fit`` that a setting sets: learning_rate, beta and
+    estimator, and batch_size and lr_schedule where the setting has them (searched on some tasks:
+    comparison.tuning.TASK_CHOICES), else ``batch_size`` and a constant rate."""
+    return {"learning_rate": setting["learning_rate"], "beta": setting["beta"], "estimator": setting["estimator"],
+            "batch_size": int(setting.get("batch_size", batch_size)), "lr_schedule": setting.get("lr_schedule", "constant")}

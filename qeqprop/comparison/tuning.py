@@ -14,13 +14,25 @@ is never seen. Each system searches its own space (``search_space``):
     hidden          integer [1, max_hidden]        (within the task's parameter budget and the system's hidden cap,
                                                     comparison.systems.hidden_cap; not for fixed sizes)
     + OPTION_RANGES[system]                         (physics knobs: transverse field, temperature, ...)
+    + TASK_CHOICES[task]                            (training settings a task searches, below)
+    + scaling       tasks.SCALINGS[task]            (feature scaling, where a task has several)
+
+On ``digits64`` each system runs at the architecture of its issue-19 preset, and the presets train
+with different batch sizes (16 freqprop-digits, 20 hopfield-digits, 32 oscillators-digits and
+ising-digits), learning-rate schedules (cosine: oscillators-digits) and pixel scalings ("unit":
+hopfield-digits), and they reach their numbers with their own (seed 0, 15 epochs of the comparison's
+training at the preset's size, learning rate, beta and estimator: the Ising machine 0.978 at batch
+32, 0.970 at batch 16; the Hopfield network 0.981 at "unit" and batch 20, 0.965 at "standard" and
+batch 16). So there the batch size, the schedule (train.fit's lr_schedule, over the run's epochs)
+and the scaling are searched too, the same choices for every system. Elsewhere the batch size is
+the caller's and the rate constant.
 
 Every study uses the same sampler seed, so systems whose spaces share dimensions are offered the
 same candidate values for them (common random numbers: their scores differ by the system, not by
 the draw). On ``digits64`` these ranges hold every issue-19 digits preset's setting (learning rate,
-beta, centered estimator, init scale 1, its hidden size up to the TFIM's cap, its physics knobs),
-and the architecture options of those presets are fixed (comparison.systems.TASK_SETTINGS). The
-chosen setting is the completed trial with the highest validation accuracy, ties broken by
+beta, centered estimator, init scale 1, its hidden size up to the TFIM's cap, its physics knobs,
+batch size, schedule and scaling), and the architecture options of those presets are fixed
+(comparison.systems.TASK_SETTINGS). The chosen setting is the completed trial with the highest validation accuracy, ties broken by
 the lower validation loss, then by the earlier trial. A trial whose equilibrium fails (ValueError,
 e.g. a solver that did not converge) is recorded with its message and scored as failed (Optuna's
 TPE leaves it out).
@@ -48,9 +60,9 @@ import optuna
 
 from ..datasets import Dataset
 from ..estimators import as_estimator
-from ..train import fit
-from .systems import SIZES, configure, max_hidden
-from .tasks import VALIDATION_FRACTION, validation_split
+from ..train import LR_SCHEDULES, fit
+from .systems import SIZES, configure, fit_options, max_hidden
+from .tasks import SCALINGS, VALIDATION_FRACTION, validation_split
 
 ESTIMATORS = ("centered", "positive")
 COMMON = {"learning_rate": (1e-3, 0.3), "beta": (1e-2, 1.0), "init_scale": (0.25, 4.0)}  # log-uniform
@@ -60,6 +72,8 @@ OPTION_RANGES = {  # registry options searched per system (log-uniform)
     "ising": {"temperature": (0.25, 4.0)},
     "phase_oscillators": {"input_scale": (0.1, 2.0)},
 }
+# training settings searched per task (choices; module docstring): on digits64 its presets' batch sizes and schedules
+TASK_CHOICES = {"digits64": {"batch_size": (16, 20, 32), "lr_schedule": LR_SCHEDULES}}
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,9 @@ def search_space(name: str, task: str, n_inputs: int, n_classes: int) -> list[Di
     if name not in SIZES and largest > 1:
         space.append(Dimension("hidden", "int", 1, largest))
     space += [Dimension(option, "log", low, high) for option, (low, high) in OPTION_RANGES.get(name, {}).items()]
+    space += [Dimension(key, "choice", choices=tuple(choices)) for key, choices in TASK_CHOICES.get(task, {}).items()]
+    if task in SCALINGS:
+        space.append(Dimension("scaling", "choice", choices=SCALINGS[task]))
     return space
 
 
@@ -142,10 +159,12 @@ def best_trial(history: list[dict]) -> dict | None:
 
 
 def tune(name: str, task: str, data: Dataset, *, trials: int, epochs: int, batch_size: int = 16, seed: int = 0,
-         fraction: float = VALIDATION_FRACTION, resume: dict | None = None,
-         checkpoint: Callable[[dict], None] | None = None) -> dict:
+         fraction: float = VALIDATION_FRACTION, scaled: Callable[[str], Dataset] | None = None,
+         resume: dict | None = None, checkpoint: Callable[[dict], None] | None = None) -> dict:
     """Search system ``name``'s space on ``task`` (module docstring) with ``trials`` trials of ``epochs``
     epochs; ``seed`` seeds the sampler, the validation split, every trial's init and shuffling.
+    ``batch_size``: the minibatch size where the space does not search it. ``scaled(scaling)``: the
+    task's data (the split of ``data``) at that scaling, needed where the space searches "scaling".
     ``checkpoint(state)`` is called after every trial; ``resume=state`` (the latest such state of an
     interrupted search with the same arguments) continues it (module docstring).
 
@@ -159,19 +178,24 @@ def tune(name: str, task: str, data: Dataset, *, trials: int, epochs: int, batch
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{argument} must be an integer >= 1, got {value!r}")
     space = search_space(name, task, data.n_features, data.n_classes)
-    (x_fit, y_fit), validation = validation_split(data, fraction, seed)
+    scalings = next((dim.choices for dim in space if dim.name == "scaling"), None)
+    if scalings is not None and scaled is None:
+        raise ValueError(f"scaled must give {task}'s data at each of its scalings {scalings}: the search chooses one")
+    # the same training rows at every scaling, split with one seed: the same fitting and validation samples
+    splits = {scaling: validation_split(data if scaling is None else scaled(scaling), fraction, seed)
+              for scaling in scalings or (None,)}
 
     def objective(trial: optuna.Trial) -> float:
         setting = {dim.name: dim.suggest(trial) for dim in space}
+        (x_fit, y_fit), validation = splits[setting.get("scaling")]
         start = time.perf_counter()
         try:
             system, n_params, params = configure(name, task, data.n_features, data.n_classes, setting, seed)
             trial.set_user_attr("n_params", n_params)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = fit(system, (x_fit, y_fit), params, validation=validation, epochs=int(epochs),
-                             batch_size=batch_size, learning_rate=setting["learning_rate"], beta=setting["beta"],
-                             estimator=setting["estimator"], seed=seed, progress=False)
+                result = fit(system, (x_fit, y_fit), params, validation=validation, epochs=int(epochs), seed=seed,
+                             progress=False, **fit_options(setting, batch_size))
         except ValueError as exc:  # an equilibrium that failed: recorded, scored as a failed trial
             trial.set_user_attr("error", str(exc)[:300])
             return math.nan
