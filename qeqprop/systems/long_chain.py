@@ -1,4 +1,6 @@
-"""A TFIM learner on a long open chain: inputs as fields at one end, outputs at the other.
+"""TFIM learners on long open chains: TFIMChain (inputs as fields at one end, outputs at the other,
+this docstring) and SiteChain (one input field per site, outputs block magnetisations: a learner
+whose accuracy grows with its length, see its docstring).
 
     H(theta, x) = - sum_{i=0}^{N-2} J_i Z_i Z_{i+1} - sum_i b_i Z_i - sum_{q < n_in} x_q Z_q - Gamma sum_i X_i
 
@@ -47,13 +49,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hamiltonians.parametrized import ParamSpec
+from ..hamiltonians.parametrized import ParametrizedHamiltonian, ParamSpec, Term
 from ..solvers import MPS
 from .protocol import EnergySystem
+from .spin import SpinSystem
 from .tfim import TFIMNetwork
 
 EXACT_MAX_QUBITS = 16
 J_INIT = 0.9
+SITE_J_INIT = 0.5  # SiteChain's couplings (its docstring)
 CHI_MAX = 16
 MPS_SVD_MIN = 1e-10
 MPS_ENTROPY_TOL = 1e-7
@@ -128,3 +132,94 @@ class TFIMChain(TFIMNetwork):
 def tfim_chain(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
     """The registry's builder (qeqprop.systems.registry): a TFIMChain of n_inputs + hidden + n_outputs qubits."""
     return TFIMChain(n_inputs + hidden + n_outputs, n_inputs=n_inputs, n_outputs=n_outputs, **options)
+
+
+class SiteChain(SpinSystem):
+    """TFIM learner on an open chain with one input per site, read out by block magnetisations:
+
+        H(theta, x) = - sum_{i=0}^{N-2} J_i Z_i Z_{i+1} - sum_{i=0}^{N-1} (b_i + w_i x_i) Z_i - Gamma sum_i X_i
+        O_k         = (1 / |B_k|) sum_{i in B_k} <Z_i>          (output k: the mean <Z> over block k)
+
+    Site i takes feature i (i < min(N, n_inputs)); sites past the features get only b_i, features
+    past the chain are not seen. The blocks B_k split the chain into ``n_outputs`` contiguous blocks
+    of (nearly) equal length. theta = (J, b, w); Gamma is fixed.
+
+    Why this layout (issue 22, "a task where size matters"): the input reaches the output locally,
+    not across the chain. TFIMChain sends one input field along the chain to its last qubit, and the
+    response falls like (J / Gamma)^N (Pfeuty 1970): at 48 sites nothing is left to learn from. Here
+    each site's field moves its own <Z_i> by O(1) and the mean collects them, so the learner's reach
+    grows with N through the number of features it sees, while the couplings correlate neighbouring
+    responses over the correlation length. On chain-teacher (a 48-spin teacher perceptron,
+    qeqprop.datasets.chain_teacher_data) a chain of k sites sees k of the 48 spins.
+
+    Why each output is a mean of one-site Z: the nudge beta sum_k nudge_k O_k adds one-site fields
+    (beta nudge_k / |B_k|) Z_i, so the nudged Hamiltonian has the free one's terms and MPO, and the
+    nudged DMRG warm-starts from the free MPS.
+
+    Why the couplings start at J = 0.5 < Gamma = 1 (``j_init``): the open chain is then paramagnetic
+    with correlation length 1 / ln(Gamma / J) = 1.4 sites, gapped (gap ~ 2 (Gamma - J) without fields)
+    with a ground state of small bond dimension (13 at 48 sites, measured), and its ground state is
+    unique (Gamma > 0: stoquastic, Perron-Frobenius). Couplings that training pushes past Gamma order
+    the chain; the fields b_i + w_i x_i then split its two ordered states, and a free-phase gap below
+    ``gap_tol`` is reported (DegenerateGroundStateWarning) by the exact solvers; the MPS solver here
+    computes no gap (a second DMRG per free phase), see ``chain_solver``.
+
+    Args:
+        n_qubits: chain length N (>= n_outputs).
+        n_inputs: features (>= 1); site i takes feature i for i < min(N, n_inputs).
+        n_outputs: output blocks (>= 1).
+        j_init, j_std: mean and spread of the initial couplings, J_i = j_init + j_std N(0, 1).
+        w_std, b_std: spreads of the initial input weights and fields (means 0).
+        gamma: the transverse field Gamma (fixed).
+        chi_max, solver: as TFIMChain's (MPS past EXACT_MAX_QUBITS qubits, exact states up to there).
+        **options: SpinSystem's (cost, tol, gap_tol, ...).
+
+    Example:
+        >>> import numpy as np
+        >>> net = SiteChain(4, n_inputs=3, n_outputs=2, solver="dense")
+        >>> net.repr_fields()["outputs"]
+        ['0.5 * Z0 + 0.5 * Z1', '0.5 * Z2 + 0.5 * Z3']
+        >>> {k: v.shape for k, v in net.init_params(0).items()}
+        {'J': (3,), 'b': (4,), 'w': (3,)}
+        >>> net.predict(net.equilibrate(net.init_params(0), np.array([1.0, -1.0, 1.0]))).round(3).tolist()
+        [0.397, -0.258]
+    """
+
+    def __init__(
+        self,
+        n_qubits: int,
+        n_inputs: int,
+        n_outputs: int = 1,
+        j_init: float = SITE_J_INIT,
+        j_std: float = 0.05,
+        w_std: float = 0.5,
+        b_std: float = 0.05,
+        gamma: float = 1.0,
+        chi_max: int | None = None,
+        solver=None,
+        **options,
+    ):
+        for name, value, least in (("n_inputs", n_inputs, 1), ("n_outputs", n_outputs, 1), ("n_qubits", n_qubits, max(2, n_outputs))):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        for name, value, least in (("j_init", j_init, -np.inf), ("j_std", j_std, 0.0), ("w_std", w_std, 0.0),
+                                   ("b_std", b_std, 0.0), ("gamma", gamma, 0.0)):
+            if not (np.isfinite(value) and value >= least):
+                raise ValueError(f"{name} must be a finite number{'' if least == -np.inf else f' >= {least}'}, got {value!r}")
+        n, seen = int(n_qubits), min(int(n_qubits), int(n_inputs))
+        if solver is None:
+            solver = "mps" if n > EXACT_MAX_QUBITS else "auto"
+        specs = {"J": ParamSpec((n - 1,), mean=float(j_init), std=float(j_std)), "b": ParamSpec((n,), std=float(b_std)),
+                 "w": ParamSpec((seen,), std=float(w_std))}
+        terms = [Term(f"Z{i} Z{i + 1}", -1.0, "J", (i,)) for i in range(n - 1)]
+        terms += [Term(f"Z{i}", -1.0, "b", (i,)) for i in range(n)]
+        terms += [Term(f"Z{i}", -1.0, "w", (i,), input=i) for i in range(seen)]
+        terms += [Term(f"X{i}", -float(gamma)) for i in range(n) if gamma != 0.0]
+        observables = [{f"Z{i}": 1.0 / len(block) for i in block} for block in np.array_split(np.arange(n), n_outputs)]
+        hamiltonian = ParametrizedHamiltonian(n, terms, specs, n_inputs=int(n_inputs), observables=observables)
+        super().__init__(hamiltonian, solver=chain_solver(solver, chi_max), **options)
+
+
+def site_chain(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:
+    """The registry's builder (qeqprop.systems.registry, "tfim_sites"): a SiteChain of ``hidden`` sites."""
+    return SiteChain(hidden, n_inputs, n_outputs, **options)

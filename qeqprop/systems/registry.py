@@ -62,9 +62,10 @@ OPTIONS: dict[str, str] = {
     "layers": "layered networks: every hidden layer's size, a list (e.g. [256, 256]); replaces hidden",
     "input_gain": "resistive networks: input source voltages are input_gain * (x, -x)",
     "init_std": "resistive networks: spread of the initial raw conductances (softplus^-1(g0) + init_std N(0, 1))",
-    "j_init": "tfim_chain: couplings start at J = j_init + 0.05 N(0, 1) (default 0.9: paramagnetic, correlation length ~10 sites)",
+    "j_init": "tfim_chain, tfim_sites: couplings start at J = j_init + 0.05 N(0, 1) (default 0.9 and 0.5: paramagnetic, "
+              "correlation length ~10 and ~1.4 sites)",
     "chain": "sensor: the data chain it reads, the task's ('phases': TFIM, 'annni', 'xxz_field'; default 'phases')",
-    "chi_max": "tfim_chain and sensor with solver 'mps' (tfim_chain's default past 16 qubits): largest MPS bond dimension (default 16)",
+    "chi_max": "tfim_chain, tfim_sites and sensor with solver 'mps' (the chains' default past 16 qubits): largest MPS bond dimension (default 16)",
     "reach": "sensor: each sensor qubit couples to this many chain sites at the chain's end (default: every site; "
              "a short reach keeps a long chain an MPS)",
     "pin": "sensor: its ZZ couplings start at pin + 0.5 N(0, 1) (default 0; > 0 pins an ordered chain: gapped)",
@@ -193,6 +194,9 @@ _SPECS = (
     SystemSpec("tfim_chain", lambda *sizes, **options: load("qeqprop.systems.long_chain:tfim_chain")(*sizes, **options), "quantum",
                "TFIM on an open chain: inputs as fields at one end, outputs at the other, MPS (DMRG) ground states",
                ("gamma", "train_gamma", "solver", "cost", "j_init", "chi_max"), "qubit"),
+    SystemSpec("tfim_sites", lambda *sizes, **options: load("qeqprop.systems.long_chain:site_chain")(*sizes, **options), "quantum",
+               "TFIM on an open chain of `hidden` sites: one input field per site, outputs the mean <Z> of blocks, MPS (DMRG) "
+               "ground states past 16 qubits", ("gamma", "solver", "cost", "j_init", "chi_max"), "qubit"),
     SystemSpec("xxz", network("qeqprop.systems.xxz:XXZNetwork"), "quantum", "XXZ exchange network (XX + YY + Delta ZZ), transverse field",
                SPIN + ("delta", "train_delta"), "qubit"),
     SystemSpec("variational_tfim", network("qeqprop.systems.variational:variational_tfim"), "quantum",
