@@ -96,7 +96,7 @@ def application_rates(n: int, repeats: int) -> dict:
     """Seconds per H application and per Lanczos step pass at n qubits, and their bytes/s by the
     module's model."""
     operator = JaxPauliOperator(qeqprop_operator(n, *instance(n)))
-    vector_factors = sum(is_vector for _, is_vector in operator.structure[1])
+    vector_factors = sum(is_vector for _, is_vector, _ in operator.structure[1])
     psi = jax.random.normal(jax.random.key(0), (operator.dim,), jnp.float64)
     psi = psi / jnp.linalg.norm(psi)
 

@@ -17,8 +17,10 @@ from qeqprop.hamiltonians import PauliTable
 from qeqprop.hamiltonians.jax_kernel import (
     JaxPauliOperator,
     batched_apply,
+    full_factor,
     structure_of,
 )
+from qeqprop.hamiltonians.native_kernel import COMPACT_BITS
 from qeqprop.native import native_available
 from qeqprop.solvers.batched_lanczos import _block, _projected, solve_block
 from qeqprop.solvers.batched_passes import basis_combination, native_lanczos_steps
@@ -34,15 +36,19 @@ def native():
 
 
 def model(n: int, batch: int, complex_terms: bool, seed: int = 0):
-    """(operators stacked along B, unit starts (B, D), unit deflation vectors (B, D))."""
+    """(operators stacked along B, unit starts (B, D), unit deflation vectors (B, D)); vector factors
+    compact (as BatchedLanczos compiles them on CPU) for complex terms, full for real ones."""
     rng = np.random.default_rng(seed)
     strings = [f"X{q}" for q in range(n)] + [f"Z{q} Z{(q + 1) % n}" for q in range(n) if n > 1]
     strings += random_strings(rng, n, 2 * n, with_y=complex_terms)
     table = PauliTable(n, sorted(set(strings) - {""}))
     dtype = np.float64 if table.is_real else np.complex128
-    diagonal, flips = table.compile(rng.normal(size=(batch, len(table))))
-    operators = JaxPauliOperator.from_arrays(structure_of(n, [(x, f[0]) for x, f in flips]), np.asarray(diagonal, dtype),
-                                             tuple(np.asarray(f, dtype) for _, f in flips), native=True)
+    bits = COMPACT_BITS if complex_terms else None
+    diagonal, flips = table.compile(rng.normal(size=(batch, len(table))), compact_bits=bits)
+    supports = {x: table.support(x) for x, _ in flips} if complex_terms else None
+    operators = JaxPauliOperator.from_arrays(structure_of(n, [(x, f[0]) for x, f in flips], supports),
+                                             np.asarray(diagonal, dtype), tuple(np.asarray(f, dtype) for _, f in flips),
+                                             native=True)
 
     def unit():
         v = rng.normal(size=(batch, table.dim)) + (0 if table.is_real else 1j * rng.normal(size=(batch, table.dim)))
@@ -101,8 +107,8 @@ def dense(operators, b: int) -> np.ndarray:
     diagonal = np.asarray(operators.diagonal[b])
     rows = np.arange(len(diagonal))
     matrix = np.diag(diagonal).astype(complex)
-    for (x, _), factor in zip(operators.structure[1], operators.factors):
-        matrix[rows, rows ^ x] += np.asarray(factor[b])
+    for (x, _, compact), factor in zip(operators.structure[1], operators.factors):
+        matrix[rows, rows ^ x] += np.asarray(full_factor(operators.n_qubits, compact, factor[b]))
     return matrix
 
 

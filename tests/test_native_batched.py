@@ -16,9 +16,10 @@ from qeqprop.hamiltonians import PauliTable
 from qeqprop.hamiltonians.jax_kernel import (
     JaxPauliOperator,
     batched_apply,
+    full_factor,
     structure_of,
 )
-from qeqprop.hamiltonians.native_kernel import native_apply
+from qeqprop.hamiltonians.native_kernel import COMPACT_BITS, native_apply
 from qeqprop.native import native_available
 from qeqprop.solvers.batched_lanczos import solve_block
 
@@ -26,17 +27,19 @@ if shutil.which(compiler()[0]) is None:  # pragma: no cover (CI has a compiler)
     pytest.skip("no C++ compiler: the native kernel cannot be built here", allow_module_level=True)
 
 
-def batch_model(rng, n: int, batch: int, complex_terms: bool):
+def batch_model(rng, n: int, batch: int, complex_terms: bool, compact: bool = False):
     """(table, coefficients (B, S), operators stacked along B) of a Hermitian Pauli model: X fields,
-    X Z and Z Z strings and random strings (with Y when complex)."""
+    X Z and Z Z strings and random strings (with Y when complex); ``compact``: vector factors compiled
+    compact (``PauliTable.compile(..., compact_bits=COMPACT_BITS)``)."""
     strings = [f"X{q}" for q in range(n)] + [f"X{q} Z{(q + 1) % n}" for q in range(n)]
     strings += [f"Z{q} Z{(q + 1) % n}" for q in range(n)] + random_strings(rng, n, 2 * n, with_y=complex_terms)
     table = PauliTable(n, sorted(set(strings)))
     coeffs = rng.normal(size=(batch, len(table)))
     dtype = jnp.float64 if table.is_real else jnp.complex128
-    diagonal, flips = table.compile(coeffs)
-    operators = JaxPauliOperator.from_arrays(structure_of(n, [(x, f[0]) for x, f in flips]), jnp.asarray(diagonal, dtype),
-                                             tuple(jnp.asarray(f, dtype) for _, f in flips))
+    diagonal, flips = table.compile(coeffs, compact_bits=COMPACT_BITS if compact else None)
+    supports = {x: table.support(x) for x, _ in flips} if compact else None
+    operators = JaxPauliOperator.from_arrays(structure_of(n, [(x, f[0]) for x, f in flips], supports),
+                                             jnp.asarray(diagonal, dtype), tuple(jnp.asarray(f, dtype) for _, f in flips))
     return table, coeffs, operators
 
 
@@ -44,23 +47,29 @@ def random_values(rng, shape, dtype):
     return jnp.asarray(rng.normal(size=shape) + (1j * rng.normal(size=shape) if np.dtype(dtype).kind == "c" else 0), dtype)
 
 
-def grouped_model(rng, n: int, batch: int, dtype):
+def grouped_model(rng, n: int, batch: int, dtype, compact: bool = False):
     """Operators stacked along B with random leaves in the grouped form: flips at every lane
     distance (masks 1, 2, 3, the top qubit and random ones), scalar and vector factors alternating
-    (complex scalars too, which no Pauli table makes)."""
+    (complex scalars too, which no Pauli table makes); ``compact``: the vector factors in the compact
+    layout, each over a random support (its values random: any function of the support's bits)."""
     dim = 1 << n
     masks = sorted({1, 2, 3, dim // 2, dim - 1, *rng.integers(1, dim, size=6).tolist()})
-    structure = (n, tuple((x, k % 2 == 0) for k, x in enumerate(masks)))
-    factors = tuple(random_values(rng, (batch, dim) if is_vector else (batch,), dtype) for _, is_vector in structure[1])
+    supports = [int(rng.integers(0, dim)) if compact else -1 for _ in masks]
+    structure = (n, tuple((x, k % 2 == 0, supports[k] if k % 2 == 0 else -1) for k, x in enumerate(masks)))
+
+    def length(compact_support):
+        return dim if compact_support < 0 else min(1 << COMPACT_BITS, dim) << (compact_support >> COMPACT_BITS).bit_count()
+
+    factors = tuple(random_values(rng, (batch, length(c)) if is_vector else (batch,), dtype) for _, is_vector, c in structure[1])
     return JaxPauliOperator.from_arrays(structure, random_values(rng, (batch, dim), dtype), factors)
 
 
 def grouped_dense(operators: JaxPauliOperator, b: int) -> np.ndarray:
-    """Sample b's matrix from the grouped form: H[c, c] = d_0[c], H[c, c xor x] += d_x[(c)]."""
+    """Sample b's matrix from the grouped form: H[c, c] = d_0[c], H[c, c xor x] += d_x[(c)] (compact factors expanded)."""
     dim, rows = operators.dim, np.arange(operators.dim)
     matrix = np.diag(np.asarray(operators.diagonal[b])).astype(np.complex128)
-    for (x, _), factor in zip(operators.structure[1], operators.factors):
-        matrix[rows, rows ^ x] += np.broadcast_to(np.asarray(factor[b]), (dim,))
+    for (x, _, compact), factor in zip(operators.structure[1], operators.factors):
+        matrix[rows, rows ^ x] += np.broadcast_to(np.asarray(full_factor(operators.n_qubits, compact, factor[b])), (dim,))
     return matrix
 
 
@@ -80,12 +89,13 @@ def native_and_xla(operators, psi):
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.complex128])
-@pytest.mark.parametrize("n", [2, 7])  # element by element (below one 32-double chunk), chunks
+@pytest.mark.parametrize("n", [2, 4, 7])  # element by element (below one 32-double chunk), one short row, chunks
 @pytest.mark.parametrize("batch", [1, 5])
-def test_batched_apply_equals_xla_gather_and_the_grouped_form(n, batch, dtype):
-    rng = np.random.default_rng(100 * n + 10 * batch + (dtype == jnp.complex128))
-    operators = grouped_model(rng, n, batch, dtype)
-    assert {is_vector for _, is_vector in operators.structure[1]} == {True, False}
+@pytest.mark.parametrize("compact", [False, True])
+def test_batched_apply_equals_xla_gather_and_the_grouped_form(n, batch, dtype, compact):
+    rng = np.random.default_rng(100 * n + 10 * batch + (dtype == jnp.complex128) + 1000 * compact)
+    operators = grouped_model(rng, n, batch, dtype, compact)
+    assert {is_vector for _, is_vector, _ in operators.structure[1]} == {True, False}
     psi = states(rng, batch, operators.dim, dtype)
     native, xla = native_and_xla(operators, psi)
     dense = np.stack([grouped_dense(operators, b) @ p for b, p in enumerate(np.asarray(psi))])
@@ -95,9 +105,11 @@ def test_batched_apply_equals_xla_gather_and_the_grouped_form(n, batch, dtype):
 
 
 @pytest.mark.parametrize("complex_terms", [False, True])
-def test_batched_apply_equals_pauli_matrices(complex_terms):
+@pytest.mark.parametrize("compact", [False, True])
+def test_batched_apply_equals_pauli_matrices(complex_terms, compact):
     rng = np.random.default_rng(7 + complex_terms)
-    table, coeffs, operators = batch_model(rng, 6, 3, complex_terms)
+    table, coeffs, operators = batch_model(rng, 6, 3, complex_terms, compact)
+    assert compact == any(c >= 0 for _, _, c in operators.structure[1])
     assert table.is_real != complex_terms
     psi = states(rng, 3, table.dim, operators.dtype)
     native, xla = native_and_xla(operators, psi)
@@ -146,7 +158,7 @@ def test_solve_block_unchanged_by_the_native_kernel(complex_terms, deflated):
     """One batched Lanczos block (two chunks; with the gap pair, or deflated) gives the same ground
     states, energies, gaps and residuals with the native batched product as with the vmapped XLA gather."""
     rng = np.random.default_rng(5 + complex_terms)
-    table, _, operators = batch_model(rng, 6, 4, complex_terms)
+    table, _, operators = batch_model(rng, 6, 4, complex_terms, compact=complex_terms)
     starts = states(rng, 4, table.dim, operators.dtype)
     deflate = None
     if deflated:

@@ -33,24 +33,38 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
-from .native_kernel import native_apply, native_available, on_cpu, supports
-from .pauli import split_view
+from .native_kernel import COMPACT_BITS, native_apply, native_available, on_cpu, supports
+from .pauli import compact_index, split_view
 
-Structure = tuple[int, tuple[tuple[int, bool], ...]]
+Structure = tuple[int, tuple[tuple[int, bool, int], ...]]
 
 
-def structure_of(n_qubits: int, flips) -> Structure:
-    """Static description of grouped flips [(x_mask, factor), ...]: (n, ((x_mask, factor_is_vector), ...))."""
-    return n_qubits, tuple((int(x), np.ndim(f) > 0) for x, f in flips)
+def structure_of(n_qubits: int, flips, supports=None) -> Structure:
+    """Static description of grouped flips [(x_mask, factor), ...]: (n, ((x_mask, factor_is_vector,
+    compact), ...)), ``compact`` the group's support (``PauliTable.support``) where its vector factor is
+    stored compact (``supports`` {x_mask: support} given: ``PauliTable.compile(..., compact_bits=COMPACT_BITS)``),
+    else -1 (full (2^n,) vectors and scalars)."""
+    vector = lambda f: np.ndim(f) > 0
+    return n_qubits, tuple((int(x), vector(f), int(supports[x]) if supports is not None and vector(f) else -1)
+                           for x, f in flips)
+
+
+def full_factor(n_qubits: int, compact: int, factor):
+    """A flip group's factor over the whole basis (..., 2^n): a compact one expanded
+    (``pauli.compact_index``), a full vector or a scalar as it is."""
+    if compact < 0:
+        return factor
+    return factor[..., compact_index(n_qubits, compact, COMPACT_BITS)]
 
 
 def xla_apply(structure: Structure, diagonal, factors, psi, gather: bool = False):
     """H psi by XLA ops (differentiable): d_0 psi + sum_x d_x psi[c xor x] over ``structure``'s flips,
     psi[c xor x] by half-block swaps of a reshaped view, or with ``gather`` (the form to
-    ``jax.vmap``) by a gather at iota xor x."""
+    ``jax.vmap``) by a gather at iota xor x; compact factors expanded first (``full_factor``)."""
     n, flips = structure
     out = diagonal * psi
-    for (x_mask, _), factor in zip(flips, factors):
+    for (x_mask, _, compact), factor in zip(flips, factors):
+        factor = full_factor(n, compact, factor)
         if gather:
             flipped = psi[jnp.arange(1 << n, dtype=jnp.int32 if n < 31 else jnp.int64) ^ x_mask]
         else:
@@ -63,7 +77,7 @@ def xla_apply(structure: Structure, diagonal, factors, psi, gather: bool = False
 @jax.tree_util.register_pytree_node_class
 class JaxPauliOperator:
     """A ``PauliOperator``'s action in JAX, as a pytree (module docstring): leaves ``diagonal``
-    (2^n,) and ``factors`` (one scalar or (2^n,) vector per flip group); static ``structure``
+    (2^n,) and ``factors`` (one scalar, (2^n,) vector or compact vector per flip group); static ``structure``
     (``structure_of``) and ``native`` (whether the native CPU kernel was loaded when it was made).
 
     ``precision="single"`` runs in float32/complex64 (faster, ~1e-7 relative accuracy).

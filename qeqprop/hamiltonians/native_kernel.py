@@ -25,23 +25,32 @@ import numpy as np
 
 from ..native import native_available, supports, target_name
 
-__all__ = ["native_apply", "native_available", "native_operands", "on_cpu", "supports"]
+__all__ = ["COMPACT_BITS", "native_apply", "native_available", "native_operands", "on_cpu", "supports"]
+
+# The compact factor layout's low bits (``PauliTable.compile(..., compact_bits=COMPACT_BITS)``): rows of
+# 32 amplitudes, a whole number of the kernel's 32-double register chunks for real and complex states,
+# so that a chunk reads its factor from one row (chosen by pext of the chunk index on the support bits).
+COMPACT_BITS = 5
 
 
 def native_operands(operator, dtype):
     """The handler's operands of a ``JaxPauliOperator`` whose leaves may carry leading batch axes
     (diagonal (..., D)): (diagonal, scalar factors (..., groups) (zero for vector groups), vector
-    factors (..., D) each, and the static attributes masks (the flips) and slots (each group's
-    index among the vector factors, -1 for scalars)), in ``dtype``."""
+    factors (..., D) or compact (..., R) each, and the static attributes masks (the flips), slots (each
+    group's index among the vector factors, -1 for scalars), rows (a compact factor's support bits
+    above the lowest ``period``, which pick its row; -1 for a full vector) and period
+    (``COMPACT_BITS``)), in ``dtype``."""
     flips = operator.structure[1]
-    vector = [is_vector for _, is_vector in flips]
-    masks = np.array([x for x, _ in flips], dtype=np.int64)
+    vector = [is_vector for _, is_vector, _ in flips]
+    masks = np.array([x for x, _, _ in flips], dtype=np.int64)
     slots = np.where(vector, np.cumsum(vector, dtype=np.int64) - 1, -1).astype(np.int64)
+    rows = np.array([compact >> COMPACT_BITS if compact >= 0 else -1 for _, _, compact in flips], dtype=np.int64)
     head = jnp.shape(operator.diagonal)[:-1]
     scalars = [jnp.zeros(head, dtype) if is_vector else jnp.asarray(f, dtype) for is_vector, f in zip(vector, operator.factors)]
     vectors = [jnp.asarray(f, dtype) for is_vector, f in zip(vector, operator.factors) if is_vector]
     scalars = jnp.stack(scalars, axis=-1) if scalars else jnp.zeros(head + (0,), dtype)
-    return operator.diagonal.astype(dtype), scalars, vectors, {"masks": masks, "slots": slots}
+    return operator.diagonal.astype(dtype), scalars, vectors, {"masks": masks, "slots": slots, "rows": rows,
+                                                               "period": np.int64(COMPACT_BITS)}
 
 
 def native_apply(operator, psi):

@@ -131,6 +131,42 @@ def parity_signs(n_qubits: int, z_mask: int, index: np.ndarray | None = None) ->
     return 1.0 - 2.0 * parity
 
 
+def deposit(values: np.ndarray, mask: int) -> np.ndarray:
+    """The bits of each value spread onto the set bits of ``mask``, lowest first (BMI2's pdep)."""
+    values = np.asarray(values, dtype=np.int64)
+    out = np.zeros_like(values)
+    source = 0
+    for bit in range(int(mask).bit_length()):
+        if mask >> bit & 1:
+            out |= ((values >> source) & 1) << bit
+            source += 1
+    return out
+
+
+def compact_points(n_qubits: int, support: int, bits: int) -> np.ndarray:
+    """The basis indices c at which a compact factor (``PauliTable.compile(..., compact_bits=bits)``)
+    stores its values, in storage order: row r, column l holds c = (deposit(r, S) << bits) | l, with S
+    the support bits above the lowest ``bits`` (support >> bits) and l < min(2^bits, 2^n). A factor
+    that depends on c only through c & support equals its row pext(c >> bits, S), column c mod 2^bits."""
+    high = int(support) >> bits
+    rows = deposit(np.arange(1 << int(high).bit_count()), high) << bits
+    return (rows[:, None] | np.arange(min(1 << bits, 1 << n_qubits))[None, :]).reshape(-1)
+
+
+def compact_index(n_qubits: int, support: int, bits: int) -> np.ndarray:
+    """For every basis index c, the position of its value in a compact factor (``compact_points``):
+    the expansion compact[..., compact_index] is the full factor vector (2^n,)."""
+    c = np.arange(1 << n_qubits, dtype=np.int64)
+    high = int(support) >> bits
+    row = np.zeros_like(c)
+    target = 0
+    for bit in range(high.bit_length()):
+        if high >> bit & 1:
+            row |= ((c >> (bits + bit)) & 1) << target
+            target += 1
+    return row * min(1 << bits, 1 << n_qubits) + (c & ((1 << bits) - 1))
+
+
 def _flipped(psi: np.ndarray, n_qubits: int, x_mask: int) -> np.ndarray:
     """psi[..., c xor x] (a view) for states with leading batch axes, as an array of psi's shape
     viewed through ``split_view``: (..., shape) with the flipped axes reversed."""
@@ -270,6 +306,7 @@ class PauliTable:
         self.phases = (1j ** self.n_y) * (1.0 - 2.0 * parity_xz)
         self.is_real = bool(np.all(self.n_y % 2 == 0))
         self._splits: dict[int, WalshSplit] = {}
+        self._compact: dict[tuple[int, int], np.ndarray] = {}
         self._support_plans: dict[tuple[int, bool], tuple] = {}
 
     @property
@@ -338,10 +375,29 @@ class PauliTable:
             split = self._splits[x_mask] = WalshSplit(self.n_qubits, self.z_masks[self.groups[x_mask]])
         return split
 
+    def support(self, x_mask: int) -> int:
+        """The qubit bits flip group ``x_mask``'s factor depends on: the union of its strings' z masks
+        (d_x[c] = sum_s v_s (-1)^{|c & z_s|} is a function of c & support)."""
+        return int(np.bitwise_or.reduce(self.z_masks[self.groups[x_mask]]))
+
+    def _compact_signs(self, x_mask: int, bits: int) -> np.ndarray:
+        """(members, points) signs (-1)^{|c & z_s|} at the compact points of group ``x_mask`` (cached)."""
+        key = (x_mask, bits)
+        signs = self._compact.get(key)
+        if signs is None:
+            points = compact_points(self.n_qubits, self.support(x_mask), bits)
+            signs = self._compact[key] = np.stack([parity_signs(0, int(z), points) for z in self.z_masks[self.groups[x_mask]]])
+        return signs
+
     @one_blas_thread
-    def compile(self, coeffs: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    def compile(self, coeffs: np.ndarray, compact_bits: int | None = None) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """The grouped form of sum_s coeffs[..., s] P_s: the diagonal (..., 2^n) and, per flip
         mask x, its factor d_x: shape (...) when constant over the basis, (..., 2^n) otherwise.
+
+        With ``compact_bits`` L a non-constant factor is stored compact: only its values at
+        ``compact_points(n, support(x), L)``, (..., 2^h min(2^L, 2^n)) for the h support bits above
+        the lowest L (``compact_index`` expands it). The sensor model's flip groups touch 2-3
+        qubits, so at 10 qubits and L = 5 a factor is 32-256 values instead of 1024.
 
         Factors are real when the table is real. Leading axes of ``coeffs`` are batch axes.
         """
@@ -358,6 +414,10 @@ class PauliTable:
                 diagonal += self.walsh(x_mask).values(values.real)
             elif np.all(self.z_masks[members] == 0):
                 flips.append((int(x_mask), values.sum(axis=-1)))
+            elif compact_bits is not None:
+                signs = self._compact_signs(int(x_mask), int(compact_bits))
+                flips.append((int(x_mask), values.real @ signs + 1j * (values.imag @ signs) if values.dtype.kind == "c"
+                               else values @ signs))
             else:
                 flips.append((int(x_mask), self.walsh(x_mask).values(values)))
         return diagonal, flips

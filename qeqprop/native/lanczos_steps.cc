@@ -204,7 +204,8 @@ ffi::Error lanczos_steps(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<
                          ffi::Buffer<T> deflate, ffi::Buffer<ffi::S64> start, ffi::RemainingArgs vectors,
                          ffi::ResultBuffer<ffi::F64> basis_out, ffi::ResultBuffer<T> v_out, ffi::ResultBuffer<T> v_prev_out,
                          ffi::ResultBuffer<ffi::F64> state_out, ffi::ResultBuffer<ffi::F64> coefficients,
-                         ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots, int64_t mode) {
+                         ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots, ffi::Span<const int64_t> factor_rows,
+                         int64_t period, int64_t mode) {
   constexpr bool kComplex = T == ffi::DataType::C128;
   constexpr int64_t per = kComplex ? 2 : 1;
   const auto vd = v.dimensions(), bd = basis_out->dimensions(), cd = coefficients->dimensions();
@@ -220,7 +221,7 @@ ffi::Error lanczos_steps(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<
     return ffi::Error(ffi::ErrorCode::kInvalidArgument,
                       "qeqprop lanczos_steps: the shapes of basis, v_prev, state, guard, deflate or the step range do not match");
   Described described;
-  if (ffi::Error error = describe(described, diag, scalars, v, vectors, masks, slots, batch); error.failure()) return error;
+  if (ffi::Error error = describe(described, diag, scalars, v, vectors, masks, slots, factor_rows, period, batch); error.failure()) return error;
   double* basis_data = fresh ? reinterpret_cast<double*>(basis_out->untyped_data()) : in_place(basis, basis_out);
   double* v_data = in_place(v, v_out);
   double* previous = in_place(v_prev, v_prev_out);
@@ -235,7 +236,7 @@ ffi::Error lanczos_steps(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<
     Problem problem = first;
     problem.diag += b * n;
     problem.scalars += b * first.groups * per;
-    for (size_t i = 0; i < columns.size(); ++i) columns[i] = described.columns[i] + b * n;
+    for (size_t i = 0; i < columns.size(); ++i) columns[i] = described.columns[i] + b * described.strides[i];
     problem.vectors = columns.data();
     const Sample sample{basis_data + b * rows * n, v_data + b * n, previous + b * n, guards ? guards + b * n : nullptr,
                         deflates ? deflates + b * n : nullptr, coefficients->typed_data() + b * 3 * count, states + 2 * b};
@@ -303,6 +304,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropBasisCombination, basis_combination,
       .Ret<ffi::Buffer<ffi::F64>>()                                    \
       .Attr<ffi::Span<const int64_t>>("masks")                         \
       .Attr<ffi::Span<const int64_t>>("slots")                         \
+      .Attr<ffi::Span<const int64_t>>("rows")                          \
+      .Attr<int64_t>("period")                                         \
       .Attr<int64_t>("mode")
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropLanczosStepsF64, lanczos_steps<ffi::DataType::F64>, QEQPROP_STEPS(ffi::DataType::F64));

@@ -2,7 +2,9 @@
 //
 //     (H psi)[c] = d_0[c] psi[c] + sum_g f_g[c] psi[c xor x_g],
 //
-// with f_g a scalar or a vector over c (PauliTable.compile's grouped form). The state is read
+// with f_g a scalar or a vector over c (PauliTable.compile's grouped form), a vector stored in full
+// or compact (compile's compact_bits = period: f_g[c] read from row pext(c >> period, rows_g), column
+// c mod 2^period, of its compact rows; a row holds whole register chunks). The state is read
 // as doubles (a complex state interleaves re/im, so its flip x becomes 2x on the double index)
 // in chunks of kChunk doubles held in registers across all groups: per group and chunk, one
 // load per register at (c xor x), its lanes permuted in register by x's lowest bits (complex
@@ -35,6 +37,10 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#if defined(__BMI2__)
+#include <immintrin.h>
+#endif
 
 #include "xla/ffi/api/ffi.h"
 
@@ -123,6 +129,18 @@ QEQPROP_INLINE void add_dot(vec a, vec b, vec& re, vec& im) {
   }
 }
 
+// The bits of value at the set bits of mask, packed into the low bits (BMI2's pext).
+QEQPROP_INLINE uint64_t extract_bits(uint64_t value, uint64_t mask) {
+#if defined(__BMI2__)
+  return _pext_u64(value, mask);
+#else
+  uint64_t out = 0;
+  for (uint64_t bit = 1; mask; mask &= mask - 1, bit <<= 1)
+    if (value & mask & (~mask + 1)) out |= bit;
+  return out;
+#endif
+}
+
 QEQPROP_INLINE double lane_sum(vec v) {
   double total = 0.0;
   for (int l = 0; l < kWidth; ++l) total += v[l];
@@ -141,12 +159,21 @@ struct Problem {
   const int64_t* slots;          // -1: f_g = scalars[g]; else f_g = vectors[slots[g]]
   const double* scalars;         // one double (real) or two (complex) per group
   const double* const* vectors;  // vector factors, as doubles
+  const int64_t* rows;           // per group: -1, a full vector; else a compact one's row bits (support >> period)
+  int64_t period;                // a compact factor's row length is 2^period amplitudes (fewer for a shorter state)
   const vec* lanes;              // per group: its scalar factor in every lane and (complex) swapped (run)
   int64_t groups;
   int64_t length;                // doubles in the state
   const double* previous;        // Lanczos variant: v_prev (else unused)
   double* copy;                  // Lanczos variant: receives v, in place of v_prev (same buffer)
   double shift, b_prev;          // Lanczos variant: w = H v - shift v - b_prev v_prev
+
+  // Amplitude a's position in group g's factor vector (compact: its row and column).
+  QEQPROP_INLINE int64_t factor_index(int64_t g, int64_t a) const {
+    if (rows[g] < 0) return a;
+    const uint64_t row = extract_bits(uint64_t(a) >> period, uint64_t(rows[g]));
+    return int64_t((row << period) | (uint64_t(a) & ((uint64_t(1) << period) - 1)));
+  }
 
   // psi[c' xor x] for the chunk's registers c' = c + kWidth u: register (u xor block) of the
   // partner chunk, its lanes permuted by x's low bits.
@@ -192,7 +219,8 @@ struct Problem {
           for (int u = 0; u < kUnroll; ++u) cross[u] += swapped * s[u];
         }
       } else {
-        const double* fv = vectors[slots[g]] + c;
+        constexpr int64_t per = Complex ? 2 : 1;
+        const double* fv = vectors[slots[g]] + per * factor_index(g, c / per);
         for (int u = 0; u < kUnroll; ++u) {
           const vec f = load(fv + kWidth * u);
           acc[u] += f * s[u];
@@ -235,7 +263,7 @@ struct Problem {
     for (int64_t c = 0; c < dim; ++c) {
       S acc = d[c] * p[c];
       for (int64_t g = 0; g < groups; ++g) {
-        const S factor = slots[g] < 0 ? f[g] : reinterpret_cast<const S*>(vectors[slots[g]])[c];
+        const S factor = slots[g] < 0 ? f[g] : reinterpret_cast<const S*>(vectors[slots[g]])[factor_index(g, c)];
         acc += factor * p[c ^ (masks[g] >> half)];
       }
       if constexpr (Lanczos) {
@@ -309,11 +337,13 @@ Sums run(const Problem& problem, ffi::ThreadPool& pool) {
   return result;
 }
 
-// A problem with the storage its mask and factor pointers point into.
+// A problem with the storage its mask and factor pointers point into; strides[i] the doubles per
+// sample of factor vector i (full: the state's; compact: its rows').
 struct Described {
   Problem problem{};
   std::vector<int64_t> doubled;
   std::vector<const double*> columns;
+  std::vector<int64_t> strides;
 };
 
 // Checks the operands of `batch` samples (stacked along the leading axes; 1 for the Lanczos
@@ -321,7 +351,7 @@ struct Described {
 template <ffi::DataType T>
 ffi::Error describe(Described& described, const ffi::Buffer<T>& diag, const ffi::Buffer<T>& scalars, const ffi::Buffer<T>& psi,
                     const ffi::RemainingArgs& vectors, ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots,
-                    int64_t batch = 1) {
+                    ffi::Span<const int64_t> rows, int64_t period, int64_t batch = 1) {
   constexpr int64_t per = T == ffi::DataType::C128 ? 2 : 1;
   Problem& problem = described.problem;
   std::vector<int64_t>& doubled = described.doubled;
@@ -329,13 +359,21 @@ ffi::Error describe(Described& described, const ffi::Buffer<T>& diag, const ffi:
   const int64_t total = int64_t(psi.element_count()), dim = total / batch;
   if (int64_t(diag.element_count()) != total)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: diagonal and state differ in length");
-  if (masks.size() != slots.size() || int64_t(scalars.element_count()) != batch * int64_t(masks.size()))
-    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: masks, slots and scalars differ in length");
+  if (masks.size() != slots.size() || rows.size() != slots.size() || int64_t(scalars.element_count()) != batch * int64_t(masks.size()))
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: masks, slots, rows and scalars differ in length");
+  if (period < 0 || period > 40 || ((int64_t(1) << period) * per) % kChunk != 0)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: a compact row must hold whole register chunks");
+  std::vector<int64_t>& strides = described.strides;
+  strides.assign(vectors.size(), -1);
+  for (size_t g = 0; g < slots.size(); ++g)
+    if (slots[g] >= 0 && slots[g] < int64_t(vectors.size()))
+      strides[slots[g]] = per * (rows[g] < 0 ? dim : std::min(int64_t(1) << period, dim) << __builtin_popcountll(uint64_t(rows[g])));
   for (size_t i = 0; i < vectors.size(); ++i) {
     auto v = vectors.get<ffi::Buffer<T>>(i);
     if (v.has_error()) return v.error();
-    if (int64_t(v->element_count()) != total)
-      return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: a factor vector differs in length from the state");
+    if (strides[i] < 0 || int64_t(v->element_count()) * per != batch * strides[i])
+      return ffi::Error(ffi::ErrorCode::kInvalidArgument,
+                        "qeqprop pauli_apply: a factor vector's length is not the state's (full) or its compact rows'");
     columns.push_back(reinterpret_cast<const double*>(v->untyped_data()));
   }
   doubled.assign(masks.begin(), masks.end());
@@ -348,6 +386,8 @@ ffi::Error describe(Described& described, const ffi::Buffer<T>& diag, const ffi:
   problem.psi = reinterpret_cast<const double*>(psi.untyped_data());
   problem.masks = doubled.data();
   problem.slots = slots.begin();
+  problem.rows = rows.begin();
+  problem.period = period;
   problem.scalars = reinterpret_cast<const double*>(scalars.untyped_data());
   problem.vectors = columns.data();
   problem.groups = int64_t(doubled.size());
@@ -362,14 +402,14 @@ ffi::Error describe(Described& described, const ffi::Buffer<T>& diag, const ffi:
 template <ffi::DataType T>
 ffi::Error apply(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<T> scalars, ffi::Buffer<T> psi,
                  ffi::RemainingArgs vectors, ffi::ResultBuffer<T> out, ffi::Span<const int64_t> masks,
-                 ffi::Span<const int64_t> slots) {
+                 ffi::Span<const int64_t> slots, ffi::Span<const int64_t> rows, int64_t period) {
   const auto dims = psi.dimensions();
   if (dims.size() == 0)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "qeqprop pauli_apply: the state must have an amplitude axis");
   if (psi.element_count() == 0) return ffi::Error::Success();
   const int64_t batch = int64_t(psi.element_count()) / dims.back();
   Described described;
-  if (ffi::Error error = describe(described, diag, scalars, psi, vectors, masks, slots, batch); error.failure())
+  if (ffi::Error error = describe(described, diag, scalars, psi, vectors, masks, slots, rows, period, batch); error.failure())
     return error;
   const Problem& first = described.problem;
   if (out->element_count() != psi.element_count())
@@ -382,7 +422,7 @@ ffi::Error apply(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<T> scala
     problem.psi += offset;
     problem.out = reinterpret_cast<double*>(out->untyped_data()) + offset;
     problem.scalars += b * first.groups * (T == ffi::DataType::C128 ? 2 : 1);
-    for (size_t i = 0; i < columns.size(); ++i) columns[i] = described.columns[i] + offset;
+    for (size_t i = 0; i < columns.size(); ++i) columns[i] = described.columns[i] + b * described.strides[i];
     problem.vectors = columns.data();
     run<T == ffi::DataType::C128, false>(problem, pool);
   }
@@ -396,9 +436,10 @@ template <ffi::DataType T>
 ffi::Error lanczos_residual(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<T> scalars, ffi::Buffer<T> v,
                             ffi::Buffer<T> previous, ffi::Buffer<ffi::F64> coefficients, ffi::RemainingArgs vectors,
                             ffi::ResultBuffer<T> w, ffi::ResultBuffer<ffi::F64> sums, ffi::ResultBuffer<T> copy,
-                            ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots) {
+                            ffi::Span<const int64_t> masks, ffi::Span<const int64_t> slots, ffi::Span<const int64_t> rows,
+                            int64_t period) {
   Described described;
-  if (ffi::Error error = describe(described, diag, scalars, v, vectors, masks, slots); error.failure()) return error;
+  if (ffi::Error error = describe(described, diag, scalars, v, vectors, masks, slots, rows, period); error.failure()) return error;
   Problem& problem = described.problem;
   if (w->element_count() != v.element_count() || previous.element_count() != v.element_count() ||
       copy->element_count() != v.element_count() || coefficients.element_count() != 2 || sums->element_count() != 3)
@@ -571,7 +612,9 @@ ffi::Error restart(ffi::ThreadPool pool, ffi::Buffer<ffi::F64> weights, ffi::Buf
       .RemainingArgs()                                                 \
       .Ret<ffi::Buffer<T>>()                                           \
       .Attr<ffi::Span<const int64_t>>("masks")                         \
-      .Attr<ffi::Span<const int64_t>>("slots")
+      .Attr<ffi::Span<const int64_t>>("slots")                         \
+      .Attr<ffi::Span<const int64_t>>("rows")                          \
+      .Attr<int64_t>("period")
 
 #define QEQPROP_LANCZOS(T)                                             \
   ffi::Ffi::Bind()                                                     \
@@ -586,7 +629,9 @@ ffi::Error restart(ffi::ThreadPool pool, ffi::Buffer<ffi::F64> weights, ffi::Buf
       .Ret<ffi::Buffer<ffi::F64>>()                                    \
       .Ret<ffi::Buffer<T>>()                                           \
       .Attr<ffi::Span<const int64_t>>("masks")                         \
-      .Attr<ffi::Span<const int64_t>>("slots")
+      .Attr<ffi::Span<const int64_t>>("slots")                         \
+      .Attr<ffi::Span<const int64_t>>("rows")                          \
+      .Attr<int64_t>("period")
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropPauliApplyF64, apply<ffi::DataType::F64>, QEQPROP_APPLY(ffi::DataType::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropPauliApplyC128, apply<ffi::DataType::C128>, QEQPROP_APPLY(ffi::DataType::C128));

@@ -48,7 +48,7 @@ from .._jax import announce_compile  # (and float64)
 from ..config import usable_cores
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure_of
-from ..hamiltonians.native_kernel import native_available, on_cpu
+from ..hamiltonians.native_kernel import COMPACT_BITS, native_available, on_cpu
 from ..native.build import TRIDIAGONAL_TARGET
 from .base import BatchGroundStateSolver, GroundStateSolver
 from .batched_passes import basis_combination, native_lanczos_steps, native_steps_supported
@@ -570,12 +570,22 @@ class BatchedLanczos(BatchGroundStateSolver):
         # (``schedule``; a free phase at an EP tolerance and one at the evaluation tolerance learn apart)
         self.learned: dict[str, int] = {}
 
+    @staticmethod
+    def compact_bits() -> int | None:
+        """COMPACT_BITS where the blocks run the native kernel (CPU): the operators' vector factors are
+        then compiled compact (``PauliTable.compile``), so that compiling, copying and reading them
+        costs their support's size, not 2^n per group (the 10-qubit sensor model: 32-128 values
+        instead of 1024); None elsewhere (XLA would expand them at every application)."""
+        return COMPACT_BITS if native_available() and jax.default_backend() == "cpu" else None
+
     def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool) -> BatchedSolve:
         """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts``
         (B, D); with ``with_gap`` also the certified gaps (class docstring)."""
-        diagonal, flips = self.table.compile(coeffs)
-        operator = (structure_of(self.table.n_qubits, [(x, f[0]) for x, f in flips]), np.asarray(diagonal, self.dtype),
-                    tuple(np.asarray(f, self.dtype) for _, f in flips))
+        bits = self.compact_bits()
+        diagonal, flips = self.table.compile(coeffs, compact_bits=bits)
+        supports = None if bits is None else {x: self.table.support(x) for x, _ in flips}
+        operator = (structure_of(self.table.n_qubits, [(x, f[0]) for x, f in flips], supports),
+                    np.asarray(diagonal, self.dtype), tuple(np.asarray(f, self.dtype) for _, f in flips))
         result = self._run(operator, "free" if with_gap else "nudged", starts, tol)
         second = None
         if with_gap:
@@ -692,9 +702,11 @@ class BatchedLanczos(BatchGroundStateSolver):
         n_qubits = self.table.n_qubits if n_qubits is None else int(n_qubits)
         itemsize = np.dtype(self.dtype).itemsize if itemsize is None else int(itemsize)
         dim = 1 << n_qubits
-        vector_factors = sum(1 for x, members in self.table.groups.items()
-                             if x != 0 and np.any(self.table.z_masks[members] != 0))
+        bits = self.compact_bits()
+        # vector factors in state vectors: full ones one each, compact ones their rows' share (compact_points)
+        vector_factors = sum(1.0 if bits is None else min(1 << bits, dim) * 2 ** (self.table.support(x) >> bits).bit_count() / dim
+                             for x, members in self.table.groups.items() if x != 0 and np.any(self.table.z_masks[members] != 0))
         chunk = chunk_size(batch, self.max_steps, dim, itemsize)
         workers = default_workers() if self.workers is None else self.workers
         concurrent = min(batch, chunk * min(workers, -(-batch // chunk)))
-        return batch * (SAMPLE_VECTORS + vector_factors) + concurrent * self.max_steps
+        return int(np.ceil(batch * (SAMPLE_VECTORS + vector_factors))) + concurrent * self.max_steps
