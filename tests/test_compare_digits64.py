@@ -121,6 +121,7 @@ def test_a_tiny_tuned_comparison_on_digits64():
     assert rows["ising"]["test_accuracy"] > 0.3
     table = markdown_table(report)
     assert f"| digits64 | hopfield | {rows['hopfield']['n_params']} |" in table
+    assert "batch 64 (searched as well on digits64: batch size, learning-rate schedule, pixel scaling)" in table
     assert "`digits64` is the same images and split with all 64 pixels standardized" in readme_block(report, "qeqprop compare")
 
 

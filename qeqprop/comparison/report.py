@@ -48,18 +48,23 @@ def _fmt(value, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _searched(tasks) -> dict[str, list[str]]:
+    """Per task among ``tasks`` whose search also chooses training settings (comparison.tuning.TASK_CHOICES,
+    a feature scaling of tasks.SCALINGS): those settings in words."""
+    keys = {task: [*TASK_CHOICES.get(task, {}), *(["scaling"] if task in SCALINGS else [])] for task in tasks}
+    return {task: [SEARCHED_WORDS[key] for key in names] for task, names in keys.items() if names}
+
+
 def settings_line(report: ComparisonReport) -> str:
     """How the settings were chosen, in words (plain text; settings_caption is the figures' version)."""
     s = report.settings
     seeds = f"seeds {s['seeds']}: mean [95% t-interval over seeds]"
     if s.get("mode") == "tuned":
-        searched = [f"{task}: {', '.join(SEARCHED_WORDS[key] for key in keys)}" for task in s["tasks"]
-                    if (keys := [*TASK_CHOICES.get(task, {}), *(["scaling"] if task in SCALINGS else [])])]
+        searched = "; ".join(f"{task}: {', '.join(words)}" for task, words in _searched(s["tasks"]).items())
         return (f"Tuned: per (task, system) {s['trials']} Optuna TPE trials of {s['trial_epochs']} epochs on a "
                 f"{s['validation_fraction']:.0%} validation split of the training data (search seed {s['search_seed']}), "
                 f"then the chosen setting retrained on the whole training split for {s['epochs']} epochs, "
-                f"batch {s['batch_size']}" + (f" (searched as well on {'; '.join(searched)})" if searched else "")
-                + f", {seeds}.")
+                f"batch {s['batch_size']}" + (f" (searched as well on {searched})" if searched else "") + f", {seeds}.")
     return (f"{s['estimator']} EP, beta = {s['beta']}, Adam lr = {s['learning_rate']}, {s['epochs']} epochs, "
             f"batch {s['batch_size']}, {seeds}.")
 
@@ -133,8 +138,9 @@ def settings_caption(report: ComparisonReport) -> str:
     s = report.settings
     seeds = f"{len(s['seeds'])} seed(s): mean, 95% t-interval"
     if s.get("mode") == "tuned":
-        return (f"tuned ({s['trials']} trials x {s['trial_epochs']} epochs on validation), "
-                f"{s['epochs']} epochs, batch {s['batch_size']}, {seeds}")
+        searched = _searched(s["tasks"])
+        return (f"tuned ({s['trials']} trials x {s['trial_epochs']} epochs on validation), {s['epochs']} epochs, "
+                f"batch {s['batch_size']}" + (f" (searched on {', '.join(searched)})" if searched else "") + f", {seeds}")
     return (f"{s['estimator']} EP, $\\beta$ = {s['beta']}, Adam lr {s['learning_rate']}, {s['epochs']} epochs, "
             f"batch {s['batch_size']}, {seeds}")
 
