@@ -135,9 +135,16 @@ def test_solve_block_with_native_steps_matches_dense(complex_terms, orthogonaliz
 @pytest.mark.parametrize("rows, width, count", [(1, 6, 1), (40, 2048, 2), (17, 1030, 2), (5, 3, 3)])
 def test_basis_combination_equals_the_einsum(rows, width, count):
     """The native Ritz-vector combination (tiles of 512 doubles, register tails) equals the XLA
-    einsum it replaces, for one and several pairs, widths below a register and across tiles."""
+    einsum it replaces, for one and several pairs, widths below a register and across tiles; with
+    ``used`` it reads only the leading rows (the later ones hold NaN here: they must not be read)."""
     rng = np.random.default_rng(rows * width)
     basis, coefficients = rng.standard_normal((3, rows, width)), rng.standard_normal((3, rows, count))
     native = np.asarray(jax.jit(basis_combination)(basis, coefficients))
     assert native.shape == (3, count, width)
     np.testing.assert_allclose(native, np.einsum("bkd,bkp->bpd", basis, coefficients), rtol=0, atol=1e-12 * rows)
+    used = (rows + 1) // 2
+    unwritten = basis.copy()
+    unwritten[:, used:] = np.nan
+    leading = np.asarray(jax.jit(basis_combination)(unwritten, coefficients, used))
+    expected = np.einsum("bkd,bkp->bpd", basis[:, :used], coefficients[:, :used])
+    np.testing.assert_allclose(leading, expected, rtol=0, atol=1e-12 * rows)

@@ -249,23 +249,25 @@ ffi::Error lanczos_steps(ffi::ThreadPool pool, ffi::Buffer<T> diag, ffi::Buffer<
   return ffi::Error::Success();
 }
 
-// out[b, p] = sum_k coefficients[b, k, p] basis[b, k] (the block's Ritz vectors V_b^T y_{b,p} in
-// real view): basis (B, m, W) and out (B, P, W) float64, coefficients (B, m, P). Column tiles of
+// out[b, p] = sum_{k < used} coefficients[b, k, p] basis[b, k] (the block's Ritz vectors V_b^T y_{b,p}
+// in real view): basis (B, m, W) and out (B, P, W) float64, coefficients (B, m, P), used (a scalar: the
+// rows written so far, min(used, m); the rows after it are zeros and are not read). Column tiles of
 // kTile doubles: a tile of the P output rows stays in L1 while every basis row's tile is read once
 // and added to all of them, so the basis (bandwidth-bound: a chunk's is several MiB) is read once.
 ffi::Error basis_combination(ffi::Buffer<ffi::F64> basis, ffi::Buffer<ffi::F64> coefficients,
-                             ffi::ResultBuffer<ffi::F64> out) {
+                             ffi::Buffer<ffi::S64> used, ffi::ResultBuffer<ffi::F64> out) {
   constexpr int64_t kTile = 512;
   const auto bd = basis.dimensions(), cd = coefficients.dimensions(), od = out->dimensions();
   if (bd.size() != 3 || cd.size() != 3 || od.size() != 3 || cd[0] != bd[0] || cd[1] != bd[1] || od[0] != bd[0] ||
       od[1] != cd[2] || od[2] != bd[2])
     return ffi::Error(ffi::ErrorCode::kInvalidArgument,
                       "qeqprop basis_combination: basis (B, m, W), coefficients (B, m, P), out (B, P, W)");
-  const int64_t batch = bd[0], rows = bd[1], width = bd[2], count = cd[2];
+  const int64_t batch = bd[0], width = bd[2], count = cd[2];
+  const int64_t rows = std::clamp<int64_t>(used.typed_data()[0], 0, bd[1]), stride = bd[1];
   std::fill(out->typed_data(), out->typed_data() + out->element_count(), 0.0);
   for (int64_t b = 0; b < batch; ++b) {
-    const double* v = basis.typed_data() + b * rows * width;
-    const double* y = coefficients.typed_data() + b * rows * count;
+    const double* v = basis.typed_data() + b * stride * width;
+    const double* y = coefficients.typed_data() + b * stride * count;
     double* o = out->typed_data() + b * count * width;
     for (int64_t first = 0; first < width; first += kTile) {
       const int64_t n = std::min(kTile, width - first);
@@ -282,6 +284,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(QeqpropBasisCombination, basis_combination,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::S64>>()
                                   .Ret<ffi::Buffer<ffi::F64>>());
 
 #define QEQPROP_STEPS(T)                                               \

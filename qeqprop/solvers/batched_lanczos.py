@@ -171,7 +171,7 @@ def _block(apply, v0, steps: int, orthogonalize: str, native=None):
         """``count`` steps, then the new guard y_0 of T_k (k steps so far; rows >= k closed)."""
         carry, _, alpha, beta, alive = state = steps_from(state, start, count)
         _, y = _lowest_pairs(_closed(alpha, beta, alive), beta[:, :-1], count=1)
-        ritz = _complex_view(basis_combination(carry[0], y)[:, 0], dim, v0.dtype)
+        ritz = _complex_view(basis_combination(carry[0], y, start + count)[:, 0], dim, v0.dtype)
         return (carry, ritz / jnp.linalg.norm(ritz, axis=1, keepdims=True), alpha, beta, alive), None
 
     empty = jnp.zeros((batch, steps), real)

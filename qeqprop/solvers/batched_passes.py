@@ -76,16 +76,20 @@ def native_lanczos_steps(operators, deflate, orthogonalize: str, carry, guard, s
     return (basis, v, v_prev, state[:, 0], state[:, 1] != 0), (alpha, beta, was_alive != 0)
 
 
-def basis_combination(basis, coefficients):
+def basis_combination(basis, coefficients, used=None):
     """out[b, p] = sum_k coefficients[b, k, p] basis[b, k]: the Ritz vectors V_b^T y_{b,p} of a block,
-    in the basis's real view; basis (B, m, W) float64, coefficients (B, m, P) -> (B, P, W).
+    in the basis's real view; basis (B, m, W) float64, coefficients (B, m, P) -> (B, P, W). ``used``
+    (an integer, possibly traced; None: m): the rows written so far, the rest being zeros, which the
+    native handler then does not read (a guard refresh after 8 of 64 steps reads 8 rows).
 
-    On CPU with the native library, one ``basis_combination`` call (m axpy passes per output row,
-    the row in L1): ~5 us per sample at (m, W, P) = (40, 2048, 2), where XLA's CPU batched einsum
-    takes 49 us (an 8-sample chunk of the 10-qubit sensor model). Elsewhere the einsum."""
-    xla = lambda basis, coefficients: jnp.einsum("bkd,bkp->bpd", basis, coefficients)
+    On CPU with the native library, one ``basis_combination`` call (tiles of the P output rows in L1,
+    each basis row read once): 12 us per sample at (m, W, P) = (40, 2048, 1) and 19 us for P = 2,
+    where XLA's CPU batched einsum takes 45 and 71 us (8-sample chunks of the 10-qubit sensor model).
+    Elsewhere the einsum."""
+    xla = lambda basis, coefficients, used: jnp.einsum("bkd,bkp->bpd", basis, coefficients)
+    used = jnp.asarray(basis.shape[1] if used is None else used, jnp.int64)
     if not native_available():
-        return xla(basis, coefficients)
+        return xla(basis, coefficients, used)
     shape = jax.ShapeDtypeStruct((basis.shape[0], coefficients.shape[2], basis.shape[2]), basis.dtype)
-    native = lambda basis, coefficients: jax.ffi.ffi_call(COMBINATION_TARGET, shape)(basis, coefficients)
-    return on_cpu(native, xla, basis, coefficients.astype(basis.dtype))
+    native = lambda basis, coefficients, used: jax.ffi.ffi_call(COMBINATION_TARGET, shape)(basis, coefficients, used)
+    return on_cpu(native, xla, basis, coefficients.astype(basis.dtype), used)
