@@ -119,3 +119,14 @@ def assert_layered_batch_equals_alone(net, view, params, X, Y, free, beta: float
             assert batched.residual[i] < 1e-10 and batched.energy[i] == pytest.approx(nudged.energy, abs=1e-10)
     return plus, minus
 
+
+def stacked_operators(table, coeffs: np.ndarray, dtype, compact: bool, native: bool | None = None):
+    """The batch's ``JaxPauliOperator`` (leaves stacked along B) for coefficient rows ``coeffs`` (B, S)
+    of ``table``, its vector factors compiled compact (as ``BatchedLanczos`` does on CPU) or full."""
+    from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator, structure_of
+    from qeqprop.hamiltonians.native_kernel import COMPACT_BITS
+
+    diagonal, flips = table.compile(coeffs, compact_bits=COMPACT_BITS if compact else None)
+    supports = {x: table.support(x) for x, _ in flips} if compact else None
+    return JaxPauliOperator.from_arrays(structure_of(table.n_qubits, [(x, f[0]) for x, f in flips], supports),
+                                        np.asarray(diagonal, dtype), tuple(np.asarray(f, dtype) for _, f in flips), native)

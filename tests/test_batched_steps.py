@@ -10,17 +10,11 @@ from functools import partial
 import jax
 import numpy as np
 import pytest
-from conftest import random_strings
+from conftest import random_strings, stacked_operators
 
 from qeqprop.config import compiler
 from qeqprop.hamiltonians import PauliTable
-from qeqprop.hamiltonians.jax_kernel import (
-    JaxPauliOperator,
-    batched_apply,
-    full_factor,
-    structure_of,
-)
-from qeqprop.hamiltonians.native_kernel import COMPACT_BITS
+from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, full_factor
 from qeqprop.native import native_available
 from qeqprop.solvers.batched_lanczos import _block, _projected, solve_block
 from qeqprop.solvers.batched_passes import basis_combination, native_lanczos_steps
@@ -43,12 +37,7 @@ def model(n: int, batch: int, complex_terms: bool, seed: int = 0):
     strings += random_strings(rng, n, 2 * n, with_y=complex_terms)
     table = PauliTable(n, sorted(set(strings) - {""}))
     dtype = np.float64 if table.is_real else np.complex128
-    bits = COMPACT_BITS if complex_terms else None
-    diagonal, flips = table.compile(rng.normal(size=(batch, len(table))), compact_bits=bits)
-    supports = {x: table.support(x) for x, _ in flips} if complex_terms else None
-    operators = JaxPauliOperator.from_arrays(structure_of(n, [(x, f[0]) for x, f in flips], supports),
-                                             np.asarray(diagonal, dtype), tuple(np.asarray(f, dtype) for _, f in flips),
-                                             native=True)
+    operators = stacked_operators(table, rng.normal(size=(batch, len(table))), dtype, compact=complex_terms, native=True)
 
     def unit():
         v = rng.normal(size=(batch, table.dim)) + (0 if table.is_real else 1j * rng.normal(size=(batch, table.dim)))

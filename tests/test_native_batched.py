@@ -9,16 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import random_strings
+from conftest import random_strings, stacked_operators
 
 from qeqprop.config import compiler
 from qeqprop.hamiltonians import PauliTable
-from qeqprop.hamiltonians.jax_kernel import (
-    JaxPauliOperator,
-    batched_apply,
-    full_factor,
-    structure_of,
-)
+from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, full_factor
 from qeqprop.hamiltonians.native_kernel import COMPACT_BITS, native_apply
 from qeqprop.native import native_available
 from qeqprop.solvers.batched_lanczos import solve_block
@@ -36,11 +31,7 @@ def batch_model(rng, n: int, batch: int, complex_terms: bool, compact: bool = Fa
     table = PauliTable(n, sorted(set(strings)))
     coeffs = rng.normal(size=(batch, len(table)))
     dtype = jnp.float64 if table.is_real else jnp.complex128
-    diagonal, flips = table.compile(coeffs, compact_bits=COMPACT_BITS if compact else None)
-    supports = {x: table.support(x) for x, _ in flips} if compact else None
-    operators = JaxPauliOperator.from_arrays(structure_of(n, [(x, f[0]) for x, f in flips], supports),
-                                             jnp.asarray(diagonal, dtype), tuple(jnp.asarray(f, dtype) for _, f in flips))
-    return table, coeffs, operators
+    return table, coeffs, stacked_operators(table, coeffs, dtype, compact)
 
 
 def random_values(rng, shape, dtype):
