@@ -43,6 +43,7 @@ from qeqprop.systems.spin import pauli_system
 REGISTERED = {
     "tfim": (2, 1, 2, {"graph": "chain", "gamma": 0.8, "train_gamma": True}),
     "tfim_chain": (1, 1, 2, {"j_init": 0.8, "gamma": 0.9}),
+    "tfim_sites": (3, 2, 4, {"j_init": 0.3, "gamma": 0.9}),
     "xxz": (2, 1, 2, {"delta": 0.5, "train_delta": True}),
     "variational_tfim": (1, 1, 1, {"depth": 1}),
     "qho": (2, 1, 2, {"hbar": 0.5, "temperature": 0.1}),

@@ -120,7 +120,7 @@ def test_mps_and_exact_states_give_the_same_ep_gradient_and_gap_warnings_stay():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"n_qubits": 1, "n_inputs": 1}, "n_qubits must be an integer >= 2"),
+    ({"n_qubits": 0, "n_inputs": 1}, "n_qubits must be an integer >= 1"),
     ({"n_qubits": 4, "n_inputs": 0}, "n_inputs must be an integer >= 1"),
     ({"n_qubits": 3, "n_inputs": 2, "n_outputs": 4}, "n_qubits must be an integer >= 4"),
     ({"n_qubits": 4, "n_inputs": 2, "j_init": float("inf")}, "j_init must be a finite number"),

@@ -165,7 +165,7 @@ class SiteChain(SpinSystem):
     computes no gap (a second DMRG per free phase), see ``chain_solver``.
 
     Args:
-        n_qubits: chain length N (>= n_outputs).
+        n_qubits: chain length N (>= n_outputs; one site has no coupling).
         n_inputs: features (>= 1); site i takes feature i for i < min(N, n_inputs).
         n_outputs: output blocks (>= 1).
         j_init, j_std: mean and spread of the initial couplings, J_i = j_init + j_std N(0, 1).
@@ -200,7 +200,7 @@ class SiteChain(SpinSystem):
         solver=None,
         **options,
     ):
-        for name, value, least in (("n_inputs", n_inputs, 1), ("n_outputs", n_outputs, 1), ("n_qubits", n_qubits, max(2, n_outputs))):
+        for name, value, least in (("n_inputs", n_inputs, 1), ("n_outputs", n_outputs, 1), ("n_qubits", n_qubits, n_outputs)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
         for name, value, least in (("j_init", j_init, -np.inf), ("j_std", j_std, 0.0), ("w_std", w_std, 0.0),
