@@ -384,6 +384,7 @@ SMALL.update({name: ["--dataset", "iris", "--hidden", "4", "--beta", "0.05", "--
 SMALL["digits-tfim"] = ["--dataset", "iris", "--hidden", "1"]  # 4 qubits instead of 14
 SMALL["chain48-mps"] = ["--hidden", "2", "--solver", "dense"]  # 4 qubits, exact states, instead of 48 by MPS
 SMALL["sensor48-mps"] = ["--hidden", "3", "--samples", "10", "--solver", "dense"]  # 4 qubits, exact states, 10 chains
+SMALL["teacher48-mps"] = ["--hidden", "4", "--solver", "dense"]  # 4 qubits, exact states, instead of 48 by MPS
 SMALL["hopfield-conv-mnist"] = ["--dataset", "digits", "--hidden", "2", "--no-bp-reference"]  # 8x8 images: 5x5 conv, 2x2 pool
 
 
@@ -399,7 +400,7 @@ def test_every_preset_runs(name, tmp_path, capsys):
 # (oscillators-digits, ising-digits, hopfield-digits) or were measured by hand for the README table
 # (the mnist and deep-network presets: 5-30 minutes each on 2 cores, beyond CI's budget as a set)
 LONG = {"agnostic-digits", "chain48-mps", "sensor48-mps", "digits-tfim", "freqprop-digits", "hopfield-digits", "hopfield-digits-2", "hopfield-digits-3", "hopfield-conv-mnist", "hopfield-mnist",
-        "ising-digits", "oscillators-digits", "resistive-mnist"}
+        "ising-digits", "oscillators-digits", "resistive-mnist", "teacher48-mps"}
 
 
 @pytest.mark.slow
