@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from conftest import kron_pauli, random_strings
 from qeqprop.hamiltonians import PauliString, PauliTable
-from qeqprop.hamiltonians.pauli import WalshSplit
+from qeqprop.hamiltonians.pauli import WalshSplit, compact_index, compact_points, deposit, extract
 
 
 def dense_reference(strings, coeffs, n):
@@ -123,3 +123,25 @@ def test_parse_errors():
         PauliString.parse("Z0 X0")
     with pytest.raises(ValueError, match="out of range|register has"):
         PauliTable(2, ["Z5"])
+
+
+@pytest.mark.parametrize("n", [3, 6, 10])
+def test_compact_factors_expand_to_the_full_ones(n):
+    """compile(..., compact_bits=5): compact_index inverts compact_points, and every compact factor,
+    expanded, equals the full factor at every basis index (real and complex tables, random supports)."""
+    rng = np.random.default_rng(n)
+    for _ in range(10):
+        support = int(rng.integers(0, 1 << n))
+        points = compact_points(n, support, 5)
+        assert np.array_equal(compact_index(n, support, 5)[points], np.arange(len(points)))
+        values = np.arange(1 << bin(support).count("1"))
+        assert np.array_equal(extract(deposit(values, support), support), values)
+    for with_y in (False, True):
+        table = PauliTable(n, [f"X{q}" for q in range(n)] + random_strings(rng, n, 3 * n, with_y=with_y))
+        coeffs = rng.normal(size=(2, len(table)))
+        (full_diagonal, full), (diagonal, compact) = table.compile(coeffs), table.compile(coeffs, compact_bits=5)
+        np.testing.assert_array_equal(diagonal, full_diagonal)
+        for (x, f), (x2, g) in zip(full, compact):
+            assert x == x2
+            expanded = g if np.ndim(g) == 1 else g[..., compact_index(n, table.support(x), 5)]
+            np.testing.assert_allclose(expanded, f, rtol=0, atol=1e-12)

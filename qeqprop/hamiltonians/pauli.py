@@ -135,11 +135,18 @@ def deposit(values: np.ndarray, mask: int) -> np.ndarray:
     """The bits of each value spread onto the set bits of ``mask``, lowest first (BMI2's pdep)."""
     values = np.asarray(values, dtype=np.int64)
     out = np.zeros_like(values)
-    source = 0
-    for bit in range(int(mask).bit_length()):
-        if mask >> bit & 1:
-            out |= ((values >> source) & 1) << bit
-            source += 1
+    for source, bit in enumerate(b for b in range(int(mask).bit_length()) if mask >> b & 1):
+        out |= ((values >> source) & 1) << bit
+    return out
+
+
+def extract(values: np.ndarray, mask: int) -> np.ndarray:
+    """The bits of each value at the set bits of ``mask``, packed into the low bits (BMI2's pext;
+    the inverse of ``deposit`` on values within the mask)."""
+    values = np.asarray(values, dtype=np.int64)
+    out = np.zeros_like(values)
+    for target, bit in enumerate(b for b in range(int(mask).bit_length()) if mask >> b & 1):
+        out |= ((values >> bit) & 1) << target
     return out
 
 
@@ -157,14 +164,7 @@ def compact_index(n_qubits: int, support: int, bits: int) -> np.ndarray:
     """For every basis index c, the position of its value in a compact factor (``compact_points``):
     the expansion compact[..., compact_index] is the full factor vector (2^n,)."""
     c = np.arange(1 << n_qubits, dtype=np.int64)
-    high = int(support) >> bits
-    row = np.zeros_like(c)
-    target = 0
-    for bit in range(high.bit_length()):
-        if high >> bit & 1:
-            row |= ((c >> (bits + bit)) & 1) << target
-            target += 1
-    return row * min(1 << bits, 1 << n_qubits) + (c & ((1 << bits) - 1))
+    return extract(c >> bits, int(support) >> bits) * min(1 << bits, 1 << n_qubits) + (c & ((1 << bits) - 1))
 
 
 def _flipped(psi: np.ndarray, n_qubits: int, x_mask: int) -> np.ndarray:
