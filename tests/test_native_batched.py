@@ -15,6 +15,7 @@ from qeqprop.config import compiler
 from qeqprop.hamiltonians import PauliTable
 from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, full_factor
 from qeqprop.hamiltonians.native_kernel import COMPACT_BITS, native_apply
+from qeqprop.hamiltonians.pauli import compact_length
 from qeqprop.native import native_available
 from qeqprop.solvers.batched_lanczos import solve_block
 
@@ -49,7 +50,7 @@ def grouped_model(rng, n: int, batch: int, dtype, compact: bool = False):
     structure = (n, tuple((x, k % 2 == 0, supports[k] if k % 2 == 0 else -1) for k, x in enumerate(masks)))
 
     def length(compact_support):
-        return dim if compact_support < 0 else min(1 << COMPACT_BITS, dim) << (compact_support >> COMPACT_BITS).bit_count()
+        return dim if compact_support < 0 else compact_length(n, compact_support, COMPACT_BITS)
 
     factors = tuple(random_values(rng, (batch, length(c)) if is_vector else (batch,), dtype) for _, is_vector, c in structure[1])
     return JaxPauliOperator.from_arrays(structure, random_values(rng, (batch, dim), dtype), factors)

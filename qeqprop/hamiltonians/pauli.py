@@ -150,6 +150,12 @@ def extract(values: np.ndarray, mask: int) -> np.ndarray:
     return out
 
 
+def compact_length(n_qubits: int, support: int, bits: int) -> int:
+    """Values a compact factor stores (``compact_points``): 2^h rows of min(2^bits, 2^n), h the
+    support bits above the lowest ``bits``."""
+    return min(1 << bits, 1 << n_qubits) << (int(support) >> bits).bit_count()
+
+
 def compact_points(n_qubits: int, support: int, bits: int) -> np.ndarray:
     """The basis indices c at which a compact factor (``PauliTable.compile(..., compact_bits=bits)``)
     stores its values, in storage order: row r, column l holds c = (deposit(r, S) << bits) | l, with S

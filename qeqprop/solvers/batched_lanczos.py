@@ -49,6 +49,7 @@ from ..config import usable_cores
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure_of
 from ..hamiltonians.native_kernel import COMPACT_BITS, native_available, on_cpu
+from ..hamiltonians.pauli import compact_length
 from ..native.build import TRIDIAGONAL_TARGET
 from .base import BatchGroundStateSolver, GroundStateSolver
 from .batched_passes import basis_combination, native_lanczos_steps, native_steps_supported
@@ -704,7 +705,7 @@ class BatchedLanczos(BatchGroundStateSolver):
         dim = 1 << n_qubits
         bits = self.compact_bits()
         # vector factors in state vectors: full ones one each, compact ones their rows' share (compact_points)
-        vector_factors = sum(1.0 if bits is None else min(1 << bits, dim) * 2 ** (self.table.support(x) >> bits).bit_count() / dim
+        vector_factors = sum(1.0 if bits is None else compact_length(n_qubits, self.table.support(x), bits) / dim
                              for x, members in self.table.groups.items() if x != 0 and np.any(self.table.z_masks[members] != 0))
         chunk = chunk_size(batch, self.max_steps, dim, itemsize)
         workers = default_workers() if self.workers is None else self.workers
