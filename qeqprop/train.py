@@ -229,7 +229,9 @@ def minibatch_gradient(
 
     Returns:
         (grad, info): ``grad`` a dict like params; ``info`` with "grad_norm" (||g||), and for EP the
-        minibatch's mean free-phase "loss" and smallest free-phase "min_gap" (where known) and,
+        minibatch's mean free-phase "loss", smallest free-phase "min_gap" and the number of free
+        phases whose gap that minimum covers, "gap_checks" (where gaps are known: every sample with an
+        exact solver, the ``gap_check`` subset with MPS ground states, SiteChain) and,
         where the phases were solved by batched Lanczos, "solver_retries" (sample phases that missed
         the tolerance in the first batched run and were retried), "solver_fallbacks" (of them, those
         that went on to the single-state fallback solver) and "solver_usable" (those accepted above
@@ -241,7 +243,7 @@ def minibatch_gradient(
         >>> net = qp.TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2])
         >>> grad, info = minibatch_gradient(net, net.init_params(0), np.ones((4, 2)), [0, 1, 1, 0], beta=0.05)
         >>> grad["J"].shape == net.init_params(0)["J"].shape, sorted(info)
-        (True, ['grad_norm', 'loss', 'min_gap'])
+        (True, ['gap_checks', 'grad_norm', 'loss', 'min_gap'])
     """
     rule = make_rule(gradient, estimator=check_estimator(estimator), beta=check_beta(beta))
     readout = _readout(rule, system, shots)
@@ -264,6 +266,7 @@ def minibatch_gradient(
         gaps = np.asarray(view.diagnostics(result.free).get("gap", np.nan), dtype=float)
         if np.any(np.isfinite(gaps)):
             info["min_gap"] = float(np.nanmin(gaps))
+            info["gap_checks"] = int(np.sum(np.isfinite(gaps)))
         info.update(solver_counts([view.diagnostics(s) for s in (result.free, *result.nudged.values())]))
     else:
         per_sample = rule.gradients(system, params, X, Y, readout=readout, rng=rng)
@@ -501,7 +504,9 @@ def fit(
     Each record in ``history`` (at every epoch end and every ``eval_every`` minibatches) holds
     "epoch" (the epoch it belongs to, 1-based; at an epoch end the epochs done), "step" (minibatches
     done), "grad_norm" (mean ||g|| since the last record), "batch_loss"/"batch_min_gap" (mean loss and
-    smallest gap of the minibatches' free phases since the last record, EP only), "solver_retries",
+    smallest gap of the minibatches' free phases since the last record, EP only), "batch_gap_checks"
+    (how many free phases since the last record had their gap computed: all with exact solvers, a
+    subset with MPS ground states, SiteChain's ``gap_check``), "solver_retries",
     "solver_fallbacks", "solver_usable" (sample phases since the last record that missed the batched
     solver's tolerance and were retried, settled by the fallback solver, accepted above tolerance:
     ``minibatch_gradient``; with a WARNING log line when any were retried), per evaluated split
@@ -613,7 +618,7 @@ def fit(
     steps, total = source.steps, epochs * source.steps
     source.skip(done)
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    since: dict[str, list[float]] = {"grad_norm": [], "loss": [], "min_gap": [],
+    since: dict[str, list[float]] = {"grad_norm": [], "loss": [], "min_gap": [], "gap_checks": [],
                                      **{key: [] for key in SOLVER_COUNTS + BUDGET_COUNTS}}
     with tqdm(total=total, initial=min(done, total), disable=not progress, desc="training", unit="batch") as bar:
         for step in range(done, total):
@@ -636,6 +641,8 @@ def fit(
                 record["batch_loss"] = float(np.mean(since["loss"]))
             if since["min_gap"]:
                 record["batch_min_gap"] = float(np.min(since["min_gap"]))
+            if since["gap_checks"]:
+                record["batch_gap_checks"] = int(np.sum(since["gap_checks"]))
             record.update({key: int(np.sum(since[key])) for key in SOLVER_COUNTS + BUDGET_COUNTS if since[key]})
             if record.get("solver_retries"):
                 logger.warning("epoch %d, step %d: %d sample phases missed the batched solver's tolerance and were "

@@ -13,7 +13,11 @@ dimension chi, found by two-site DMRG (White 1992; Schollwoeck, Ann. Phys. 326, 
 The free phase is a cold DMRG (generic real product start, subspace-expansion mixer); each nudged
 phase starts from the free MPS and needs a few sweeps (the nudge moves the state by O(beta)). The
 gap E_1 - E_0 comes from a second DMRG constrained orthogonal to psi_0 (TeNPy's
-``orthogonal_to``), which also sees a degenerate ground state (gap ~ 0). Each state reports its
+``orthogonal_to``), which also sees a degenerate ground state (gap ~ 0); it is converged on its
+energy alone (relative change per sweep below ``tol``, entanglement entropies not tested: the gap
+is an energy difference, and E_1 is variational, so its error is second order in the state's),
+and ``MPS.gap_of`` computes it for a state already solved, so a caller can pick which free states
+to check (qeqprop.systems.long_chain.SiteChain, ``gap_check``). Each state reports its
 bond dimension, the largest discarded weight of its last sweep (truncation error), its energy
 variance <H^2> - <H>^2 and its sweeps; a run that does not meet its tolerance raises
 NotConvergedError.
@@ -176,7 +180,8 @@ class MPSGroundState(GroundState):
     weight in the last sweep), ``variance`` (<H^2> - <H>^2; ``residual`` is its square root,
     ||H psi - E psi||), ``sweeps`` (DMRG sweeps; also ``iterations``), ``n_sites``, ``retries``
     (SETTLED_FIRST, or SETTLED_RETRY when the run was continued at a larger bond dimension: MPS,
-    "Missed tolerances"; ``fit`` counts them as "solver_retries").
+    "Missed tolerances"; ``fit`` counts them as "solver_retries"), ``model`` and ``offset`` (the
+    TeNPy MPO model it was solved with and H's identity coefficient: what ``MPS.gap_of`` reuses).
     """
 
     mps: object = field(default=None, repr=False)
@@ -186,6 +191,8 @@ class MPSGroundState(GroundState):
     variance: float = 0.0
     sweeps: int = 0
     retries: int = SETTLED_FIRST
+    model: object = field(default=None, repr=False, compare=False)
+    offset: float = 0.0
 
     @property
     def n_qubits(self) -> int:
@@ -274,9 +281,32 @@ class MPS(GroundStateSolver):
             energy, psi, stats, retries = self._dmrg_or_retry(model, psi, tol, warm=init is not None)
             state = self._state(model, psi, energy + offset, stats, terms)
             state.retries = retries
+            state.model, state.offset = model, float(offset)
             if with_gap and self.gap:
                 state.gap = self._gap(model, psi, tol, energy)
         return state
+
+    @one_blas_thread
+    def gap_of(self, state: MPSGroundState, tol: float = 1e-12) -> float:
+        """E_1 - E_0 of a ground state this solver returned (``solve(..., with_gap=False)`` or a
+        solver with ``gap=False``): the second, orthogonalised DMRG that ``solve`` runs when it
+        computes the gap, so a caller can decide after the free solve which states to check.
+
+        Raises:
+            ValueError: ``state`` is not an MPSGroundState from ``solve`` (no model to reuse).
+
+        Example:
+            >>> from qeqprop.solvers.mps import MPS, PauliSum
+            >>> h = PauliSum.parse(3, {"Z0 Z1": -1.0, "Z1 Z2": -1.0, "X0": -0.5, "X1": -0.5, "X2": -0.5})
+            >>> state = MPS(gap=False).solve(h)
+            >>> state.gap is None, round(MPS().gap_of(state), 6)  # dense eigh: 0.193937
+            (True, 0.193937)
+        """
+        if not isinstance(state, MPSGroundState) or state.model is None or state.mps is None:
+            raise ValueError(f"state must be an MPSGroundState returned by MPS.solve, got {type(state).__name__}")
+        with warnings.catch_warnings(), _optimization_level(_SKIP_CHECKS):
+            warnings.simplefilter("ignore", UserWarning)
+            return self._gap(state.model, state.mps, tol, state.energy - state.offset)
 
     def _product_state(self, model, real: bool):
         """A generic product state (fixed angles, every computational-basis weight nonzero), so no
@@ -301,10 +331,13 @@ class MPS(GroundStateSolver):
             logger.info("MPS (DMRG): %s; continuing at bond dimension %d", capped.message, chi)
             return (*self._dmrg(model, capped.psi, tol, warm=True, chi_max=chi, sweeps=self.max_sweeps), SETTLED_RETRY)
 
-    def _dmrg(self, model, psi, tol: float, warm: bool, orthogonal_to=(), chi_max: int | None = None, sweeps: int | None = None):
+    def _dmrg(self, model, psi, tol: float, warm: bool, orthogonal_to=(), chi_max: int | None = None, sweeps: int | None = None,
+              entropy_tol: float | None = None):
         """(energy, MPS, TeNPy's sweep statistics) of a DMRG run at bond dimension ``chi_max``
-        (default self.chi_max); raises _CappedRun (a NotConvergedError) when it stops unconverged
-        at the cap of a first run, NotConvergedError otherwise."""
+        (default self.chi_max), converged when the energy changes by < tol (relative) and the
+        entropies by < ``entropy_tol`` (default self.entropy_tol; inf: energy alone) per sweep;
+        raises _CappedRun (a NotConvergedError) when it stops unconverged at the cap of a first
+        run, NotConvergedError otherwise."""
         TwoSiteDMRGEngine = _tenpy()[0]
         first = chi_max is None
         chi_max = self.chi_max if first else chi_max
@@ -315,7 +348,7 @@ class MPS(GroundStateSolver):
             "mixer": not warm,
             "mixer_params": {"amplitude": 1e-5, "decay": 4.0, "disable_after": MIXER_SWEEPS},
             "max_E_err": max(tol, self.energy_floor),
-            "max_S_err": self.entropy_tol,
+            "max_S_err": self.entropy_tol if entropy_tol is None else entropy_tol,
             "min_sweeps": min(self.min_sweeps, sweeps),
             "max_sweeps": sweeps,
             "lanczos_params": {"P_tol": 1e-15},
@@ -346,9 +379,10 @@ class MPS(GroundStateSolver):
         return state
 
     def _gap(self, model, psi0, tol: float, energy0: float) -> float:
-        """E_1 - E_0 from a cold DMRG orthogonal to psi_0 (0 or tiny for a degenerate ground state)."""
+        """E_1 - E_0 from a cold DMRG orthogonal to psi_0 (0 or tiny for a degenerate ground state),
+        converged on its energy alone (module docstring)."""
         start = self._product_state(model, np.isrealobj(psi0.get_B(0).to_ndarray()))
-        energy1, _, _ = self._dmrg(model, start, tol, warm=False, orthogonal_to=[psi0])
+        energy1, _, _ = self._dmrg(model, start, tol, warm=False, orthogonal_to=[psi0], entropy_tol=np.inf)
         return max(energy1 - energy0, 0.0)
 
     def working_set(self, n_qubits: int, itemsize: int = 8) -> int:

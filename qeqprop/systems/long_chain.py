@@ -49,10 +49,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._blas import one_blas_thread
 from ..hamiltonians.parametrized import ParametrizedHamiltonian, ParamSpec, Term
-from ..solvers import MPS
+from ..solvers import MPS, report_small_gap
 from .protocol import EnergySystem
 from .spin import SpinSystem
+from .spin_batch import SpinBatch, SpinStates
 from .tfim import TFIMNetwork
 
 EXACT_MAX_QUBITS = 16
@@ -61,6 +63,8 @@ SITE_J_INIT = 0.5  # SiteChain's couplings (its docstring)
 CHI_MAX = 16
 MPS_SVD_MIN = 1e-10
 MPS_ENTROPY_TOL = 1e-7
+# SiteChain's gap checks with the MPS solver (its docstring, "Gap checks"); the first is the default
+GAP_CHECKS = ("ep", "first", "all", "none")
 
 
 def chain_solver(solver, chi_max: int | None = None):
@@ -161,8 +165,25 @@ class SiteChain(SpinSystem):
     with a ground state of small bond dimension (13 at 48 sites, measured), and its ground state is
     unique (Gamma > 0: stoquastic, Perron-Frobenius). Couplings that training pushes past Gamma order
     the chain; the fields b_i + w_i x_i then split its two ordered states, and a free-phase gap below
-    ``gap_tol`` is reported (DegenerateGroundStateWarning) by the exact solvers; the MPS solver here
-    computes no gap (a second DMRG per free phase), see ``chain_solver``.
+    ``gap_tol`` is reported (DegenerateGroundStateWarning): by the exact solvers on every free phase,
+    and with MPS ground states on the free phases ``gap_check`` names.
+
+    Gap checks (solver "mps"): unique is not gapped, and EP needs the gap (its nudged states are
+    analytic in beta only for beta ||V|| < gap / 2), so the free state's gap E_1 - E_0 comes from a
+    second DMRG orthogonal to it (``MPS.gap_of``: cold, converged on its energy), on
+
+        "ep"     every EP free phase, i.e. every training sample (default)
+        "first"  the first sample of each EP minibatch (the same as "ep" at batch size 1)
+        "all"    also every free phase outside EP: evaluation ("<split>_min_gap"), predict, equilibrate
+        "none"   none (the free states are not checked: EP may silently run on a degenerate one)
+
+    Which samples are checked never changes the training (the gap solve leaves the free state as it
+    is). A checked gap below ``gap_tol`` warns DegenerateGroundStateWarning (the exact solvers'
+    message), and ``fit``'s history records the smallest checked gap of the minibatches since the
+    last record ("batch_min_gap") and how many free phases were checked ("batch_gap_checks"). Its
+    cost, measured per training epoch: benchmarks/mps_gap_check.py (results/mps_gap_check.json).
+    With exact solvers (up to EXACT_MAX_QUBITS qubits by default) every gap is computed whatever
+    ``gap_check`` says.
 
     Args:
         n_qubits: chain length N (>= n_outputs; one site has no coupling).
@@ -173,6 +194,8 @@ class SiteChain(SpinSystem):
             first steps move it along the data's direction rather than away from a random w).
         gamma: the transverse field Gamma (fixed).
         chi_max, solver: as TFIMChain's (MPS past EXACT_MAX_QUBITS qubits, exact states up to there).
+        gap_check: which MPS free phases get a gap solve, one of GAP_CHECKS ("Gap checks" above;
+            command line: ``--option gap_check=...``).
         **options: SpinSystem's (cost, tol, gap_tol, ...).
 
     Example:
@@ -198,8 +221,13 @@ class SiteChain(SpinSystem):
         gamma: float = 1.0,
         chi_max: int | None = None,
         solver=None,
+        gap_check: str = GAP_CHECKS[0],
         **options,
     ):
+        if not (isinstance(gap_check, str) and gap_check in GAP_CHECKS):
+            raise ValueError(f"gap_check must be one of {GAP_CHECKS} (which MPS free phases get a gap solve: every EP "
+                             f"free phase, the first of each minibatch, also evaluation's, none; --option gap_check=ep), "
+                             f"got {gap_check!r}")
         for name, value, least in (("n_inputs", n_inputs, 1), ("n_outputs", n_outputs, 1), ("n_qubits", n_qubits, n_outputs)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
@@ -219,6 +247,59 @@ class SiteChain(SpinSystem):
         observables = [{f"Z{i}": 1.0 / len(block) for i in block} for block in np.array_split(np.arange(n), n_outputs)]
         hamiltonian = ParametrizedHamiltonian(n, terms, specs, n_inputs=int(n_inputs), observables=observables)
         super().__init__(hamiltonian, solver=chain_solver(solver, chi_max), **options)
+        self.gap_check = gap_check
+
+    @property
+    def checks_gaps(self) -> bool:
+        """Whether the gap checks apply: MPS ground states (T = 0); exact solvers certify every free gap."""
+        return isinstance(self.solver, MPS) and self.temperature == 0.0
+
+    @one_blas_thread
+    def equilibrate(self, params, x, nudge=None, beta: float = 0.0, init=None):
+        """SpinSystem.equilibrate; with the MPS solver and gap_check="all" a free phase also gets its
+        gap (``MPS.gap_of``), warned below gap_tol (DegenerateGroundStateWarning)."""
+        state = super().equilibrate(params, x, nudge=nudge, beta=beta, init=init)
+        if nudge is None and self.gap_check == "all" and self.checks_gaps and state.gap is None:
+            state.gap = self.solver.gap_of(state, self.tol)
+            report_small_gap(state.gap, self.gap_tol)
+        return state
+
+    def batch_view(self, batch_size: int) -> SpinBatch:
+        """SpinSystem.batch_view; with the MPS solver, a view whose EP free phases get the gap
+        checks of ``gap_check`` (GapCheckedBatch)."""
+        return GapCheckedBatch(self) if self.checks_gaps else super().batch_view(batch_size)
+
+
+class GapCheckedBatch(SpinBatch):
+    """The batch view of a SiteChain on MPS ground states: one DMRG per sample and phase
+    (SpinBatch without a joint solver); the free phase of an EP call (``ep_betas`` set by
+    ``ep_gradient``) also gets the gap of the samples its ``gap_check`` names (every sample for "ep"
+    and "all", sample 0 for "first", none for "none"), by a second DMRG orthogonal to the free state
+    (``MPS.gap_of``), and warns DegenerateGroundStateWarning when the smallest is below gap_tol.
+    Unchecked samples read gap NaN (``diagnostics``), so ``fit`` records the smallest checked gap
+    ("batch_min_gap") and how many were checked ("batch_gap_checks")."""
+
+    def __init__(self, system: SiteChain):
+        super().__init__(system, None)
+
+    def checked(self, batch_size: int) -> range:
+        """The samples of an EP free phase of ``batch_size`` samples whose gap is checked."""
+        mode = self.system.gap_check
+        return range(batch_size if mode in ("ep", "all") else 1 if mode == "first" else 0)
+
+    @one_blas_thread
+    def equilibrate(self, params, X, nudge=None, beta=0.0, init: SpinStates | None = None):
+        states = super().equilibrate(params, X, nudge=nudge, beta=beta, init=init)
+        if nudge is not None or self.ep_betas is None:
+            return states  # nudged phases; free phases outside EP: checked by SiteChain.equilibrate ("all")
+        system, members = self.system, states.members
+        checked = [b for b in self.checked(len(X)) if members[b].gap is None]
+        for b in checked:
+            members[b].gap = system.solver.gap_of(members[b], system.tol)
+        if checked:
+            states.gaps[checked] = [members[b].gap for b in checked]
+            report_small_gap(float(np.nanmin(states.gaps)), system.gap_tol)
+        return states
 
 
 def site_chain(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:

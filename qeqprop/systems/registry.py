@@ -66,6 +66,8 @@ OPTIONS: dict[str, str] = {
               "correlation length ~10 and ~1.4 sites)",
     "chain": "sensor: the data chain it reads, the task's ('phases': TFIM, 'annni', 'xxz_field'; default 'phases')",
     "chi_max": "tfim_chain, tfim_sites and sensor with solver 'mps' (the chains' default past 16 qubits): largest MPS bond dimension (default 16)",
+    "gap_check": "tfim_sites with solver 'mps': which free phases get a gap solve (a second DMRG), warned below gap_tol: 'ep' "
+                 "(default: every EP free phase), 'first' (the first sample of each minibatch), 'all' (also evaluation's), 'none'",
     "reach": "sensor: each sensor qubit couples to this many chain sites at the chain's end (default: every site; "
              "a short reach keeps a long chain an MPS)",
     "pin": "sensor: its ZZ couplings start at pin + 0.5 N(0, 1) (default 0; > 0 pins an ordered chain: gapped)",
@@ -196,7 +198,7 @@ _SPECS = (
                ("gamma", "train_gamma", "solver", "cost", "j_init", "chi_max"), "qubit"),
     SystemSpec("tfim_sites", lambda *sizes, **options: load("qeqprop.systems.long_chain:site_chain")(*sizes, **options), "quantum",
                "TFIM on an open chain of `hidden` sites: one input field per site, outputs the mean <Z> of blocks, MPS (DMRG) "
-               "ground states past 16 qubits", ("gamma", "solver", "cost", "j_init", "chi_max"), "qubit"),
+               "ground states past 16 qubits", ("gamma", "solver", "cost", "j_init", "chi_max", "gap_check"), "qubit"),
     SystemSpec("xxz", network("qeqprop.systems.xxz:XXZNetwork"), "quantum", "XXZ exchange network (XX + YY + Delta ZZ), transverse field",
                SPIN + ("delta", "train_delta"), "qubit"),
     SystemSpec("variational_tfim", network("qeqprop.systems.variational:variational_tfim"), "quantum",
