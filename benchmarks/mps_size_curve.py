@@ -12,8 +12,12 @@ training split's statistics, as the preset's data are), with a 95% Wilson interv
 (qeqprop.datasets.chain_teacher_data). Wall and CPU seconds, peak RSS and the load average are
 recorded per run (the machine is shared: compare walls only at similar load).
 
-    python benchmarks/mps_size_curve.py --sizes 12 16 24 48     # -> results/mps_size_curve.json
+The figure (results/mps_size_curve.png and .pdf, redrawn after every run): fresh-sample accuracy
+vs qubits with the 95% Wilson intervals, the ceiling curve 1 - arccos(sqrt(N / 48)) / pi and chance.
+
+    python benchmarks/mps_size_curve.py --sizes 12 16 24 48     # -> results/mps_size_curve.json, .png, .pdf
     python benchmarks/mps_size_curve.py --sizes 48 --score-only # rescore saved models
+    python benchmarks/mps_size_curve.py --plot-only             # redraw the figure from the stored JSON
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, write_json
 
+from qeqprop.plots import COLUMN_WIDTH, paper_style, save_figure
 from qeqprop.datasets import (
     CHAIN_TEACHER,
     chain_teacher_data,
@@ -95,6 +100,43 @@ def score(n: int, models: Path, x: np.ndarray, labels: np.ndarray, gap_samples: 
     return result
 
 
+@paper_style
+def plot(path: Path) -> Path:
+    """Accuracy on the fresh samples vs qubits from the results file ``path`` (Wilson 95% bars,
+    exact and MPS runs marked apart), the ceiling 1 - arccos(sqrt(min(N, 48) / 48)) / pi and chance;
+    written beside it as .png and .pdf (qeqprop.plots.save_figure)."""
+    import matplotlib.pyplot as plt
+
+    stored = json.loads(path.read_text())
+    runs = sorted(stored["runs"].values(), key=lambda run: run["qubits"])
+    if not runs:
+        raise ValueError(f"{path} holds no runs to plot; run the benchmark first (--sizes ...)")
+    spins = CHAIN_TEACHER[0]
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.5), layout="constrained")
+    grid = np.linspace(1, max(spins, max(run["qubits"] for run in runs)), 200)
+    ax.plot(grid, 1 - np.arccos(np.sqrt(np.minimum(grid, spins) / spins)) / np.pi, color="0.45", lw=1.0,
+            label=r"ceiling $1 - \arccos\sqrt{N/48}\,/\,\pi$")
+    ax.axhline(0.5, color="0.6", lw=0.8, ls=":", label="chance")
+    for solver, marker, label in (("auto", "s", "exact states"), ("mps", "o", "MPS (DMRG)")):
+        chosen = [run for run in runs if run["solver"] == solver]
+        if not chosen:
+            continue
+        qubits = np.array([run["qubits"] for run in chosen])
+        accuracy = np.array([run["fresh_accuracy"] for run in chosen])
+        low, high = np.array([run["fresh_wilson95"] for run in chosen]).T
+        ax.errorbar(qubits, accuracy, yerr=[accuracy - low, high - accuracy], fmt=marker, capsize=2.5, color="C0",
+                    mfc="C0" if solver == "mps" else "white", label=label)
+    fresh = stored["data"]["fresh"]
+    ax.set_xlabel("qubits N (sites seeing N of the 48 teacher spins)")
+    ax.set_ylabel(f"accuracy, {fresh} fresh samples")
+    ax.set_title("teacher48-mps: centered EP, 1 epoch, seed 0 (bars: Wilson 95%)")
+    ax.set_ylim(0.4, 1.0)
+    ax.legend(loc="upper left", frameon=False)
+    out = save_figure(fig, path.with_suffix(".png"))
+    plt.close(fig)
+    return out
+
+
 def saved_runs(path: Path) -> dict:
     """The runs already in the results file (another size's process may have written some)."""
     return json.loads(path.read_text())["runs"] if path.exists() else {}
@@ -108,8 +150,12 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=Path("runs/mps_size_curve"), help="where the models are saved")
     parser.add_argument("--gap-samples", type=int, default=8, help="fresh samples whose MPS gap is measured (MPS sizes)")
     parser.add_argument("--score-only", action="store_true", help="score the saved models, do not train")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the figure from --out, run nothing")
     parser.add_argument("--out", type=Path, default=RESULTS / "mps_size_curve.json")
     args = parser.parse_args()
+    if args.plot_only:
+        print(plot(args.out))
+        return
     args.models.mkdir(parents=True, exist_ok=True)
     x, labels = fresh_samples(args.fresh, args.fresh_seed)
     for n in args.sizes:
@@ -121,6 +167,7 @@ def main() -> None:
         write_json(args.out, {"machine": machine_info(), "data": {"dataset": "chain-teacher", "seed": 0, "train": 128,
                    "test": 64, "fresh": args.fresh, "fresh_seed": args.fresh_seed},
                    "runs": dict(sorted(runs.items(), key=lambda item: int(item[0])))})
+        plot(args.out)
 
 
 if __name__ == "__main__":
