@@ -79,10 +79,23 @@ def test_subset_modes_check_what_they_say_and_leave_the_gradient_alone():
     assert SiteChain(8, 8, solver="mps", gap_check="all").equilibrate(params, X[0]).gap == pytest.approx(exact[0], abs=SAME_GAP)
 
 
+def test_an_integer_gap_check_checks_every_kth_ep_free_phase_across_calls():
+    X, labels = data(2)
+    Y = qp.train.cost_targets(SiteChain(8, 8), qp.datasets.labels_from_targets(labels))
+    params = SiteChain(8, 8).init_params(np.random.default_rng(2))
+    net = SiteChain(8, 8, solver="mps", gap_check=3)
+    first, second = (np.asarray(qp.ep_gradient(net, params, X, Y, 0.01).free.gaps) for _ in range(2))
+    # EP free phases 0, 1 | 2, 3: phases 0 and 3 are checked
+    assert np.isfinite(first[0]) and np.isnan(first[1]) and np.isnan(second[0]) and np.isfinite(second[1])
+    assert np.allclose([first[0], second[1]], exact_gaps(params, X), rtol=0, atol=SAME_GAP)
+    assert net.ep_free_phases == 4 and SiteChain(8, 8, gap_check=np.int64(1)).gap_check == 1
+
+
 def test_the_gap_check_is_validated_by_name():
     assert GAP_CHECKS[0] == "ep" and SiteChain(8, 8, solver="mps").gap_check == "ep"
-    for bad in ("every", 3, None, "EP"):
-        with pytest.raises(ValueError, match=r"gap_check must be one of \('ep', 'first', 'all', 'none'\).*--option gap_check=ep"):
+    for bad in ("every", 0, -2, 2.5, True, None, "EP"):
+        with pytest.raises(ValueError, match=r"gap_check must be one of \('ep', 'first', 'all', 'none'\) or an integer k >= 1.*"
+                                             r"--option gap_check=ep"):
             SiteChain(8, 8, solver="mps", gap_check=bad)
     with pytest.raises(ValueError, match="gap_check must be one of"):  # the command line's path (--option gap_check=...)
         build("tfim_sites", 48, 1, 24, solver="mps", gap_check="sometimes")

@@ -146,7 +146,7 @@ def test_registry_builds_a_48_qubit_mps_learner_from_the_preset():
 
 def test_cli_preset_trains_with_mps_and_dense_alike(monkeypatch, capsys):
     """The preset at 6 qubits, one minibatch of 2 samples, by --solver mps and --solver dense: the
-    first step's loss and gradient norm agree to SAME_PHYSICS."""
+    first step's loss and gradient norm agree to SAME_PHYSICS, and both record the free phases' gap."""
     load = cli.load_training_data
 
     def cut(args):
@@ -162,3 +162,6 @@ def test_cli_preset_trains_with_mps_and_dense_alike(monkeypatch, capsys):
         assert final["n_qubits"] == 6 and final["system"] == "tfim_sites" and final["step"] == 1
     for key in ("batch_loss", "grad_norm"):
         assert runs["mps"][key] == pytest.approx(runs["dense"][key], rel=SAME_PHYSICS), key
+    # the MPS run checks the gap of every EP free phase (gap_check "ep", the default) and reports it like dense eigh
+    assert runs["mps"]["batch_gap_checks"] == runs["dense"]["batch_gap_checks"] == 2
+    assert runs["mps"]["batch_min_gap"] == pytest.approx(runs["dense"]["batch_min_gap"], abs=1e-6)

@@ -63,7 +63,8 @@ SITE_J_INIT = 0.5  # SiteChain's couplings (its docstring)
 CHI_MAX = 16
 MPS_SVD_MIN = 1e-10
 MPS_ENTROPY_TOL = 1e-7
-# SiteChain's gap checks with the MPS solver (its docstring, "Gap checks"); the first is the default
+# SiteChain's gap checks with the MPS solver (its docstring, "Gap checks"); the first is the default;
+# an integer k >= 1 is also accepted: every k-th EP free phase
 GAP_CHECKS = ("ep", "first", "all", "none")
 
 
@@ -174,6 +175,8 @@ class SiteChain(SpinSystem):
 
         "ep"     every EP free phase, i.e. every training sample (default)
         "first"  the first sample of each EP minibatch (the same as "ep" at batch size 1)
+        k        (an integer >= 1) every k-th EP free phase, counted over this system's EP calls
+                 (a subset at any batch size; 1 is "ep")
         "all"    also every free phase outside EP: evaluation ("<split>_min_gap"), predict, equilibrate
         "none"   none (the free states are not checked: EP may silently run on a degenerate one)
 
@@ -194,8 +197,8 @@ class SiteChain(SpinSystem):
             first steps move it along the data's direction rather than away from a random w).
         gamma: the transverse field Gamma (fixed).
         chi_max, solver: as TFIMChain's (MPS past EXACT_MAX_QUBITS qubits, exact states up to there).
-        gap_check: which MPS free phases get a gap solve, one of GAP_CHECKS ("Gap checks" above;
-            command line: ``--option gap_check=...``).
+        gap_check: which MPS free phases get a gap solve, one of GAP_CHECKS or an integer k >= 1
+            ("Gap checks" above; command line: ``--option gap_check=...``).
         **options: SpinSystem's (cost, tol, gap_tol, ...).
 
     Example:
@@ -224,10 +227,11 @@ class SiteChain(SpinSystem):
         gap_check: str = GAP_CHECKS[0],
         **options,
     ):
-        if not (isinstance(gap_check, str) and gap_check in GAP_CHECKS):
-            raise ValueError(f"gap_check must be one of {GAP_CHECKS} (which MPS free phases get a gap solve: every EP "
-                             f"free phase, the first of each minibatch, also evaluation's, none; --option gap_check=ep), "
-                             f"got {gap_check!r}")
+        stride = isinstance(gap_check, (int, np.integer)) and not isinstance(gap_check, bool) and gap_check >= 1
+        if not (stride or (isinstance(gap_check, str) and gap_check in GAP_CHECKS)):
+            raise ValueError(f"gap_check must be one of {GAP_CHECKS} or an integer k >= 1 (which MPS free phases get a gap "
+                             f"solve: every EP free phase, the first of each minibatch, also evaluation's, none; k: every "
+                             f"k-th EP free phase; --option gap_check=ep), got {gap_check!r}")
         for name, value, least in (("n_inputs", n_inputs, 1), ("n_outputs", n_outputs, 1), ("n_qubits", n_qubits, n_outputs)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
@@ -247,7 +251,8 @@ class SiteChain(SpinSystem):
         observables = [{f"Z{i}": 1.0 / len(block) for i in block} for block in np.array_split(np.arange(n), n_outputs)]
         hamiltonian = ParametrizedHamiltonian(n, terms, specs, n_inputs=int(n_inputs), observables=observables)
         super().__init__(hamiltonian, solver=chain_solver(solver, chi_max), **options)
-        self.gap_check = gap_check
+        self.gap_check = int(gap_check) if stride else gap_check
+        self.ep_free_phases = 0  # EP free phases solved so far (gap_check k counts them)
 
     @property
     def checks_gaps(self) -> bool:
@@ -274,7 +279,8 @@ class GapCheckedBatch(SpinBatch):
     """The batch view of a SiteChain on MPS ground states: one DMRG per sample and phase
     (SpinBatch without a joint solver); the free phase of an EP call (``ep_betas`` set by
     ``ep_gradient``) also gets the gap of the samples its ``gap_check`` names (every sample for "ep"
-    and "all", sample 0 for "first", none for "none"), by a second DMRG orthogonal to the free state
+    and "all", sample 0 for "first", every k-th EP free phase of the system for k, none for "none"),
+    by a second DMRG orthogonal to the free state
     (``MPS.gap_of``), and warns DegenerateGroundStateWarning when the smallest is below gap_tol.
     Unchecked samples read gap NaN (``diagnostics``), so ``fit`` records the smallest checked gap
     ("batch_min_gap") and how many were checked ("batch_gap_checks")."""
@@ -282,10 +288,15 @@ class GapCheckedBatch(SpinBatch):
     def __init__(self, system: SiteChain):
         super().__init__(system, None)
 
-    def checked(self, batch_size: int) -> range:
-        """The samples of an EP free phase of ``batch_size`` samples whose gap is checked."""
-        mode = self.system.gap_check
-        return range(batch_size if mode in ("ep", "all") else 1 if mode == "first" else 0)
+    def checked(self, batch_size: int) -> list[int]:
+        """The samples of the system's next EP free phase of ``batch_size`` samples whose gap is
+        checked (and, for gap_check k, the system's count of EP free phases moved on)."""
+        system = self.system
+        mode, done = system.gap_check, system.ep_free_phases
+        system.ep_free_phases += batch_size
+        if isinstance(mode, int):
+            return [b for b in range(batch_size) if (done + b) % mode == 0]
+        return list(range(batch_size if mode in ("ep", "all") else 1 if mode == "first" else 0))
 
     @one_blas_thread
     def equilibrate(self, params, X, nudge=None, beta=0.0, init: SpinStates | None = None):
