@@ -108,7 +108,10 @@ class JaxPauliOperator:
         flips = [(x, np.reshape(f, -1) if np.ndim(f) else f) for x, f in operator.flips]
         self.structure = structure_of(operator.n_qubits, flips)
         self.native = native_available()
-        self.diagonal = jnp.asarray(operator.diagonal, dtype=dtype)
+        # used in place where XLA can (CPU, dtype kept, pauli.ALIGNMENT-aligned: PauliTable.compile's
+        # diagonals are), else copied; the solvers never write to it
+        self.diagonal = (jax.device_put(operator.diagonal, may_alias=True) if operator.diagonal.dtype == dtype
+                         else jnp.asarray(operator.diagonal, dtype=dtype))
         self.factors = tuple(jnp.asarray(f, dtype=dtype) for _, f in flips)
 
     @classmethod

@@ -173,6 +173,20 @@ def compact_index(n_qubits: int, support: int, bits: int) -> np.ndarray:
     return extract(c >> bits, int(support) >> bits) * min(1 << bits, 1 << n_qubits) + (c & ((1 << bits) - 1))
 
 
+ALIGNMENT = 64  # bytes: a numpy array this aligned is viewed, not copied, by jax.device_put(may_alias=True) on CPU
+
+
+def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised array whose data start on an ALIGNMENT-byte boundary (numpy's own start
+    on 16 bytes), so that XLA on CPU can use it in place (``JaxPauliOperator``: no copy of the
+    diagonal per solve, a state vector at 2^24 and up)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64))
+    buffer = np.empty(size * dtype.itemsize + ALIGNMENT, np.uint8)
+    offset = -buffer.ctypes.data % ALIGNMENT
+    return buffer[offset:offset + size * dtype.itemsize].view(dtype).reshape(shape)
+
+
 def _flipped(psi: np.ndarray, n_qubits: int, x_mask: int) -> np.ndarray:
     """psi[..., c xor x] (a view) for states with leading batch axes, as an array of psi's shape
     viewed through ``split_view``: (..., shape) with the flipped axes reversed."""
@@ -261,7 +275,9 @@ class WalshSplit:
         head = weights.shape[:-1]
         spectrum = np.zeros(head + (self.high_signs.shape[1], self.low_signs.shape[1]), dtype=weights.dtype)
         np.add.at(spectrum, (..., self.rows, self.cols), weights)
-        return (self.high_signs @ spectrum @ self.low_signs.T).reshape(head + (1 << self.n_qubits,))
+        left = self.high_signs @ spectrum
+        out = aligned_empty(left.shape[:-1] + (self.low_signs.shape[0],), left.dtype)
+        return np.matmul(left, self.low_signs.T, out=out).reshape(head + (1 << self.n_qubits,))
 
     def _dense_values(self, weights: np.ndarray) -> np.ndarray:
         """``values`` as weights (.., |masks|) @ S with S[s, c] = (-1)^{|c & z_s|}; complex weights
@@ -279,7 +295,8 @@ class WalshSplit:
             self._signs[complex_] = signs
         head = weights.shape[:-1]
         flat = np.ascontiguousarray(weights.reshape(-1, weights.shape[-1]), np.complex128 if complex_ else np.float64)
-        out = (flat.view(np.float64) if complex_ else flat) @ signs
+        out = np.matmul(flat.view(np.float64) if complex_ else flat, signs,
+                        out=aligned_empty((flat.shape[0], signs.shape[1]), np.float64))
         return (out.view(np.complex128) if complex_ else out).reshape(head + (1 << self.n_qubits,))
 
 
@@ -410,14 +427,14 @@ class PauliTable:
         self.check_vectors()
         coeffs = np.asarray(coeffs, dtype=np.float64)
         head = coeffs.shape[:-1]
-        diagonal = np.zeros(head + (self.dim,))
+        diagonal = None  # the x = 0 group's Walsh sum itself (no zeros + sum: one state vector, not two)
         flips = []
         for x_mask, members in self.groups.items():
             values = coeffs[..., members] * self.phases[members]
             if self.is_real:
                 values = values.real
             if x_mask == 0:
-                diagonal += self.walsh(x_mask).values(values.real)
+                diagonal = self.walsh(x_mask).values(values.real)
             elif np.all(self.z_masks[members] == 0):
                 flips.append((int(x_mask), values.sum(axis=-1)))
             elif compact_bits is not None:
@@ -426,7 +443,7 @@ class PauliTable:
                                else values @ signs))
             else:
                 flips.append((int(x_mask), self.walsh(x_mask).values(values)))
-        return diagonal, flips
+        return (np.zeros(head + (self.dim,)) if diagonal is None else diagonal), flips
 
     def operator(self, coeffs: np.ndarray) -> "PauliOperator":
         return PauliOperator(self, coeffs)

@@ -40,6 +40,7 @@ solver object (``base.GroundStateSolver``); ``jax_ground_state`` the function be
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import ClassVar
@@ -70,6 +71,17 @@ CHECK_EVERY = 4
 # The gap's early stop (LanczosOptions.gap_accuracy) applies above this many amplitudes: below, the
 # deflated solve to GAP_TOL costs milliseconds, and small models keep their gaps exact to ~1e-12.
 GAP_STOP_MIN_DIM = 1 << 14
+# From this many amplitudes a solve ends with gc.collect(): a host-to-device transfer (the
+# operator's diagonal, a warm start) keeps its numpy source alive until the cyclic collector runs
+# (measured with jax 0.10.2: jnp.asarray, jnp.array and device_put alike), so a centered EP gradient
+# held the previous phases' diagonals, one state vector each, through the next solve. A collection
+# costs 20-40 ms against seconds per solve at 2^22.
+COLLECT_MIN_DIM = 1 << 22
+# The fewest Krylov rows ``LanczosOptions.size`` gives when ``basis_bytes`` allows fewer (from 2^25
+# amplitudes in float64): each row is 0.5 GiB at 26 qubits, and 10 rows instead of 12 kept a
+# 26-qubit centered EP gradient under 12 GB. The price, measured on the 20-qubit all-to-all TFIM of
+# benchmarks/ep_gradient.py: cold ground state plus centered EP in 417 H applications instead of 390.
+MIN_KRYLOV = 10
 
 
 def _limit(value, tol, gap_stop):
@@ -334,8 +346,8 @@ class LanczosOptions:
         (every step re-orthogonalises against the whole basis there, so a nudged phase, which
         converges within 24 rows, is cheaper in a short one); above, warm starts use ``krylov``
         rows too and so reuse the free phase's workspace (``KrylovWorkspace``). Capped by
-        ``basis_bytes`` (at least 12: 1.5 GiB at 2^24 in float64) and the dimension."""
-        fits = max(12, self.basis_bytes // (dim * itemsize))
+        ``basis_bytes`` (at least MIN_KRYLOV rows) and the dimension."""
+        fits = max(MIN_KRYLOV, self.basis_bytes // (dim * itemsize))
         rows = self.warm_krylov if warm and dim <= FULL_REORTH_MAX_DIM else self.krylov
         return int(min(rows, dim, fits))
 
@@ -464,6 +476,9 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
         gap, applications = certified_gap(energy, second), applications + more
     # a read-only view of the solver's output buffer (no host copy; one only for precision="single")
     psi = np.asarray(psi, dtype=operator.dtype)
+    if operator.dim >= COLLECT_MIN_DIM:
+        del kernel
+        gc.collect()  # this call's transfer sources (COLLECT_MIN_DIM)
     return GroundState(psi, energy, gap, applications, residual, "jax")
 
 
