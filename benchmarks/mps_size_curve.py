@@ -82,9 +82,10 @@ def train(n: int, models: Path) -> dict:
 
 def score(n: int, models: Path, x: np.ndarray, labels: np.ndarray, gap_samples: int) -> dict:
     """Accuracy of the saved n-site model on the fresh samples, and the trained chain's gaps and
-    couplings: past EXACT_MAX_QUBITS the training ran without gaps (chain_solver: no gap solve), so
-    the gap E_1 - E_0 of the first ``gap_samples`` fresh samples is measured here by a second,
-    orthogonalised DMRG (MPS(gap=True)); up to there the exact runs report their own (test_min_gap)."""
+    couplings: past EXACT_MAX_QUBITS the gap E_1 - E_0 of the first ``gap_samples`` fresh samples is
+    measured here by a second, orthogonalised DMRG (MPS(gap=True)): the stored runs trained without
+    gaps (before SiteChain's gap_check; a run now records its training gaps, "batch_min_gap" and
+    "batch_gap_checks" in "final"); up to there the exact runs report their own (test_min_gap)."""
     start = time.perf_counter()
     model = load_model(models / f"site{n}.model")
     predicted = decode_outputs(model.predict(x))

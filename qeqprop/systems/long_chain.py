@@ -40,8 +40,9 @@ an exact EP gradient takes under a second, while TeNPy's DMRG spends ~0.3 s per 
 even on 8 qubits (a 1-epoch chain-sign run at 8 qubits: ~60 s with MPS), and the exact states
 also give the linear-response reference gradient. MPS settings for solver "mps": bond dimension ``chi_max`` (default 16), singular values below
 1e-10 dropped, converged when the entanglement entropies change by < 1e-7 per sweep, no gap
-solve (it costs a second, cold DMRG per free phase; with Gamma > 0 the chain Hamiltonian is
-stoquastic and its ground state unique, Perron-Frobenius). On the 32-site critical chain the EP
+solve in the solver (it costs a second, cold DMRG per free phase; with Gamma > 0 the chain
+Hamiltonian is stoquastic and its ground state unique, Perron-Frobenius, but unique is not gapped:
+SiteChain checks the gaps of its EP free phases itself, ``gap_check``; TFIMChain and the sensor do not). On the 32-site critical chain the EP
 gradient at chi_max = 16 equals chi_max = 128's to 6e-9 (benchmarks/results/mps_chi.json).
 """
 
@@ -71,7 +72,8 @@ GAP_CHECKS = ("ep", "first", "all", "none")
 def chain_solver(solver, chi_max: int | None = None):
     """``solver`` itself, or for "mps" the long-chain MPS solver of the module docstring: bond
     dimension ``chi_max`` (default CHI_MAX), singular values below MPS_SVD_MIN dropped, converged
-    when the entanglement entropies change by < MPS_ENTROPY_TOL per sweep, no gap solve. Shared by
+    when the entanglement entropies change by < MPS_ENTROPY_TOL per sweep, no gap solve (SiteChain
+    checks gaps itself: ``MPS.gap_of`` on the free phases its ``gap_check`` names). Shared by
     TFIMChain and the long-chain quantum sensor (registry "sensor" with solver "mps")."""
     if solver == "mps":
         return MPS(chi_max=CHI_MAX if chi_max is None else chi_max, svd_min=MPS_SVD_MIN, entropy_tol=MPS_ENTROPY_TOL, gap=False)

@@ -67,7 +67,8 @@ OPTIONS: dict[str, str] = {
     "chain": "sensor: the data chain it reads, the task's ('phases': TFIM, 'annni', 'xxz_field'; default 'phases')",
     "chi_max": "tfim_chain, tfim_sites and sensor with solver 'mps' (the chains' default past 16 qubits): largest MPS bond dimension (default 16)",
     "gap_check": "tfim_sites with solver 'mps': which free phases get a gap solve (a second DMRG), warned below gap_tol: 'ep' "
-                 "(default: every EP free phase), 'first' (the first sample of each minibatch), 'all' (also evaluation's), 'none'",
+                 "(default: every EP free phase), 'first' (the first sample of each minibatch), k (every k-th EP free phase), "
+                 "'all' (also evaluation's), 'none'",
     "reach": "sensor: each sensor qubit couples to this many chain sites at the chain's end (default: every site; "
              "a short reach keeps a long chain an MPS)",
     "pin": "sensor: its ZZ couplings start at pin + 0.5 N(0, 1) (default 0; > 0 pins an ordered chain: gapped)",
