@@ -235,12 +235,14 @@ def test_a_user_defined_solver_plugs_in():
 def test_working_set_estimates_by_name_and_object():
     """The up-front memory estimates: dense 3 x 2^n; ARPACK 24 + 8 EP vectors; JAX Lanczos its
     basis, kept Ritz vectors and 8 solve vectors, + 8 EP vectors (31 at 2^24, where the basis is
-    capped at 12 rows by basis_bytes; at 2^26 the MIN_KRYLOV floor of 10); auto follows its crossover."""
+    capped at 12 rows by basis_bytes; at 2^26 the MIN_KRYLOV floor); auto follows its crossover."""
     from qeqprop.solvers import Arpack, Auto, Dense, JaxLanczos, LanczosOptions, uses_dense, working_set_vectors
 
     assert working_set_vectors("dense", 10) == 3 << 10 == Dense().working_set(10)
     assert working_set_vectors("lanczos", 16) == 32 and Arpack().working_set(16) == 24
-    assert working_set_vectors("jax", 26) == 10 + 3 + 8 + 8
+    from qeqprop.solvers.jax_lanczos import MIN_KRYLOV, default_keep
+
+    assert working_set_vectors("jax", 26) == MIN_KRYLOV + default_keep(MIN_KRYLOV) + 8 + 8
     assert working_set_vectors("jax", 24) == 31 and working_set_vectors("jax", 16) == 48 + 8 + 8 + 8
     assert JaxLanczos(LanczosOptions(krylov=16)).working_set(12) == 16 + 3 + 8
     assert working_set_vectors("auto", 8) == 3 << 8 and working_set_vectors("auto", 9) == working_set_vectors("jax", 9)

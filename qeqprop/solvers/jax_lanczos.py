@@ -81,7 +81,7 @@ COLLECT_MIN_DIM = 1 << 22
 # amplitudes in float64): each row is 0.5 GiB at 26 qubits, and 10 rows instead of 12 kept a
 # 26-qubit centered EP gradient under 12 GB. The price, measured on the 20-qubit all-to-all TFIM of
 # benchmarks/ep_gradient.py: cold ground state plus centered EP in 417 H applications instead of 390.
-MIN_KRYLOV = 10
+MIN_KRYLOV = 11
 
 
 def _limit(value, tol, gap_stop):
