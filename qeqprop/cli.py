@@ -154,12 +154,26 @@ def apply_config(top: argparse.ArgumentParser, argv: list[str], args: argparse.N
         return args
     train = top.subcommands["train"]
     merged: dict[str, Any] = {}
-    if args.preset is not None:
-        merged.update(settings_for(train, read_preset(args.preset), f"preset {args.preset!r}", ignore=("config", "preset")))
-    if args.config is not None:
-        merged.update(settings_for(train, read_config(args.config), f"--config {args.config}", ignore=("config", "preset")))
-    train.set_defaults(**merged)
-    return top.parse_args(argv)
+    options: list[str] = []  # --option KEY=VALUE entries: the config's replace the preset's of the same key
+    for given, read, source in ((args.preset, read_preset, f"preset {args.preset!r}"),
+                                (args.config, read_config, f"--config {args.config}")):
+        if given is not None:
+            settings = settings_for(train, read(given), source, ignore=("config", "preset"))
+            options = overridden(options, settings.pop("option", None) or [])
+            merged.update(settings)
+    train.set_defaults(**merged, option=options or None)
+    args = top.parse_args(argv)
+    if options:  # argparse appended the command line's entries to the defaults: those win by key too
+        args.option = overridden(options, args.option[len(options):])
+    return args
+
+
+def overridden(base: list[str], later: list[str]) -> list[str]:
+    """``--option`` entries ``base`` without those whose key ``later`` sets, then ``later`` (a
+    command line's repeated key stays repeated: ``system_options`` refuses it)."""
+    key = lambda text: text.partition("=")[0].strip().replace("-", "_")  # noqa: E731 (parse_option's key)
+    keys = {key(text) for text in later}
+    return [text for text in base if key(text) not in keys] + list(later)
 
 
 def prepare_out(args) -> Path | None:

@@ -332,6 +332,24 @@ def test_config_file_sets_the_run_and_flags_override_it(tmp_path, capsys):
     assert len(metrics(out)["history"]) == 1
 
 
+def test_command_line_options_replace_the_presets_and_the_configs_by_key(tmp_path):
+    """--option KEY=VALUE: a config's entry replaces the preset's of the same key, the command line's
+    replaces both (dashes or underscores), other keys are kept; a key repeated on the command line is
+    still refused."""
+    config = tmp_path / "run.toml"
+    config.write_text('option = {gap_check = "first", chi_max = 8}\n')
+    top = cli.parser()
+    argv = ["train", "--preset", "teacher48-mps", "--config", str(config), "--option", "chi-max=12"]
+    args = cli.apply_config(top, argv, top.parse_args(argv))
+    assert args.option == ['gap_check="first"', "chi-max=12"]  # the preset's gap_check=4 replaced
+    assert cli.system_options(args) == {"solver": "mps", "gap_check": "first", "chi_max": 12}
+    argv = ["train", "--preset", "teacher48-mps"]
+    assert cli.system_options(cli.apply_config(top, argv, top.parse_args(argv))) == {"solver": "mps", "gap_check": 4}
+    argv = ["train", "--preset", "teacher48-mps", "--option", "chi_max=4", "--option", "chi_max=5"]
+    with pytest.raises(ValueError, match="'chi_max' is given twice"):
+        cli.system_options(cli.apply_config(top, argv, top.parse_args(argv)))
+
+
 @pytest.mark.parametrize("text, message", [
     ("hiden = 1\n", "unknown setting(s) ['hiden']"),
     ("hidden = -1\n", "hidden: must be an integer >= 0"),
