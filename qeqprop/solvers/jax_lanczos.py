@@ -78,9 +78,10 @@ GAP_STOP_MIN_DIM = 1 << 14
 # costs 20-40 ms against seconds per solve at 2^22.
 COLLECT_MIN_DIM = 1 << 22
 # The fewest Krylov rows ``LanczosOptions.size`` gives when ``basis_bytes`` allows fewer (from 2^25
-# amplitudes in float64): each row is 0.5 GiB at 26 qubits, and 10 rows instead of 12 kept a
-# 26-qubit centered EP gradient under 12 GB. The price, measured on the 20-qubit all-to-all TFIM of
-# benchmarks/ep_gradient.py: cold ground state plus centered EP in 417 H applications instead of 390.
+# amplitudes in float64): each row is 0.5 GiB at 26 qubits. Measured on the 20-qubit all-to-all TFIM of
+# benchmarks/ep_gradient.py, cold ground state plus centered EP: 390 H applications with 12 rows, 400 with 11,
+# 417 with 10; a 26-qubit run peaked at 10.2 GiB with 10 rows (12.6 GiB before this floor and the
+# COLLECT_MIN_DIM collection). 11 keeps it under 12 GB at a 3% cost in H applications.
 MIN_KRYLOV = 11
 
 
