@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -116,15 +117,16 @@ def _tenpy():
     return TwoSiteDMRGEngine, Chain, CouplingModel, MPOModel, TenpyMPS, SpinHalfSite
 
 
-def _optimization_level(level: str):
-    """TeNPy's optimisation level for a block: "skip_arg_checks" drops its per-tensor sanity
-    checks, 18 % of a DMRG sweep's time at 8 qubits (profiled); the arrays here are TeNPy's own."""
+@contextmanager
+def _tenpy_block():
+    """A block of TeNPy calls: its optimisation level "skip_arg_checks" (drops its per-tensor sanity
+    checks, 18 % of a DMRG sweep's time at 8 qubits, profiled; the arrays here are TeNPy's own) and its
+    UserWarnings (notes on future API changes) silenced."""
     from tenpy.tools.optimization import temporary_level
 
-    return temporary_level(level)
-
-
-_SKIP_CHECKS = "skip_arg_checks"
+    with warnings.catch_warnings(), temporary_level("skip_arg_checks"):
+        warnings.simplefilter("ignore", UserWarning)
+        yield
 
 
 def pauli_model(terms: PauliSum):
@@ -274,8 +276,7 @@ class MPS(GroundStateSolver):
                              "use solver='dense' for smaller registers")
         if init is not None and not isinstance(init, MPSGroundState):
             raise ValueError(f"init must be an MPSGroundState from this solver (or None), got {type(init).__name__}")
-        with warnings.catch_warnings(), _optimization_level(_SKIP_CHECKS):
-            warnings.simplefilter("ignore", UserWarning)  # TeNPy's notes on future API changes
+        with _tenpy_block():
             model, offset = pauli_model(terms)
             psi = init.mps.copy() if init is not None else self._product_state(model, terms.is_real)
             energy, psi, stats, retries = self._dmrg_or_retry(model, psi, tol, warm=init is not None)
@@ -304,8 +305,7 @@ class MPS(GroundStateSolver):
         """
         if not isinstance(state, MPSGroundState) or state.model is None or state.mps is None:
             raise ValueError(f"state must be an MPSGroundState returned by MPS.solve, got {type(state).__name__}")
-        with warnings.catch_warnings(), _optimization_level(_SKIP_CHECKS):
-            warnings.simplefilter("ignore", UserWarning)
+        with _tenpy_block():
             return self._gap(state.model, state.mps, tol, state.energy - state.offset)
 
     def _product_state(self, model, real: bool):
@@ -427,8 +427,7 @@ def sample_bitstrings(state: MPSGroundState, shots: int, basis: str | None = Non
     rows = np.arange(shots)
     left = np.ones((shots, 1), dtype=complex)
     outcomes = np.empty((shots, n), dtype=np.int8)
-    with warnings.catch_warnings(), _optimization_level(_SKIP_CHECKS):
-        warnings.simplefilter("ignore", UserWarning)
+    with _tenpy_block():
         tensors = [state.mps.get_B(q, form="B").to_ndarray() for q in range(n)]
     for q, (tensor, letter) in enumerate(zip(tensors, basis)):
         rotated = np.einsum("st,atb->asb", ROTATIONS[letter], tensor)
