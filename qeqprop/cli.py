@@ -88,10 +88,15 @@ def configure_logging(quiet: bool) -> None:
 
 # ----------------------------------------------------------------------------- train
 
+def option_key(text: str) -> str:
+    """The KEY of an ``--option KEY=VALUE`` entry, with dashes as underscores."""
+    return text.partition("=")[0].strip().replace("-", "_")
+
+
 def parse_option(text: str) -> tuple[str, object]:
     """KEY=VALUE of ``--option``: VALUE as JSON (numbers, true/false, lists), else as a string."""
-    key, sep, value = text.partition("=")
-    key = key.strip().replace("-", "_")
+    _, sep, value = text.partition("=")
+    key = option_key(text)
     if not sep or not key:
         raise ValueError(f"--option takes KEY=VALUE (e.g. --option delta=0.5), got {text!r}")
     if key not in OPTIONS:
@@ -171,9 +176,8 @@ def apply_config(top: argparse.ArgumentParser, argv: list[str], args: argparse.N
 def overridden(base: list[str], later: list[str]) -> list[str]:
     """``--option`` entries ``base`` without those whose key ``later`` sets, then ``later`` (a
     command line's repeated key stays repeated: ``system_options`` refuses it)."""
-    key = lambda text: text.partition("=")[0].strip().replace("-", "_")  # noqa: E731 (parse_option's key)
-    keys = {key(text) for text in later}
-    return [text for text in base if key(text) not in keys] + list(later)
+    keys = {option_key(text) for text in later}
+    return [text for text in base if option_key(text) not in keys] + list(later)
 
 
 def prepare_out(args) -> Path | None:
