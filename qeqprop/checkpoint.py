@@ -12,7 +12,9 @@ zip archive, ``np.load(path, allow_pickle=False)`` opens it) with::
                          "params": {name: {"shape": [...], "dtype": "float64"}},
                          "opt_state": {"leaves": [{"shape", "dtype"}, ...], "treedef": "PyTreeDef(...)"},
                          "solver_schedule": {"free@1e-12": 64, ...}: the batched solver's learned block
-                         lengths (BatchedLanczos.schedule; {} when none, and when absent in older files)}
+                         lengths (BatchedLanczos.schedule; {} when none, and when absent in older files),
+                         "system_state": {"ep_free_phases": 12}: the system's run counters
+                         (SpinSystem.fit_state; {} when none, and when absent in older files)}
 
 History and run come back as plain JSON values (Python floats, ints, strings, lists, dicts), never
 numpy arrays. Writes are atomic (temporary file in the same folder, fsync, os.replace): a run killed
@@ -99,7 +101,8 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
         state: {"params": dict of arrays, "opt_state": optax state pytree, "history": list of
             {metric: number or None}, "epoch": completed epochs, "step": minibatch index within
             the epoch, "run": JSON data describing the run (settings and system spec), and optionally
-            "solver_schedule": {name: block length} of the batched solver (``fit`` resumes with it)}.
+            "solver_schedule": {name: block length} of the batched solver (``fit`` resumes with it),
+            "system_state": the system's run counters, JSON data (``SpinSystem.fit_state``)}.
 
     Raises:
         ValueError: a missing key, params that are not named numeric arrays, history or run values
@@ -121,6 +124,7 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
         "params": array_layout(params),
         "opt_state": {"leaves": list(array_layout(dict(enumerate(leaves))).values()), "treedef": str(treedef)},
         "solver_schedule": _schedule(state.get("solver_schedule", {})),
+        "system_state": _system_state(state.get("system_state", {})),
     }
     arrays = {f"params/{k}": v for k, v in params.items()} | {f"opt_state/{i}": v for i, v in enumerate(leaves)}
     write_archive(path, FORMAT, meta, arrays)
@@ -132,6 +136,13 @@ def _schedule(schedule: Any) -> dict[str, int]:
             isinstance(k, str) and isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for k, v in schedule.items()):
         raise ValueError(f"state['solver_schedule'] must map names to positive integers (block lengths), got {schedule!r}")
     return {k: int(v) for k, v in schedule.items()}
+
+
+def _system_state(state: Any) -> dict:
+    """A system's run counters {name: JSON data} (ValueError naming them otherwise)."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"state['system_state'] must be a dict of the system's run counters, got {state!r}")  # noqa: TRY004
+    return plain_json(dict(state), "system_state")
 
 
 def _unwrap(value: Any) -> Any:
@@ -198,7 +209,7 @@ def _layout_mismatch(pairs: list[tuple[str, np.ndarray, Any]]) -> list[tuple[str
 def load_checkpoint(path: str | os.PathLike, *, run: Mapping[str, Any] | None = None,
                     params_template: Mapping[str, Any] | None = None, opt_state_template: Any = None) -> dict:
     """The state saved by ``save_checkpoint``: {"params", "opt_state", "history", "epoch", "step", "run",
-    "solver_schedule"} ({} for a file written without one).
+    "solver_schedule", "system_state"} (each {} for a file written without one).
 
     Args:
         run: the current run's description; any difference from the saved run is refused.
@@ -219,7 +230,8 @@ def load_checkpoint(path: str | os.PathLike, *, run: Mapping[str, Any] | None = 
         leaves = [arrays[f"opt_state/{i}"] for i in range(len(meta["opt_state"]["leaves"]))]
         state = {"params": params, "opt_state": leaves, "history": list(meta["history"]),
                  "epoch": _count(meta["epoch"], "epoch"), "step": _count(meta["step"], "step"), "run": meta["run"],
-                 "solver_schedule": _schedule(meta.get("solver_schedule", {}))}
+                 "solver_schedule": _schedule(meta.get("solver_schedule", {})),
+                 "system_state": _system_state(meta.get("system_state", {}))}
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt: {type(exc).__name__}: {exc}; {_FIX}", path) from exc
 

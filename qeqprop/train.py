@@ -601,6 +601,11 @@ def fit(
     # minibatch (SpinSystem.with_kept_block_lengths; the user's system is not changed) and checkpointed
     kept = getattr(system, "with_kept_block_lengths", None)
     system = system if kept is None else kept()
+    # a system's run counters (SpinSystem.fit_state: EP free phases, which gap_check k counts) start a
+    # fresh run at 0 on the copy trained here and are checkpointed, so a resumed run equals a straight one
+    restore_state = getattr(system, "restore_fit_state", None) if kept is not None else None
+    if restore_state is not None:
+        restore_state({})
     done = 0
     if resume:
         if checkpoint is None:
@@ -611,6 +616,8 @@ def fit(
         done = saved["epoch"] * source.steps + saved["step"]
         if kept is not None:
             system.restore_block_lengths(saved["solver_schedule"])
+        if restore_state is not None:
+            restore_state(saved["system_state"])
     log = Path(log) if log is not None else None
     if log is not None:
         _write_log(log, history, "w")
@@ -661,7 +668,8 @@ def fit(
             if checkpoint is not None:
                 save_checkpoint(checkpoint, {"params": params, "opt_state": opt_state, "history": history,
                                              "epoch": (step + 1) // steps, "step": (step + 1) % steps, "run": run,
-                                             "solver_schedule": system.block_lengths() if kept is not None else {}})
+                                             "solver_schedule": system.block_lengths() if kept is not None else {},
+                                             "system_state": system.fit_state() if restore_state is not None else {}})
             if log is not None:
                 _write_log(log, [record], "a")
             if end_of_epoch and callback is not None:

@@ -26,6 +26,7 @@ MODULES = [
     "qeqprop.checkpoint",
     "qeqprop.solvers.base",
     "qeqprop.solvers.registry",
+    "qeqprop.systems.gap_checks",
     "qeqprop.systems.long_chain",
     "qeqprop.systems.oscillators",
     "qeqprop.systems.protocol",

@@ -1,7 +1,9 @@
-"""Gap checks of the MPS chain learner (SiteChain with solver "mps", ``gap_check``; issue 22): a
-near-degenerate chain trained by MPS warns DegenerateGroundStateWarning and records its gap, a gapped
-chain records the exact (dense eigh) gaps, the subset modes check what they say and never change
-the training, and a bad option is refused by name. 8 qubits: the MPS (chi_max 16 = 2^4) is exact."""
+"""Gap checks on MPS ground states (``gap_check``, qeqprop.systems.gap_checks; issue 22), on SiteChain,
+TFIMChain and the sensor with solver "mps": a near-degenerate chain trained by MPS warns
+DegenerateGroundStateWarning and records its gap, a gapped one records the exact (dense eigh) gaps,
+the subset modes check what they say and never change the training, a resumed run checks the samples
+a straight one does, and a bad option is refused by name. SiteChain: 8 qubits, where the MPS (chi_max
+16 = 2^4) is exact."""
 
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ import pytest
 import qeqprop as qp
 from qeqprop.errors import DegenerateGroundStateWarning
 from qeqprop.solvers import MPS
-from qeqprop.systems.long_chain import GAP_CHECKS, SiteChain
-from qeqprop.systems.registry import build
+from qeqprop.checkpoint import load_checkpoint
+from qeqprop.comparison.chains import SENSOR_CHAINS
+from qeqprop.comparison.sensor import chain_sensor
+from qeqprop.systems.long_chain import GAP_CHECKS, SiteChain, TFIMChain
+from qeqprop.systems.registry import REGISTRY, build
 
 # DMRG energies converge to 1e-12 relative per sweep: the gaps agree with dense eigh far below this
 SAME_GAP = 1e-6
@@ -26,10 +31,15 @@ def data(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return x, np.arange(n) % 2
 
 
-def exact_gaps(params, X, **options) -> np.ndarray:
+def dense_gaps(system, params, X) -> np.ndarray:
+    """The free-phase gaps E_1 - E_0 of ``system`` (built with solver="dense") for the rows of X."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateGroundStateWarning)
-        return np.array([SiteChain(8, 8, solver="dense", **options).equilibrate(params, x).gap for x in X])
+        return np.array([system.equilibrate(params, x).gap for x in X])
+
+
+def exact_gaps(params, X, **options) -> np.ndarray:
+    return dense_gaps(SiteChain(8, 8, solver="dense", **options), params, X)
 
 
 def test_near_degenerate_chain_trained_by_mps_warns_and_records_its_gap():
@@ -101,3 +111,113 @@ def test_the_gap_check_is_validated_by_name():
         build("tfim_sites", 48, 1, 24, solver="mps", gap_check="sometimes")
     with pytest.raises(ValueError, match="state must be an MPSGroundState returned by MPS.solve"):
         MPS().gap_of(SiteChain(8, 8, solver="dense").equilibrate(SiteChain(8, 8).init_params(0), np.ones(8)))
+
+
+# -- TFIMChain and the sensor (every SpinSystem on MPS ground states without gaps) --------------------
+def tfim_chain(solver: str, **options) -> TFIMChain:
+    """A 10-site TFIMChain; the MPS at bond dimension 8 (2^5 is exact; its gaps agree to ~1e-9 here)."""
+    return TFIMChain(10, solver=solver, **({"chi_max": 8} if solver == "mps" else {}), **options)
+
+
+def sensor(solver: str, **options):
+    """The sensor of the phases task: 8 TFIM chain sites + 1 sensor qubit coupled to the last 2 (pinned)."""
+    return build("sensor", 2, 1, 8, chain="phases", reach=2, pin=0.5, solver=solver, **options)
+
+
+SYSTEMS = {"tfim_chain": (tfim_chain, np.array([[1.0], [-1.0], [0.5], [-0.5]])),
+           "sensor": (sensor, SENSOR_CHAINS["phases"].sample(4, 0))}
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_tfim_chain_and_sensor_on_mps_record_the_exact_gaps_of_their_ep_free_phases(name):
+    make, X = SYSTEMS[name]
+    mps, dense = make("mps"), make("dense")
+    assert mps.checks_gaps and not dense.checks_gaps and not make("mps", temperature=0.5).checks_gaps
+    params = dense.init_params(1)
+    Y = qp.train.cost_targets(dense, qp.datasets.labels_from_targets(np.arange(len(X)) % 2))
+    exact = dense_gaps(dense, params, X)
+    result = qp.ep_gradient(mps, params, X, Y, 0.01, estimator="positive")
+    assert exact.min() > 0.3 and np.allclose(result.free.gaps, exact, rtol=0, atol=SAME_GAP)
+    assert mps.ep_free_phases == len(X)
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_fit_on_mps_counts_the_gap_checks_each_mode_names(name):
+    """One epoch of 4 samples in minibatches of 2: "ep" checks 4, "first" 2, k = 3 the EP free phases 0
+    and 3, "none" none (no gap known: no batch_gap_checks, no batch_min_gap); every checked gap is one of
+    the exact ones (the smallest of all 4 for "ep"; SGD at rate 1e-12 keeps the params, so the exact gaps
+    of the start are those of both minibatches)."""
+    make, X = SYSTEMS[name]
+    dense = make("dense")
+    params = dense.init_params(1)
+    labels = np.arange(len(X)) % 2
+    exact = dense_gaps(dense, params, X)
+    for mode, count in (("ep", 4), ("first", 2), (3, 2), ("none", None)):
+        final = qp.fit(make("mps", gap_check=mode), (X, labels), params=params, epochs=1, batch_size=2, optimizer="sgd",
+                       learning_rate=1e-12, beta=0.01, estimator="positive", progress=False).final
+        assert final.get("batch_gap_checks") == count, mode
+        if count is None:
+            assert "batch_min_gap" not in final
+        elif mode == "ep":
+            assert final["batch_min_gap"] == pytest.approx(exact.min(), abs=SAME_GAP)
+        else:
+            assert np.min(np.abs(exact - final["batch_min_gap"])) < SAME_GAP, mode
+
+
+def test_near_degenerate_tfim_chain_on_mps_warns():
+    """An ordered chain (J = 1) in a tiny transverse field (Gamma = 0.1), no fields (b = 0, inputs 0):
+    its two ordered states split by ~2 Gamma^10 (dense eigh: < 1e-8, below gap_tol = 1e-6)."""
+    options = {"gamma": 0.1, "j_init": 1.0, "j_std": 0.0, "init_std": 0.0}
+    net, X = tfim_chain("mps", **options), np.zeros((2, 1))
+    params = net.init_params(0)
+    exact = dense_gaps(tfim_chain("dense", **options), params, X)
+    assert exact.max() < 1e-8
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = qp.fit(net, (X, np.array([0, 1])), params=params, epochs=1, batch_size=2, learning_rate=0.01, beta=0.01,
+                         estimator="positive", progress=False).history
+    degenerate = [w for w in caught if issubclass(w.category, DegenerateGroundStateWarning)]
+    assert degenerate and "is below gap_tol=1.0e-06" in str(degenerate[0].message)
+    assert history[-1]["batch_gap_checks"] == 2 and history[-1]["batch_min_gap"] < 1e-6
+
+
+def test_a_run_resumed_from_a_checkpoint_checks_the_samples_a_straight_run_does(tmp_path):
+    """gap_check = 2 over 3 samples an epoch (batch 1): the straight run checks EP free phases 0, 2 | 4,
+    i.e. 2 in epoch 1 and 1 in epoch 2; the count of EP free phases travels in the checkpoint, so the
+    resumed run's epoch 2 is the same (counting afresh, it would check phases 0 and 2 of epoch 2)."""
+    X, labels = np.array([[1.0], [-1.0], [0.5]]), np.array([0, 1, 0])
+    net = TFIMChain(8, solver="mps", gap_check=2)
+    options = {"epochs": 2, "batch_size": 1, "learning_rate": 0.05, "beta": 0.01, "estimator": "positive", "seed": 3,
+               "progress": False}
+    straight = qp.fit(net, (X, labels), **options)
+    assert [h["batch_gap_checks"] for h in straight.history] == [2, 1]
+    path = tmp_path / "checkpoint.npz"
+    qp.fit(net, (X, labels), checkpoint=path, **{**options, "epochs": 1})
+    assert load_checkpoint(path)["system_state"] == {"ep_free_phases": 3}
+    resumed = qp.fit(net, (X, labels), checkpoint=path, resume=True, **options)
+    assert net.ep_free_phases == 0  # fit trains a copy
+    without_seconds = [[{k: v for k, v in h.items() if k != "seconds"} for h in run.history] for run in (straight, resumed)]
+    assert without_seconds[0] == without_seconds[1]
+    for key in straight.params:
+        np.testing.assert_array_equal(straight.params[key], resumed.params[key])
+
+
+@pytest.mark.parametrize("name", [name for name, spec in REGISTRY.items()])
+def test_every_registered_system_refuses_a_bad_gap_check_by_name(name):
+    """Those that take the option (tfim_chain, tfim_sites, sensor) name its choices; the others refuse it."""
+    takes = "gap_check" in REGISTRY[name].options
+    with pytest.raises(ValueError, match=r"gap_check must be one of" if takes else r"does not use option\(s\) \['gap_check'\]"):
+        build(name, 2, 1, 3, gap_check="sometimes")
+
+
+@pytest.mark.parametrize("bad", ["every", 0, 2.5, True])
+def test_spin_systems_built_directly_refuse_a_bad_gap_check_by_name(bad):
+    match = r"gap_check must be one of \('ep', 'first', 'all', 'none'\) or an integer k >= 1"
+    builders = [lambda: TFIMChain(10, solver="mps", gap_check=bad), lambda: SiteChain(4, 4, gap_check=bad),
+                lambda: chain_sensor("annni", n_chain=4, n_sensors=1, gap_check=bad),
+                lambda: qp.TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2], gap_check=bad),
+                lambda: qp.pauli_system(2, [qp.Term("Z0 Z1", param="J", index=(0,)), qp.Term("X0")], {"J": (1,)}, ["Z1"],
+                                        gap_check=bad)]
+    for make in builders:
+        with pytest.raises(ValueError, match=match):
+            make()

@@ -36,7 +36,8 @@ def chain_sensor(model: ChainModel | str, n_chain: int = N_CHAIN, n_sensors: int
     EP needs a gap well above beta ||nudge||). ``reach``: each sensor couples to the last ``reach``
     chain sites only (default: every site); a finite reach keeps every term short-ranged, so a long
     chain's ground state is an MPS of small bond dimension (solver "mps": preset sensor48-mps).
-    ``options`` go to SpinSystem (solver, cost, ...)."""
+    ``options`` go to SpinSystem (solver, cost, gap_check: which free phases of MPS ground states
+    without gaps get a gap solve, qeqprop.systems.gap_checks, ...)."""
     if isinstance(model, str):
         if model not in SENSOR_CHAINS:
             raise ValueError(f"chain must be one of {tuple(SENSOR_CHAINS)} (the task whose data chain the sensor reads), "

@@ -42,7 +42,8 @@ also give the linear-response reference gradient. MPS settings for solver "mps":
 1e-10 dropped, converged when the entanglement entropies change by < 1e-7 per sweep, no gap
 solve in the solver (it costs a second, cold DMRG per free phase; with Gamma > 0 the chain
 Hamiltonian is stoquastic and its ground state unique, Perron-Frobenius, but unique is not gapped:
-SiteChain checks the gaps of its EP free phases itself, ``gap_check``; TFIMChain and the sensor do not). On the 32-site critical chain the EP
+every SpinSystem on these ground states, SiteChain, TFIMChain and the sensor alike, checks the gaps of
+its EP free phases itself, ``gap_check``, qeqprop.systems.gap_checks). On the 32-site critical chain the EP
 gradient at chi_max = 16 equals chi_max = 128's to 6e-9 (benchmarks/results/mps_chi.json).
 """
 
@@ -50,12 +51,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._blas import one_blas_thread
 from ..hamiltonians.parametrized import ParametrizedHamiltonian, ParamSpec, Term
-from ..solvers import MPS, report_small_gap
+from ..solvers import MPS
+from .gap_checks import GAP_CHECKS, GapCheckedBatch, check_gap_check  # noqa: F401  (the first two: importable from here as before)
 from .protocol import EnergySystem
 from .spin import SpinSystem
-from .spin_batch import SpinBatch, SpinStates
 from .tfim import TFIMNetwork
 
 EXACT_MAX_QUBITS = 16
@@ -64,15 +64,12 @@ SITE_J_INIT = 0.5  # SiteChain's couplings (its docstring)
 CHI_MAX = 16
 MPS_SVD_MIN = 1e-10
 MPS_ENTROPY_TOL = 1e-7
-# SiteChain's gap checks with the MPS solver (its docstring, "Gap checks"); the first is the default;
-# an integer k >= 1 is also accepted: every k-th EP free phase
-GAP_CHECKS = ("ep", "first", "all", "none")
 
 
 def chain_solver(solver, chi_max: int | None = None):
     """``solver`` itself, or for "mps" the long-chain MPS solver of the module docstring: bond
     dimension ``chi_max`` (default CHI_MAX), singular values below MPS_SVD_MIN dropped, converged
-    when the entanglement entropies change by < MPS_ENTROPY_TOL per sweep, no gap solve (SiteChain
+    when the entanglement entropies change by < MPS_ENTROPY_TOL per sweep, no gap solve (the system
     checks gaps itself: ``MPS.gap_of`` on the free phases its ``gap_check`` names). Shared by
     TFIMChain and the long-chain quantum sensor (registry "sensor" with solver "mps")."""
     if solver == "mps":
@@ -94,7 +91,8 @@ class TFIMChain(TFIMNetwork):
         solver: None (default: "mps" past EXACT_MAX_QUBITS qubits, "auto" up to there), "mps", or
             any other solver name or object ("dense", "jax": exact states, the same physics).
         **options: TFIMNetwork's (gamma, train_gamma, input_scale, init_std: the fields b start at
-            0.1 init_std N(0, 1), 0.05 N(0, 1) by default) and SpinSystem's (cost, tol, ...).
+            0.1 init_std N(0, 1), 0.05 N(0, 1) by default) and SpinSystem's (cost, tol, gap_tol,
+            gap_check: which MPS free phases get a gap solve, qeqprop.systems.gap_checks, ...).
 
     Example:
         >>> net = TFIMChain(6)
@@ -171,24 +169,9 @@ class SiteChain(SpinSystem):
     ``gap_tol`` is reported (DegenerateGroundStateWarning): by the exact solvers on every free phase,
     and with MPS ground states on the free phases ``gap_check`` names.
 
-    Gap checks (solver "mps"): unique is not gapped, and EP needs the gap (its nudged states are
-    analytic in beta only for beta ||V|| < gap / 2), so the free state's gap E_1 - E_0 comes from a
-    second DMRG orthogonal to it (``MPS.gap_of``: cold, converged on its energy), on
-
-        "ep"     every EP free phase, i.e. every training sample (default)
-        "first"  the first sample of each EP minibatch (the same as "ep" at batch size 1)
-        k        (an integer >= 1) every k-th EP free phase, counted over this system's EP calls
-                 (a subset at any batch size; 1 is "ep")
-        "all"    also every free phase outside EP: evaluation ("<split>_min_gap"), predict, equilibrate
-        "none"   none (the free states are not checked: EP may silently run on a degenerate one)
-
-    Which samples are checked never changes the training (the gap solve leaves the free state as it
-    is). A checked gap below ``gap_tol`` warns DegenerateGroundStateWarning (the exact solvers'
-    message), and ``fit``'s history records the smallest checked gap of the minibatches since the
-    last record ("batch_min_gap") and how many free phases were checked ("batch_gap_checks"). Its
-    cost, measured per training epoch: benchmarks/mps_gap_check.py (results/mps_gap_check.json).
-    With exact solvers (up to EXACT_MAX_QUBITS qubits by default) every gap is computed whatever
-    ``gap_check`` says.
+    Gap checks (solver "mps"): ``gap_check`` (SpinSystem's, qeqprop.systems.gap_checks) names the
+    EP free phases whose gap a second DMRG computes; the default "ep" checks every one. With exact
+    solvers (up to EXACT_MAX_QUBITS qubits by default) every gap is computed whatever it says.
 
     Args:
         n_qubits: chain length N (>= n_outputs; one site has no coupling).
@@ -200,7 +183,7 @@ class SiteChain(SpinSystem):
         gamma: the transverse field Gamma (fixed).
         chi_max, solver: as TFIMChain's (MPS past EXACT_MAX_QUBITS qubits, exact states up to there).
         gap_check: which MPS free phases get a gap solve, one of GAP_CHECKS or an integer k >= 1
-            ("Gap checks" above; command line: ``--option gap_check=...``).
+            (qeqprop.systems.gap_checks; command line: ``--option gap_check=...``).
         **options: SpinSystem's (cost, tol, gap_tol, ...).
 
     Example:
@@ -229,11 +212,7 @@ class SiteChain(SpinSystem):
         gap_check: str = GAP_CHECKS[0],
         **options,
     ):
-        stride = isinstance(gap_check, (int, np.integer)) and not isinstance(gap_check, bool) and gap_check >= 1
-        if not (stride or (isinstance(gap_check, str) and gap_check in GAP_CHECKS)):
-            raise ValueError(f"gap_check must be one of {GAP_CHECKS} or an integer k >= 1 (which MPS free phases get a gap "
-                             f"solve: every EP free phase, the first of each minibatch, also evaluation's, none; k: every "
-                             f"k-th EP free phase; --option gap_check=ep), got {gap_check!r}")
+        gap_check = check_gap_check(gap_check)  # first: refused before the chain is built
         for name, value, least in (("n_inputs", n_inputs, 1), ("n_outputs", n_outputs, 1), ("n_qubits", n_qubits, n_outputs)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
@@ -252,67 +231,7 @@ class SiteChain(SpinSystem):
         terms += [Term(f"X{i}", -float(gamma)) for i in range(n) if gamma != 0.0]
         observables = [{f"Z{i}": 1.0 / len(block) for i in block} for block in np.array_split(np.arange(n), n_outputs)]
         hamiltonian = ParametrizedHamiltonian(n, terms, specs, n_inputs=int(n_inputs), observables=observables)
-        super().__init__(hamiltonian, solver=chain_solver(solver, chi_max), **options)
-        self.gap_check = int(gap_check) if stride else gap_check
-        self.ep_free_phases = 0  # EP free phases solved so far (gap_check k counts them)
-
-    @property
-    def checks_gaps(self) -> bool:
-        """Whether the gap checks apply: MPS ground states (T = 0); exact solvers certify every free gap."""
-        return isinstance(self.solver, MPS) and self.temperature == 0.0
-
-    @one_blas_thread
-    def equilibrate(self, params, x, nudge=None, beta: float = 0.0, init=None):
-        """SpinSystem.equilibrate; with the MPS solver and gap_check="all" a free phase also gets its
-        gap (``MPS.gap_of``), warned below gap_tol (DegenerateGroundStateWarning)."""
-        state = super().equilibrate(params, x, nudge=nudge, beta=beta, init=init)
-        if nudge is None and self.gap_check == "all" and self.checks_gaps and state.gap is None:
-            state.gap = self.solver.gap_of(state, self.tol)
-            report_small_gap(state.gap, self.gap_tol)
-        return state
-
-    def batch_view(self, batch_size: int) -> SpinBatch:
-        """SpinSystem.batch_view; with the MPS solver, a view whose EP free phases get the gap
-        checks of ``gap_check`` (GapCheckedBatch)."""
-        return GapCheckedBatch(self) if self.checks_gaps else super().batch_view(batch_size)
-
-
-class GapCheckedBatch(SpinBatch):
-    """The batch view of a SiteChain on MPS ground states: one DMRG per sample and phase
-    (SpinBatch without a joint solver); the free phase of an EP call (``ep_betas`` set by
-    ``ep_gradient``) also gets the gap of the samples its ``gap_check`` names (every sample for "ep"
-    and "all", sample 0 for "first", every k-th EP free phase of the system for k, none for "none"),
-    by a second DMRG orthogonal to the free state
-    (``MPS.gap_of``), and warns DegenerateGroundStateWarning when the smallest is below gap_tol.
-    Unchecked samples read gap NaN (``diagnostics``), so ``fit`` records the smallest checked gap
-    ("batch_min_gap") and how many were checked ("batch_gap_checks")."""
-
-    def __init__(self, system: SiteChain):
-        super().__init__(system, None)
-
-    def checked(self, batch_size: int) -> list[int]:
-        """The samples of the system's next EP free phase of ``batch_size`` samples whose gap is
-        checked (and, for gap_check k, the system's count of EP free phases moved on)."""
-        system = self.system
-        mode, done = system.gap_check, system.ep_free_phases
-        system.ep_free_phases += batch_size
-        if isinstance(mode, int):
-            return [b for b in range(batch_size) if (done + b) % mode == 0]
-        return list(range(batch_size if mode in ("ep", "all") else 1 if mode == "first" else 0))
-
-    @one_blas_thread
-    def equilibrate(self, params, X, nudge=None, beta=0.0, init: SpinStates | None = None):
-        states = super().equilibrate(params, X, nudge=nudge, beta=beta, init=init)
-        if nudge is not None or self.ep_betas is None:
-            return states  # nudged phases; free phases outside EP: checked by SiteChain.equilibrate ("all")
-        system, members = self.system, states.members
-        checked = [b for b in self.checked(len(X)) if members[b].gap is None]
-        for b in checked:
-            members[b].gap = system.solver.gap_of(members[b], system.tol)
-        if checked:
-            states.gaps[checked] = [members[b].gap for b in checked]
-            report_small_gap(float(np.nanmin(states.gaps)), system.gap_tol)
-        return states
+        super().__init__(hamiltonian, solver=chain_solver(solver, chi_max), gap_check=gap_check, **options)
 
 
 def site_chain(n_inputs: int, n_outputs: int, hidden: int, **options) -> EnergySystem:

@@ -66,7 +66,8 @@ OPTIONS: dict[str, str] = {
               "correlation length ~10 and ~1.4 sites)",
     "chain": "sensor: the data chain it reads, the task's ('phases': TFIM, 'annni', 'xxz_field'; default 'phases')",
     "chi_max": "tfim_chain, tfim_sites and sensor with solver 'mps' (the chains' default past 16 qubits): largest MPS bond dimension (default 16)",
-    "gap_check": "tfim_sites with solver 'mps': which free phases get a gap solve (a second DMRG), warned below gap_tol: 'ep' "
+    "gap_check": "tfim_chain, tfim_sites and sensor with solver 'mps': which free phases get a gap solve (a second DMRG), "
+                 "warned below gap_tol: 'ep' "
                  "(default: every EP free phase), 'first' (the first sample of each minibatch), k (every k-th EP free phase), "
                  "'all' (also evaluation's), 'none'",
     "reach": "sensor: each sensor qubit couples to this many chain sites at the chain's end (default: every site; "
@@ -127,7 +128,8 @@ def _sensor(n_inputs: int, n_outputs: int, hidden: int, chain: str = "phases", s
             chi_max: int | None = None, **options) -> EnergySystem:
     """The quantum sensor (qeqprop.comparison.sensor): ``hidden`` data-chain qubits (>= 2) of the
     task ``chain``, one sensor qubit per output; solver "mps" is the long-chain MPS solver
-    (qeqprop.systems.long_chain.chain_solver, bond dimension ``chi_max``)."""
+    (qeqprop.systems.long_chain.chain_solver, bond dimension ``chi_max``), whose free phases get the
+    gap checks of ``gap_check`` (SpinSystem's)."""
     if n_inputs != 2:
         raise ValueError(f"system 'sensor' takes the 2 inputs of its data chain (the task's Hamiltonian parameters), "
                          f"got n_inputs={n_inputs}")
@@ -196,7 +198,7 @@ _SPECS = (
                "qubit"),
     SystemSpec("tfim_chain", lambda *sizes, **options: load("qeqprop.systems.long_chain:tfim_chain")(*sizes, **options), "quantum",
                "TFIM on an open chain: inputs as fields at one end, outputs at the other, MPS (DMRG) ground states",
-               ("gamma", "train_gamma", "solver", "cost", "j_init", "chi_max"), "qubit"),
+               ("gamma", "train_gamma", "solver", "cost", "j_init", "chi_max", "gap_check"), "qubit"),
     SystemSpec("tfim_sites", lambda *sizes, **options: load("qeqprop.systems.long_chain:site_chain")(*sizes, **options), "quantum",
                "TFIM on an open chain of `hidden` sites: one input field per site, outputs the mean <Z> of blocks, MPS (DMRG) "
                "ground states past 16 qubits", ("gamma", "solver", "cost", "j_init", "chi_max", "gap_check"), "qubit"),
@@ -209,7 +211,7 @@ _SPECS = (
                "quantum harmonic oscillator network, hbar = 1 unless set (linear in x)", ("graph", "hbar", "temperature", "solver"),
                "oscillator"),
     SystemSpec("sensor", _sensor, "quantum", "quantum sensor: a data chain (the task's parameters as its Hamiltonian coefficients) "
-               "+ trained sensor qubits", ("solver", "cost", "temperature", "chain", "reach", "pin", "chi_max"), "qubit", tasks=("phases", "annni", "xxz_field"),
+               "+ trained sensor qubits", ("solver", "cost", "temperature", "chain", "reach", "pin", "chi_max", "gap_check"), "qubit", tasks=("phases", "annni", "xxz_field"),
                needs="learns from quantum data only: its inputs are a chain's Hamiltonian parameters (tasks 'phases', 'annni', "
                      "'xxz_field')"),
     SystemSpec("hopfield", layered("classical:HopfieldNetwork"), "classical", "layered Hopfield network, hard-sigmoid units", ("tol", "layers"),

@@ -23,6 +23,7 @@ from ..solvers.thermal import gibbs_state, thermal_expectations, thermal_respons
 from ..validation import as_finite_array, check_state_memory, check_temperature
 from .protocol import Params, SystemBase
 from ..solvers.batched_lanczos import BatchedLanczos
+from .gap_checks import GAP_CHECKS, GapCheckedBatch, check_gap_check
 from .spin_batch import SpinBatch
 
 
@@ -63,6 +64,10 @@ class SpinSystem(SystemBase):
         blocks once they settle); results then depend on the calls before at the solver-tolerance
         level. ``fit`` trains a kept copy (``with_kept_block_lengths``) and checkpoints the learned
         lengths, so a resumed run is still bitwise equal to a straight one.
+    gap_check : which free phases get a gap solve when the solver is an MPS without one of its own
+        (``checks_gaps``): one of GAP_CHECKS ("ep", the default: every EP free phase; "first", "all",
+        "none") or an integer k >= 1 (every k-th EP free phase, counted in ``ep_free_phases``);
+        qeqprop.systems.gap_checks. Other solvers compute every free phase's gap regardless.
     """
 
     def __init__(
@@ -78,7 +83,10 @@ class SpinSystem(SystemBase):
         thermal_tol: float = 1e-8,
         batched: dict | None = None,
         keep_block_lengths: bool = False,
+        gap_check: str | int = GAP_CHECKS[0],
     ):
+        self.gap_check = check_gap_check(gap_check)
+        self.ep_free_phases = 0  # EP free phases solved so far (gap_check k counts them)
         make_solver(solver)  # a bad name fails here, naming the choices
         if hamiltonian.n_outputs == 0:
             raise ValueError("hamiltonian needs at least one output observable (observables=[...])")
@@ -225,9 +233,31 @@ class SpinSystem(SystemBase):
             raise ValueError("restore_block_lengths needs keep_block_lengths=True (with_kept_block_lengths())")
         self._block_solver.restore(schedule)
 
+    @property
+    def checks_gaps(self) -> bool:
+        """Whether ``gap_check`` applies: ground states (T = 0) from an MPS solver without a gap solve of
+        its own (``MPS(gap=False)``); every other solver reports every free phase's gap."""
+        solver = make_solver(self.solver)
+        return isinstance(solver, MPS) and not solver.gap and self.temperature == 0.0
+
+    def fit_state(self) -> dict[str, int]:
+        """What ``fit`` checkpoints besides params so a resumed run equals a straight one: the count of
+        EP free phases (``gap_check`` k checks every k-th)."""
+        return {"ep_free_phases": int(self.ep_free_phases)}
+
+    def restore_fit_state(self, state: dict) -> None:
+        """Continue from ``fit_state()``'s ``state`` ({}: a fresh run, counting from 0)."""
+        count = state.get("ep_free_phases", 0)
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise ValueError(f"state['ep_free_phases'] must be an integer >= 0 (EP free phases done), got {count!r}")
+        self.ep_free_phases = int(count)
+
     def batch_view(self, batch_size: int) -> SpinBatch:
         """Batched Lanczos for solver "jax" at T = 0 and more than one sample, or one sample on at most
-        BATCHED_SINGLE_QUBITS qubits; else one solve per sample."""
+        BATCHED_SINGLE_QUBITS qubits; with MPS ground states without gaps (``checks_gaps``) the
+        gap-checked view (GapCheckedBatch: ``gap_check``); else one solve per sample."""
+        if self.checks_gaps:
+            return GapCheckedBatch(self)
         joint = (isinstance(make_solver(self.solver), JaxLanczos) and self.temperature == 0.0
                  and (batch_size > 1 or self.n_qubits <= BATCHED_SINGLE_QUBITS))
         if not joint:
@@ -255,7 +285,8 @@ class SpinSystem(SystemBase):
 
     @one_blas_thread
     def equilibrate(self, params: Params, x, nudge=None, beta: float = 0.0, init: GroundState | None = None) -> GroundState:
-        """Ground state of H(theta, x) + beta * sum_j nudge_j O_j, warm-started from ``init``."""
+        """Ground state of H(theta, x) + beta * sum_j nudge_j O_j, warm-started from ``init``; with
+        ``checks_gaps`` and gap_check="all" a free phase also gets its gap (``MPS.gap_of``)."""
         operator, free = self.phase_operator(params, x, nudge, beta)
         if self.temperature > 0.0:
             if uses_dense(self.solver, self.n_qubits):
@@ -272,6 +303,8 @@ class SpinSystem(SystemBase):
             tol=self.tol if free else self.ep_tol((beta,)),
             with_gap=free,
         )
+        if free and state.gap is None and self.gap_check == "all" and self.checks_gaps:
+            state.gap = self.solver.gap_of(state, self.tol)
         if free:
             report_small_gap(state.gap, self.gap_tol)
         if state.expectations is None:  # an MPS solver measures its own strings
