@@ -393,6 +393,16 @@ def test_presets_are_listed_with_descriptions(capsys):
         assert description and f"{name:<16} {description}" in stdout
 
 
+def test_presets_on_mps_ground_states_check_every_4th_gap():
+    """The 48-qubit MPS presets check the gap of every 4th EP free phase (gap_check=4: a few percent of
+    CPU, where every one costs a quarter more; benchmarks/results/mps_gap_check.json)."""
+    top = cli.parser()
+    for name in ("chain48-mps", "sensor48-mps", "teacher48-mps"):
+        argv = ["train", "--preset", name]
+        options = cli.system_options(cli.apply_config(top, argv, top.parse_args(argv)))
+        assert options["solver"] == "mps" and options["gap_check"] == 4, name
+
+
 # small overrides keep the default run fast; test_every_preset_runs_as_shipped runs them unchanged (slow)
 SMALL = {"iris": ["--features", "2", "--hidden", "1"], "sensor-phases": ["--hidden", "2"], "xor-shots": ["--shots", "100"]}
 SMALL.update({name: ["--dataset", "iris", "--scaling", "standard", "--hidden", "4", "--no-bp-reference"]  # layered Hopfield presets
