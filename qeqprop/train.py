@@ -231,7 +231,7 @@ def minibatch_gradient(
         (grad, info): ``grad`` a dict like params; ``info`` with "grad_norm" (||g||), and for EP the
         minibatch's mean free-phase "loss", smallest free-phase "min_gap" and the number of free
         phases whose gap that minimum covers, "gap_checks" (where gaps are known: every sample with an
-        exact solver, the ``gap_check`` subset with MPS ground states, SiteChain) and,
+        exact solver, the ``gap_check`` subset with MPS ground states: qeqprop.systems.gap_checks) and,
         where the phases were solved by batched Lanczos, "solver_retries" (sample phases that missed
         the tolerance in the first batched run and were retried), "solver_fallbacks" (of them, those
         that went on to the single-state fallback solver) and "solver_usable" (those accepted above
@@ -506,7 +506,7 @@ def fit(
     done), "grad_norm" (mean ||g|| since the last record), "batch_loss"/"batch_min_gap" (mean loss and
     smallest gap of the minibatches' free phases since the last record, EP only), "batch_gap_checks"
     (how many free phases since the last record had their gap computed: all with exact solvers, a
-    subset with MPS ground states, SiteChain's ``gap_check``), "solver_retries",
+    subset with MPS ground states, the system's ``gap_check``), "solver_retries",
     "solver_fallbacks", "solver_usable" (sample phases since the last record that missed the batched
     solver's tolerance and were retried, settled by the fallback solver, accepted above tolerance:
     ``minibatch_gradient``; with a WARNING log line when any were retried), per evaluated split
@@ -520,8 +520,10 @@ def fit(
 
     Checkpoints: ``checkpoint=PATH`` (qeqprop.checkpoint: .npz + JSON, no pickle) is written
     atomically at every record with params, optimizer state, history, epochs done, minibatches done
-    in the current epoch and the run spec (every setting that shapes the run, and
-    ``serialization.run_identity(system)``); ``resume=True`` continues from it, refusing a missing
+    in the current epoch, the run spec (every setting that shapes the run, and
+    ``serialization.run_identity(system)``) and the system's run counters (``fit_state``, e.g. a spin
+    system's EP free phases, which ``gap_check`` k counts from 0 in each fresh run); ``resume=True``
+    continues from it, refusing a missing
     file or a checkpoint whose run spec differs (naming the setting). ``callback(epoch, record,
     params)`` runs after each epoch's record.
 

@@ -17,7 +17,7 @@ gap E_1 - E_0 comes from a second DMRG constrained orthogonal to psi_0 (TeNPy's
 energy alone (relative change per sweep below ``tol``, entanglement entropies not tested: the gap
 is an energy difference, and E_1 is variational, so its error is second order in the state's),
 and ``MPS.gap_of`` computes it for a state already solved, so a caller can pick which free states
-to check (qeqprop.systems.long_chain.SiteChain, ``gap_check``). Each state reports its
+to check (SpinSystem's ``gap_check``, qeqprop.systems.gap_checks). Each state reports its
 bond dimension, the largest discarded weight of its last sweep (truncation error), its energy
 variance <H^2> - <H>^2 and its sweeps; a run that does not meet its tolerance raises
 NotConvergedError.
