@@ -112,10 +112,12 @@ def test_capped_run_is_continued_at_a_larger_bond_dimension(caplog):
 
 def test_training_continues_through_a_retried_mps_solve():
     """A sensor on an 8-site critical chain whose MPS solver is capped at chi 2 with 4 sweeps: fit
-    trains through it, and the history counts the retried phases (solver_retries)."""
+    trains through it, and the history counts the retried phases (solver_retries). No gap checks
+    (gap_check="none"): the gap solve does not retry at retry_chi, and at chi 2 it misses its tolerance."""
     from qeqprop.comparison.sensor import chain_sensor
 
-    system = chain_sensor("phases", n_chain=8, n_sensors=1, reach=2, solver=MPS(chi_max=2, max_sweeps=4, retry_chi=16, gap=False))
+    system = chain_sensor("phases", n_chain=8, n_sensors=1, reach=2, solver=MPS(chi_max=2, max_sweeps=4, retry_chi=16, gap=False),
+                          gap_check="none")
     X, y = np.array([[1.0, 1.0], [1.0, 1.05]]), np.array([1, 0])
     result = qp.fit(system, (X, y), epochs=1, batch_size=2, progress=False)
     record = result.history[-1]

@@ -186,12 +186,17 @@ def test_checkpoint_round_trip_is_bitwise_and_history_is_json(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.npz"]  # no temporary file left
     template = optimizer.init(state["params"])
     saved = load_checkpoint(path, run=state["run"], params_template=state["params"], opt_state_template=template)
-    assert set(saved) == {"params", "opt_state", "history", "epoch", "step", "run", "solver_schedule"}
+    assert set(saved) == {"params", "opt_state", "history", "epoch", "step", "run", "solver_schedule", "system_state"}
     assert saved["solver_schedule"] == {}  # none given (a file without one reads the same)
     save_checkpoint(path, {**state, "solver_schedule": {"free@1e-12": np.int64(40)}})
     assert load_checkpoint(path)["solver_schedule"] == {"free@1e-12": 40}
     with pytest.raises(ValueError, match="solver_schedule"):
         save_checkpoint(path, {**state, "solver_schedule": {"free@1e-12": -8}})
+    assert saved["system_state"] == {}  # the system's run counters: none given (a file without them reads the same)
+    save_checkpoint(path, {**state, "system_state": {"ep_free_phases": np.int64(12)}})
+    assert load_checkpoint(path)["system_state"] == {"ep_free_phases": 12}
+    with pytest.raises(ValueError, match="system_state"):
+        save_checkpoint(path, {**state, "system_state": [12]})
     save_checkpoint(path, state)
     for k, v in state["params"].items():
         assert saved["params"][k].tobytes() == v.tobytes() and saved["params"][k].dtype == v.dtype
