@@ -523,9 +523,8 @@ def fit(
     in the current epoch, the run spec (every setting that shapes the run, and
     ``serialization.run_identity(system)``) and the system's run counters (``fit_state``, e.g. a spin
     system's EP free phases, which ``gap_check`` k counts from 0 in each fresh run); ``resume=True``
-    continues from it, refusing a missing
-    file or a checkpoint whose run spec differs (naming the setting). ``callback(epoch, record,
-    params)`` runs after each epoch's record.
+    continues from it, refusing a missing file or a checkpoint whose run spec differs (naming the
+    setting). ``callback(epoch, record, params)`` runs after each epoch's record.
 
     Args:
         system: any EnergySystem; params: a start (default ``init_params(seed)``).
