@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -20,6 +21,7 @@ from qeqprop.comparison.systems import (
     Unsupported,
     _options,
     build,
+    configure,
     hidden_cap,
     max_hidden,
 )
@@ -95,6 +97,12 @@ def test_digits64_search_space_reaches_the_issue19_setting(name):
     for key, value in wanted.items():
         dim = space[key]
         assert value in dim.choices if dim.kind == "choice" else dim.low <= value <= dim.high, (key, value)
+    # the multi-fidelity search's first trial is this setting, the options the preset leaves unset at their defaults
+    defaults = tuning.OPTION_DEFAULTS.get(name, {})
+    assert tuning.start_setting(name, "digits64", list(space.values())) == {key: {**defaults, **wanted}[key] for key in space}
+    system = configure(name, "digits64", 64, 10, {"hidden": 1}, 0)[0]
+    for option, value in defaults.items():  # OPTION_DEFAULTS are the systems' own
+        assert inspect.signature(type(system).__init__).parameters[option].default == value, option
     assert hidden_cap(name, "digits64") == (TFIM_DIGITS64_HIDDEN if name == "tfim" else preset["hidden"])
     fixed = _options(name, "digits64", {})
     for key, value in PRESET_OPTIONS.get(name, {}).items():
@@ -122,6 +130,8 @@ def test_a_tiny_tuned_comparison_on_digits64():
     table = markdown_table(report)
     assert f"| digits64 | hopfield | {rows['hopfield']['n_params']} |" in table
     assert "batch 64 (searched as well on digits64: batch size, learning-rate schedule, pixel scaling)" in table
+    assert ("On digits64 the trials run up to the retraining's 1 epoch instead, stopped early by Hyperband (first rung "
+            "after 1 epoch, 1 in 3 kept per rung) and chosen at their last epoch") in table
     assert "`digits64` is the same images and split with all 64 pixels standardized" in readme_block(report, "qeqprop compare")
 
 
@@ -190,3 +200,21 @@ def test_a_chosen_batch_size_schedule_and_scaling_change_the_training_run(monkey
                                                                                            (32, "cosine", True)]
     assert (plain["history"][-1]["step"], chosen["history"][-1]["step"]) == (math.ceil(1257 / 16), math.ceil(1257 / 32))
     assert not np.allclose(plain["params"]["W1"], chosen["params"]["W1"])
+
+
+def test_digits64_searches_are_multi_fidelity_from_the_presets_and_other_tasks_keep_their_jobs():
+    """A digits64 search job trains trials of up to the retraining's epochs under Hyperband, from the
+    system's preset (none for the qho); another task's job is the fixed-epoch one the stored runs
+    recorded (no new keys: the job store still finds them); the settings line says so."""
+    common = {"data_seed": 0, "trials": 20, "trial_epochs": 5, "epochs": 15, "batch_size": 16, "search_seed": 1000,
+              "validation_fraction": 0.25}
+    job = harness.search_job("digits64", "ising", **common)
+    assert (job["epochs"], job["pruner"]) == (15, "hyperband")
+    assert job["start"]["hidden"] == 64 and job["start"]["batch_size"] == 32 and job["start"]["temperature"] == 1.0
+    assert harness.search_job("digits64", "qho", **common)["start"] is None
+    assert harness.search_job("digits64", "tfim", **common)["start"]["hidden"] == TFIM_DIGITS64_HIDDEN
+    assert harness.search_job("iris", "ising", **common) == {
+        "kind": "tune", "task": "iris", "system": "ising", "data_seed": 0, "trials": 20, "epochs": 5, "batch_size": 16,
+        "search_seed": 1000, "validation_fraction": 0.25}
+    with pytest.raises(ValueError, match="outside tfim's search space on digits64"):
+        tuning.start_setting("tfim", "digits64", [tuning.Dimension("learning_rate", "log", 0.1, 0.3)])

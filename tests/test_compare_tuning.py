@@ -164,3 +164,41 @@ def test_an_interrupted_search_resumes_trial_by_trial_with_the_straight_history(
     assert [len(state["trials"]) for state in states] == [1, 2, 3]
     with pytest.raises(ValueError, match="resume holds 3 finished trials, more than trials=2"):
         tuning.tune("tfim", "xor", load_task("xor"), trials=2, epochs=1, seed=3, resume=states[-1])
+
+
+def test_a_multi_fidelity_search_stops_trials_early_and_chooses_at_the_last_epoch(xor):
+    """pruner="hyperband": the start setting is trial 0; every trial reports its validation accuracy
+    after each epoch ("curve"); a pruned trial stopped before the last epoch and scores its last
+    report; a completed one trained every epoch; the chosen trial is a completed one (the best at the
+    last epoch); the equilibrations count the epochs trained; a rerun gives the same history."""
+    start = {"learning_rate": 0.05, "beta": 0.1, "estimator": "centered", "init_scale": 1.0, "hidden": 2}
+    first = tuning.tune("hopfield", "xor", xor, trials=8, epochs=4, seed=5, pruner="hyperband", start=start)
+    trials = first["trials"]
+    assert trials[0]["params"] == start
+    states = [t["state"] for t in trials]
+    assert "PRUNED" in states and "COMPLETE" in states and "FAIL" not in states
+    n_fit = len(validation_split(xor, 0.25, 5)[0][0])
+    for t in trials:
+        assert len(t["curve"]) == t["epochs"] and t["val_accuracy"] == t["curve"][-1]
+        assert (t["epochs"] < 4) if t["state"] == "PRUNED" else (t["epochs"] == 4)
+        assert t["equilibrations"] == tuning.equilibrations(t["params"]["estimator"], t["params"]["beta"], t["epochs"],
+                                                            n_fit, len(xor.x_train))
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    best = max(complete, key=lambda t: (t["val_accuracy"], -t["val_loss"], -t["number"]))
+    assert first["best"] == best["number"]
+    assert _untimed(first) == _untimed(tuning.tune("hopfield", "xor", xor, trials=8, epochs=4, seed=5, pruner="hyperband",
+                                                   start=start))
+    with pytest.raises(ValueError, match="pruner must be one of"):
+        tuning.tune("hopfield", "xor", xor, trials=2, epochs=2, pruner="median")
+
+
+def test_an_interrupted_multi_fidelity_search_resumes_with_the_straight_history(xor):
+    """A resumed multi-fidelity search re-enters the finished trials with their per-epoch reports and
+    the pruner's rung records, so the remaining trials are pruned as in an uninterrupted search."""
+    states = []
+    straight = tuning.tune("hopfield", "xor", xor, trials=8, epochs=4, seed=5, pruner="hyperband", checkpoint=states.append)
+    pruned = [t["number"] for t in straight["trials"] if t["state"] == "PRUNED"]
+    assert pruned and pruned[-1] >= 4  # trials pruned after the resume point: the rung records are needed there
+    assert all(t["rungs"] for t in straight["trials"])
+    resumed = tuning.tune("hopfield", "xor", xor, trials=8, epochs=4, seed=5, pruner="hyperband", resume=states[3])
+    assert _untimed(resumed) == _untimed(straight)

@@ -3,7 +3,8 @@
 For each (task, system): a setting, either the same fixed one for all (``tune=False``: ``beta``,
 ``estimator``, Adam at ``learning_rate``, the size closest to the task's parameter target), or
 each system's best from an equal Optuna search on a validation split (``tune=True``,
-comparison.tuning: ``trials`` trials of ``trial_epochs`` epochs each). Then for every seed the
+comparison.tuning: ``trials`` trials of ``trial_epochs`` epochs each; on digits64 of up to
+``epochs`` under Hyperband, from the system's preset: ``search_job``). Then for every seed the
 setting is trained on the whole training split with ``qeqprop.train.fit`` (seeds vary the
 initialisation and minibatch order; the data split is fixed by ``data_seed``) and after every
 epoch (and at initialisation) the harness measures on a fixed probe batch B of training samples
@@ -51,7 +52,7 @@ from .systems import (
     fit_options,
 )
 from .tasks import TASKS, VALIDATION_FRACTION, check_names
-from .tuning import equilibrations
+from .tuning import MULTI_FIDELITY, equilibrations, search_space, start_setting
 
 SEARCH_SEED = 1000  # seeds the searches; distinct from the retraining seeds 0..S-1
 TIMINGS = ("seconds", "seconds_per_equilibrium", "train_seconds", "tuning_seconds", "wall_seconds")
@@ -248,9 +249,10 @@ def compare(
                 "epochs": int(epochs), "batch_size": int(batch_size), "probe_size": int(probe_size)}
 
     if tune:
-        first = [{"kind": "tune", "task": task, "system": name, "data_seed": int(data_seed), "trials": settings["trials"],
-                  "epochs": settings["trial_epochs"], "batch_size": int(batch_size), "search_seed": int(search_seed),
-                  "validation_fraction": float(validation_fraction)} for task, name in pairs]
+        first = [search_job(task, name, data_seed=int(data_seed), trials=settings["trials"],
+                            trial_epochs=settings["trial_epochs"], epochs=int(epochs), batch_size=int(batch_size),
+                            search_seed=int(search_seed), validation_fraction=float(validation_fraction))
+                 for task, name in pairs]
     else:
         fixed = {"learning_rate": float(learning_rate), "beta": beta, "estimator": estimator}
         first = [train_job(task, name, seed, fixed) for task, name in pairs for seed in seeds]
@@ -293,6 +295,20 @@ def compare(
                 run["params"] = {k: np.asarray(v, dtype=float) for k, v in params.items()}
             report.runs.append(run)
     return report
+
+
+def search_job(task: str, name: str, *, data_seed: int, trials: int, trial_epochs: int, epochs: int, batch_size: int,
+               search_seed: int, validation_fraction: float) -> dict:
+    """The tune job of (task, system): ``trials`` trials of ``trial_epochs`` epochs; on the tasks
+    searched multi-fidelity (comparison.tuning.MULTI_FIDELITY) trials of up to the retraining's
+    ``epochs`` under Hyperband ("pruner"), starting from the system's preset where it has one ("start")."""
+    job = {"kind": "tune", "task": task, "system": name, "data_seed": data_seed, "trials": trials, "epochs": trial_epochs,
+           "batch_size": batch_size, "search_seed": search_seed, "validation_fraction": validation_fraction}
+    if task in MULTI_FIDELITY:
+        data = task_data(task, data_seed)
+        job.update({"epochs": epochs, "pruner": "hyperband",
+                    "start": start_setting(name, task, search_space(name, task, data.n_features, data.n_classes))})
+    return job
 
 
 def run_one(name: str, task: str, seed: int, data: Dataset, setting: dict, *, epochs: int, batch_size: int,

@@ -126,6 +126,7 @@ def execute(job: dict, folder: str | None = None) -> tuple[dict, dict]:
                 store = JobStore(folder)
                 result = tune(job["system"], task, task_data(task, data_seed), trials=job["trials"], epochs=job["epochs"],
                               batch_size=job["batch_size"], seed=job["search_seed"], fraction=job["validation_fraction"],
+                              pruner=job.get("pruner"), start=job.get("start"),
                               scaled=lambda scaling: task_data(task, data_seed, scaling), resume=store.load_partial(job),
                               checkpoint=None if folder is None else lambda state: store.save_partial(job, state))
             else:

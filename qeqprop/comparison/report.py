@@ -29,7 +29,7 @@ from .sensor import N_CHAIN
 from .stats import t_interval
 from .systems import MAX_HIDDEN, QUANTUM, TARGET_PARAMS, TASK_MAX_HIDDEN, configure
 from .tasks import DIGITS_FEATURES, QUANTUM_DATA, SCALINGS, load_task
-from .tuning import TASK_CHOICES
+from .tuning import HYPERBAND, MULTI_FIDELITY, TASK_CHOICES
 
 README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
 SEARCHED_WORDS = {"batch_size": "batch size", "lr_schedule": "learning-rate schedule", "scaling": "pixel scaling"}
@@ -55,6 +55,18 @@ def _searched(tasks) -> dict[str, list[str]]:
     return {task: [SEARCHED_WORDS[key] for key in names] for task, names in keys.items() if names}
 
 
+def _multi_fidelity_words(settings: dict) -> str:
+    """The sentence on the tasks searched multi-fidelity (comparison.tuning.MULTI_FIDELITY), or ""."""
+    tasks = [task for task in settings["tasks"] if task in MULTI_FIDELITY]
+    if not tasks:
+        return ""
+    return (f" On {', '.join(tasks)} the trials run up to the retraining's {settings['epochs']} epoch"
+            f"{'s' if settings['epochs'] != 1 else ''} instead, stopped "
+            f"early by Hyperband (first rung after {HYPERBAND['min_resource']} epoch, 1 in {HYPERBAND['reduction_factor']} "
+            "kept per rung) and chosen at their last epoch, and each system's search starts from its issue-19 preset "
+            "where it has one.")
+
+
 def settings_line(report: ComparisonReport) -> str:
     """How the settings were chosen, in words (plain text; settings_caption is the figures' version)."""
     s = report.settings
@@ -64,7 +76,8 @@ def settings_line(report: ComparisonReport) -> str:
         return (f"Tuned: per (task, system) {s['trials']} Optuna TPE trials of {s['trial_epochs']} epochs on a "
                 f"{s['validation_fraction']:.0%} validation split of the training data (search seed {s['search_seed']}), "
                 f"then the chosen setting retrained on the whole training split for {s['epochs']} epochs, "
-                f"batch {s['batch_size']}" + (f" (searched as well on {searched})" if searched else "") + f", {seeds}.")
+                f"batch {s['batch_size']}" + (f" (searched as well on {searched})" if searched else "") + f", {seeds}."
+                + _multi_fidelity_words(s))
     return (f"{s['estimator']} EP, beta = {s['beta']}, Adam lr = {s['learning_rate']}, {s['epochs']} epochs, "
             f"batch {s['batch_size']}, {seeds}.")
 
