@@ -112,16 +112,20 @@ def test_capped_run_is_continued_at_a_larger_bond_dimension(caplog):
 
 def test_training_continues_through_a_retried_mps_solve():
     """A sensor on an 8-site critical chain whose MPS solver is capped at chi 2 with 4 sweeps: fit
-    trains through it, and the history counts the retried phases (solver_retries). No gap checks
-    (gap_check="none"): the gap solve does not retry at retry_chi, and at chi 2 it misses its tolerance."""
+    trains through it, and the history counts the retried phases (solver_retries). Its gap checks
+    (the default, every EP free phase) retry at retry_chi too: both gaps are checked and equal the
+    exact (dense) gaps."""
     from qeqprop.comparison.sensor import chain_sensor
 
-    system = chain_sensor("phases", n_chain=8, n_sensors=1, reach=2, solver=MPS(chi_max=2, max_sweeps=4, retry_chi=16, gap=False),
-                          gap_check="none")
+    capped = chain_sensor("phases", n_chain=8, n_sensors=1, reach=2, solver=MPS(chi_max=2, max_sweeps=4, retry_chi=16, gap=False))
     X, y = np.array([[1.0, 1.0], [1.0, 1.05]]), np.array([1, 0])
-    result = qp.fit(system, (X, y), epochs=1, batch_size=2, progress=False)
+    params = capped.init_params(0)
+    result = qp.fit(capped, (X, y), params, epochs=1, batch_size=2, progress=False)  # one step: the free phases at params
     record = result.history[-1]
     assert record["solver_retries"] >= 1 and record["solver_fallbacks"] == 0 and np.isfinite(record["train_loss"])
+    assert record["batch_gap_checks"] == 2
+    exact = chain_sensor("phases", n_chain=8, n_sensors=1, reach=2, solver="dense")
+    assert record["batch_min_gap"] == pytest.approx(min(exact.equilibrate(params, x).gap for x in X), abs=1e-6)
 
 
 def test_ep_gradient_equals_exact_solver_and_slopes():

@@ -225,7 +225,7 @@ class MPS(GroundStateSolver):
     (near a critical point a capped chi leaves the entanglement entropies wobbling at the truncation
     level) is continued from where it stopped at bond dimension ``retry_chi`` (default 2 chi_max)
     with a fresh budget of sweeps, logged (logger "qeqprop.solvers.mps", INFO) and recorded in the
-    state (``retries``); NotConvergedError is raised only when that run fails too, or when a run
+    state (``retries``; the gap's orthogonal run retries the same way, logged only); NotConvergedError is raised only when that run fails too, or when a run
     below the cap does not converge (more bond dimension would not help). Measured: a 48-qubit
     sensor-preset run (47-site TFIM chain near g = J, chi_max 16) lost 12 minutes to a cold solve
     whose entropies still moved after 41 sweeps before this retry existed.
@@ -321,15 +321,16 @@ class MPS(GroundStateSolver):
         return TenpyMPS.from_product_state(sites, vectors, "finite", dtype=float if real else complex,
                                            unit_cell_width=len(sites))
 
-    def _dmrg_or_retry(self, model, psi, tol: float, warm: bool):
-        """(energy, MPS, sweep statistics, SETTLED_FIRST or SETTLED_RETRY): a DMRG run, continued at
-        bond dimension retry_chi when it misses its tolerance at the chi_max cap ("Missed tolerances")."""
+    def _dmrg_or_retry(self, model, psi, tol: float, warm: bool, **run):
+        """(energy, MPS, sweep statistics, SETTLED_FIRST or SETTLED_RETRY): a DMRG run (``run``:
+        ``_dmrg``'s orthogonal_to and entropy_tol), continued at bond dimension retry_chi when it
+        misses its tolerance at the chi_max cap ("Missed tolerances"): ground and gap solves alike."""
         try:
-            return (*self._dmrg(model, psi, tol, warm), SETTLED_FIRST)
+            return (*self._dmrg(model, psi, tol, warm, **run), SETTLED_FIRST)
         except _CappedRun as capped:
             chi = self.retry_chi or 2 * self.chi_max
             logger.info("MPS (DMRG): %s; continuing at bond dimension %d", capped.message, chi)
-            return (*self._dmrg(model, capped.psi, tol, warm=True, chi_max=chi, sweeps=self.max_sweeps), SETTLED_RETRY)
+            return (*self._dmrg(model, capped.psi, tol, warm=True, chi_max=chi, sweeps=self.max_sweeps, **run), SETTLED_RETRY)
 
     def _dmrg(self, model, psi, tol: float, warm: bool, orthogonal_to=(), chi_max: int | None = None, sweeps: int | None = None,
               entropy_tol: float | None = None):
@@ -362,7 +363,7 @@ class MPS(GroundStateSolver):
             change = abs(stats["E"][-1] - stats["E"][-2]) if done > 1 else float("nan")
             message = (f"not converged after {done} sweeps (energy change {change:.2e} per sweep, bond dimension "
                        f"{max(psi.chi)} of chi_max={chi_max})")
-            if first and max(psi.chi) >= chi_max and not orthogonal_to:
+            if first and max(psi.chi) >= chi_max:
                 raise _CappedRun(message, psi)
             raise NotConvergedError(f"MPS (DMRG): {message}; raise max_sweeps/warm_sweeps, chi_max or retry_chi, or loosen tol")
         return float(energy), psi, stats
@@ -382,7 +383,7 @@ class MPS(GroundStateSolver):
         """E_1 - E_0 from a cold DMRG orthogonal to psi_0 (0 or tiny for a degenerate ground state),
         converged on its energy alone (module docstring)."""
         start = self._product_state(model, np.isrealobj(psi0.get_B(0).to_ndarray()))
-        energy1, _, _ = self._dmrg(model, start, tol, warm=False, orthogonal_to=[psi0], entropy_tol=np.inf)
+        energy1 = self._dmrg_or_retry(model, start, tol, warm=False, orthogonal_to=[psi0], entropy_tol=np.inf)[0]
         return max(energy1 - energy0, 0.0)
 
     def working_set(self, n_qubits: int, itemsize: int = 8) -> int:
