@@ -47,6 +47,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -59,11 +60,14 @@ from . import _jax  # noqa: F401  (float64)
 from .serialization import (
     FileFormatError,
     array_layout,
+    is_later_default,
     named_arrays,
     plain_json,
     read_archive,
     write_archive,
 )
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "qeqprop-checkpoint"
 KEYS = ("params", "opt_state", "history", "epoch", "step", "run")
@@ -178,9 +182,13 @@ _MISSING = _Text("<not set>")
 
 def differences(saved: Any, current: Any, key: str = "") -> list[tuple[str, Any, Any]]:
     """[(dotted key, saved value, current value)] for every leaf where two JSON documents differ;
-    lists of equal length compare item by item (``key[i]``), tagged values by their fields."""
+    lists of equal length compare item by item (``key[i]``), tagged values by their fields. A system
+    spec's constructor argument that the saved spec lacks and the current one has at its default (a
+    class that took the argument after the file was written: serialization.is_later_default) is no
+    difference: the same system, logged at INFO."""
     saved, current = _unwrap(saved), _unwrap(current)
     if isinstance(saved, dict) and isinstance(current, dict) and "__ndarray__" not in saved:
+        current = _without_later_defaults(saved, current, key)
         found = []
         for name in list(saved) + [k for k in current if k not in saved]:
             sub = f"{key}.{name}" if key else name
@@ -189,6 +197,20 @@ def differences(saved: Any, current: Any, key: str = "") -> list[tuple[str, Any,
     if isinstance(saved, list) and isinstance(current, list) and len(saved) == len(current):
         return [d for i, (a, b) in enumerate(zip(saved, current)) for d in differences(a, b, f"{key}[{i}]")]
     return [] if _same(saved, current) else [(key or "run", saved, current)]
+
+
+def _without_later_defaults(saved: dict, current: dict, key: str) -> dict:
+    """``current`` without the constructor arguments that a saved system spec of the same class lacks
+    and ``current`` has at their defaults (``differences``)."""
+    if not (isinstance(saved.get("args"), dict) and isinstance(current.get("args"), dict)
+            and saved.get("class") == current.get("class")):
+        return current
+    later = [name for name, value in current["args"].items()
+             if name not in saved["args"] and is_later_default(current["class"], name, value)]
+    for name in later:
+        logger.info("checkpoint: %s.args.%s is not in the saved run (written before %s took it); it is at its "
+                    "default, so the run is the same", key or "run", name, current["class"])
+    return {**current, "args": {k: v for k, v in current["args"].items() if k not in later}} if later else current
 
 
 def _describe(value: Any, width: int = 70) -> str:

@@ -388,6 +388,19 @@ def system_spec(system: Any) -> dict:
     return {"class": path, "args": {k: _encode(v, f"argument {k!r} of {cls.__name__}") for k, v in arguments.items()}}
 
 
+def is_later_default(class_path: Any, name: str, value: Any) -> bool:
+    """Whether ``value`` (JSON, as a spec records it) is the default of constructor argument ``name``
+    of the class ``class_path`` names: an argument the class took after a spec without it was
+    written, at its default, describes the same system (a checkpoint written before still resumes).
+    False for anything else (an unknown class or argument, one without a default, another value)."""
+    try:
+        parameter = inspect.signature(_import_class(class_path, "class").__init__).parameters[name]
+        default = json.loads(json.dumps(_encode(parameter.default, name)))
+    except (ValueError, KeyError, TypeError):
+        return False
+    return parameter.default is not inspect.Parameter.empty and default == value
+
+
 def system_from_spec(spec: Mapping[str, Any]):
     """The system a ``system_spec`` describes: ``cls(**args)`` for a SystemBase class of the qeqprop or
     classical packages (any other class is refused, so a spec cannot run other code).

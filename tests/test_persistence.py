@@ -302,6 +302,30 @@ def test_mismatching_resume_names_every_differing_setting(tmp_path):
         load_checkpoint(path, opt_state_template=(np.float64(0.0), state["params"], state["params"]))
 
 
+def test_a_checkpoint_written_before_an_argument_existed_resumes_at_its_default(tmp_path, caplog):
+    """A plain SpinSystem's spec records every constructor argument, so one the class took later
+    (gap_check) is missing from older checkpoints: at its default the run is the same (resumed, the
+    argument logged); at another value, or for an argument without a default, it is a difference."""
+    terms = [Term("Z0 Z1", param="J", index=(0,)), Term("Z0", input=0), Term("X0"), Term("X1")]
+    system = pauli_system(2, terms, {"J": ParamSpec((1,), std=0.5)}, outputs=["Z1"], n_inputs=1)
+    state, _ = adam_state()
+    current = run_identity(system)
+    old = {**current, "args": {k: v for k, v in current["args"].items() if k != "gap_check"}}
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, {**state, "run": {**state["run"], "system": old}})
+    with caplog.at_level("INFO", logger="qeqprop.checkpoint"):
+        load_checkpoint(path, run={**state["run"], "system": current})
+    assert "system.args.gap_check is not in the saved run" in caplog.text
+    other = run_identity(pauli_system(2, terms, {"J": ParamSpec((1,), std=0.5)}, outputs=["Z1"], n_inputs=1, gap_check="none"))
+    with pytest.raises(CheckpointMismatchError) as info:
+        load_checkpoint(path, run={**state["run"], "system": other})
+    assert [key for key, _, _ in info.value.differences] == ["system.args.gap_check"]
+    assert serialization.is_later_default(current["class"], "gap_check", "ep")
+    assert not serialization.is_later_default(current["class"], "hamiltonian", current["args"]["hamiltonian"])  # no default
+    assert not serialization.is_later_default(current["class"], "no_such_argument", 1)
+    assert not serialization.is_later_default("os:path", "gap_check", "ep")  # outside the packages: refused
+
+
 def test_checkpoint_state_is_checked(tmp_path):
     state, _ = adam_state()
     with pytest.raises(ValueError, match=r"state is missing \['step'\]"):
