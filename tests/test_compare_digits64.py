@@ -109,6 +109,7 @@ def test_digits64_search_space_reaches_the_issue19_setting(name):
         assert options[key] == value == fixed[key], key
 
 
+@pytest.mark.slow  # ~15 s: a Hopfield network of 256 hidden nodes and a 64-hidden Ising machine (their presets' first trials)
 def test_a_tiny_tuned_comparison_on_digits64():
     """Two trials of one epoch and one retraining epoch for the Hopfield network (up to 256 hidden) and the
     layered Ising machine (up to 64 hidden spins): the searched sizes stay in their caps, the report's rows

@@ -141,6 +141,7 @@ def test_tfim_chain_and_sensor_on_mps_record_the_exact_gaps_of_their_ep_free_pha
     assert mps.ep_free_phases == len(X)
 
 
+@pytest.mark.slow  # ~25 s each; the modes' counts are also checked on ep_gradient calls in the default run
 @pytest.mark.parametrize("name", SYSTEMS)
 def test_fit_on_mps_counts_the_gap_checks_each_mode_names(name):
     """One epoch of 4 samples in minibatches of 2: "ep" checks 4, "first" 2, k = 3 the EP free phases 0
