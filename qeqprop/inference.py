@@ -25,13 +25,16 @@ def check_inputs(system: EnergySystem, X, name: str = "X") -> np.ndarray:
     return as_finite_array(name, array)
 
 
-def equilibrate_chunks(system: EnergySystem, params, X: np.ndarray,
-                       batch_size: int = EVAL_CHUNK) -> Iterator[tuple[BatchSystem, Any, slice]]:
-    """Free states s_0(theta, x) of X in chunks: yields (batch view, its states, the chunk's slice of X)."""
+def equilibrate_chunks(system: EnergySystem, params, X: np.ndarray, batch_size: int = EVAL_CHUNK,
+                       gaps: bool = True) -> Iterator[tuple[BatchSystem, Any, slice]]:
+    """Free states s_0(theta, x) of X in chunks: yields (batch view, its states, the chunk's slice of X);
+    ``gaps`` False: the views may skip the free phases' gaps (BatchSystem's ``free_gaps``)."""
     batch_size = check_int("batch_size", batch_size)
     for begin in range(0, len(X), batch_size):
         chunk = slice(begin, min(begin + batch_size, len(X)))
         view = system.batch_view(chunk.stop - chunk.start)
+        if not gaps and hasattr(view, "free_gaps"):
+            view.free_gaps = False
         yield view, view.equilibrate(params, X[chunk]), chunk
 
 
@@ -39,7 +42,9 @@ def predict(system: EnergySystem, params, X, *, batch_size: int = EVAL_CHUNK) ->
     """Model outputs for every row of X: an array (n_samples, n_outputs) of free-phase expectations.
 
     For classification, ``datasets.decode_outputs`` turns them into classes (sign of a single
-    output, argmax of several).
+    output, argmax of several). Only outputs are returned, so batched Lanczos solves no gaps here
+    (a third fewer H applications; the DegenerateGroundStateWarning of a near-degenerate free
+    state comes from EP and ``train.evaluate``, or here too with a SpinSystem's gap_check="all").
 
     Args:
         system: any EnergySystem; params: its parameters (e.g. ``fit(...).params``).
@@ -54,5 +59,5 @@ def predict(system: EnergySystem, params, X, *, batch_size: int = EVAL_CHUNK) ->
         (5, 1)
     """
     X = check_inputs(system, X)
-    outputs = [view.predict(states) for view, states, _ in equilibrate_chunks(system, params, X, batch_size)]
+    outputs = [view.predict(states) for view, states, _ in equilibrate_chunks(system, params, X, batch_size, gaps=False)]
     return np.concatenate(outputs) if outputs else np.empty((0, system.n_outputs))

@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 import qeqprop as qp
 from qeqprop.errors import DegenerateGroundStateWarning, warn
 from qeqprop.solvers import dense_ground_state, make_solver
+from qeqprop.inference import equilibrate_chunks, predict
 from qeqprop.train import evaluate
 
 SOLVERS = ("dense", "lanczos", "jax", "auto")
@@ -51,7 +52,7 @@ def test_d2_repro_warns_with_gap_zero_on_every_solver(solver):
     assert {w.filename for w in degeneracy_warnings(record)} == {__file__}
 
 
-def symmetric_inputs_model(n: int, seed: int, xxz: bool, solver: str = "jax") -> tuple:
+def symmetric_inputs_model(n: int, seed: int, xxz: bool, solver: str = "jax", **options) -> tuple:
     """A model with 2 inputs that multiply couplings (so every input keeps the symmetry): Ising
     couplings on the complete graph (no field), or XXZ couplings on a ring (n odd). Random
     couplings from ``seed``; returns (system, params)."""
@@ -67,7 +68,8 @@ def symmetric_inputs_model(n: int, seed: int, xxz: bool, solver: str = "jax") ->
     specs = {"J": qp.ParamSpec((len(edges),), std=1.0)}
     if xxz:
         specs["D"] = qp.ParamSpec((len(edges),), std=1.0)
-    system = qp.pauli_system(n, terms, specs, outputs=[f"Z{n - 1} Z{n - 2}"], n_inputs=2, solver=solver)
+    system = qp.pauli_system(n, terms, specs, outputs=[f"Z{n - 1} Z{n - 2}"], n_inputs=2, solver=solver,
+                             **options)
     return system, system.init_params(seed)
 
 
@@ -89,6 +91,29 @@ def test_d2_evaluate_reports_min_gap_zero():
     with pytest.warns(DegenerateGroundStateWarning):
         metrics = evaluate(system, params, X, np.linspace(-0.5, 0.5, BATCH)[:, None], task="regression")
     assert metrics["min_gap"] < 1e-8
+
+
+def test_d2_predict_solves_no_gaps_unless_gap_check_all():
+    """predict returns outputs only: on the degenerate model, batched Lanczos solves no gap there (no
+    warning, fewer H applications than evaluate's gap-checked free phases, the same outputs); with
+    gap_check="all" it solves them and warns."""
+    system, params = symmetric_inputs_model(9, 3, xxz=False)
+    X = np.random.default_rng(2).normal(size=(BATCH, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateGroundStateWarning)
+        outputs = predict(system, params, X)
+    applications = {}
+    for gaps in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateGroundStateWarning)  # the gap-checked pass warns: tested above
+            (view, states, _), = equilibrate_chunks(system, params, X, gaps=gaps)
+        applications[gaps] = states.iterations.sum()
+        assert np.all(np.isfinite(states.gaps)) == gaps
+    assert applications[False] < applications[True]
+    checked, _ = symmetric_inputs_model(9, 3, xxz=False, gap_check="all")
+    with pytest.warns(DegenerateGroundStateWarning):
+        checked_outputs = predict(checked, params, X)
+    np.testing.assert_allclose(checked_outputs, outputs, atol=1e-8)
 
 
 def degenerate_gaps(system, params, X) -> list[float]:

@@ -18,7 +18,8 @@ Which samples are checked never changes the training (the gap solve leaves the f
 is). A checked gap below ``gap_tol`` warns DegenerateGroundStateWarning, and ``fit``'s history
 records the smallest checked gap ("batch_min_gap") and how many free phases were checked
 ("batch_gap_checks"). Cost per training epoch: benchmarks/mps_gap_check.py. Exact solvers compute
-every free phase's gap whatever ``gap_check`` says.
+every free phase's gap whatever ``gap_check`` says, except ``predict``'s with batched Lanczos, which
+returns outputs only and solves the gaps (a deflated second solve) only with "all".
 """
 
 from __future__ import annotations

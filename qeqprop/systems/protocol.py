@@ -88,6 +88,11 @@ class BatchSystem(Protocol):
     ``ep_betas`` (optional attribute): where a view has it, ``ep_gradient`` sets it to the nudges
     of its call before the free phase, so that the view can solve its free phase to the accuracy
     the estimate needs (SpinBatch: the nudged phases' tolerance) rather than its evaluation one.
+
+    ``free_gaps`` (optional attribute, True unless set): where a view has it, ``predict`` sets it to
+    False, since it returns outputs only: the view may then solve its free phases without their gaps
+    (SpinBatch with batched Lanczos: no deflated gap solve, ~1/3 of a free phase's H applications,
+    unless the system's gap_check is "all"). EP and ``train.evaluate`` ("min_gap") keep it True.
     """
 
     joint_phases: bool

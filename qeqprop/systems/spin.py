@@ -67,7 +67,8 @@ class SpinSystem(SystemBase):
     gap_check : which free phases get a gap solve when the solver is an MPS without one of its own
         (``checks_gaps``): one of GAP_CHECKS ("ep", the default: every EP free phase; "first", "all",
         "none") or an integer k >= 1 (every k-th EP free phase, counted in ``ep_free_phases``);
-        qeqprop.systems.gap_checks. Other solvers compute every free phase's gap regardless.
+        qeqprop.systems.gap_checks. Other solvers compute every free phase's gap regardless, except
+        ``predict``'s on batched Lanczos (outputs only: no deflated gap solve unless gap_check="all").
     """
 
     def __init__(
@@ -236,7 +237,8 @@ class SpinSystem(SystemBase):
     @property
     def checks_gaps(self) -> bool:
         """Whether ``gap_check`` applies: ground states (T = 0) from an MPS solver without a gap solve of
-        its own (``MPS(gap=False)``); every other solver reports every free phase's gap."""
+        its own (``MPS(gap=False)``); every other solver reports the gap of every free phase that asks
+        for one (all but ``predict``'s batched ones: BatchSystem's ``free_gaps``)."""
         solver = make_solver(self.solver)
         return isinstance(solver, MPS) and not solver.gap and self.temperature == 0.0
 

@@ -145,6 +145,7 @@ class SpinBatch:
         self.solver = solver
         self.joint_phases = solver is not None
         self.ep_betas: tuple[float, ...] | None = None  # set by ep_gradient (BatchSystem docstring)
+        self.free_gaps = True  # False from predict: free phases without their gap solve (BatchSystem docstring)
 
     @one_blas_thread
     def equilibrate(self, params, X, nudge=None, beta=0.0, init: SpinStates | None = None):
@@ -161,9 +162,11 @@ class SpinBatch:
         if nudge is None:
             start = np.broadcast_to(np.random.default_rng(0).standard_normal(ham.table.dim), (len(coeffs), ham.table.dim))
             tol = system.tol if self.ep_betas is None else system.ep_tol(self.ep_betas)
-            free = self.solver.solve(coeffs, start, tol, with_gap=True)
-            report_small_gap(float(free.gaps.min()), system.gap_tol)
-            return self._states(free, len(X), with_gap=True)
+            with_gap = self.free_gaps or system.gap_check == "all"
+            free = self.solver.solve(coeffs, start, tol, with_gap=with_gap)
+            if with_gap:
+                report_small_gap(float(free.gaps.min()), system.gap_tol)
+            return self._states(free, len(X), with_gap=with_gap)
         betas = beta if isinstance(beta, tuple) else (float(beta),)
         signs = np.repeat(np.asarray(betas, dtype=float), len(coeffs))
         shifted = np.concatenate([coeffs] * len(betas))
