@@ -237,6 +237,7 @@ def test_failed_build_warns_and_falls_back(tmp_path, monkeypatch, caplog):
         reset_kernels()
 
 
+@pytest.mark.slow  # a full compile of the kernel (~20 s); every run builds it at first import anyway
 def test_build_writes_only_the_target(tmp_path):
     target = tmp_path / "sub" / "kernel.so"
     native.build(target)
