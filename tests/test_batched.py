@@ -295,6 +295,26 @@ def test_predict_reads_only_the_output_strings_and_equals_eigh():
     np.testing.assert_allclose(states.outputs(ham), ham.outputs(states.expectations), atol=1e-13)
 
 
+@pytest.mark.parametrize("index", [0, 1], ids=["tfim8", "complex7"])
+def test_predict_solves_a_free_phase_without_its_gap(index):
+    """predict skips the gap solve, not the free phase's own treatment: its cold solve keeps the free
+    phase's block lengths and selective orthogonalisation (the learned key "free@tol", no "gap@" or
+    "nudged@" one), at eigh's energies and outputs, while evaluation's pass also solves the gap."""
+    system, params = long_block_models()[index]
+    system = copy.deepcopy(system)
+    system.keep_block_lengths = True
+    ham = system.hamiltonian
+    xs = np.random.default_rng(7).normal(size=(3, system.n_inputs))
+    exact = [np.linalg.eigh(ham.table.operator(c).to_dense()) for c in ham.coefficients_batch(params, xs)]
+    outputs = predict(system, params, xs)
+    assert sorted(system.block_lengths()) == [f"free@{system.tol:.6g}"]
+    np.testing.assert_allclose(outputs, [ham.outputs(ham.table.expectations(v[:, 0])) for _, v in exact], atol=1e-10)
+    states = system.batch_view(3).equilibrate(params, xs)  # evaluation's free phase: with its gap
+    assert sorted(key.split("@")[0] for key in system.block_lengths()) == ["free", "gap"]
+    np.testing.assert_allclose(states.energies, [values[0] for values, _ in exact], atol=1e-11)
+    np.testing.assert_allclose(states.gaps, [values[1] - values[0] for values, _ in exact], atol=1e-8)
+
+
 def test_ep_call_solves_its_free_phase_to_the_ep_tolerance():
     """ep_gradient's batched free phase stops at its nudged phases' residual max(tol, nudge_tol beta^2)
     in a first block shortened for it (``first_free_steps``: 64 steps sized for 1e-12), while a free

@@ -91,9 +91,11 @@ class BatchGroundStateSolver(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def solve(self, coeffs, starts, tol: float, with_gap: bool):
+    def solve(self, coeffs, starts, tol: float, with_gap: bool, cold: bool | None = None):
         """Ground states for coefficient vectors ``coeffs`` (B, n_strings) warm-started from
-        ``starts`` (B, 2^n); converged when every ||H_b psi_b - E_b psi_b|| <= tol max(1, |E_b|)."""
+        ``starts`` (B, 2^n); converged when every ||H_b psi_b - E_b psi_b|| <= tol max(1, |E_b|).
+        ``cold``: whether the starts are far from the ground states (None: ``with_gap``, which only
+        free phases ask)."""
 
     @abstractmethod
     def working_set(self, n_qubits: int, itemsize: int = 8, batch: int = 1) -> int:

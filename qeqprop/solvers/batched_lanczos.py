@@ -579,15 +579,17 @@ class BatchedLanczos(BatchGroundStateSolver):
         instead of 1024); None elsewhere (XLA would expand them at every application)."""
         return COMPACT_BITS if native_available() and jax.default_backend() == "cpu" else None
 
-    def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool) -> BatchedSolve:
+    def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool, cold: bool | None = None) -> BatchedSolve:
         """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts``
-        (B, D); with ``with_gap`` also the certified gaps (class docstring)."""
+        (B, D); with ``with_gap`` also the certified gaps (class docstring). ``cold``: the starts are
+        far from the ground states (a free phase: its block lengths, selective orthogonalisation
+        against the ground Ritz vector); False: warm starts (a nudged phase); None: ``with_gap``."""
         bits = self.compact_bits()
         diagonal, flips = self.table.compile(coeffs, compact_bits=bits)
         supports = None if bits is None else {x: self.table.support(x) for x, _ in flips}
         operator = (structure_of(self.table.n_qubits, [(x, f[0]) for x, f in flips], supports),
                     np.asarray(diagonal, self.dtype), tuple(np.asarray(f, self.dtype) for _, f in flips))
-        result = self._run(operator, "free" if with_gap else "nudged", starts, tol)
+        result = self._run(operator, "free" if (with_gap if cold is None else cold) else "nudged", starts, tol)
         second = None
         if with_gap:
             start = np.broadcast_to(gap_start(self.table.dim, self.dtype), result.vectors.shape)

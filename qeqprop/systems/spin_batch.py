@@ -163,7 +163,7 @@ class SpinBatch:
             start = np.broadcast_to(np.random.default_rng(0).standard_normal(ham.table.dim), (len(coeffs), ham.table.dim))
             tol = system.tol if self.ep_betas is None else system.ep_tol(self.ep_betas)
             with_gap = self.free_gaps or system.gap_check == "all"
-            free = self.solver.solve(coeffs, start, tol, with_gap=with_gap)
+            free = self.solver.solve(coeffs, start, tol, with_gap=with_gap, cold=True)
             if with_gap:
                 report_small_gap(float(free.gaps.min()), system.gap_tol)
             return self._states(free, len(X), with_gap=with_gap)
