@@ -19,7 +19,7 @@ from qeqprop import native
 from qeqprop.config import compiler
 from qeqprop.errors import NativeKernelWarning
 from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator
-from qeqprop.hamiltonians.native_kernel import native_apply
+from qeqprop.hamiltonians.native_kernel import COMPACT_BITS, native_apply
 from qeqprop.solvers import jax_lanczos, lanczos_passes
 
 if shutil.which(compiler()[0]) is None:  # pragma: no cover (CI has a compiler)
@@ -144,6 +144,49 @@ def test_fused_lanczos_pass_equals_xla_ops(n, complex_terms):
     again = native(*args)
     assert complex(again[1]) == complex(overlap) and float(again[2]) == float(squared)
     assert np.array_equal(np.asarray(again[0]), np.asarray(w))
+
+
+@pytest.mark.parametrize("complex_terms", [False, True])
+@pytest.mark.parametrize("n", [4, 9, 16])
+def test_compact_factors_equal_full_ones(n, complex_terms):
+    """JaxPauliOperator(compact=True), what the solvers use on CPU: the same H psi and fused Lanczos
+    pass as full factors (to rounding), and its PauliOperator never builds the full vectors."""
+    rng = np.random.default_rng(5 * n + complex_terms)
+    op, full = model(rng, n, complex_terms)
+    fresh = op.table.operator(op.coeffs)
+    compact = JaxPauliOperator(fresh, compact=True)
+    assert list(fresh._compiled) == [COMPACT_BITS]
+    vector_groups = [compact_support for _, is_vector, compact_support in compact.structure[1] if is_vector]
+    assert vector_groups and all(support >= 0 for support in vector_groups)
+    assert sum(np.size(f) for f in compact.factors) < sum(np.size(f) for f in full.factors) or n < 6
+    psi, v_prev = state(rng, op.dim, full.dtype), state(rng, op.dim, full.dtype)
+    np.testing.assert_allclose(np.asarray(compact.matvec(psi)), op.matvec(np.asarray(psi)), rtol=0, atol=1e-12)
+    native = jax.jit(lanczos_passes.lanczos_residual)
+    got, expected = native(compact, psi, v_prev, 0.37, -1.25), native(full, psi, v_prev, 0.37, -1.25)
+    np.testing.assert_allclose(np.asarray(got[0]), np.asarray(expected[0]), rtol=0, atol=1e-12)
+    assert abs(complex(got[1]) - complex(expected[1])) < 1e-12 and abs(float(got[2]) - float(expected[2])) < 1e-12
+
+
+@pytest.mark.parametrize("n", [7, 16])
+def test_scalar_flips_of_whole_chunks_run_in_pairs(n):
+    """A real model whose X fields are scalar flips of whole 32-double chunks (qubits >= 5), which
+    the kernel adds two at a time, broken by a vector group (X_q Z_0 beside X_q; at 16 qubits q = 10
+    leaves an odd run of five on each side): H psi against numpy's matvec, and the fused Lanczos
+    pass against the XLA ops."""
+    rng = np.random.default_rng(n)
+    q = 4 if n == 7 else 10
+    strings = [f"Z{i} Z{(i + 1) % n}" for i in range(n)] + [f"X{k}" for k in range(n)] + [f"X{q} Z0"]
+    op = PauliTable(n, strings).operator(rng.normal(size=len(strings)))
+    kernel = JaxPauliOperator(op)
+    scalar = [x for x, is_vector, _ in kernel.structure[1] if not is_vector and x >= 32]
+    assert len(scalar) >= 2 and any(is_vector for _, is_vector, _ in kernel.structure[1])
+    psi, v_prev = state(rng, op.dim, kernel.dtype), state(rng, op.dim, kernel.dtype)
+    np.testing.assert_allclose(np.asarray(kernel.matvec(psi)), op.matvec(np.asarray(psi)), rtol=0, atol=1e-12)
+    args = (kernel, psi, v_prev, 0.37, -1.25)
+    w, overlap, squared, _ = jax.jit(lanczos_passes.lanczos_residual)(*args)
+    w_ref, overlap_ref, squared_ref, _ = jax.jit(lambda op, *rest: lanczos_passes.xla_lanczos_residual(op.xla_apply, *rest))(*args)
+    np.testing.assert_allclose(np.asarray(w), np.asarray(w_ref), rtol=0, atol=1e-12)
+    assert abs(float(overlap) - float(overlap_ref)) < 1e-12 and abs(float(squared) - float(squared_ref)) < 1e-11 * float(squared_ref)
 
 
 def test_lanczos_loop_carries_no_state_copies():

@@ -85,6 +85,10 @@ class JaxPauliOperator:
     Args:
         operator: a ``PauliOperator`` (``PauliTable.operator(coeffs)``).
         precision: "double" (float64 / complex128) or "single".
+        compact: store vector factors compact (``PauliTable.compile(..., compact_bits=COMPACT_BITS)``):
+            their supports' size instead of 2^n each, read as they are by the native kernel
+            (``native_kernel.cpu_compact_bits`` says where it runs) and expanded by the XLA kernel
+            at every application. The operator then never builds its full factors.
 
     Example:
         >>> import jax, numpy as np
@@ -99,19 +103,21 @@ class JaxPauliOperator:
         3
     """
 
-    def __init__(self, operator, precision: str = "double"):
+    def __init__(self, operator, precision: str = "double", compact: bool = False):
         if precision not in ("double", "single"):
             raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
         real = np.dtype(operator.dtype) == np.float64
         dtype = {("double", True): jnp.float64, ("double", False): jnp.complex128,
                  ("single", True): jnp.float32, ("single", False): jnp.complex64}[(precision, real)]
-        flips = [(x, np.reshape(f, -1) if np.ndim(f) else f) for x, f in operator.flips]
-        self.structure = structure_of(operator.n_qubits, flips)
+        diagonal, flips = operator.compiled(COMPACT_BITS) if compact else (operator.diagonal, operator.flips)
+        flips = [(x, np.reshape(f, -1) if np.ndim(f) else f) for x, f in flips]
+        supports = {x: operator.table.support(x) for x, _ in flips} if compact else None
+        self.structure = structure_of(operator.n_qubits, flips, supports)
         self.native = native_available()
         # used in place where XLA can (CPU, dtype kept, pauli.ALIGNMENT-aligned: PauliTable.compile's
         # diagonals are), else copied; the solvers never write to it
-        self.diagonal = (jax.device_put(operator.diagonal, may_alias=True) if operator.diagonal.dtype == dtype
-                         else jnp.asarray(operator.diagonal, dtype=dtype))
+        self.diagonal = (jax.device_put(diagonal, may_alias=True) if diagonal.dtype == dtype
+                         else jnp.asarray(diagonal, dtype=dtype))
         self.factors = tuple(jnp.asarray(f, dtype=dtype) for _, f in flips)
 
     @classmethod

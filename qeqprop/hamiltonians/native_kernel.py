@@ -25,12 +25,21 @@ import numpy as np
 
 from ..native import native_available, supports, target_name
 
-__all__ = ["COMPACT_BITS", "native_apply", "native_available", "native_operands", "on_cpu", "supports"]
+__all__ = ["COMPACT_BITS", "cpu_compact_bits", "native_apply", "native_available", "native_operands", "on_cpu", "supports"]
 
 # The compact factor layout's low bits (``PauliTable.compile(..., compact_bits=COMPACT_BITS)``): rows of
 # 32 amplitudes, a whole number of the kernel's 32-double register chunks for real and complex states,
 # so that a chunk reads its factor from one row (chosen by pext of the chunk index on the support bits).
 COMPACT_BITS = 5
+
+
+def cpu_compact_bits() -> int | None:
+    """COMPACT_BITS where programs run the native kernel (CPU): vector factors are then compiled
+    compact (``PauliTable.compile``), so that compiling, copying and reading them costs their
+    support's size, not 2^n per group (the 10-qubit sensor model: 32-128 values instead of 1024;
+    a 20-qubit XXZ bond: 128 instead of 2^20); None elsewhere (XLA would expand them at every
+    application)."""
+    return COMPACT_BITS if native_available() and jax.default_backend() == "cpu" else None
 
 
 def native_operands(operator, dtype):

@@ -513,9 +513,26 @@ class PauliOperator:
         self.dim = table.dim
         self.dtype = np.float64 if table.is_real else np.complex128
         self.shape = (self.dim, self.dim)
-        self.diagonal, flips = table.compile(self.coeffs)
-        self.flips = flips
-        self._views = [split_view(self.n_qubits, x_mask) for x_mask, _ in flips]  # (shape, flipped axes)
+        self._compiled: dict[int | None, tuple[np.ndarray, list]] = {}  # compact_bits -> table.compile's output
+        self._views = None
+
+    def compiled(self, compact_bits: int | None = None) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+        """The grouped form (diagonal, flips) of ``PauliTable.compile(coeffs, compact_bits)``, made at
+        first use and kept: an operator used only through compact factors (the native kernel's) never
+        holds the full 2^n vector of each Z-dependent flip group (26 qubits of XXZ bonds: 512 MiB each)."""
+        if compact_bits not in self._compiled:
+            self._compiled[compact_bits] = self.table.compile(self.coeffs, compact_bits=compact_bits)
+        return self._compiled[compact_bits]
+
+    @property
+    def diagonal(self) -> np.ndarray:
+        """d_0: the sum of the diagonal strings (2^n,) (from whichever grouped form exists)."""
+        return next(iter(self._compiled.values()))[0] if self._compiled else self.compiled()[0]
+
+    @property
+    def flips(self) -> list[tuple[int, np.ndarray]]:
+        """[(x_mask, d_x)]: each flip group's factor, a scalar or a full vector (2^n,)."""
+        return self.compiled()[1]
 
     def matvec(self, psi: np.ndarray) -> np.ndarray:
         """H psi for psi of shape (2^n,) or (2^n, k)."""
@@ -526,6 +543,8 @@ class PauliOperator:
         out_dtype = np.result_type(self.dtype, psi.dtype)
         diag = self.diagonal.reshape((-1,) + (1,) * len(tail))
         out = (diag * psi).astype(out_dtype, copy=False)
+        if self._views is None:  # (shape, flipped axes) per flip group
+            self._views = [split_view(self.n_qubits, x_mask) for x_mask, _ in self.flips]
         for (_, factor), (shape, axes) in zip(self.flips, self._views):
             view = out.reshape(shape + tail)  # a view: += writes into out
             view += (factor.reshape(shape + (1,) * len(tail)) if factor.ndim else factor) * np.flip(

@@ -8,9 +8,14 @@
 // as doubles (a complex state interleaves re/im, so its flip x becomes 2x on the double index)
 // in chunks of kChunk doubles held in registers across all groups: per group and chunk, one
 // load per register at (c xor x), its lanes permuted in register by x's lowest bits (complex
-// factors need no lane shuffle: two sums per register, Problem::chunk).
+// factors need no lane shuffle: two sums per register, Problem::chunk), each product added as it
+// is loaded, two scalar flips of whole chunks summed before they join the register's sum (real
+// states), and a complex chunk in two passes of half its registers (so that its sums fit the 16
+// vector registers: spilled sums and partner arrays had cost 1.4-1.8x on 2^16..2^24 amplitudes).
 // One pass writes the output; each group costs one load per register (no read-modify-write of
-// the output), which is what makes it 4-6x faster than XLA's fused rolled slices on CPU.
+// the output), which is what makes it 4-6x faster than XLA's fused rolled slices on CPU. (Tiles
+// of 2^12..2^16 doubles with the far groups added tile by tile were measured too: no faster on
+// 2^20..2^24 amplitudes, the read-modify-write of the output costing what the streams saved.)
 // The state may carry leading batch axes (diagonal and factors the same, one state's H each):
 // the samples run one after another; chunks of a long state are split between the calling
 // thread and XLA's intra-op thread pool, a short one (below kParallelMin) stays on the caller.
@@ -175,11 +180,40 @@ struct Problem {
     return int64_t((row << period) | (uint64_t(a) & ((uint64_t(1) << period) - 1)));
   }
 
-  // psi[c' xor x] for the chunk's registers c' = c + kWidth u: register (u xor block) of the
-  // partner chunk, its lanes permuted by x's low bits.
-  template <int L>
-  static QEQPROP_INLINE void gather(vec* s, const double* partner, int64_t block) {
-    for (int u = 0; u < kUnroll; ++u) s[u] = xor_lanes<L>(load(partner + (u ^ block) * kWidth));
+  // acc[u] += f psi[c' xor x] (and cross[u] += swap(f) psi[c' xor x], complex) for registers
+  // c' = c + kWidth (first + u), u < U: register (first + u) xor block of the partner chunk, its
+  // lanes permuted by x's low bits L; f one scalar register or (Vector) the factor's registers at
+  // fv. Each product is added as it is loaded (no array of partner registers: with it, the
+  // compiler spilled the chunk's registers to the stack on every group). Aligned: block 0 and
+  // L 0 (a flip of whole chunks, most groups of a long state) without the index arithmetic.
+  template <int L, int U, bool Complex, bool Vector, bool Aligned>
+  static QEQPROP_INLINE void add_group(vec* acc, vec* cross, vec f, vec swapped, const double* fv, const double* partner,
+                                       int64_t block, int first) {
+    for (int u = 0; u < U; ++u) {
+      const vec s = xor_lanes<L>(load(partner + (Aligned ? first + u : (first + u) ^ block) * kWidth));
+      if constexpr (Vector) {
+        f = load(fv + kWidth * (first + u));
+        if constexpr (Complex) swapped = xor_lanes<1>(f);
+      }
+      acc[u] += f * s;
+      if constexpr (Complex) cross[u] += swapped * s;
+    }
+  }
+
+  template <int U, bool Complex, bool Vector>
+  static QEQPROP_INLINE void add_group(vec* acc, vec* cross, vec f, vec swapped, const double* fv, const double* partner,
+                                       int64_t x, int first) {
+    const int64_t block = (x & (kChunk - 1)) / kWidth;
+    if ((x & (kChunk - 1)) == 0) return add_group<0, U, Complex, Vector, true>(acc, cross, f, swapped, fv, partner, 0, first);
+    switch (x & (kWidth - 1)) {
+#define QEQPROP_CASE(L) \
+  case L:               \
+    add_group<(L) % kWidth, U, Complex, Vector, false>(acc, cross, f, swapped, fv, partner, block, first); \
+    break;
+      QEQPROP_CASE(0) QEQPROP_CASE(1) QEQPROP_CASE(2) QEQPROP_CASE(3)
+      QEQPROP_CASE(4) QEQPROP_CASE(5) QEQPROP_CASE(6) QEQPROP_CASE(7)
+#undef QEQPROP_CASE
+    }
   }
 
   // One chunk of (H psi) (or of w, accumulating the sums' registers). A complex chunk keeps two
@@ -189,57 +223,50 @@ struct Problem {
   //     P += f s   (lanes f_re s_re, f_im s_im),   Q += swap(f) s   (lanes f_im s_re, f_re s_im),
   //
   // and f s = (P_even - P_odd, Q_even + Q_odd) once per register after all groups (combine).
+  // The chunk runs in passes of U registers over all groups, U = kUnroll (real) or kUnroll / 2
+  // (complex: its two sums per register), so that the sums stay in the 16 vector registers.
   template <bool Complex, bool Lanczos>
   QEQPROP_INLINE void chunk(int64_t c, vec* sums) const {
-    vec acc[kUnroll], cross[kUnroll];
-    for (int u = 0; u < kUnroll; ++u) {
-      const vec d = load(diag + c + kWidth * u), v = load(psi + c + kWidth * u);
-      acc[u] = d * v;
-      if constexpr (Complex) cross[u] = xor_lanes<1>(d) * v;
-    }
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t x = masks[g];
-      const double* partner = psi + (c ^ (x & ~(kChunk - 1)));
-      const int64_t block = (x & (kChunk - 1)) / kWidth;
-      vec s[kUnroll];
-      switch (x & (kWidth - 1)) {
-#define QEQPROP_CASE(L) \
-  case L:               \
-    gather<(L) % kWidth>(s, partner, block); \
-    break;
-        QEQPROP_CASE(0) QEQPROP_CASE(1) QEQPROP_CASE(2) QEQPROP_CASE(3)
-        QEQPROP_CASE(4) QEQPROP_CASE(5) QEQPROP_CASE(6) QEQPROP_CASE(7)
-#undef QEQPROP_CASE
+    constexpr int U = Complex ? kUnroll / 2 : kUnroll;
+    constexpr int64_t per = Complex ? 2 : 1;
+    for (int first = 0; first < kUnroll; first += U) {
+      vec acc[U], cross[U];
+      for (int u = 0; u < U; ++u) {
+        const vec d = load(diag + c + kWidth * (first + u)), v = load(psi + c + kWidth * (first + u));
+        acc[u] = d * v;
+        if constexpr (Complex) cross[u] = xor_lanes<1>(d) * v;
       }
-      if (slots[g] < 0) {
-        const vec f = lanes[2 * g];
-        for (int u = 0; u < kUnroll; ++u) acc[u] += f * s[u];
-        if constexpr (Complex) {
-          const vec swapped = lanes[2 * g + 1];
-          for (int u = 0; u < kUnroll; ++u) cross[u] += swapped * s[u];
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t x = masks[g];
+        const double* partner = psi + (c ^ (x & ~(kChunk - 1)));
+        if (!Complex && g + 1 < groups && ((x | masks[g + 1]) & (kChunk - 1)) == 0 && slots[g] < 0 && slots[g + 1] < 0) {
+          // two scalar groups flipping whole chunks (a real state): f s + f' s' summed before it joins
+          // the chunk's sum, so that each sum register waits for one addition per two groups
+          const double* other = psi + (c ^ masks[g + 1]);
+          const vec f = lanes[2 * g], f_other = lanes[2 * (g + 1)];
+          for (int u = 0; u < U; ++u)
+            acc[u] += f * load(partner + kWidth * (first + u)) + f_other * load(other + kWidth * (first + u));
+          ++g;
+        } else if (slots[g] < 0)
+          add_group<U, Complex, false>(acc, cross, lanes[2 * g], lanes[2 * g + 1], nullptr, partner, x, first);
+        else
+          add_group<U, Complex, true>(acc, cross, vec{}, vec{}, vectors[slots[g]] + per * factor_index(g, c / per), partner,
+                                      x, first);
+      }
+      if constexpr (Complex)
+        for (int u = 0; u < U; ++u) acc[u] = combine(acc[u], cross[u]);
+      for (int u = 0; u < U; ++u) {
+        const int64_t at = c + kWidth * (first + u);
+        if constexpr (Lanczos) {
+          const vec v = load(psi + at);
+          acc[u] -= shift * v + b_prev * load(previous + at);
+          store(copy + at, v);  // after v_prev's register at this place was read
+          add_dot<Complex>(v, acc[u], sums[0], sums[1]);
+          sums[2] += acc[u] * acc[u];
         }
-      } else {
-        constexpr int64_t per = Complex ? 2 : 1;
-        const double* fv = vectors[slots[g]] + per * factor_index(g, c / per);
-        for (int u = 0; u < kUnroll; ++u) {
-          const vec f = load(fv + kWidth * u);
-          acc[u] += f * s[u];
-          if constexpr (Complex) cross[u] += xor_lanes<1>(f) * s[u];
-        }
+        store(out + at, acc[u]);
       }
     }
-    if constexpr (Complex)
-      for (int u = 0; u < kUnroll; ++u) acc[u] = combine(acc[u], cross[u]);
-    if constexpr (Lanczos) {
-      for (int u = 0; u < kUnroll; ++u) {
-        const vec v = load(psi + c + kWidth * u);
-        acc[u] -= shift * v + b_prev * load(previous + c + kWidth * u);
-        store(copy + c + kWidth * u, v);  // after v_prev's register at this place was read
-        add_dot<Complex>(v, acc[u], sums[0], sums[1]);
-        sums[2] += acc[u] * acc[u];
-      }
-    }
-    for (int u = 0; u < kUnroll; ++u) store(out + c + kWidth * u, acc[u]);
   }
 
   // Chunks [first, last) as one task.

@@ -48,7 +48,7 @@ from .._jax import announce_compile  # (and float64)
 from ..config import usable_cores
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator, batched_apply, structure_of
-from ..hamiltonians.native_kernel import COMPACT_BITS, native_available, on_cpu
+from ..hamiltonians.native_kernel import cpu_compact_bits, native_available, on_cpu
 from ..hamiltonians.pauli import compact_length
 from ..native.build import TRIDIAGONAL_TARGET
 from .base import BatchGroundStateSolver, GroundStateSolver
@@ -571,20 +571,12 @@ class BatchedLanczos(BatchGroundStateSolver):
         # (``schedule``; a free phase at an EP tolerance and one at the evaluation tolerance learn apart)
         self.learned: dict[str, int] = {}
 
-    @staticmethod
-    def compact_bits() -> int | None:
-        """COMPACT_BITS where the blocks run the native kernel (CPU): the operators' vector factors are
-        then compiled compact (``PauliTable.compile``), so that compiling, copying and reading them
-        costs their support's size, not 2^n per group (the 10-qubit sensor model: 32-128 values
-        instead of 1024); None elsewhere (XLA would expand them at every application)."""
-        return COMPACT_BITS if native_available() and jax.default_backend() == "cpu" else None
-
     def solve(self, coeffs: np.ndarray, starts: np.ndarray, tol: float, with_gap: bool, cold: bool | None = None) -> BatchedSolve:
         """Ground states for stacked coefficient vectors (B, n_strings), warm-started from ``starts``
         (B, D); with ``with_gap`` also the certified gaps (class docstring). ``cold``: the starts are
         far from the ground states (a free phase: its block lengths, selective orthogonalisation
         against the ground Ritz vector); False: warm starts (a nudged phase); None: ``with_gap``."""
-        bits = self.compact_bits()
+        bits = cpu_compact_bits()
         diagonal, flips = self.table.compile(coeffs, compact_bits=bits)
         supports = None if bits is None else {x: self.table.support(x) for x, _ in flips}
         operator = (structure_of(self.table.n_qubits, [(x, f[0]) for x, f in flips], supports),
@@ -705,7 +697,7 @@ class BatchedLanczos(BatchGroundStateSolver):
         n_qubits = self.table.n_qubits if n_qubits is None else int(n_qubits)
         itemsize = np.dtype(self.dtype).itemsize if itemsize is None else int(itemsize)
         dim = 1 << n_qubits
-        bits = self.compact_bits()
+        bits = cpu_compact_bits()
         # vector factors in state vectors: full ones one each, compact ones their rows' share (compact_points)
         vector_factors = sum(1.0 if bits is None else compact_length(n_qubits, self.table.support(x), bits) / dim
                              for x, members in self.table.groups.items() if x != 0 and np.any(self.table.z_masks[members] != 0))

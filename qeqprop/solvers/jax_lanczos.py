@@ -52,6 +52,7 @@ import numpy as np
 from .._jax import announce_compile  # (and float64)
 from ..errors import NotConvergedError
 from ..hamiltonians.jax_kernel import JaxPauliOperator
+from ..hamiltonians.native_kernel import cpu_compact_bits
 from ..validation import check_state_memory
 from .base import GroundStateSolver
 from .deflation import GAP_ACCURACY, GAP_SEED, GAP_TOL, certified_gap
@@ -433,7 +434,9 @@ def jax_ground_state(operator, init=None, options: LanczosOptions = LanczosOptio
         A ``GroundState`` whose ``vector`` is a read-only view of the solver's output buffer (copy
         it to modify it).
     """
-    kernel = JaxPauliOperator(operator, precision)
+    # compact vector factors where the native kernel runs (float64/complex128 on CPU): the operator
+    # never holds (nor the kernel reads) a 2^n vector per Z-dependent flip group
+    kernel = JaxPauliOperator(operator, precision, compact=precision == "double" and cpu_compact_bits() is not None)
     if precision == "single" and not options.tol >= SINGLE_TOL_MIN:
         raise ValueError(f"LanczosOptions.tol = {options.tol:g} is below what float32 reaches; with precision='single' "
                          f"use tol >= {SINGLE_TOL_MIN:g} (e.g. LanczosOptions(tol=1e-5)), or precision='double'")
