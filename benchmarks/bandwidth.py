@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import jax
 import jax.numpy as jnp
 from _common import machine_info, write_json
-from ground_state import instance, qeqprop_operator
+from ground_state import model_terms, qeqprop_operator
 
 from qeqprop.hamiltonians.jax_kernel import JaxPauliOperator
 from qeqprop.solvers.lanczos_passes import lanczos_residual
@@ -95,7 +95,7 @@ def triad_bandwidths(length: int = TRIAD_LENGTH, repeats: int = 10) -> dict[str,
 def application_rates(n: int, repeats: int) -> dict:
     """Seconds per H application and per Lanczos step pass at n qubits, and their bytes/s by the
     module's model."""
-    operator = JaxPauliOperator(qeqprop_operator(n, *instance(n)))
+    operator = JaxPauliOperator(qeqprop_operator(n, model_terms(n, "tfim")))
     vector_factors = sum(is_vector for _, is_vector, _ in operator.structure[1])
     psi = jax.random.normal(jax.random.key(0), (operator.dim,), jnp.float64)
     psi = psi / jnp.linalg.norm(psi)

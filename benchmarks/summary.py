@@ -23,26 +23,36 @@ def load(folder: Path, name: str):
 
 def rows(folder: Path) -> list[tuple[str, str, str]]:
     out = []
-    ground = load(folder, "ground_state")
-    if ground:
-        ours = ground["seconds"].get("qeqprop (JAX Lanczos)", {})
-        for n, seconds in ours.items():
-            others = ", ".join(f"{name} {ratio:.1f}x" for name, per in ground["speedup_vs"].items()
-                               if not name.startswith("qeqprop (JAX") and (ratio := per.get(n)) is not None)
-            out.append(("ground_state.py", f"TFIM ground state N={n}: {seconds:.3f} s", f"time of others / ours: {others}"))
-    paired = load(folder, "ground_state_paired")
-    if paired:
-        for name, per in paired["ratio_to_jax"].items():
-            if name.startswith("qeqprop (JAX"):
-                continue
-            ratios = ", ".join(f"N={n}: {ratio:.1f}x" for n, ratio in per.items())
-            out.append(("ground_state.py --paired", f"{name} / qeqprop, alternating, {paired['repeats']} rounds",
-                        f"median per-round time ratio: {ratios}"))
+    for suffix, label in (("", "TFIM"), ("_xxz", "XXZ chain")):
+        ground = load(folder, f"ground_state{suffix}")
+        if ground:
+            ours = ground["seconds"].get("qeqprop (JAX Lanczos)", {})
+            for n, seconds in ours.items():
+                others = ", ".join(f"{name} {ratio:.1f}x" for name, per in ground["speedup_vs"].items()
+                                   if not name.startswith("qeqprop (JAX") and (ratio := per.get(n)) is not None)
+                out.append(("ground_state.py" + (" --model xxz" if suffix else ""), f"{label} ground state N={n}: {seconds:.3f} s",
+                            f"time of others / ours: {others}"))
+        paired = load(folder, f"ground_state{suffix}_paired")
+        if paired:
+            for name, per in paired["ratio_to_jax"].items():
+                if name.startswith("qeqprop (JAX"):
+                    continue
+                ratios = ", ".join(f"N={n}: {ratio:.1f}x" for n, ratio in per.items())
+                out.append(("ground_state.py" + (" --model xxz" if suffix else "") + " --paired",
+                            f"{label}: {name} / qeqprop, alternating, {paired['repeats']} rounds",
+                            f"median per-round time ratio: {ratios}"))
+    bandwidth = load(folder, "bandwidth")
+    if bandwidth:
+        out.append(("bandwidth.py", f"TFIM H psi against a triad of {bandwidth['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s",
+                    ", ".join(f"N={n}: {row['apply_s'] * 1e3:.1f} ms ({row['apply_fraction']:.0%})"
+                              for n, row in bandwidth["rows"].items())))
     ep = load(folder, "ep_gradient")
     if ep:
         for n, row in ep["rows"].items():
+            certified = row.get("ratio_certified")
+            with_gap = f" ({certified:.2f}x with its certified gap)" if certified is not None and certified == certified else ""
             out.append(("ep_gradient.py", f"centered EP N={n}: {row['centered_ep_s']:.3f} s",
-                        f"{row['ratio']:.2f}x one cold ground state, peak RSS {row['peak_rss_gib']:.2f} GiB"))
+                        f"{row['ratio']:.2f}x one cold ground state{with_gap}, peak RSS {row['peak_rss_gib']:.2f} GiB"))
     throughput = load(folder, "training_throughput")
     if throughput:
         for n, row in throughput["rows"]["tfim"].items():

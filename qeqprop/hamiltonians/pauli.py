@@ -507,6 +507,7 @@ class PauliOperator:
             coeffs = coeffs.real
         if not np.all(np.isfinite(coeffs)):
             raise ValueError("Pauli-sum coefficients contain NaN or inf; check the parameters and inputs")
+        table.check_vectors()  # refused here, not at the first use of its (lazily compiled) grouped form
         self.table = table
         self.coeffs = coeffs.astype(np.float64)
         self.n_qubits = table.n_qubits
