@@ -416,7 +416,10 @@ SMALL["teacher48-mps"] = ["--hidden", "4", "--solver", "dense"]  # 4 qubits, exa
 SMALL["hopfield-conv-mnist"] = ["--dataset", "digits", "--hidden", "2", "--no-bp-reference"]  # 8x8 images: 5x5 conv, 2x2 pool
 
 
-@pytest.mark.parametrize("name", sorted(presets()))
+SLOW_PRESETS = {"ising-digits", "oscillators-digits"}  # 35 s each even small: with the slow tests
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_PRESETS else n for n in sorted(presets())])
 def test_every_preset_runs(name, tmp_path, capsys):
     out = tmp_path / name
     code, _, err = run(capsys, "train", "--preset", name, "--epochs", "1", *SMALL.get(name, []), "--quiet", "--out", str(out))

@@ -111,6 +111,7 @@ def test_sensor_gradients_match_reference_and_finite_differences(rng):
     assert_ep_rates(sensor, params, x, y)
 
 
+@pytest.mark.slow
 def test_sensor_reaches_90_percent_test_accuracy():
     """Exact expectations, 4 chain + 1 sensor qubits, centered EP at beta = 0.05, Adam 0.05,
     12 epochs of 168 training samples (batch 16), three seeds."""

@@ -18,6 +18,7 @@ def random_model(seed: int, n: int):
     return PauliTable(n, list(dict.fromkeys(strings))).operator(rng.normal(size=len(set(strings))))
 
 
+@pytest.mark.slow
 def test_gap_early_stop_saves_applications_and_keeps_the_gap(monkeypatch):
     """With the early stop (default gap_accuracy) the free phase costs fewer H applications than
     with the deflated solve run to GAP_TOL (gap_accuracy=None), the ground state is unchanged, and

@@ -173,6 +173,7 @@ def test_gaussian_approximation_leaves_the_physical_range():
     assert max(values["gaussian"]) > 1.0  # the approximation is wrong at small M
 
 
+@pytest.mark.slow
 def test_training_with_shots_on_iris():
     data = load_dataset("iris", seed=0)
     system = TFIMNetwork(6, "complete", n_inputs=4, output_qubits=[3, 4, 5])

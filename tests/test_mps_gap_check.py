@@ -182,6 +182,7 @@ def test_near_degenerate_tfim_chain_on_mps_warns():
     assert history[-1]["batch_gap_checks"] == 2 and history[-1]["batch_min_gap"] < 1e-6
 
 
+@pytest.mark.slow
 def test_a_run_resumed_from_a_checkpoint_checks_the_samples_a_straight_run_does(tmp_path):
     """gap_check = 2 over 3 samples an epoch (batch 1): the straight run checks EP free phases 0, 2 | 4,
     i.e. 2 in epoch 1 and 1 in epoch 2; the count of EP free phases travels in the checkpoint, so the

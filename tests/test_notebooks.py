@@ -23,8 +23,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 # notebooks that run with the slow tests (CI runs them too), which the default run's 15-minute budget cannot spare:
 # the device loop's ~70 s, quantum vs classical 45 s, variational ground states 38 s, the oscillators' classical
 # limit 20 s (default run 16 min 36 s with the last three in it, 2026-12-06)
-SLOW_NOTEBOOKS = ("03_oscillators_classical_limit", "04_variational_ground_states", "05_quantum_vs_classical",
-                  "07_ep_on_a_quantum_device")
+SLOW_NOTEBOOKS = ("01_quickstart", "03_oscillators_classical_limit", "04_variational_ground_states", "05_quantum_vs_classical",
+                  "06_bring_your_own_data_and_hamiltonian", "07_ep_on_a_quantum_device")
 KERNEL = "qeqprop-tests"
 CELL_TIMEOUT_S = 300
 

@@ -48,6 +48,7 @@ def test_low_temperature_limit_is_ground_state_gradient():
     assert errors[2] < 1e-4  # gap ~1: corrections ~exp(-gap/T)
 
 
+@pytest.mark.slow
 def test_degenerate_instance_trains_at_small_temperature():
     """Gamma = 0: classical Ising, degenerate ground states at zero fields. T > 0 is smooth."""
     zero = TFIMNetwork(3, "complete", n_inputs=2, output_qubits=[2], gamma=0.0)

@@ -18,6 +18,7 @@ def iris_learner(hidden=3):
     return TFIMNetwork(hidden + 3, "complete", n_inputs=4, output_qubits=[hidden, hidden + 1, hidden + 2])
 
 
+@pytest.mark.slow
 def test_iris_centered_ep_reaches_93_percent():
     data = load_dataset("iris", seed=0)
     assert len(data.x_test) == 45  # 30% held out
