@@ -38,3 +38,23 @@ def test_bad_arguments_and_precise_copies():
     assert net.solver == "jax" and net.nudge_tol == 1e-5
     mps = precise(random_tfim_instance(5, solver="mps", graph="chain")[0])
     assert mps.solver == "mps" and mps.nudge_tol == 0.0 and isinstance(make_solver(mps.solver), MPS)
+
+
+def test_a_newton_step_whose_cg_stagnates_keeps_the_state(monkeypatch):
+    """A CG that cannot reach its tolerance within REFINE_CG_MAXITER iterations (here forced: one
+    iteration, and a floor of 0 so that a step is always tried) ends the refinement with the state it
+    has, its residual reported honestly, instead of running 20 dim iterations (the 16-qubit gradcheck
+    once spent most of an hour in one such solve, its right-hand side at the rounding floor)."""
+    from qeqprop.solvers import refine
+
+    n = 8
+    rng = np.random.default_rng(1)
+    table = PauliTable(n, [f"Z{i} Z{i + 1}" for i in range(n - 1)] + [f"X{i}" for i in range(n)])
+    op = table.operator(np.concatenate([-rng.uniform(0.5, 1.5, n - 1), -rng.uniform(0.5, 1.5, n)]))
+    base = make_solver("lanczos").solve(op, tol=1e-6, with_gap=False)
+    monkeypatch.setattr(refine, "REFINE_TOL", 0.0)
+    monkeypatch.setattr(refine, "REFINE_CG_MAXITER", 1)
+    state = Refined("lanczos").solve(op, tol=1e-6, with_gap=False)
+    residual = np.linalg.norm(op.matvec(state.vector) - state.energy * state.vector)
+    assert state.iterations == base.iterations + 1  # no Newton step was taken
+    assert abs(state.residual - residual) < 1e-12 and state.residual == pytest.approx(base.residual, rel=1e-6)
