@@ -42,9 +42,10 @@ def test_bad_arguments_and_precise_copies():
 
 def test_a_newton_step_whose_cg_stagnates_keeps_the_state(monkeypatch):
     """A CG that cannot reach its tolerance within REFINE_CG_MAXITER iterations (here forced: one
-    iteration, and a floor of 0 so that a step is always tried) ends the refinement with the state it
-    has, its residual reported honestly, instead of running 20 dim iterations (the 16-qubit gradcheck
-    once spent most of an hour in one such solve, its right-hand side at the rounding floor)."""
+    iteration, and a floor of 0 so that a step is always tried) gives an inexact Newton step, taken
+    only where it halves the residual; the refinement ends with an honest residual instead of running
+    20 dim iterations (the 16-qubit gradcheck once spent most of an hour in one such solve, its
+    right-hand side at the rounding floor)."""
     from qeqprop.solvers import refine
 
     n = 8
@@ -56,5 +57,5 @@ def test_a_newton_step_whose_cg_stagnates_keeps_the_state(monkeypatch):
     monkeypatch.setattr(refine, "REFINE_CG_MAXITER", 1)
     state = Refined("lanczos").solve(op, tol=1e-6, with_gap=False)
     residual = np.linalg.norm(op.matvec(state.vector) - state.energy * state.vector)
-    assert state.iterations == base.iterations + 1  # no Newton step was taken
-    assert abs(state.residual - residual) < 1e-12 and state.residual == pytest.approx(base.residual, rel=1e-6)
+    assert abs(state.residual - residual) < 1e-12 and state.residual <= base.residual
+    assert state.iterations <= base.iterations + 1 + Refined("lanczos").max_steps
