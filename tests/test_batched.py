@@ -11,7 +11,7 @@ from qeqprop import ep_gradient, predict, random_tfim_instance, relative_error
 from qeqprop.estimators import ESTIMATORS
 from qeqprop.hamiltonians.jax_kernel import structure_of
 from qeqprop.readout import Shots
-from qeqprop.solvers.batched_lanczos import BatchedLanczos, batched_ground_states
+from qeqprop.solvers.batched_lanczos import STEP_QUANTUM, BatchedLanczos, batched_ground_states
 
 
 def flat_batch(grad):
@@ -122,8 +122,8 @@ def test_non_convergence_reported_and_bad_steps_rejected():
     start = jnp.ones((2, 64))
     missed = batched_ground_states(structure, diagonal, factors, start, 1e-12, 8, max_blocks=1)
     assert not missed.converged.any() and np.all(missed.residuals > missed.asked)  # BatchedLanczos retries them
-    with pytest.raises(ValueError, match="multiple of 8"):
-        batched_ground_states(structure, diagonal, factors, start, 1e-12, 20)
+    with pytest.raises(ValueError, match=f"multiple of {STEP_QUANTUM}"):
+        batched_ground_states(structure, diagonal, factors, start, 1e-12, 2 * STEP_QUANTUM + 2)
     with pytest.raises(ValueError, match="free_steps"):
         BatchedLanczos(system.hamiltonian.table, free_steps=10)
 
@@ -337,3 +337,31 @@ def test_ep_call_solves_its_free_phase_to_the_ep_tolerance():
     assert fast.free.iterations.max() < exact_free.iterations.min()
     bias = relative_error(reference.grad, ep_gradient(system, params, xs, ys, beta / 2, free=exact_free).grad)
     assert relative_error(fast.grad, reference.grad) < 1e-3 * bias
+
+
+def test_block_lengths_follow_the_measured_need_in_step_quanta():
+    """``steps_for`` asks for the extrapolated need plus STEP_MARGIN, rounded up to STEP_QUANTUM (4) and at
+    least MIN_BLOCK_STEPS: a residual falling 100x per 16 steps from 1e-3 at step 16 reaches 5.6e-4 two steps
+    later, so 18 x 1.1 = 19.8 -> 20 steps (24 with quanta of 8); a need met at the half block asks for the
+    floor. A "ground" block shorter than its first guard period (GUARD_FIRST) still converges to eigh's
+    ground states, restarted block after block."""
+    from qeqprop.solvers.batched_lanczos import GUARD_FIRST, MIN_BLOCK_STEPS, STEP_MARGIN, steps_for
+
+    half_estimate, estimate = np.array([[1e-3]]), np.array([[1e-5]])
+    tol = 1e-3 * np.exp(2 * np.log(1e-2) / 16)
+    assert STEP_QUANTUM == 4 and STEP_MARGIN == pytest.approx(1.1)
+    assert steps_for([tol], 32, estimate, half_estimate) == 20
+    assert steps_for([1.0], 8, estimate, half_estimate) == MIN_BLOCK_STEPS == 8
+    assert steps_for([1e-9], 32, estimate, half_estimate) == 72  # 16 + 48 steps, x 1.1 = 70.4
+
+    system, params = tfim_model()
+    coeffs = system.hamiltonian.coefficients_batch(params, np.random.default_rng(2).normal(size=(3, system.n_inputs)))
+    structure, diagonal, factors, dtype = grouped(system, coeffs)
+    start = jnp.asarray(np.random.default_rng(3).normal(size=(3, system.hamiltonian.table.dim)), dtype)
+    steps = STEP_QUANTUM
+    assert steps < GUARD_FIRST
+    solved = batched_ground_states(structure, diagonal, factors, start, 1e-10, steps, orthogonalize="ground",
+                                   max_blocks=200)
+    exact = [np.linalg.eigvalsh(system.hamiltonian.table.operator(c).to_dense())[0] for c in coeffs]
+    assert solved.converged.all()
+    np.testing.assert_allclose(solved.energies, exact, atol=1e-12)

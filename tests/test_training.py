@@ -12,6 +12,7 @@ from qeqprop import TFIMNetwork, fit, load_dataset
 from qeqprop.checkpoint import CheckpointMismatchError, load_checkpoint
 from qeqprop.cli import main
 from qeqprop.datasets import DATASETS, decode_outputs, encode_targets
+from qeqprop.solvers.batched_lanczos import STEP_QUANTUM
 
 
 def iris_learner(hidden=3):
@@ -63,7 +64,7 @@ def test_batched_training_keeps_and_checkpoints_its_block_lengths(tmp_path):
     fit(system, data, checkpoint=path, **{**options, "epochs": 1})
     schedule = load_checkpoint(path)["solver_schedule"]
     assert {key.split("@")[0] for key in schedule} == {"free", "gap", "nudged"}
-    assert all(steps % 8 == 0 for steps in schedule.values())
+    assert all(steps % STEP_QUANTUM == 0 for steps in schedule.values())
     resumed = fit(system, data, checkpoint=path, resume=True, **options)
     for key in straight.params:
         np.testing.assert_array_equal(straight.params[key], resumed.params[key])

@@ -59,7 +59,13 @@ from .state import SETTLED_FALLBACK, SETTLED_FIRST, SETTLED_RETRY, SETTLED_USABL
 
 logger = logging.getLogger(__name__)
 
-STEP_QUANTUM = 8  # block lengths are multiples of this (few distinct compilations)
+# Block lengths are multiples of this (each length compiles once). 4 rather than 8: the learned lengths of
+# the 10-qubit sensor model's training (benchmarks/training_throughput.py, beta 0.4) fall from 40 / 32 / 24
+# (free, gap, nudged) to 36 / 28-32 / 20, 110 instead of 124 H applications per sample, 6-11% less CPU time per
+# training sample at batch 10 and 128, with as many compilations over 128 minibatches (two).
+STEP_QUANTUM = 4
+MIN_BLOCK_STEPS = 8  # the shortest block ``steps_for`` asks for: its half block still measures a decay rate
+MIN_FREE_STEPS = 16  # the shortest first free-phase block (``first_free_steps``)
 FREE_STEPS_TOL = 1e-12  # the tolerance the free phase's first block (``free_steps``) is sized for
 
 
@@ -97,6 +103,7 @@ ORTHOGONALIZATIONS = ("full", "ground", "none")
 # and one pass over the basis each): gaps equal eigh to 7e-13 after 160 steps at 10 qubits
 # (TFIM and the complex model, 32 and 16 samples), where the plain recurrence gave gap 0.
 GUARD_STEPS = 32
+GUARD_FIRST = 8  # steps before the first guard (a restart starts from a converged y_0, whose ghost grows at once)
 
 
 def _closed(alpha, beta, alive):
@@ -118,7 +125,7 @@ def _block(apply, v0, steps: int, orthogonalize: str, native=None):
     ``orthogonalize`` says what each new vector w is orthogonalised against beyond the
     three-term recurrence: "full", the whole basis (one classical Gram-Schmidt pass);
     "ground", selective orthogonalisation (Parlett & Scott) against the lowest Ritz vector
-    y_0 of T_k, refreshed after the first STEP_QUANTUM steps and then every GUARD_STEPS steps
+    y_0 of T_k, refreshed after the first GUARD_FIRST steps and then every GUARD_STEPS steps
     (rows beyond k closed as after a breakdown), w <- w - y_0 (y_0^H w) at every step:
     rounding errors feed the basis only along converged Ritz vectors (Paige), and of the lowest two pairs only y_0 converges far enough for a ghost copy of
     theta_0 to pose as theta_1 (in exact arithmetic w is orthogonal to y_0 already, so this
@@ -177,12 +184,12 @@ def _block(apply, v0, steps: int, orthogonalize: str, native=None):
 
     empty = jnp.zeros((batch, steps), real)
     state = (carry, jnp.zeros_like(v0), empty, empty, jnp.zeros((batch, steps), bool))
-    # first guard after one quantum: a restart starts from a converged y_0, whose ghost grows at once
-    state, _ = period(state, 0, STEP_QUANTUM)
-    periods = (steps - STEP_QUANTUM) // GUARD_STEPS
+    first = min(GUARD_FIRST, steps)
+    state, _ = period(state, 0, first)
+    periods = (steps - first) // GUARD_STEPS
     if periods:  # (a scan traces its body even for no iterations)
-        state, _ = jax.lax.scan(period, state, STEP_QUANTUM + GUARD_STEPS * jnp.arange(periods))
-    done = STEP_QUANTUM + periods * GUARD_STEPS
+        state, _ = jax.lax.scan(period, state, first + GUARD_STEPS * jnp.arange(periods))
+    done = first + periods * GUARD_STEPS
     if done < steps:
         state = steps_from(state, done, steps - done)
     carry, _, alpha, beta, alive = state
@@ -349,14 +356,14 @@ def first_free_steps(steps: int, tol: float) -> int:
     """The first free-phase block for tolerance ``tol`` when ``steps`` is sized for FREE_STEPS_TOL:
     from a random start the Ritz residual falls geometrically, so the steps needed grow like
     log(1/tol): steps log(tol) / log(FREE_STEPS_TOL), rounded up to STEP_QUANTUM, never more than
-    ``steps`` nor fewer than 2 STEP_QUANTUM. (The 10-qubit sensor model: 64 steps reach 1e-12, 32
+    ``steps`` nor fewer than MIN_FREE_STEPS. (The 10-qubit sensor model: 64 steps reach 1e-12, 32
     reach 1.6e-6, its EP tolerance at beta = 0.4.)"""
     scale = min(1.0, np.log(tol) / np.log(FREE_STEPS_TOL)) if tol < 1.0 else 0.0
-    return int(min(steps, max(2 * STEP_QUANTUM, STEP_QUANTUM * np.ceil(steps * scale / STEP_QUANTUM))))
+    return int(min(steps, max(MIN_FREE_STEPS, STEP_QUANTUM * np.ceil(steps * scale / STEP_QUANTUM))))
 
 
 def steps_for(tols, steps: int, estimate: np.ndarray, half_estimate: np.ndarray) -> int:
-    """Block length (a multiple of STEP_QUANTUM, STEP_MARGIN times the need) after which every
+    """Block length (a multiple of STEP_QUANTUM, STEP_MARGIN times the need, at least MIN_BLOCK_STEPS) after which every
     sample's Ritz residual estimates (B, pairs) reach ``tols`` (one per pair, or (B, pairs)), extrapolating the
     geometric decay measured between m/2 and m steps: r_j ~ r_{m/2} rho^{j - m/2}, rho = (r_m / r_{m/2})^{2/m}."""
     half = steps // 2
@@ -367,7 +374,7 @@ def steps_for(tols, steps: int, estimate: np.ndarray, half_estimate: np.ndarray)
     needed = half + np.log(tols / np.maximum(half_estimate, floor)) / rate
     needed = np.where(half_estimate <= tols, half, needed)
     worst = float(np.max(needed))
-    return int(STEP_QUANTUM * np.ceil(STEP_MARGIN * worst / STEP_QUANTUM))
+    return max(MIN_BLOCK_STEPS, int(STEP_QUANTUM * np.ceil(STEP_MARGIN * worst / STEP_QUANTUM)))
 
 
 USABLE_FACTOR = 100.0  # default ``usable`` of BatchedLanczos
@@ -517,12 +524,12 @@ class BatchedLanczos(BatchGroundStateSolver):
     multiplicity, so a degenerate ground state reads gap 0), each sample stopped at the relative
     residual ``deflation.gap_tolerances`` (the gap to GAP_ACCURACY = 1%, GAP_TOL the floor); its first
     block is 32 steps (the 10-qubit sensor model's gap needs 24: 5.5 vs 8.4 ms per sample at batch 10 with 64).
-    ``free_steps`` / ``nudged_steps`` / ``gap_steps`` are the first block lengths (multiples of 8) of
+    ``free_steps`` / ``nudged_steps`` / ``gap_steps`` are the first block lengths (multiples of STEP_QUANTUM) of
     the free, nudged and deflated solves (``free_steps`` for tol = FREE_STEPS_TOL, shortened for a
     looser one: ``first_free_steps``); after every solve the next length of that phase and tolerance
     (``learned``, ``schedule``) is extrapolated from
     the Ritz residual decay of its first block (``steps_for``: the need of the slowest sample plus
-    10%, rounded up to a multiple of 8), capped at ``max_steps``. ``workers`` concurrent slices of
+    10%, rounded up to a multiple of STEP_QUANTUM), capped at ``max_steps``. ``workers`` concurrent slices of
     the batch (None: the CPU cores; ``default_workers``) do not change the numbers.
 
     Missed tolerances: a sample that misses its tolerance after ``max_blocks`` blocks is not the
