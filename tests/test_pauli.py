@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import kron_pauli, random_strings
-from qeqprop.hamiltonians import PauliString, PauliTable
+from qeqprop.hamiltonians import PauliString, PauliTable, pauli
 from qeqprop.hamiltonians.pauli import WalshSplit, compact_index, compact_points, deposit, extract
+from qeqprop.native import native_library
 
 
 def dense_reference(strings, coeffs, n):
@@ -41,13 +42,27 @@ def test_real_arithmetic_only_without_odd_y():
     assert PauliTable(3, ["Z0 Z1", "Y2"]).operator(np.ones(2)).dtype == np.complex128
 
 
+@pytest.fixture(params=["native", "numpy"])
+def expectation_path(request, monkeypatch):
+    """PauliTable.expectations of a state with itself through the native kernel
+    (pauli_expectations.cc), or through the numpy path (the kernel's qubit limit set to 0)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(pauli, "NATIVE_EXPECTATIONS_QUBITS", 0)
+    elif native_library() is None:
+        pytest.skip("the native kernels are not built here")
+    return request.param
+
+
 @pytest.mark.parametrize("n", [5, 9])
-def test_expectations_and_transition_elements(rng, n):
-    """Both expectation paths: groups touching <= 6 qubits (one einsum over split views) and wider
-    ones (n = 9: product vector and WalshSplit), against Kronecker products; batched rows too."""
+def test_expectations_and_transition_elements(rng, n, expectation_path):
+    """Both numpy expectation paths: groups touching <= 6 qubits (one einsum over split views) and
+    wider ones (n = 9: product vector and WalshSplit), and the native kernel (its corner folds, and
+    per-string folds for the groups over more than 6 qubits), against Kronecker products; batched rows too."""
     strings = random_strings(rng, n, 25) + [" ".join(f"Z{q}" for q in range(n)), "X0 " + " ".join(f"Z{q}" for q in range(1, n))]
     table = PauliTable(n, strings)
     assert max(np.bitwise_count(x | int(np.bitwise_or.reduce(table.z_masks[m]))) for x, m in table.groups.items()) == n
+    probe = np.ones((1, 2**n)) / 2 ** (n / 2)
+    assert (table._native_expectations(probe, None) is not None) == (expectation_path == "native")
     psi = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
     bra = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
     mats = [kron_pauli(s, n) for s in strings]
@@ -61,6 +76,28 @@ def test_expectations_and_transition_elements(rng, n):
     np.testing.assert_allclose(table.expectations(states, strings=wanted), np.asarray(expected)[:, wanted], atol=1e-12)
     np.testing.assert_allclose(table.expectations(psi, bra=bra, strings=wanted),
                                [np.vdot(bra, mats[s] @ psi) for s in wanted], atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 8])
+def test_expectations_of_every_group_shape_match_kronecker_products(rng, n, expectation_path):
+    """Expectations of random tables with identity strings (a group without support), flips of
+    the lowest qubit bit (partners within a pair) and of the highest, real and complex states, two
+    leading batch axes, and a batch large enough for the native kernel's threads
+    (NATIVE_EXPECTATIONS_PARALLEL amplitudes), against Kronecker products."""
+    for trial in range(6):
+        strings = random_strings(rng, n, min(20, 4**n - 1)) + ["I0", f"X{n - 1}", "X0"]
+        table = PauliTable(n, strings)
+        mats = [kron_pauli(s, n) for s in strings]
+        states = rng.normal(size=(2, 3, 2**n)) + (1j * rng.normal(size=(2, 3, 2**n)) if trial % 2 else 0)
+        states /= np.linalg.norm(states, axis=-1, keepdims=True)
+        expected = np.einsum("abi,sij,abj->abs", np.conj(states), np.array(mats), states).real
+        np.testing.assert_allclose(table.expectations(states), expected, atol=1e-13)
+        wanted = rng.choice(len(strings), size=3, replace=False)
+        np.testing.assert_allclose(table.expectations(states[0, 1], strings=wanted), expected[0, 1, wanted], atol=1e-13)
+    many = rng.normal(size=(pauli.NATIVE_EXPECTATIONS_PARALLEL // 2**n + 3, 2**n))
+    many /= np.linalg.norm(many, axis=1, keepdims=True)
+    expected = np.einsum("bi,sij,bj->bs", many, np.array(mats), many).real
+    np.testing.assert_allclose(table.expectations(many), expected, atol=1e-13)
 
 
 def test_block_matvec_matches_columns(rng):

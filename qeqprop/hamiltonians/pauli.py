@@ -32,6 +32,10 @@ import numpy as np
 from .._blas import one_blas_thread
 
 _PAULI_LETTERS = "IXYZ"
+# native expectations (PauliTable._native_expectations) up to this many qubits; one C call uses every
+# core from this many amplitudes in the batch on
+NATIVE_EXPECTATIONS_QUBITS = 14
+NATIVE_EXPECTATIONS_PARALLEL = 1 << 16
 MASK_QUBITS = 63  # qubits an int64 bit mask holds: the state-vector (exact) solvers' limit, far past their memory
 _TOKEN = re.compile(r"^([IXYZ])(\d+)$")
 
@@ -331,6 +335,7 @@ class PauliTable:
         self._splits: dict[int, WalshSplit] = {}
         self._compact: dict[tuple[int, int], np.ndarray] = {}
         self._support_plans: dict[tuple[int, bool], tuple] = {}
+        self._native_plans: dict[tuple[int, ...], tuple] = {}
 
     @property
     def dim(self) -> int:
@@ -362,7 +367,8 @@ class PauliTable:
         if paired:  # keep c with the first flipped qubit 0
             half = tuple(slice(0, 1) if a == flipped[0] else slice(None) for a in range(len(shape)))
             corner_bits[axes.index(flipped[0])] = [0]
-        corners = np.array(np.meshgrid(*corner_bits, indexing="ij")).reshape(len(bits), -1).sum(axis=0)
+        # the corner indices (one, 0, for a group of identity strings: no support)
+        corners = np.array(np.meshgrid(*corner_bits, indexing="ij")).reshape(len(bits), -1).sum(axis=0) if bits else np.zeros(1, np.int64)
         signs = np.stack([parity_signs(0, int(z), corners) for z in self.z_masks[members]]).T
         pair_signs = parity_signs(0, x_mask, self.z_masks[members]) if paired else None
         plan = self._support_plans[key] = (shape, tuple(axes), flipped, half, signs, pair_signs)
@@ -390,6 +396,45 @@ class PauliTable:
         if pair_signs is not None:
             sums = sums + pair_signs * np.conj(sums)  # (-1)^{|x & z_s|}
         return sums
+
+    def _native_expectations(self, psi: np.ndarray, strings: np.ndarray | None) -> np.ndarray | None:
+        """``expectations(psi, strings=strings)`` from the native kernel (``qeqprop/native/pauli_expectations.cc``:
+        one C call for the batch, half the basis per flip group, products folded to the corner sums of
+        the bits the group's signs read); None where it does not apply: the kernels are not loaded,
+        or more than NATIVE_EXPECTATIONS_QUBITS qubits (there the numpy path's einsum reads the state
+        without the kernel's product vector), or a dtype other than float64 / complex128."""
+        if self.n_qubits > NATIVE_EXPECTATIONS_QUBITS or psi.dtype not in (np.float64, np.complex128) or not len(self.strings):
+            return None
+        from ..config import usable_cores
+        from ..native import native_library
+
+        library = native_library()
+        if library is None:
+            return None
+        wanted = None if strings is None else np.asarray(strings, dtype=np.int64)
+        chosen = tuple(range(len(self.groups))) if wanted is None else tuple(
+            k for k, members in enumerate(self.groups.values()) if np.isin(members, wanted).any())
+        plan = self._native_plans.get(chosen)
+        if plan is None:
+            groups = list(self.groups.items())
+            members = [groups[k][1] for k in chosen]
+            flat = np.concatenate(members) if members else np.zeros(0, np.int64)
+            phases = np.ascontiguousarray(np.stack([self.phases[flat].real, self.phases[flat].imag], axis=-1), np.float64)
+            plan = self._native_plans[chosen] = (
+                np.array([groups[k][0] for k in chosen], np.int64), np.cumsum([0] + [len(m) for m in members]).astype(np.int64),
+                np.ascontiguousarray(self.z_masks[flat], np.int64), np.ascontiguousarray(flat, np.int64), phases)
+        x, offsets, z, index, phases = plan
+        head = psi.shape[:-1]
+        flat_psi = np.ascontiguousarray(psi.reshape(-1, self.dim))
+        out = np.zeros((flat_psi.shape[0], len(self.strings)))
+        threads = usable_cores() if flat_psi.size >= NATIVE_EXPECTATIONS_PARALLEL else 1
+        status = library.qeqprop_pauli_expectations(flat_psi.view(np.float64), flat_psi.shape[0], self.n_qubits,
+                                                    int(flat_psi.dtype == np.complex128), len(x), x, offsets, z, index,
+                                                    phases, len(self.strings), out, threads)
+        if status != 0:
+            raise RuntimeError(f"qeqprop_pauli_expectations refused the table's groups (status {status})")
+        out = out.reshape(head + (len(self.strings),))
+        return out if wanted is None else out[..., wanted]
 
     def walsh(self, x_mask: int) -> WalshSplit:
         """The Walsh sums over the z masks of flip group ``x_mask`` (built once per group)."""
@@ -461,6 +506,10 @@ class PauliTable:
         psi = np.asarray(psi)
         if psi.shape[-1:] != (self.dim,):
             raise ValueError(f"state vector must have shape (..., {self.dim}), got {psi.shape}")
+        if bra is None:
+            native = self._native_expectations(psi, strings)
+            if native is not None:
+                return native
         same = bra is None
         bra = psi if same else np.asarray(bra)
         if bra.shape != psi.shape:

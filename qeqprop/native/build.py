@@ -13,6 +13,8 @@ Lanczos block for a whole batch in one call, and ``basis_combination`` (float64 
 the batched Lanczos solver's Ritz pairs (bisection and inverse iteration, several samples at once).
 ``basis_sampling.cc`` holds a plain C function, ``qeqprop_basis_outcomes`` (called through ctypes by
 ``readout.sampling.basis_outcomes``, no XLA): shot outcomes of a batch of states in one product basis.
+``pauli_expectations.cc`` holds another, ``qeqprop_pauli_expectations`` (called through ctypes by
+``hamiltonians.pauli.PauliTable.expectations``): <psi|P_s|psi> of a table's strings for a batch of states.
 
 The source is compiled at first use with the C++ compiler of ``config.compiler()`` against the
 installed jaxlib's FFI headers, ``-O3 -march=native``, into ``config.cache_dir()``, keyed by the
@@ -50,7 +52,8 @@ from ..errors import NativeKernelWarning, warn
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).resolve().parent / "pauli_apply.cc"
-SOURCES = (SOURCE, SOURCE.with_name("tridiagonal.cc"), SOURCE.with_name("lanczos_steps.cc"), SOURCE.with_name("basis_sampling.cc"))
+SOURCES = (SOURCE, SOURCE.with_name("tridiagonal.cc"), SOURCE.with_name("lanczos_steps.cc"), SOURCE.with_name("basis_sampling.cc"),
+           SOURCE.with_name("pauli_expectations.cc"))
 TRIDIAGONAL_TARGET = "qeqprop_tridiagonal_lowest"
 COMBINATION_TARGET = "qeqprop_basis_combination"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-fPIC", "-shared", "-w")
@@ -149,6 +152,11 @@ def native_library() -> ctypes.CDLL | None:
             pointer(np.float64, flags="C"), ctypes.c_int64, ctypes.c_int64, pointer(np.int8, flags="C"),
             pointer(np.float64, flags="C"), ctypes.c_int64, pointer(np.int64, flags="C,W"), ctypes.c_int64]
         library.qeqprop_basis_outcomes.restype = ctypes.c_int
+        int64s = pointer(np.int64, flags="C")
+        library.qeqprop_pauli_expectations.argtypes = [
+            pointer(np.float64, flags="C"), ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, int64s, int64s,
+            int64s, int64s, pointer(np.float64, flags="C"), ctypes.c_int64, pointer(np.float64, flags="C,W"), ctypes.c_int64]
+        library.qeqprop_pauli_expectations.restype = ctypes.c_int
     except (OSError, RuntimeError, AttributeError, subprocess.SubprocessError) as error:  # AttributeError: no jax.ffi
         warn(f"qeqprop's native kernel is unavailable ({error}); using the XLA kernel "
              "(set QEQPROP_NATIVE=0 to skip the attempt)", NativeKernelWarning)
