@@ -10,8 +10,12 @@
 // load per register at (c xor x), its lanes permuted in register by x's lowest bits (complex
 // factors need no lane shuffle: two sums per register, Problem::chunk), each product added as it
 // is loaded, two scalar flips of whole chunks summed before they join the register's sum (real
-// states), and a complex chunk in two passes of half its registers (so that its sums fit the 16
-// vector registers: spilled sums and partner arrays had cost 1.4-1.8x on 2^16..2^24 amplitudes).
+// states), and with AVX2 a complex chunk in two passes of half its registers (so that its sums fit
+// the 16 vector registers: spilled sums and partner arrays had cost 1.4-1.8x on 2^16..2^24
+// amplitudes). AVX-512's 32 registers hold a complex chunk's 2 x 4 sums in one pass, which halves
+// the per-group work (index, factor row, dispatch) that dominates small states: 10-qubit sensor
+// model, 5.0 instead of 7.0 us per application and sample (benchmarks/NOTES.md; chunks of 64 doubles
+// in one pass, 2 x 8 sums, took 6.2 us).
 // One pass writes the output; each group costs one load per register (no read-modify-write of
 // the output), which is what makes it 4-6x faster than XLA's fused rolled slices on CPU. (Tiles
 // of 2^12..2^16 doubles with the far groups added tile by tile were measured too: no faster on
@@ -223,11 +227,12 @@ struct Problem {
   //     P += f s   (lanes f_re s_re, f_im s_im),   Q += swap(f) s   (lanes f_im s_re, f_re s_im),
   //
   // and f s = (P_even - P_odd, Q_even + Q_odd) once per register after all groups (combine).
-  // The chunk runs in passes of U registers over all groups, U = kUnroll (real) or kUnroll / 2
-  // (complex: its two sums per register), so that the sums stay in the 16 vector registers.
+  // The chunk runs in passes of U registers over all groups, U = kUnroll (real; complex with
+  // AVX-512's 32 registers) or kUnroll / 2 (complex with AVX2: its two sums per register), so that
+  // the sums stay in the vector registers.
   template <bool Complex, bool Lanczos>
   QEQPROP_INLINE void chunk(int64_t c, vec* sums) const {
-    constexpr int U = Complex ? kUnroll / 2 : kUnroll;
+    constexpr int U = Complex && kWidth < 8 ? kUnroll / 2 : kUnroll;
     constexpr int64_t per = Complex ? 2 : 1;
     for (int first = 0; first < kUnroll; first += U) {
       vec acc[U], cross[U];
