@@ -98,26 +98,26 @@ void group_expectations(const double* psi, int n_qubits, const Group& g, double*
                         double* out) {
   constexpr int W = Complex ? 2 : 1;
   const int64_t dim = int64_t(1) << n_qubits;
-  int64_t kmask = 0;
-  for (int64_t m = 0; m < g.members; ++m) kmask |= g.z[m];
-  int bits = n_qubits;
-  const double* terms = prod;
+  // x's highest bit h (0 for x = 0); on the half c_h = 0 the index is packed without bit h
+  const int64_t low = g.x ? int64_t(1) << (63 - __builtin_clzll(static_cast<unsigned long long>(g.x))) : 0;
+  auto packed = [low](int64_t mask) {  // a mask on the packed index (bit h dropped: c_h is 0 there)
+    if (!low) return mask;
+    mask &= ~low;
+    return (mask & (low - 1)) | ((mask >> 1) & ~(low - 1));
+  };
   if (g.x == 0) {  // t_c = |psi_c|^2
     if constexpr (Complex) {
       for (int64_t c = 0; c < dim; ++c) prod[c] = psi[2 * c] * psi[2 * c] + psi[2 * c + 1] * psi[2 * c + 1];
     } else {
       for (int64_t c = 0; c < dim; ++c) prod[c] = psi[c] * psi[c];
     }
-  } else {  // t_c for c with x's highest bit h clear, packed without bit h
-    const int h = 63 - __builtin_clzll(static_cast<unsigned long long>(g.x));
-    const int64_t low = int64_t(1) << h;
+  } else {  // t_c for c with bit h clear, packed
     const int64_t run = g.x & -g.x;  // c xor x is contiguous over aligned runs of x's lowest bit
     int64_t out_at = 0;
     for (int64_t top = 0; top < dim; top += 2 * low) {
       for (int64_t start = top; start < top + low; start += run) {
-        const int64_t partner = start ^ g.x;
         const double* a = psi + start * W;
-        const double* b = psi + partner * W;
+        const double* b = psi + (start ^ g.x) * W;
         double* t = prod + out_at * W;
         if constexpr (Complex) {
           for (int64_t k = 0; k < run; ++k) {
@@ -131,54 +131,40 @@ void group_expectations(const double* psi, int n_qubits, const Group& g, double*
         out_at += run;
       }
     }
-    bits = n_qubits - 1;
-    // bit h of c is 0 on this half: drop it from the kept bits and pack the higher ones down
-    kmask &= ~low;
-    kmask = (kmask & (low - 1)) | ((kmask >> 1) & ~(low - 1));
   }
-  // t is real for x == 0 (and for real states); complex otherwise
-  const int width = (g.x == 0 || !Complex) ? 1 : 2;
-  const int64_t h_bit = g.x ? (int64_t(1) << (63 - __builtin_clzll(static_cast<unsigned long long>(g.x)))) : 0;
-  auto packed_z = [&](int64_t z) {  // z on the half's packed index (bit h dropped)
-    if (!h_bit) return z;
-    z &= ~h_bit;
-    return (z & (h_bit - 1)) | ((z >> 1) & ~(h_bit - 1));
-  };
-  auto finish = [&](int64_t m, double sr, double si) {  // E_s from the half sum (sr, si)
-    if (g.x != 0) {  // sum = S + (-1)^{|x & z|} conj(S)
+  const int bits = g.x ? n_qubits - 1 : n_qubits;
+  const int width = (g.x == 0 || !Complex) ? 1 : 2;  // t is real for x = 0 and for real states
+  // E_s from corner sums over the packed bits `kept` (count of them): S = sum_k (-1)^{|k & zc|} corner_k
+  // (zc: z_s on the packed corner index), then sum = S + (-1)^{|x & z|} conj(S) for x != 0
+  auto finish = [&](int64_t m, int64_t kept, int64_t count) {
+    const int64_t zc = compress(packed(g.z[m]), kept);
+    double sr = 0.0, si = 0.0;
+    for (int64_t k = 0; k < count; ++k) {
+      const double sign = parity(k & zc) ? -1.0 : 1.0;
+      sr += sign * corners[k * width];
+      if (width == 2) si += sign * corners[k * width + 1];
+    }
+    if (g.x != 0) {
       if (parity(g.x & g.z[m])) sr = 0.0;  // S - conj(S) = 2i Im S
       else si = 0.0;                      // S + conj(S) = 2 Re S
       sr *= 2.0, si *= 2.0;
     }
     out[g.index[m]] = g.phase[2 * m] * sr - g.phase[2 * m + 1] * si;
   };
+  int64_t kmask = 0;
+  for (int64_t m = 0; m < g.members; ++m) kmask |= g.z[m];
+  kmask = packed(kmask);
   if (__builtin_popcountll(static_cast<unsigned long long>(kmask)) <= kMaxCornerBits) {
-    int64_t pos = 0;
-    fold(terms, work, bits, kmask, width, corners, pos);
-    for (int64_t m = 0; m < g.members; ++m) {
-      const int64_t zc = compress(packed_z(g.z[m]), kmask);
-      double sr = 0.0, si = 0.0;
-      for (int64_t k = 0; k < pos; ++k) {
-        const double sign = parity(k & zc) ? -1.0 : 1.0;
-        sr += sign * corners[k * width];
-        if (width == 2) si += sign * corners[k * width + 1];
-      }
-      finish(m, sr, si);
-    }
+    int64_t count = 0;
+    fold(prod, work, bits, kmask, width, corners, count);
+    for (int64_t m = 0; m < g.members; ++m) finish(m, kmask, count);
     return;
   }
   for (int64_t m = 0; m < g.members; ++m) {  // a wide group: fold per string over the bits outside its z
-    const int64_t z = packed_z(g.z[m]);
-    int64_t pos = 0;
-    fold(terms, work, bits, z, width, corners, pos);
-    const int64_t zc = compress(z, z);
-    double sr = 0.0, si = 0.0;
-    for (int64_t k = 0; k < pos; ++k) {
-      const double sign = parity(k & zc) ? -1.0 : 1.0;
-      sr += sign * corners[k * width];
-      if (width == 2) si += sign * corners[k * width + 1];
-    }
-    finish(m, sr, si);
+    const int64_t z = packed(g.z[m]);
+    int64_t count = 0;
+    fold(prod, work, bits, z, width, corners, count);
+    finish(m, z, count);
   }
 }
 
