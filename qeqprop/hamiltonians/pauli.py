@@ -335,7 +335,7 @@ class PauliTable:
         self._splits: dict[int, WalshSplit] = {}
         self._compact: dict[tuple[int, int], np.ndarray] = {}
         self._support_plans: dict[tuple[int, bool], tuple] = {}
-        self._native_plans: dict[tuple[int, ...], tuple] = {}
+        self._native_plans: dict[tuple[int, ...] | None, tuple] = {}
 
     @property
     def dim(self) -> int:
@@ -401,8 +401,8 @@ class PauliTable:
         """``expectations(psi, strings=strings)`` from the native kernel (``qeqprop/native/pauli_expectations.cc``:
         one C call for the batch, half the basis per flip group, products folded to the corner sums of
         the bits the group's signs read); None where it does not apply: the kernels are not loaded,
-        or more than NATIVE_EXPECTATIONS_QUBITS qubits (there the numpy path's einsum reads the state
-        without the kernel's product vector), or a dtype other than float64 / complex128."""
+        or more than NATIVE_EXPECTATIONS_QUBITS qubits (there the numpy path is as fast or faster:
+        benchmarks/NOTES.md), or a dtype other than float64 / complex128."""
         if self.n_qubits > NATIVE_EXPECTATIONS_QUBITS or psi.dtype not in (np.float64, np.complex128) or not len(self.strings):
             return None
         from ..config import usable_cores
@@ -412,16 +412,15 @@ class PauliTable:
         if library is None:
             return None
         wanted = None if strings is None else np.asarray(strings, dtype=np.int64)
-        chosen = tuple(range(len(self.groups))) if wanted is None else tuple(
-            k for k, members in enumerate(self.groups.values()) if np.isin(members, wanted).any())
-        plan = self._native_plans.get(chosen)
+        key = None if wanted is None else tuple(wanted.tolist())  # the groups to compute, planned once per selection
+        plan = self._native_plans.get(key)
         if plan is None:
-            groups = list(self.groups.items())
-            members = [groups[k][1] for k in chosen]
+            groups = [(x, members) for x, members in self.groups.items() if wanted is None or np.isin(members, wanted).any()]
+            members = [m for _, m in groups]
             flat = np.concatenate(members) if members else np.zeros(0, np.int64)
             phases = np.ascontiguousarray(np.stack([self.phases[flat].real, self.phases[flat].imag], axis=-1), np.float64)
-            plan = self._native_plans[chosen] = (
-                np.array([groups[k][0] for k in chosen], np.int64), np.cumsum([0] + [len(m) for m in members]).astype(np.int64),
+            plan = self._native_plans[key] = (
+                np.array([x for x, _ in groups], np.int64), np.cumsum([0] + [len(m) for m in members]).astype(np.int64),
                 np.ascontiguousarray(self.z_masks[flat], np.int64), np.ascontiguousarray(flat, np.int64), phases)
         x, offsets, z, index, phases = plan
         head = psi.shape[:-1]
