@@ -60,23 +60,13 @@ void fold(const double* src, double* dst, int bits, int64_t keep, int width, dou
   const int64_t below = keep & ((int64_t(1) << bits) - 1);
   if (below == 0) {  // nothing kept from here down: one sum of the whole block
     const int64_t n = (int64_t(1) << bits) * width;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // lane k mod 8: even lanes Re, odd lanes Im when complex
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+      for (int u = 0; u < 8; ++u) acc[u] += src[k + u];
+    for (; k < n; ++k) acc[k & 7] += src[k];
     double sums[2] = {0.0, 0.0};
-    if (width == 2) {
-      double re[4] = {0, 0, 0, 0}, im[4] = {0, 0, 0, 0};
-      int64_t k = 0;
-      for (; k + 8 <= n; k += 8)
-        for (int u = 0; u < 4; ++u) re[u] += src[k + 2 * u], im[u] += src[k + 2 * u + 1];
-      for (; k < n; k += 2) re[0] += src[k], im[0] += src[k + 1];
-      sums[0] = (re[0] + re[1]) + (re[2] + re[3]);
-      sums[1] = (im[0] + im[1]) + (im[2] + im[3]);
-    } else {
-      double acc[4] = {0, 0, 0, 0};
-      int64_t k = 0;
-      for (; k + 4 <= n; k += 4)
-        for (int u = 0; u < 4; ++u) acc[u] += src[k + u];
-      for (; k < n; ++k) acc[0] += src[k];
-      sums[0] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    }
+    for (int u = 0; u < 8; ++u) sums[u % width] += acc[u];
     for (int w = 0; w < width; ++w) out[pos * width + w] = sums[w];
     ++pos;
     return;
